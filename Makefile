@@ -1,0 +1,49 @@
+# cyber-bordereaux — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+INPUT ?= sample_data
+OUTPUT ?= output
+MONTH ?= $(shell ls -d $(INPUT)/[0-9][0-9][0-9][0-9]-[0-9][0-9] 2>/dev/null | sort | tail -n 1 | xargs -r -n1 basename)
+LANG_OUT ?= en
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format typecheck bench sample clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project with its dev tools
+
+run: $(STAMP) ## Run a month: make run [INPUT=sample_data] [MONTH=latest] [OUTPUT=output]
+	$(BIN)/python -m pipeline run --input $(INPUT) --month $(MONTH) --output $(OUTPUT) --lang $(LANG_OUT)
+
+test: $(STAMP) ## Run the whole test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## ruff (lint and format check) and mypy
+	$(BIN)/ruff check pipeline schemas tests
+	$(BIN)/ruff format --check pipeline schemas tests
+	$(BIN)/mypy
+
+format: $(STAMP) ## Format the code with ruff
+	$(BIN)/ruff format pipeline schemas tests
+	$(BIN)/ruff check --fix pipeline schemas tests
+
+bench: $(STAMP) ## Benchmark a 100,000-policy book against the Excel I/O floor
+	$(BIN)/python -m pipeline.bench
+
+sample: $(STAMP) ## Regenerate sample_data/ with the deterministic generator
+	$(BIN)/python -m pipeline sample --output sample_data
+
+clean: ## Remove the virtualenv, outputs and caches
+	rm -rf $(VENV) output .pytest_cache .mypy_cache .ruff_cache
