@@ -1,0 +1,1 @@
+"""Reading bordereaux and writing outputs: the only package that touches files."""

@@ -1,0 +1,1 @@
+"""Portfolio summary, reinsurance report, triangles and charts built from stage outputs."""

@@ -1,0 +1,1 @@
+"""Pure stages: each takes DataFrames and returns new ones, never touching files."""
