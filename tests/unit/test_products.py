@@ -1,0 +1,90 @@
+"""The product and treaty data files: every PRODUCTS.md number is read from data, exactly, and a
+malformed file stops the run with one line naming the file and the entry."""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductDataError, load_products
+
+
+@pytest.fixture
+def products_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "products"
+    shutil.copytree(DEFAULT_PRODUCTS_DIR, target)
+    return target
+
+
+def test_factors_are_exact_decimals() -> None:
+    tariff = load_products().products["cyber_security"].tariff
+    factors = {row["liability_limit"]: row["factor"] for row in tariff["liability_limit_factors"]}
+    assert factors[20_000_000] == Decimal("0.70")
+    assert isinstance(factors[20_000_000], Decimal)
+
+
+def test_catalogues_match_products_md() -> None:
+    book = load_products()
+    cyber = book.products["cyber_security"].items.set_index("item")
+    assert len(cyber) == 16 and len(book.products["leak_lite"].items) == 13
+    # PRODUCTS.md: ⑨–⑪ carry 90%, ⑫ 80%, all four a 10,000,000 sub-limit; item 4 has no deductible.
+    for item in ("system_restoration", "containment", "prevention"):
+        assert cyber.loc[item, "reduction_ratio"] == Decimal("0.90")
+        assert cyber.loc[item, "sublimit"] == 10_000_000
+    assert cyber.loc["attack_investigation", "reduction_ratio"] == Decimal("0.80")
+    assert cyber.loc["attack_investigation", "events"] == ("cyber_other",)
+    assert not cyber.loc["litigation_response", "deductible"]
+    assert cyber.loc["litigation_response", "sublimit"] == 10_000_000
+    assert book.products["leak_lite"].coverage["condolence_caps"] == {"individual": 1_000, "corporate": 100_000}
+    assert len(book.products["cyber_security"].exclusions) == 34
+    assert book.never_paid_items == ["ransom", "lost_profit", "fines", "salaries", "insurance_premium", "financing"]
+
+
+def test_treaty_terms() -> None:
+    treaty = load_products().treaty
+    assert treaty["quota_share"]["ceded_share"] == Decimal("0.40")
+    assert treaty["excess_of_loss"]["retention"] == 30_000_000
+    assert treaty["excess_of_loss"]["limit"] == 70_000_000
+
+
+@pytest.mark.parametrize(
+    ("relative", "old", "new", "message"),
+    [
+        (
+            "cyber_security/tariff.toml",
+            "{ liability_limit = 20_000_000, factor = 0.70 },\n",
+            "",
+            "no factor for option",
+        ),
+        ("cyber_security/tariff.toml", "factor = 0.78", "factor = -0.78", "liability_limit_factors[1].factor"),
+        ("leak_lite/tariff.toml", "up_to = 100_000_000", "up_to = 10_000_000", "revenue_bands[1]"),
+        ("cyber_security/coverage.toml", 'part = "liability"', 'part = "both"', "items[0].part"),
+        ("cyber_security/coverage.toml", 'code = "it_user"', 'code = "it_users"', "events[1].code"),
+        ("treaty.toml", "retention = 30_000_000", 'retention = "30M"', "excess_of_loss.retention"),
+        ("leak_lite/product.toml", "[fixed_terms]", "[fixed_termz]", "missing key"),
+        ("common.toml", "never_paid_items = [", "never_paid_items = [[", "not valid TOML"),
+    ],
+)
+def test_malformed_file_is_one_line_naming_file_and_entry(
+    products_copy: Path, relative: str, old: str, new: str, message: str
+) -> None:
+    path = products_copy / relative
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ProductDataError) as error:
+        load_products(products_copy)
+    text = str(error.value)
+    assert "\n" not in text
+    assert relative.split("/")[-1] in text and message in text
+
+
+def test_missing_folder_and_file(products_copy: Path, tmp_path: Path) -> None:
+    with pytest.raises(ProductDataError, match="products folder missing"):
+        load_products(tmp_path / "nowhere")
+    (products_copy / "treaty.toml").unlink()
+    with pytest.raises(ProductDataError, match="treaty.toml: file missing"):
+        load_products(products_copy)
