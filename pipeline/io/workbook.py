@@ -1,66 +1,370 @@
-"""Write formatted xlsx workbooks for people: numbers as numbers, yen as ``#,##0``, dates as dates,
-frozen header row, filters. The one place that turns frames into Excel files."""
+"""Write formatted xlsx workbooks for people: the one place that turns frames into Excel files.
+
+Every cell is typed: yen and counts are numbers (``#,##0``), dates are dates (``yyyy-mm-dd``),
+shares are percentages (``0.0%``), codes and ids are text (a policy id ``1001`` stays text, a value
+starting with ``=`` is never a formula). Each sheet is an Excel table (filter buttons, banded rows)
+with a frozen header row and column widths from the header and the content, capped. A sheet may
+ask for native Excel charts over its own columns.
+
+A column's kind is decided in one place, :func:`column_kind`: an explicit ``Sheet.kinds`` entry,
+else the name registry :data:`COLUMN_KINDS` and its suffix rules, else the dtype (integers are yen,
+the project's most common integer). Formats are set once per column (``set_column``), so no cell
+carries its own format object.
+
+Speed (xlsxwriter is pure Python, ~200k cells/s on this machine): values are converted column by
+column with pandas, then written with the typed ``write_number``/``write_string``/... methods. A
+workbook beyond ``constant_memory_cells`` cells is written in xlsxwriter's ``constant_memory``
+mode (rows in order, memory flat instead of ~250 bytes per cell); that mode cannot make Excel
+tables, so its sheets get an autofilter, a styled header and banding by conditional format instead.
+Measured on 100,000 lines × 27 columns: table mode 22.3 s and 875 MB, constant_memory 14.4 s and
+315 MB; the threshold (1,000,000 cells) keeps tables for the summary and for small books.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import xlsxwriter
+from xlsxwriter.worksheet import Worksheet
 
 YEN_FORMAT = "#,##0"
 DATE_FORMAT = "yyyy-mm-dd"
+PERCENT_FORMAT = "0.0%"
+
+Kind = Literal["money", "count", "integer", "percent", "decimal", "date", "bool", "text"]
+NUMBER_FORMATS: dict[str, str] = {
+    "money": YEN_FORMAT,
+    "count": YEN_FORMAT,
+    "integer": "0",
+    "percent": PERCENT_FORMAT,
+    "decimal": "#,##0.00",
+    "date": DATE_FORMAT,
+}
+NUMERIC_KINDS = frozenset({"money", "count", "integer", "percent", "decimal"})
+
+#: Columns whose kind the dtype alone would get wrong (integers that are not yen, shares).
+COLUMN_KINDS: dict[str, Kind] = {
+    "excel_row": "integer",
+    "row": "integer",
+    "item_number": "integer",
+    "cover_months": "integer",
+    "development_age": "integer",
+    "rank": "integer",
+    "victims": "count",
+    "policies": "count",
+    "policies_in_force": "count",
+    "claims": "count",
+    "lines": "count",
+    "referrals": "count",
+    "rows_read": "count",
+    "rows_processed": "count",
+    "rows_rejected": "count",
+    "loss_ratio": "percent",
+    "layer_used_share": "percent",
+}
+_SUFFIX_KINDS: tuple[tuple[str, Kind], ...] = (
+    ("_count", "count"),
+    ("_share", "percent"),
+    ("_ratio", "percent"),
+)
+
+TABLE_STYLE = "Table Style Medium 2"
+HEADER_STYLE = {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
+MAX_WIDTH = 48
+PRINT_FIT_WIDTH = 260  # characters of column width that still print legibly on one A4 width
+MIN_WIDTH = 6
+WIDTH_SAMPLE = 20_000
+DEFAULT_CONSTANT_MEMORY_CELLS = 1_000_000  # 100k x 27 cells: table 22.3 s / 875 MB, constant_memory 14.4 s / 315 MB
+BAND_FILL = "#EEF3FA"
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+_WIDE_CHARS = re.compile(r"[^\x00-\u02ff\uff61-\uff9f]")  # CJK and full-width: two columns each
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A native Excel chart over columns of its sheet: one series per ``values`` column.
+
+    ``categories`` is one column, or adjacent columns for a two-level axis (product, band).
+    ``kind`` is an xlsxwriter chart type (``column``, ``bar``, ``line``, ``pie``). ``anchor`` is the
+    top-left cell; by default the chart sits below the table.
+    """
+
+    title: str
+    categories: str | tuple[str, ...]
+    values: tuple[str, ...]
+    kind: str = "column"
+    category_title: str = ""
+    value_title: str = ""
+    anchor: str | None = None
+    width: int = 720
+    height: int = 400
+    number_format: str = YEN_FORMAT
 
 
 @dataclass(frozen=True)
 class Sheet:
-    """One sheet to write: its name and frame, in column order."""
+    """One sheet to write: its name and frame (canonical column names, in column order).
+
+    ``headers`` gives display names (e.g. Japanese) by column, ``kinds`` overrides the kind of a
+    column, ``row_kind`` names a column holding each row's kind for its numeric cells (for a
+    figure list mixing yen, counts and shares; that column is not written). ``freeze_columns``
+    freezes id columns on the left as well as the header row.
+    """
 
     name: str
     frame: pd.DataFrame
+    headers: Mapping[str, str] | None = None
+    kinds: Mapping[str, str] | None = None
+    row_kind: str | None = None
+    charts: tuple[Chart, ...] = ()
+    freeze_columns: int = 0
+    widths: Mapping[str, float] = field(default_factory=dict)
 
 
-def _cell(value: object) -> object:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and value != value:
-        return None
-    return value
+def column_kind(name: str, series: pd.Series, kinds: Mapping[str, str] | None = None) -> str:
+    """The kind of a column: explicit, else by name (registry, then suffix), else by dtype."""
+    if kinds and name in kinds:
+        return kinds[name]
+    if name in COLUMN_KINDS:
+        return COLUMN_KINDS[name]
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "date"
+    for suffix, kind in _SUFFIX_KINDS:
+        if name.endswith(suffix):
+            return kind
+    if pd.api.types.is_integer_dtype(dtype):
+        return "money"
+    if pd.api.types.is_float_dtype(dtype):
+        return "decimal"
+    if pd.api.types.is_object_dtype(dtype):
+        sample = series.dropna()
+        if (
+            len(sample)
+            and sample.map(lambda v: isinstance(v, int | float | np.number) and not isinstance(v, bool)).all()
+        ):
+            return "money" if sample.map(lambda v: float(v).is_integer()).all() else "decimal"
+    return "text"
 
 
-def write_workbook(path: Path, sheets: Sequence[Sheet]) -> None:
-    """Write ``sheets`` to ``path``. Integer columns get ``#,##0``, datetime columns a date format."""
-    workbook = xlsxwriter.Workbook(str(path), {"remove_timezone": True})
-    header = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-    yen = workbook.add_format({"num_format": YEN_FORMAT})
-    date = workbook.add_format({"num_format": DATE_FORMAT})
-    for sheet in sheets:
-        worksheet = workbook.add_worksheet(sheet.name)
+def _values(series: pd.Series, kind: str) -> list[Any]:
+    """Python values ready for xlsxwriter, ``None`` for an empty cell."""
+    if kind == "date":
+        dates = pd.to_datetime(series, errors="coerce")
+        serial = (dates - _EXCEL_EPOCH) / pd.Timedelta(days=1)
+        return list(serial.astype(object).where(serial.notna(), None))
+    if kind in NUMERIC_KINDS:
+        numbers = series if pd.api.types.is_numeric_dtype(series.dtype) else pd.to_numeric(series, errors="coerce")
+        if pd.api.types.is_float_dtype(numbers.dtype):
+            numbers = numbers.where(np.isfinite(numbers.astype("float64")))
+        return _objects(numbers)
+    if kind == "bool":
+        return _objects(series.astype("boolean"))
+    return [None if v == "" else v for v in _objects(series.astype("string"))]
+
+
+def _objects(series: pd.Series) -> list[Any]:
+    """Python objects, ``None`` for an empty cell."""
+    return list(series.to_numpy(dtype=object, na_value=None))  # type: ignore[call-overload]
+
+
+def _display_width(text: str) -> int:
+    return len(text) + len(_WIDE_CHARS.findall(text))
+
+
+def _width(header: str, values: list[Any], kind: str) -> float:
+    """Width in characters: the longer of header (plus the filter button) and content, capped."""
+    header_width = _display_width(header) + 3
+    present = [v for v in values[:WIDTH_SAMPLE] if v is not None]
+    if kind == "date":
+        content = 10
+    elif kind == "bool":
+        content = 5
+    elif kind in NUMERIC_KINDS:
+        peak = max((abs(float(v)) for v in present), default=0.0)
+        digits = len(f"{peak:,.0f}") + (1 if any(float(v) < 0 for v in present) else 0)
+        content = {"percent": max(digits + 4, 6), "decimal": digits + 3}.get(kind, digits)
+    else:
+        content = max((_display_width(str(v)) for v in dict.fromkeys(present)), default=0)
+    return float(min(max(content + 2, header_width, MIN_WIDTH), MAX_WIDTH))
+
+
+def _unique_headers(headers: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for header in headers:
+        text = header.strip() or "column"
+        count = seen.get(text.lower(), 0)
+        seen[text.lower()] = count + 1
+        out.append(text if count == 0 else f"{text} ({count + 1})")
+    return out
+
+
+class _Writer:
+    def __init__(self, workbook: xlsxwriter.Workbook, constant_memory: bool) -> None:
+        self.workbook = workbook
+        self.constant_memory = constant_memory
+        self.header = workbook.add_format(HEADER_STYLE)
+        self.formats = {kind: workbook.add_format({"num_format": fmt}) for kind, fmt in NUMBER_FORMATS.items()}
+        self.band = workbook.add_format({"bg_color": BAND_FILL})
+        self.table_names: set[str] = set()
+
+    def writer_for(self, worksheet: Worksheet, kind: str) -> Callable[..., Any]:
+        if kind in NUMERIC_KINDS or kind == "date":
+            return worksheet.write_number
+        if kind == "bool":
+            return worksheet.write_boolean
+        return worksheet.write_string
+
+    def table_name(self, sheet_name: str) -> str:
+        base = "t_" + (re.sub(r"\W", "_", sheet_name, flags=re.ASCII) or "sheet")
+        name, index = base, 1
+        while name.lower() in self.table_names:
+            index += 1
+            name = f"{base}_{index}"
+        self.table_names.add(name.lower())
+        return name
+
+    def sheet(self, sheet: Sheet) -> None:
+        worksheet = self.workbook.add_worksheet(sheet.name)
         frame = sheet.frame
-        for col, name in enumerate(frame.columns):
-            worksheet.write_string(0, col, str(name), header)
-            series = frame[name]
-            if pd.api.types.is_bool_dtype(series):
-                cell_format = None
-            elif pd.api.types.is_integer_dtype(series):
-                cell_format = yen
-            elif pd.api.types.is_datetime64_any_dtype(series):
-                cell_format = date
-            else:
-                cell_format = None
-            width = max(len(str(name)) + 2, 10)
-            worksheet.set_column(col, col, width, cell_format)
-            for row, value in enumerate(series.tolist(), start=1):
-                value = _cell(value)
-                if value is None:
-                    continue
-                if isinstance(value, pd.Timestamp):
-                    worksheet.write_datetime(row, col, value.to_pydatetime(), date)
-                else:
-                    worksheet.write(row, col, value)
-        worksheet.freeze_panes(1, 0)
-        if len(frame.columns):
-            worksheet.autofilter(0, 0, max(len(frame), 1), len(frame.columns) - 1)
-    workbook.close()
+        columns = [c for c in frame.columns if c != sheet.row_kind]
+        kinds = [column_kind(str(c), frame[c], sheet.kinds) for c in columns]
+        headers = _unique_headers([str((sheet.headers or {}).get(str(c), c)) for c in columns])
+        values = [_values(frame[c], k) for c, k in zip(columns, kinds, strict=True)]
+        rows = len(frame)
+
+        lines, total_width = 1, 0.0
+        for index, (name, kind, header, column) in enumerate(zip(columns, kinds, headers, values, strict=True)):
+            width = sheet.widths.get(str(name)) or _width(header, column, kind)
+            worksheet.set_column(index, index, width, self.formats.get(kind))
+            total_width += width
+            lines = max(lines, math.ceil((_display_width(header) + 3) / width))
+        worksheet.set_row(0, 15 * min(lines, 3))  # a capped long header wraps onto a second line
+        if self.constant_memory or not columns:
+            for index, header in enumerate(headers):
+                worksheet.write_string(0, index, header, self.header)
+            if columns:
+                worksheet.autofilter(0, 0, max(rows, 1), len(columns) - 1)
+                if rows > 1:  # banded rows without a table: a light fill on every other row
+                    worksheet.conditional_format(
+                        1,
+                        0,
+                        rows,
+                        len(columns) - 1,
+                        {"type": "formula", "criteria": "=MOD(ROW(),2)=0", "format": self.band},
+                    )
+        else:
+            worksheet.add_table(
+                0,
+                0,
+                max(rows, 1),
+                len(columns) - 1,
+                {
+                    "name": self.table_name(sheet.name),
+                    "style": TABLE_STYLE,
+                    "columns": [{"header": h, "header_format": self.header} for h in headers],
+                },
+            )
+
+        writers = [self.writer_for(worksheet, k) for k in kinds]
+        if sheet.row_kind is not None:
+            row_formats = [self.formats.get(str(k)) for k in frame[sheet.row_kind].tolist()]
+            numeric = [k in NUMERIC_KINDS for k in kinds]
+            for r, row in enumerate(zip(*values, strict=True)):
+                for c, value in enumerate(row):
+                    if value is not None:
+                        if numeric[c]:
+                            writers[c](r + 1, c, value, row_formats[r])
+                        else:
+                            writers[c](r + 1, c, value)
+        else:
+            for r, row in enumerate(zip(*values, strict=True), start=1):
+                for c, value in enumerate(row):
+                    if value is not None:
+                        writers[c](r, c, value)
+
+        worksheet.freeze_panes(1, sheet.freeze_columns)
+        # Printing / PDF: A4 landscape, the header row repeated on every page; one page wide when
+        # that keeps the text legible (a 35-column annotated sheet prints across pages instead).
+        worksheet.set_landscape()
+        worksheet.set_paper(9)
+        worksheet.repeat_rows(0)
+        if total_width <= PRINT_FIT_WIDTH:
+            worksheet.fit_to_pages(1, 0)
+        for number, chart in enumerate(sheet.charts):
+            self.chart(worksheet, sheet, columns, headers, rows, chart, number)
+
+    def chart(
+        self,
+        worksheet: Worksheet,
+        sheet: Sheet,
+        columns: list[Any],
+        headers: list[str],
+        rows: int,
+        spec: Chart,
+        number: int,
+    ) -> None:
+        chart = self.workbook.add_chart({"type": spec.kind})
+        if chart is None or rows == 0:
+            return
+        names = (spec.categories,) if isinstance(spec.categories, str) else spec.categories
+        first, last = columns.index(names[0]), columns.index(names[-1])
+        for value_name in spec.values:
+            col = columns.index(value_name)
+            series: dict[str, Any] = {
+                "name": [sheet.name, 0, col],
+                "categories": [sheet.name, 1, first, rows, last],
+                "values": [sheet.name, 1, col, rows, col],
+            }
+            if spec.kind == "line":
+                series["marker"] = {"type": "circle", "size": 5}
+            chart.add_series(series)
+        chart.set_title({"name": spec.title, "name_font": {"size": 12}})
+        value_axis = {"name": spec.value_title, "num_format": spec.number_format, "major_gridlines": {"visible": True}}
+        category_axis = {"name": spec.category_title}
+        if spec.kind == "bar":
+            chart.set_x_axis(value_axis)
+            chart.set_y_axis({**category_axis, "reverse": True})
+        else:
+            chart.set_x_axis(category_axis)
+            chart.set_y_axis(value_axis)
+        if len(spec.values) == 1:
+            chart.set_legend({"none": True})
+        else:
+            chart.set_legend({"position": "bottom"})
+        chart.set_size({"width": spec.width, "height": spec.height})
+        # Below the table, so that the sheet reads top-down on screen and prints one page wide.
+        below = rows + 3 + sum(math.ceil(c.height / 20) + 2 for c in sheet.charts[:number])
+        anchor = spec.anchor or xlsxwriter.utility.xl_rowcol_to_cell(below, 0)
+        worksheet.insert_chart(anchor, chart)
+
+
+def write_workbook(
+    path: Path,
+    sheets: Sequence[Sheet],
+    *,
+    constant_memory_cells: int = DEFAULT_CONSTANT_MEMORY_CELLS,
+) -> None:
+    """Write ``sheets`` to ``path`` in order (see the module docstring for the formatting rules)."""
+    cells = sum(len(s.frame) * len(s.frame.columns) for s in sheets)
+    constant_memory = cells > constant_memory_cells
+    workbook = xlsxwriter.Workbook(
+        str(path),
+        {"constant_memory": constant_memory, "remove_timezone": True, "strings_to_numbers": False},
+    )
+    try:
+        writer = _Writer(workbook, constant_memory)
+        for sheet in sheets:
+            writer.sheet(sheet)
+    finally:
+        workbook.close()

@@ -1,0 +1,171 @@
+"""Sheets of ``portfolio_summary.xlsx`` as at month M, named for a language, with charts.
+
+Sheet names are the same in every language (the contract names ``reinsurance_policies`` and
+``reinsurance_claims``); headers and code cells follow ``--lang``. The ``about`` sheet comes first
+and lists every sheet, every column used in the workbook (code, Japanese name, meaning), every
+reason, adjustment and warning code, so a Japanese header can be mapped back to its canonical name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from pipeline.io.workbook import Chart, Sheet
+from pipeline.products.load import ProductBook
+from pipeline.reports import summary, triangle
+from pipeline.reports.labels import Labels
+from pipeline.stages.reinsurance import treaty_summary
+
+
+@dataclass(frozen=True)
+class PortfolioInputs:
+    """Everything the summary needs, as at month M.
+
+    ``payable_history``: per-claim ``payable_total`` as at every month from the first bordereau
+    month to M (``claim_id, valuation_month, payable_total``), from running the claims stage as at
+    each month; when None it is approximated from the lines (``triangle.payable_history_from_lines``).
+    ``reconciliation``: ``scope, rows_read, rows_processed, rows_rejected`` per input sheet.
+    """
+
+    month: str
+    policies: pd.DataFrame
+    claims: pd.DataFrame
+    lines: pd.DataFrame
+    reinsurance_policies: pd.DataFrame
+    reinsurance_claims: pd.DataFrame
+    payable_history: pd.DataFrame | None = None
+    reconciliation: pd.DataFrame | None = None
+
+
+def _band_labels(labels: Labels) -> dict[str, str]:
+    return {key: labels.text("bands", key) for key in ("first", "middle", "above", "missing")}
+
+
+def _named(name: str, frame: pd.DataFrame, labels: Labels, **options: Any) -> Sheet:
+    shown = labels.localize(frame)
+    for column in ("plan", "industry", "product"):
+        if column in shown.columns:
+            shown[column] = shown[column].replace(summary.MISSING, labels.missing)
+    return Sheet(name=name, frame=shown, headers=labels.headers(frame.columns), **options)
+
+
+def _about(sheets: list[Sheet], labels: Labels) -> Sheet:
+    rows: list[dict[str, str]] = []
+    section = {
+        "en": ("sheet", "column", "reason", "adjustment", "warning"),
+        "ja": ("シート", "列", "不支払理由", "調整内容", "警告"),
+    }
+    names = dict(zip(("sheet", "column", "reason", "adjustment", "warning"), section[labels.lang], strict=True))
+    for sheet in sheets:
+        rows.append(
+            {
+                "section": names["sheet"],
+                "code": sheet.name,
+                "label": labels.data["sheets"].get(sheet.name, {}).get("ja", ""),
+                "meaning": labels.text("sheets", sheet.name),
+            }
+        )
+    seen: dict[str, None] = {}
+    for sheet in sheets:
+        for column in sheet.frame.columns:
+            if sheet.row_kind != column:
+                seen.setdefault(str(column), None)
+    for column in seen:
+        if column.isdigit():
+            continue
+        rows.append(
+            {
+                "section": names["column"],
+                "code": column,
+                "label": labels.column_ja(column) or "",
+                "meaning": labels.about(column),
+            }
+        )
+    for key, section_name in (("reasons", "reason"), ("adjustments", "adjustment"), ("warnings", "warning")):
+        for code, entry in labels.data[key].items():
+            shown = "excluded:<code>" if code == "excluded" else code
+            rows.append(
+                {"section": names[section_name], "code": shown, "label": entry["ja"], "meaning": entry.get("about", "")}
+            )
+    frame = pd.DataFrame(rows, columns=["section", "code", "label", "meaning"])
+    return Sheet(name="about", frame=frame, headers=labels.headers(frame.columns), widths={"meaning": 90})
+
+
+def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels: Labels) -> list[Sheet]:
+    """Every sheet of ``portfolio_summary.xlsx`` in order, ``about`` first."""
+    month = inputs.month
+    bands = _band_labels(labels)
+    yen = labels.text("charts", "yen")
+    policies, claims, lines = inputs.policies, inputs.claims, inputs.lines
+
+    history = inputs.payable_history
+    if history is None:
+        history = triangle.payable_history_from_lines(lines, month)
+    long = triangle.triangle_long(history, claims, month)
+    by_month = triangle.payable_by_month(long)
+
+    def chart(key: str, categories: str | tuple[str, ...], value: str, rows: int = 0, x: str = "") -> Chart:
+        """A bar chart (long category names read horizontally) sized to its rows; a column chart
+        over months when ``rows`` is 0."""
+        if rows == 0:
+            return Chart(labels.text("charts", key), categories, (value,), category_title=x, value_title=yen)
+        height = max(300, 24 * rows + 100)
+        return Chart(labels.text("charts", key), categories, (value,), kind="bar", value_title=yen, height=height)
+
+    by_band = summary.by_policy_dims(policies, claims, month, book, ["product", "revenue_band"], bands, labels.lang)
+    by_item = summary.by_item(lines, claims, policies, book)
+    by_event = summary.by_event(claims, book)
+    sheets = [
+        _named("kpi", summary.kpi(policies, claims, month, inputs.reconciliation), labels, row_kind="kind"),
+        _named(
+            "treaty",
+            treaty_summary(inputs.reinsurance_policies, inputs.reinsurance_claims, book.treaty),
+            labels,
+            row_kind="kind",
+        ),
+        _named("by_product", summary.by_policy_dims(policies, claims, month, book, ["product"], bands), labels),
+        _named("by_plan", summary.by_policy_dims(policies, claims, month, book, ["product", "plan"], bands), labels),
+        _named(
+            "by_revenue_band",
+            by_band,
+            labels,
+            charts=(chart("premium_by_band", ("product", "revenue_band"), "written_premium", len(by_band)),),
+        ),
+        _named("by_industry", summary.by_policy_dims(policies, claims, month, book, ["industry"], bands), labels),
+        _named(
+            "by_event",
+            by_event,
+            labels,
+            charts=(chart("payable_by_event", "event_type", "payable_total", len(by_event)),),
+        ),
+        _named(
+            "by_item",
+            by_item,
+            labels,
+            charts=(chart("payable_by_item", ("product", "item"), "payable", len(by_item)),),
+        ),
+        _named(
+            "largest_claims",
+            summary.largest_claims(claims, inputs.reinsurance_claims, policies),
+            labels,
+            freeze_columns=2,
+        ),
+        _named("limits_low", summary.limits_low(policies), labels, freeze_columns=1),
+        _named(
+            "payable_by_month",
+            by_month,
+            labels,
+            charts=(
+                chart("payable_by_month", "reporting_month", "payable_recognised", x=labels.text("charts", "month")),
+            ),
+        ),
+        _named("triangle_incremental", triangle.triangle_wide(long, "incremental"), labels, freeze_columns=1),
+        _named("triangle_cumulative", triangle.triangle_wide(long, "cumulative"), labels, freeze_columns=1),
+        _named("triangle_long", long, labels),
+        _named("reinsurance_policies", inputs.reinsurance_policies, labels, freeze_columns=1),
+        _named("reinsurance_claims", inputs.reinsurance_claims, labels, freeze_columns=1),
+    ]
+    return [_about(sheets, labels), *sheets]

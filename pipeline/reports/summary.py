@@ -1,0 +1,341 @@
+"""Figures of the month for actuaries and reinsurers: KPIs, breakdowns, largest claims, limits left.
+
+Pure: frames in, frames out (canonical column names, codes in cells); ``portfolio.py`` names them
+for a language and makes sheets. Inputs are the stage outputs as at M: PolicyAccounted
+(``policies``), ClaimTotals (``claims``), LineAdjudicated (``lines``).
+
+- In force at the end of M: ``cover_start ≤ asof < cover_end`` (CALCULATION.md § Policies; cover
+  start is the join date of a mid-term joiner, cover end the cancellation date when cancelled).
+- Loss ratio = payable to date / earned to date; empty when nothing is earned. No monthly loss
+  ratio: one month's payable over one month's earned premium swings by orders of magnitude.
+- A claim or line takes the product, plan, revenue band and industry of its policy.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from pipeline.money import ratio_parts
+from pipeline.products.load import ProductBook
+
+POLICY_MEASURES = (
+    "written_premium",
+    "written_this_month",
+    "earned_to_date",
+    "earned_this_month",
+    "upr",
+)
+CLAIM_MEASURES = ("payable_liability", "payable_expense", "payable_total", "payable_this_month")
+LINE_MEASURES = ("amount", "eligible_amount", "payable", "payable_this_month")
+LOW_LIMIT_SHARE = Decimal("0.2")
+LARGEST_CLAIMS = 20
+MISSING = "(none)"
+
+
+def month_end(month: str) -> pd.Timestamp:
+    """Last day of a ``YYYY-MM`` month (the ``asof`` date)."""
+    return pd.Period(month, freq="M").end_time.normalize()
+
+
+def _sum(frame: pd.DataFrame, column: str) -> int:
+    return int(frame[column].fillna(0).sum()) if column in frame.columns and len(frame) else 0
+
+
+def _ratio(numerator: pd.Series | int, denominator: pd.Series | int) -> pd.Series | float | None:
+    """numerator / denominator as a float share, empty where the denominator is 0."""
+    if isinstance(denominator, pd.Series):
+        den = denominator.astype("float64")
+        return (pd.Series(numerator, index=den.index).astype("float64") / den).where(den != 0)
+    return float(numerator) / float(denominator) if denominator else None  # type: ignore[arg-type]
+
+
+def in_force(policies: pd.DataFrame, asof: pd.Timestamp) -> pd.Series:
+    """True where the policy covers the day ``asof``."""
+    start = policies["join_date"].fillna(policies["period_start"])
+    end = policies["cancel_date"].fillna(policies["period_end"])
+    return ((start <= asof) & (asof < end)).astype(bool)
+
+
+def compact_yen(amount: int, lang: str = "en") -> str:
+    """A round yen amount for a label: en ``50M``, ``1.5B``; ja ``5,000万``, ``1億5,000万``."""
+    if lang == "ja":
+        oku, man = divmod(amount // 10_000, 10_000)
+        rest = amount % 10_000
+        text = (f"{oku:,}億" if oku else "") + (f"{man:,}万" if man else "")
+        return text + (f"{rest:,}" if rest else "") if text else f"{amount:,}"
+    for size, unit in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K")):
+        if amount >= size and (amount * 10) % size == 0:
+            return f"{amount / size:,.1f}".removesuffix(".0") + unit
+    return f"{amount:,}"
+
+
+def revenue_band(policies: pd.DataFrame, book: ProductBook, labels: dict[str, str], lang: str = "en") -> pd.DataFrame:
+    """Each policy's band of its product's tariff: ``revenue_band`` (label) and ``band_order``.
+
+    ``labels`` holds the templates ``first``, ``middle``, ``above``, ``missing`` with ``{lower}``
+    and ``{upper}`` (compact yen, :func:`compact_yen`). Bands are upper-bound inclusive
+    (PRODUCTS.md), so "over 50M to 100M" is 50,000,001 to 100,000,000.
+    """
+    order = pd.Series(-1, index=policies.index, dtype="int64")
+    label = pd.Series(labels["missing"], index=policies.index, dtype="object")
+    revenue = policies["revenue"].astype("Int64")
+    for code, product in book.products.items():
+        bounds = np.array([int(b["up_to"]) for b in product.tariff["revenue_bands"]], dtype="int64")
+        short = [compact_yen(int(b), lang) for b in bounds]
+        names = [
+            labels["first"].format(upper=short[0]),
+            *(labels["middle"].format(lower=short[i - 1], upper=short[i]) for i in range(1, len(short))),
+            labels["above"].format(lower=short[-1]),
+        ]
+        rows = (policies["product"] == code) & revenue.notna()
+        index = np.searchsorted(bounds, revenue[rows].to_numpy(dtype="int64"), side="left")
+        order[rows] = index
+        label[rows] = np.array(names, dtype=object)[index]
+    missing = order < 0
+    order[missing] = 10_000
+    return pd.DataFrame({"revenue_band": label, "band_order": order}, index=policies.index)
+
+
+def _policy_dims(
+    policies: pd.DataFrame, book: ProductBook, band_labels: dict[str, str], lang: str = "en"
+) -> pd.DataFrame:
+    bands = revenue_band(policies, book, band_labels, lang)
+    return pd.DataFrame(
+        {
+            "policy_id": policies["policy_id"],
+            "product": policies["product"],
+            "plan": policies["plan"].astype("object").where(policies["plan"].notna(), MISSING),
+            "industry": policies["industry"].astype("object").where(policies["industry"].notna(), MISSING),
+            "revenue_band": bands["revenue_band"],
+            "band_order": bands["band_order"],
+        }
+    ).drop_duplicates("policy_id", keep="last")
+
+
+def kpi(
+    policies: pd.DataFrame,
+    claims: pd.DataFrame,
+    month: str,
+    reconciliation: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Key figures: columns ``figure, scope, kind, to_date, this_month`` (one row per figure).
+
+    ``reconciliation`` is the validation stage's table (``month, file, sheet, rows_read,
+    rows_processed, rows_rejected`` per sheet of every month, with a ``total`` row, which is
+    ignored); it is summed per ``sheet`` (policies, claims, lines). A frame with a ``scope`` column
+    instead of ``sheet`` is taken as already summed. Each sheet gives four rows, the last of which,
+    read − processed − rejected, must be 0.
+    """
+    asof = month_end(month)
+    written = _sum(policies, "written_premium")
+    earned = _sum(policies, "earned_to_date")
+    earned_tm = _sum(policies, "earned_this_month")
+    payable = _sum(claims, "payable_total")
+    payable_tm = _sum(claims, "payable_this_month")
+    written_tm = _sum(policies, "written_this_month")
+    rows: list[tuple[str, str, str, object, object]] = [
+        ("policies_in_force", "all", "count", int(in_force(policies, asof).sum()), None),
+        ("written_premium", "all", "money", written, written_tm),
+        ("earned_premium", "all", "money", earned, earned_tm),
+        ("upr", "all", "money", _sum(policies, "upr"), written_tm - earned_tm),
+        ("adjustment_premium", "all", "money", _sum(policies, "adjustment_premium"), None),
+        ("claims", "all", "count", len(claims), None),
+        ("payable_liability", "all", "money", _sum(claims, "payable_liability"), None),
+        ("payable_expense", "all", "money", _sum(claims, "payable_expense"), None),
+        ("payable_total", "all", "money", payable, payable_tm),
+        ("loss_ratio", "all", "percent", _ratio(payable, earned), None),
+        ("referrals", "policies", "count", int((policies["status"] == "refer").sum()), None),
+        ("warnings", "policies", "count", int(policies["warnings"].fillna("").astype(str).ne("").sum()), None),
+    ]
+    if reconciliation is not None:
+        for record in reconciliation_by_sheet(reconciliation).to_dict("records"):
+            read, done, rejected = (int(record[k]) for k in ("rows_read", "rows_processed", "rows_rejected"))
+            scope = str(record["scope"])
+            rows += [
+                ("rows_read", scope, "count", read, None),
+                ("rows_processed", scope, "count", done, None),
+                ("rows_rejected", scope, "count", rejected, None),
+                ("reconciliation_gap", scope, "count", read - done - rejected, None),
+            ]
+    return pd.DataFrame(rows, columns=["figure", "scope", "kind", "to_date", "this_month"])
+
+
+def reconciliation_by_sheet(reconciliation: pd.DataFrame) -> pd.DataFrame:
+    """Rows read, processed and rejected per input sheet (``scope``), all months together."""
+    counts = ["rows_read", "rows_processed", "rows_rejected"]
+    if "scope" in reconciliation.columns:
+        return reconciliation[["scope", *counts]]
+    rows = reconciliation
+    if "month" in rows.columns:
+        rows = rows[rows["month"] != "total"]
+    rows = rows[rows["sheet"].fillna("") != ""]
+    out = rows.groupby("sheet", sort=False)[counts].sum().reset_index().rename(columns={"sheet": "scope"})
+    order = {"policies": 0, "claims": 1, "lines": 2}
+    return out.sort_values("scope", key=lambda s: s.map(order).fillna(9), kind="stable").reset_index(drop=True)
+
+
+def _claims_with_policy(claims: pd.DataFrame, dims: pd.DataFrame) -> pd.DataFrame:
+    keep = [c for c in dims.columns if c not in claims.columns or c == "policy_id"]
+    return claims.merge(dims[keep], on="policy_id", how="left")
+
+
+def by_policy_dims(
+    policies: pd.DataFrame,
+    claims: pd.DataFrame,
+    month: str,
+    book: ProductBook,
+    dims: list[str],
+    band_labels: dict[str, str],
+    lang: str = "en",
+) -> pd.DataFrame:
+    """Premium and claims grouped by policy dimensions (``product``, ``plan``, ``revenue_band``,
+    ``industry``): policies, in force, premium to date and this month, UPR, claims, payable, loss
+    ratio. Ordered by product, band, then written premium (largest first)."""
+    table = _policy_dims(policies, book, band_labels, lang)
+    frame = policies[["policy_id"]].assign(
+        policies_in_force=in_force(policies, month_end(month)).astype("int64"),
+        **{m: policies[m].fillna(0).astype("int64") for m in POLICY_MEASURES},
+    )
+    frame = frame.merge(table, on="policy_id", how="left")
+    keys = [*dims, "band_order"] if "revenue_band" in dims else dims
+    grouped = frame.groupby(keys, dropna=False, sort=False)
+    out = grouped.agg(
+        policies=("policy_id", "size"),
+        policies_in_force=("policies_in_force", "sum"),
+        **{m: (m, "sum") for m in POLICY_MEASURES},
+    ).reset_index()
+    claim_rows = _claims_with_policy(claims, table)
+    for column in keys:
+        if column in claim_rows.columns and column != "band_order":
+            claim_rows[column] = claim_rows[column].astype("object").where(claim_rows[column].notna(), MISSING)
+    claim_sums = (
+        claim_rows.groupby(keys, dropna=False, sort=False)
+        .agg(
+            claims=("claim_id", "size"),
+            payable_total=("payable_total", "sum"),
+            payable_this_month=("payable_this_month", "sum"),
+        )
+        .reset_index()
+    )
+    out = out.merge(claim_sums, on=keys, how="outer")
+    for column in ("policies", "policies_in_force", *POLICY_MEASURES, "claims", "payable_total", "payable_this_month"):
+        out[column] = out[column].fillna(0).astype("int64")
+    out["loss_ratio"] = _ratio(out["payable_total"], out["earned_to_date"])
+    sort_keys = [k for k in ("product", "band_order") if k in keys]
+    out = out.sort_values([*sort_keys, "written_premium"], ascending=[True] * len(sort_keys) + [False], kind="stable")
+    return out.drop(columns=[c for c in ("band_order",) if c in out.columns]).reset_index(drop=True)
+
+
+def by_event(claims: pd.DataFrame, book: ProductBook) -> pd.DataFrame:
+    """Claims and payable by event type, in the catalogue's order of event types."""
+    out = (
+        claims.groupby("event_type", sort=False)
+        .agg(claims=("claim_id", "size"), **{m: (m, "sum") for m in CLAIM_MEASURES})
+        .reset_index()
+    )
+    order = {code: i for i, code in enumerate(book.event_types)}
+    out = out.assign(_order=out["event_type"].map(order).fillna(len(order))).sort_values("_order", kind="stable")
+    return out.drop(columns="_order").astype({m: "int64" for m in CLAIM_MEASURES}).reset_index(drop=True)
+
+
+def line_products(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame) -> pd.Series:
+    """Each line's product: its own ``product`` column, else through its claim's policy."""
+    if "product" in lines.columns:
+        return lines["product"]
+    policy_of_claim = claims.drop_duplicates("claim_id", keep="last").set_index("claim_id")["policy_id"]
+    product_of_policy = policies.drop_duplicates("policy_id", keep="last").set_index("policy_id")["product"]
+    return lines["claim_id"].map(policy_of_claim).map(product_of_policy)
+
+
+def by_item(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, book: ProductBook) -> pd.DataFrame:
+    """Lines, amounts claimed, eligible and payable by product and item, in catalogue order
+    (items no product pays last)."""
+    frame = lines.assign(product=line_products(lines, claims, policies).astype("object").fillna(MISSING))
+    out = (
+        frame.groupby(["product", "item"], sort=False)
+        .agg(lines=("line_id", "size"), **{m: (m, "sum") for m in LINE_MEASURES})
+        .reset_index()
+    )
+    catalogue = book.items()[["product", "item", "item_number"]]
+    out = out.merge(catalogue, on=["product", "item"], how="left")
+    out["item_number"] = out["item_number"].fillna(1_000).astype("int64")
+    out = out.sort_values(["product", "item_number", "item"], kind="stable").drop(columns="item_number")
+    return out.astype({m: "int64" for m in LINE_MEASURES}).reset_index(drop=True)
+
+
+def largest_claims(
+    claims: pd.DataFrame,
+    reinsurance_claims: pd.DataFrame,
+    policies: pd.DataFrame,
+    count: int = LARGEST_CLAIMS,
+) -> pd.DataFrame:
+    """The ``count`` claims with the largest payable total (ties by claim id), with their policy,
+    dates, payable by part and reinsurance recoveries. Claims with nothing payable are left out."""
+    top = (
+        claims[claims["payable_total"] > 0]
+        .sort_values(["payable_total", "claim_id"], ascending=[False, True], kind="stable")
+        .head(count)
+    )
+    policy = policies.drop_duplicates("policy_id", keep="last")[["policy_id", "product", "insured_name"]]
+    recoveries = reinsurance_claims[["claim_id", "qs_recovery", "xol_recovery", "net"]]
+    columns = ["claim_id", "policy_id", "event_type", "known_date", "notice_date", *CLAIM_MEASURES]
+    out = (
+        top[[c for c in columns if c in top.columns]]
+        .merge(policy, on="policy_id", how="left")
+        .merge(recoveries, on="claim_id", how="left")
+    )
+    out.insert(0, "rank", np.arange(1, len(out) + 1, dtype="int64"))
+    order = [
+        "rank",
+        "claim_id",
+        "policy_id",
+        "product",
+        "insured_name",
+        "event_type",
+        "known_date",
+        "notice_date",
+        *CLAIM_MEASURES,
+        "qs_recovery",
+        "xol_recovery",
+        "net",
+    ]
+    return out[[c for c in order if c in out.columns]].reset_index(drop=True)
+
+
+def _below(remaining: pd.Series, limit: pd.Series, share: Decimal) -> pd.Series:
+    """remaining < share × limit, exactly (integer cross-multiplication); False where empty."""
+    numerator, denominator = ratio_parts(share)
+    rem = remaining.astype("Int64")
+    lim = limit.astype("Int64")
+    return ((rem * denominator < lim * numerator) & (lim > 0)).fillna(False).astype(bool)
+
+
+def limits_low(policies: pd.DataFrame, share: Decimal = LOW_LIMIT_SHARE) -> pd.DataFrame:
+    """Policies with under ``share`` of their liability or expense limit left, lowest first.
+
+    leak_lite's liability limit is the combined cap (its remaining liability limit is measured
+    against it); its expense limit is per incident, so it has no remaining expense limit.
+    """
+    liability = _below(policies["remaining_liability_limit"], policies["liability_limit"], share)
+    expense = _below(policies["remaining_expense_limit"], policies["expense_limit"], share)
+    low = policies[liability | expense]
+    out = pd.DataFrame(
+        {
+            "policy_id": low["policy_id"],
+            "product": low["product"],
+            "insured_name": low["insured_name"],
+            "plan": low["plan"],
+            "liability_limit": low["liability_limit"].astype("Int64"),
+            "remaining_liability_limit": low["remaining_liability_limit"].astype("Int64"),
+            "liability_left_share": _ratio(low["remaining_liability_limit"].fillna(0), low["liability_limit"]),
+            "expense_limit": low["expense_limit"].astype("Int64"),
+            "remaining_expense_limit": low["remaining_expense_limit"].astype("Int64"),
+            "expense_left_share": _ratio(low["remaining_expense_limit"].astype("Float64"), low["expense_limit"]),
+        }
+    )
+    out["liability_left_share"] = out["liability_left_share"].where(low["remaining_liability_limit"].notna())
+    out["lowest_left_share"] = out[["liability_left_share", "expense_left_share"]].min(axis=1)
+    return out.sort_values(["lowest_left_share", "policy_id"], kind="stable").reset_index(drop=True)

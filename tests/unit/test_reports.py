@@ -1,0 +1,365 @@
+"""Report builders: KPI figures, breakdowns, largest claims, limits left, triangle (issue #5).
+
+The frames are built with tests/factories.py and the computed columns filled by hand, so the
+figures below are checked against arithmetic done on paper, not against the stages.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from pipeline.io.workbook import Sheet
+from pipeline.products.load import load_products
+from pipeline.reports import summary, triangle
+from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets
+from pipeline.reports.labels import labels_for
+from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
+from pipeline.stages.reinsurance import reinsurance_claims, reinsurance_policies
+from tests import factories
+
+MONTH = "2026-06"
+BOOK = load_products()
+
+
+def _int(values: list[int | None]) -> pd.Series:
+    return pd.Series(values, dtype="Int64")
+
+
+def sample_policies() -> pd.DataFrame:
+    """Five policies: two cyber_security wide, a referral (no revenue), leak_lite, a big one."""
+    frame = factories.policies(
+        {"revenue": 300_000_000, "industry": "情報通信業"},
+        {"product": "leak_lite", "revenue": 40_000_000, "industry": "小売業", "join_date": "2026-06-10"},
+        {"plan": "basic", "revenue": None, "industry": None},
+        {"revenue": 2_000_000_000, "liability_limit": 500_000_000, "expense_limit": 200_000_000, "industry": "製造業"},
+        {"product": "leak_lite", "revenue": 120_000_000, "industry": "小売業", "cancel_date": "2026-05-15"},
+    )
+    return frame.assign(
+        status=["ok", "ok", "refer", "ok", "ok"],
+        warnings=["", "", "", "large_installment_below_minimum", ""],
+        annual_premium=_int([100_000, 20_000, None, 333_333, 40_000]),
+        cover_months=[12, 10, 12, 12, 12],
+        written_premium=_int([100_000, 16_666, None, 333_333, 6_666]),
+        written_this_month=_int([0, 16_666, None, 111_111, 0]),
+        adjustment_premium=_int([0, 0, None, 0, 0]),
+        earned_to_date=_int([24_931, 1_000, None, 82_191, 6_666]),
+        earned_this_month=_int([8_219, 1_000, None, 27_397, 0]),
+        upr=_int([75_069, 15_666, None, 251_142, 0]),
+        remaining_liability_limit=_int([98_999_999, 100_000_000, 100_000_000, 110_000_000, 100_000_000]),
+        remaining_expense_limit=_int([1_000_000, None, 10_000_000, 190_000_000, None]),
+    )
+
+
+def sample_claims() -> pd.DataFrame:
+    frame = factories.claims(
+        {"policy_id": "P0004", "known_date": "2026-04-20", "notice_date": "2026-04-25"},
+        {"policy_id": "P0004", "known_date": "2026-04-05", "notice_date": "2026-04-06", "event_type": "it_user"},
+        {"policy_id": "P0001", "known_date": "2026-06-01", "notice_date": "2026-06-02"},
+        {"policy_id": "P0002", "known_date": "2026-05-03", "notice_date": "2026-05-04"},
+        {"policy_id": "P0003", "known_date": "2026-05-10", "notice_date": "2026-05-11"},
+    )
+    return frame.assign(
+        payable_liability=[140_000_000, 250_000_003, 0, 0, 0],
+        payable_expense=[10_000_000, 0, 1_000_001, 0, 500_000],
+        payable_total=[150_000_000, 250_000_003, 1_000_001, 0, 500_000],
+        payable_this_month=[10_000_000, 50_000_000, 1_000_001, 0, 0],
+    )
+
+
+def sample_lines() -> pd.DataFrame:
+    frame = factories.lines(
+        {"claim_id": "C0001", "item": "damages", "amount": 140_000_000, "first_month": "2026-05"},
+        {"claim_id": "C0001", "item": "response", "amount": 10_000_000, "first_month": "2026-06"},
+        {"claim_id": "C0002", "item": "damages", "amount": 200_000_003, "first_month": "2026-04"},
+        {"claim_id": "C0002", "item": "defense", "amount": 50_000_000, "first_month": "2026-06"},
+        {"claim_id": "C0003", "item": "response", "amount": 1_000_001, "first_month": "2026-06"},
+        {"claim_id": "C0004", "item": "ransom", "amount": 5_000_000, "first_month": "2026-05"},
+        {"claim_id": "C0005", "item": "investigation", "amount": 500_000, "first_month": "2026-05"},
+    )
+    payable = [140_000_000, 10_000_000, 200_000_003, 50_000_000, 1_000_001, 0, 500_000]
+    return frame.assign(
+        policy_id=["P0004", "P0004", "P0004", "P0004", "P0001", "P0002", "P0003"],
+        product=[
+            "cyber_security",
+            "cyber_security",
+            "cyber_security",
+            "cyber_security",
+            "cyber_security",
+            "leak_lite",
+            "cyber_security",
+        ],
+        part=["liability", "expense", "liability", "liability", "expense", "", "expense"],
+        item_number=[1, 5, 1, 2, 5, 99, 6],
+        reason=["", "", "", "", "", "not_covered_item", ""],
+        eligible_amount=[*payable[:5], 0, 500_000],
+        after_victim_cap=[*payable[:5], 0, 500_000],
+        after_deductible=[*payable[:5], 0, 500_000],
+        after_reduction=[*payable[:5], 0, 500_000],
+        after_sublimit=[*payable[:5], 0, 500_000],
+        after_limit=[*payable[:5], 0, 500_000],
+        payable=payable,
+        payable_this_month=[0, 10_000_000, 0, 50_000_000, 1_000_001, 0, 0],
+        adjustments=["", "", "", "", "", "", ""],
+    )
+
+
+def sample_history() -> pd.DataFrame:
+    """Per-claim payable as at each month (what the claims stage gives when run month by month)."""
+    rows = [
+        ("C0002", "2026-04", 200_000_003),
+        ("C0001", "2026-05", 140_000_000),
+        ("C0002", "2026-05", 200_000_003),
+        ("C0004", "2026-05", 0),
+        ("C0005", "2026-05", 500_000),
+    ]
+    final = sample_claims()
+    rows += [(c, MONTH, int(p)) for c, p in zip(final["claim_id"], final["payable_total"], strict=True)]
+    return pd.DataFrame(rows, columns=["claim_id", "valuation_month", "payable_total"])
+
+
+def sample_reconciliation() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            ("2026-05", "2026-05/policies.xlsx", "policies", 4, 3, 1),
+            ("2026-06", "2026-06/policies.xlsx", "policies", 3, 2, 1),
+            ("2026-06", "2026-06/claims.xlsx", "claims", 6, 5, 1),
+            ("2026-06", "2026-06/claims.xlsx", "lines", 9, 7, 2),
+            ("total", "", "", 22, 17, 5),
+        ],
+        columns=["month", "file", "sheet", "rows_read", "rows_processed", "rows_rejected"],
+    )
+
+
+def sample_inputs() -> PortfolioInputs:
+    policies, claims = sample_policies(), sample_claims()
+    return PortfolioInputs(
+        month=MONTH,
+        policies=policies,
+        claims=claims,
+        lines=sample_lines(),
+        reinsurance_policies=reinsurance_policies(policies, BOOK.treaty),
+        reinsurance_claims=reinsurance_claims(claims, BOOK.treaty, policies),
+        payable_history=sample_history(),
+        reconciliation=sample_reconciliation(),
+    )
+
+
+def sample_workbooks(lang: str = "en") -> dict[str, list[Sheet]]:
+    """Every workbook this issue builds, as sheet specs (used by the workbook and e2e tests)."""
+    labels = labels_for(BOOK, lang)
+    inputs = sample_inputs()
+    return {
+        "portfolio_summary.xlsx": portfolio_summary_sheets(inputs, BOOK, labels),
+        "policies_annotated.xlsx": policies_annotated_sheets(inputs.policies, labels),
+        "claims_annotated.xlsx": claims_annotated_sheets(inputs.lines, inputs.claims, labels),
+    }
+
+
+def _figures(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[object, object]]:
+    return {(f, s): (t, m) for f, s, t, m in frame[["figure", "scope", "to_date", "this_month"]].itertuples(False)}
+
+
+# -- KPI -------------------------------------------------------------------------------------------
+
+
+def test_kpi_figures_from_hand_built_frames() -> None:
+    figures = _figures(summary.kpi(sample_policies(), sample_claims(), MONTH, sample_reconciliation()))
+    # In force at 2026-06-30: P0005 cancelled 2026-05-15; P0002 joined 2026-06-10 -> 4 in force.
+    assert figures[("policies_in_force", "all")][0] == 4
+    assert figures[("written_premium", "all")] == (100_000 + 16_666 + 333_333 + 6_666, 16_666 + 111_111)
+    assert figures[("earned_premium", "all")] == (24_931 + 1_000 + 82_191 + 6_666, 8_219 + 1_000 + 27_397)
+    assert figures[("upr", "all")] == (75_069 + 15_666 + 251_142, (16_666 + 111_111) - (8_219 + 1_000 + 27_397))
+    assert figures[("payable_total", "all")] == (401_500_004, 61_000_001)
+    assert figures[("loss_ratio", "all")][0] == pytest.approx(401_500_004 / 114_788)
+    assert figures[("referrals", "policies")][0] == 1
+    assert figures[("warnings", "policies")][0] == 1
+    assert figures[("claims", "all")][0] == 5
+
+
+def test_kpi_reconciliation_rows_per_sheet() -> None:
+    figures = _figures(summary.kpi(sample_policies(), sample_claims(), MONTH, sample_reconciliation()))
+    assert figures[("rows_read", "policies")][0] == 7
+    assert figures[("rows_processed", "policies")][0] == 5
+    assert figures[("rows_rejected", "policies")][0] == 2
+    for scope in ("policies", "claims", "lines"):
+        read = figures[("rows_read", scope)][0]
+        assert read == figures[("rows_processed", scope)][0] + figures[("rows_rejected", scope)][0]
+        assert figures[("reconciliation_gap", scope)][0] == 0
+
+
+def test_loss_ratio_empty_without_earned_premium() -> None:
+    policies = sample_policies().assign(earned_to_date=_int([0] * 5), earned_this_month=_int([0] * 5))
+    figures = _figures(summary.kpi(policies, sample_claims(), MONTH))
+    assert all(pd.isna(value) for value in figures[("loss_ratio", "all")])
+
+
+# -- breakdowns ------------------------------------------------------------------------------------
+
+
+def test_by_product_totals_reconcile_with_kpi() -> None:
+    table = summary.by_policy_dims(sample_policies(), sample_claims(), MONTH, BOOK, ["product"], _bands())
+    assert table["written_premium"].sum() == 456_665
+    assert table["payable_total"].sum() == 401_500_004
+    leak = table.set_index("product").loc["leak_lite"]
+    assert (leak["policies"], leak["policies_in_force"], leak["claims"]) == (2, 1, 1)
+
+
+def _bands() -> dict[str, str]:
+    labels = labels_for(BOOK, "en")
+    return {key: labels.text("bands", key) for key in ("first", "middle", "above", "missing")}
+
+
+def test_revenue_bands_use_each_products_tariff() -> None:
+    bands = summary.revenue_band(sample_policies(), BOOK, _bands())
+    assert bands["revenue_band"].tolist() == [
+        "over 100M to 500M",  # cyber_security, 300M
+        "up to 50M",  # leak_lite, 40M
+        "no revenue (referral)",
+        "over 1B to 5B",
+        "over 100M to 150M",  # leak_lite, 120M
+    ]
+
+
+def test_band_upper_bound_is_inclusive() -> None:
+    policies = factories.policies(
+        {"product": "leak_lite", "revenue": 50_000_000},
+        {"product": "leak_lite", "revenue": 50_000_001},
+        {"product": "leak_lite", "revenue": 600_000_000},
+    )
+    labels = summary.revenue_band(policies, BOOK, _bands())["revenue_band"].tolist()
+    assert labels == ["up to 50M", "over 50M to 100M", "over 500M (referral)"]
+
+
+def test_compact_yen_labels() -> None:
+    assert summary.compact_yen(150_000_000, "ja") == "1億5,000万"
+    assert summary.compact_yen(50_000_000, "ja") == "5,000万"
+    assert summary.compact_yen(1_500_000_000, "en") == "1.5B"
+    assert summary.compact_yen(50_000_000, "en") == "50M"
+    assert summary.compact_yen(1_234_567, "en") == "1,234,567"
+
+
+def test_by_item_in_catalogue_order_and_by_event() -> None:
+    items = summary.by_item(sample_lines(), sample_claims(), sample_policies(), BOOK)
+    cyber = items[items["product"] == "cyber_security"]["item"].tolist()
+    assert cyber == ["damages", "defense", "response", "investigation"]
+    assert items["payable"].sum() == 401_500_004
+    events = summary.by_event(sample_claims(), BOOK)
+    assert events["event_type"].tolist() == ["leak", "it_user"]
+    assert events.set_index("event_type").loc["it_user", "payable_total"] == 250_000_003
+
+
+def test_largest_claims_ordered_with_recoveries() -> None:
+    inputs = sample_inputs()
+    top = summary.largest_claims(inputs.claims, inputs.reinsurance_claims, inputs.policies, count=3)
+    assert top["claim_id"].tolist() == ["C0002", "C0001", "C0003"]
+    assert top["rank"].tolist() == [1, 2, 3]
+    assert top.loc[0, "xol_recovery"] == 70_000_000
+    assert "insured_name" in top.columns
+
+
+def test_limits_low_under_twenty_percent_exactly() -> None:
+    policies = sample_policies().assign(
+        remaining_liability_limit=_int([19_999_999, 100_000_000, 20_000_000, 500_000_000, 0]),
+        remaining_expense_limit=_int([2_000_000, None, 1_999_999, 200_000_000, None]),
+    )
+    low = summary.limits_low(policies, Decimal("0.2"))
+    # P0001: 19,999,999 < 20% of 100M; P0003: expense 1,999,999 < 2,000,000; P0005: 0 left.
+    # 20,000,000 of 100,000,000 is exactly 20%: not under.
+    assert sorted(low["policy_id"]) == ["P0001", "P0003", "P0005"]
+    assert low.iloc[0]["policy_id"] == "P0005"
+
+
+# -- triangle --------------------------------------------------------------------------------------
+
+
+def test_triangle_increments_sum_to_cumulative() -> None:
+    long = triangle.triangle_long(sample_history(), sample_claims(), MONTH)
+    sums = long.groupby("accident_month")["incremental"].sum()
+    last = long.sort_values("reporting_month").groupby("accident_month")["cumulative"].last()
+    assert sums.equals(last)
+    assert last.to_dict() == {"2026-04": 400_000_003, "2026-05": 500_000, "2026-06": 1_000_001}
+    april = long[long["accident_month"] == "2026-04"]
+    assert april["incremental"].tolist() == [200_000_003, 140_000_000, 60_000_000]
+    assert april["development_age"].tolist() == [1, 2, 3]
+    # The latest diagonal equals the payable as at M.
+    assert long[long["reporting_month"] == MONTH]["cumulative"].sum() == sample_claims()["payable_total"].sum()
+
+
+def test_triangle_long_format_for_chainladder() -> None:
+    long = triangle.triangle_long(sample_history(), sample_claims(), MONTH)
+    assert {"origin", "valuation", "incremental", "cumulative"} <= set(long.columns)
+    assert pd.api.types.is_datetime64_any_dtype(long["origin"])
+    assert pd.api.types.is_datetime64_any_dtype(long["valuation"])
+    first = long.iloc[0]
+    assert first["origin"] == pd.Timestamp("2026-04-01")
+    assert first["valuation"] == pd.Timestamp("2026-04-30")
+    assert len(long) == 3 + 2 + 1  # a complete triangle of three accident months
+
+
+def test_history_from_lines_matches_the_month_by_month_history() -> None:
+    approx = triangle.payable_history_from_lines(sample_lines(), MONTH)
+    exact = triangle.triangle_long(sample_history(), sample_claims(), MONTH)
+    assert triangle.triangle_long(approx, sample_claims(), MONTH).equals(exact)
+
+
+def test_triangle_wide_and_payable_by_month() -> None:
+    long = triangle.triangle_long(sample_history(), sample_claims(), MONTH)
+    wide = triangle.triangle_wide(long, "cumulative").set_index("accident_month")
+    assert list(wide.columns) == ["1", "2", "3"]
+    assert wide.loc["2026-04"].tolist() == [200_000_003, 340_000_003, 400_000_003]
+    assert wide.loc["2026-06", "2"] is pd.NA
+    by_month = triangle.payable_by_month(long)
+    assert by_month["payable_recognised"].tolist() == [200_000_003, 140_500_000, 61_000_001]
+    assert by_month["payable_cumulative"].iloc[-1] == 401_500_004
+
+
+# -- sheets ----------------------------------------------------------------------------------------
+
+
+def test_portfolio_sheets_and_contract_columns() -> None:
+    sheets = {s.name: s for s in sample_workbooks()["portfolio_summary.xlsx"]}
+    assert next(iter(sheets)) == "about"
+    assert {
+        "kpi",
+        "treaty",
+        "by_revenue_band",
+        "by_item",
+        "largest_claims",
+        "limits_low",
+        "triangle_long",
+        "reinsurance_policies",
+        "reinsurance_claims",
+    } <= set(sheets)
+    assert {"claim_id", "qs_recovery", "retained", "xol_recovery", "net"} <= set(sheets["reinsurance_claims"].frame)
+    assert {"policy_id", "ceded_premium", "commission"} <= set(sheets["reinsurance_policies"].frame)
+    assert sheets["by_revenue_band"].charts and sheets["by_item"].charts and sheets["payable_by_month"].charts
+
+
+def test_annotated_column_order_keeps_provenance_last() -> None:
+    sheets = sample_workbooks()
+    policies = sheets["policies_annotated.xlsx"][0].frame
+    columns = list(policies.columns)
+    assert columns[:3] == ["policy_id", "product", "insured_name"]
+    assert columns.index("cancel_date") < columns.index("status") < columns.index("remaining_expense_limit")
+    assert columns[-2:] == ["source_sheet", "excel_row"]
+    lines, claims = sheets["claims_annotated.xlsx"]
+    assert (lines.name, claims.name) == ("lines", "claims")
+    assert "item_number" not in lines.frame.columns
+    assert list(lines.frame.columns).index("victim_type") < list(lines.frame.columns).index("part")
+    assert list(claims.frame.columns)[-5:-4] == ["payable_this_month"]
+
+
+def test_japanese_names_in_cells_and_headers() -> None:
+    sheets = sample_workbooks("ja")
+    lines = sheets["claims_annotated.xlsx"][0]
+    assert lines.headers is not None and lines.headers["item"] == "費目"
+    assert lines.headers["eligible_amount"] == "支払対象額"
+    assert "身代金" in lines.frame["item"].tolist()
+    assert "補償対象外の費目" in lines.frame["reason"].tolist()
+    claims = sheets["claims_annotated.xlsx"][1]
+    assert "IT事故（ユーザー危険）" in claims.frame["event_type"].tolist()
+    kpi = next(s for s in sheets["portfolio_summary.xlsx"] if s.name == "kpi")
+    assert "有効契約件数" in kpi.frame["figure"].tolist()

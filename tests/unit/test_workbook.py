@@ -1,0 +1,134 @@
+"""The workbook writer, read back with openpyxl (DATA_CONTRACT.md § Output: money as numbers, #,##0)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from pipeline.io.workbook import Chart, Sheet, column_kind, write_workbook
+from tests.unit.test_reports import sample_workbooks
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "policy_id": ["1001", "P0002", "P0003"],
+            "written_premium": pd.array([1_234_567, None, 0], dtype="Int64"),
+            "period_start": pd.to_datetime(["2026-04-01", None, "2026-05-31"]),
+            "leak_only": [True, False, True],
+            "loss_ratio": [0.1234, float("nan"), 1.5],
+            "insured_name": ["=1+1", "株式会社テスト", None],
+            "excel_row": [2, 3, 4],
+        }
+    )
+
+
+@pytest.fixture(params=[False, True], ids=["table", "constant_memory"])
+def written(request: pytest.FixtureRequest, tmp_path: Path) -> openpyxl.Workbook:
+    path = tmp_path / "book.xlsx"
+    chart = Chart("Premium", "policy_id", ("written_premium",))
+    cells = 1 if request.param else 10_000_000
+    write_workbook(path, [Sheet("policies", _frame(), charts=(chart,))], constant_memory_cells=cells)
+    return openpyxl.load_workbook(path)
+
+
+def test_values_are_typed(written: openpyxl.Workbook) -> None:
+    ws = written["policies"]
+    assert [c.value for c in ws[1]] == list(_frame().columns)
+    assert ws["A2"].value == "1001" and ws["A2"].data_type == "s"  # an id stays text
+    assert ws["B2"].value == 1_234_567 and ws["B2"].data_type == "n"
+    assert ws["B3"].value is None
+    assert ws["C2"].value == dt.datetime(2026, 4, 1)
+    assert ws["D2"].value is True
+    assert ws["E2"].value == pytest.approx(0.1234)
+    assert ws["F2"].value == "=1+1" and ws["F2"].data_type == "s"  # never a formula
+    assert ws["F3"].value == "株式会社テスト"
+
+
+def test_formats(written: openpyxl.Workbook) -> None:
+    ws = written["policies"]
+    assert ws["B2"].number_format == "#,##0"
+    assert ws["B4"].number_format == "#,##0"
+    assert ws["C2"].number_format == "yyyy-mm-dd"
+    assert ws["E2"].number_format == "0.0%"
+    assert ws["G2"].number_format == "0"  # an Excel row number is not yen
+
+
+def test_header_frozen_and_filtered(written: openpyxl.Workbook) -> None:
+    ws = written["policies"]
+    assert ws.freeze_panes == "A2"
+    assert ws.tables or ws.auto_filter.ref
+    widths = [ws.column_dimensions[c].width for c in "ABCDEFG"]
+    assert all(6 <= w <= 60 for w in widths)
+
+
+def test_table_mode_makes_an_excel_table(tmp_path: Path) -> None:
+    path = tmp_path / "t.xlsx"
+    write_workbook(path, [Sheet("policies", _frame()), Sheet("empty", _frame().iloc[0:0])])
+    book = openpyxl.load_workbook(path)
+    table = book["policies"].tables["t_policies"]
+    assert table.ref == "A1:G4"
+    assert table.tableStyleInfo.showRowStripes
+    assert book["empty"]["A1"].value == "policy_id"
+
+
+def test_chart_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "c.xlsx"
+    write_workbook(path, [Sheet("s", _frame(), charts=(Chart("Premium", "policy_id", ("written_premium",)),))])
+    with zipfile.ZipFile(path) as archive:
+        charts = [n for n in archive.namelist() if n.startswith("xl/charts/chart")]
+        assert charts
+        assert b"Premium" in archive.read(charts[0])
+
+
+def test_row_kinds_format_each_row(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"figure": ["a", "b"], "kind": ["money", "percent"], "to_date": [1_000, 0.5]})
+    path = tmp_path / "k.xlsx"
+    write_workbook(path, [Sheet("kpi", frame, row_kind="kind")])
+    ws = openpyxl.load_workbook(path)["kpi"]
+    assert [c.value for c in ws[1]] == ["figure", "to_date"]
+    assert (ws["B2"].number_format, ws["B3"].number_format) == ("#,##0", "0.0%")
+
+
+def test_column_kinds_registry() -> None:
+    assert column_kind("payable", pd.Series([1], dtype="int64")) == "money"
+    assert column_kind("victims", pd.Series([1], dtype="Int64")) == "count"
+    assert column_kind("layer_used_share", pd.Series([0.5])) == "percent"
+    assert column_kind("known_date", pd.to_datetime(pd.Series(["2026-04-01"]))) == "date"
+    assert column_kind("claim_id", pd.Series(["C1"])) == "text"
+    assert column_kind("rows_read", pd.Series([1])) == "count"
+
+
+def test_japanese_headers_and_cells(tmp_path: Path) -> None:
+    for name, sheets in sample_workbooks("ja").items():
+        write_workbook(tmp_path / name, sheets)
+    book = openpyxl.load_workbook(tmp_path / "claims_annotated.xlsx")
+    headers = [c.value for c in book["lines"][1]]
+    assert headers[:4] == ["明細番号", "事故番号", "費目", "金額"]
+    assert "支払額" in headers and "不支払理由" in headers
+    summary = openpyxl.load_workbook(tmp_path / "portfolio_summary.xlsx")
+    assert summary.sheetnames[0] == "about"
+    assert "reinsurance_claims" in summary.sheetnames
+    assert [c.value for c in summary["reinsurance_claims"][1]][:2] == ["事故番号", "証券番号"]
+
+
+def test_english_headers_are_the_contract_names(tmp_path: Path) -> None:
+    for name, sheets in sample_workbooks("en").items():
+        write_workbook(tmp_path / name, sheets)
+    summary = openpyxl.load_workbook(tmp_path / "portfolio_summary.xlsx")
+    header = [c.value for c in summary["reinsurance_claims"][1]]
+    assert {"claim_id", "qs_recovery", "retained", "xol_recovery", "net"} <= set(header)
+    assert {"policy_id", "ceded_premium", "commission"} <= {c.value for c in summary["reinsurance_policies"][1]}
+    ws = summary["reinsurance_claims"]
+    column = header.index("xol_recovery") + 1
+    assert ws.cell(2, column).number_format == "#,##0"
+    assert isinstance(ws.cell(2, column).value, int)
+    policies = openpyxl.load_workbook(tmp_path / "policies_annotated.xlsx")["policies"]
+    header = [c.value for c in policies[1]]
+    assert policies.cell(2, header.index("period_start") + 1).is_date
+    assert policies.cell(2, header.index("written_premium") + 1).number_format == "#,##0"
