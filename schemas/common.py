@@ -1,9 +1,22 @@
-"""Columns every validated row carries: where it came from, so any figure traces back to a cell."""
+"""Columns every validated row carries: where it came from, so any figure traces back to a cell.
+
+Also the building blocks of the validation rules (DATA_CONTRACT.md § Validation details): a
+:class:`Rule` is a column, a reason and a boolean per row; the table modules build their rules from
+these helpers and the product data, and ``pipeline.stages.validate`` runs them through pandera.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
+
+if TYPE_CHECKING:
+    from pipeline.products import ProductBook
 
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 
@@ -19,3 +32,117 @@ class Provenance(pa.DataFrameModel):
     class Config:
         strict = False  # unknown input columns are carried through to the outputs
         coerce = True
+
+
+# --- Parsing and validation rules (DATA_CONTRACT.md § Validation details) --------------------
+
+# Codes of the data contract itself (not product data): where a claim was made or money spent,
+# and the kinds of victim on a condolence line.
+JURISDICTIONS = ("domestic", "overseas")
+VICTIM_TYPES = ("individual", "corporate")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One validation rule over a parsed sheet: the ``column`` a failure is reported against, the
+    ``reason`` shown to people, and ``holds``: a boolean per row, True where the rule is met."""
+
+    column: str
+    reason: str
+    holds: pd.Series
+
+
+def unless(applies: pd.Series, holds: pd.Series) -> pd.Series:
+    """A rule that only ``applies`` to some rows: it holds wherever it does not apply (NA = holds)."""
+    return (~applies.fillna(False).astype(bool)) | holds.fillna(True).astype(bool)
+
+
+def required_where(frame: pd.DataFrame, applies: pd.Series, column: str, reason: str) -> Rule:
+    """``column`` must be given on the rows where the rule ``applies``."""
+    return Rule(column, reason, unless(applies, frame[column].notna()))
+
+
+def allowed_where(frame: pd.DataFrame, applies: pd.Series, column: str, allowed: list[Any], reason: str) -> Rule:
+    """``column``, when given on the rows where the rule ``applies``, is one of ``allowed``."""
+    values = frame[column]
+    return Rule(column, reason, unless(applies & values.notna(), values.isin(allowed)))
+
+
+def date_on_or_before(frame: pd.DataFrame, column: str, limit: pd.Series | pd.Timestamp, reason: str) -> Rule:
+    """``column`` (when given) is on or before ``limit`` (when known)."""
+    values = frame[column]
+    limit_series = limit if isinstance(limit, pd.Series) else pd.Series(limit, index=frame.index)
+    return Rule(column, reason, unless(values.notna() & limit_series.notna(), values <= limit_series))
+
+
+def date_in_period(frame: pd.DataFrame, column: str, start: pd.Series, end: pd.Series, reason: str) -> Rule:
+    """``column`` (when given) lies in ``[start, end)`` (where both are known)."""
+    values = frame[column]
+    applies = values.notna() & start.notna() & end.notna()
+    return Rule(column, reason, unless(applies, (values >= start) & (values < end)))
+
+
+def one_year_after(start: pd.Series) -> pd.Series:
+    """``start`` + 1 year, same calendar date (29 Feb -> 28 Feb) (CALCULATION.md § Policies)."""
+    return (start + pd.DateOffset(years=1)).astype("datetime64[ns]")
+
+
+# --- cross-table rules (DATA_CONTRACT.md § Validation details) ----------------------------------
+
+
+def duplicate_id_rule(frame: pd.DataFrame, id_column: str) -> Rule:
+    """An id that appears twice in one file: every copy is rejected."""
+    ids = frame[id_column]
+    return Rule(
+        id_column,
+        f"{id_column} appears more than once in this file: every copy is rejected (nobody can tell which is right)",
+        ~(ids.notna() & ids.duplicated(keep=False)),
+    )
+
+
+def known_id_rules(
+    frame: pd.DataFrame, column: str, in_force: pd.Index, rejected_ids: set[str], what: str, month: str
+) -> list[Rule]:
+    """``column`` must name a ``what`` in force as at ``month``; a reference to a rejected one says so."""
+    ids = frame[column]
+    unknown = ids.notna() & ~ids.isin(in_force)
+    was_rejected = ids.isin(list(rejected_ids))
+    return [
+        Rule(
+            column,
+            f"{column} refers to a {what} whose row was rejected (not in force as at {month}); send the {what} again",
+            ~(unknown & was_rejected),
+        ),
+        Rule(
+            column,
+            f"{column} is not a {what} known as at {month} (no valid {what} row in this or an earlier month)",
+            ~(unknown & ~was_rejected),
+        ),
+    ]
+
+
+def not_in(index: pd.Index, rows: Iterable[object]) -> pd.Series:
+    """True for the rows of ``index`` not among ``rows``."""
+    return pd.Series(~index.isin(list(rows)), index=index, dtype=bool)  # type: ignore[arg-type]
+
+
+def pairs(frame: pd.DataFrame, left: str, right: str) -> pd.MultiIndex:
+    return pd.MultiIndex.from_arrays([frame[left].astype(object), frame[right].astype(object)])
+
+
+def catalogue(book: ProductBook) -> pd.MultiIndex:
+    """Every allowed (product, item): each product's items and the never-paid items."""
+    items = book.items()
+    pairs = [(p, i) for p, i in zip(items["product"], items["item"], strict=True)]
+    pairs += [(code, item) for code in book.products for item in book.never_paid_items]
+    return pd.MultiIndex.from_tuples(pairs, names=["product", "item"])
+
+
+def liability_items(book: ProductBook) -> pd.MultiIndex:
+    items = book.items()
+    return pairs(items[items["part"] == "liability"], "product", "item")
+
+
+def exclusion_codes(book: ProductBook) -> pd.MultiIndex:
+    pairs = [(code, exclusion) for code, product in book.products.items() for exclusion in product.exclusions]
+    return pd.MultiIndex.from_tuples(pairs, names=["product", "exclusion_code"])

@@ -3,11 +3,43 @@ CALCULATION.md § Claims."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from schemas.common import MONTH_PATTERN, Provenance
+from schemas.common import (
+    JURISDICTIONS,
+    MONTH_PATTERN,
+    VICTIM_TYPES,
+    Provenance,
+    Rule,
+    allowed_where,
+    date_on_or_before,
+    required_where,
+    unless,
+)
+
+if TYPE_CHECKING:
+    from pipeline.products import ProductBook
+
+# How each input column is parsed (pipeline.parse.PARSERS); DATA_CONTRACT.md § lines.
+LINE_KINDS = {
+    "line_id": "id",
+    "claim_id": "id",
+    "item": "code",
+    "amount": "yen",
+    "spent_date": "date",
+    "spent_in": "code",
+    "insurer_consent": "bool",
+    "victims": "integer",
+    "victim_type": "code",
+}
+# The item whose lines carry victims (CALCULATION.md § Waterfall step 1: the victim cap).
+CONDOLENCE_ITEM = "condolence"
+VICTIM_COLUMNS = ("victims", "victim_type")
+DEFAULT_SPENT_IN = "domestic"
 
 
 class LineValid(Provenance):
@@ -40,3 +72,84 @@ class LineAdjudicated(LineValid):
     payable: Series[int] = pa.Field(ge=0)
     payable_this_month: Series[int]
     adjustments: Series[str]
+
+
+class LineParsed(Provenance):
+    """A line row after parsing and defaults (``spent_in`` domestic, ``insurer_consent`` false;
+    victims emptied on lines other than condolence), before the rules of :func:`line_rules`."""
+
+    line_id: Series[str]
+    claim_id: Series[str]
+    item: Series[str]
+    amount: Series[pd.Int64Dtype] = pa.Field(ge=0)
+    spent_date: Series[pd.Timestamp]
+    spent_in: Series[str]
+    insurer_consent: Series[bool]
+    victims: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    victim_type: Series[str] = pa.Field(nullable=True)
+
+
+def line_rules(
+    lines: pd.DataFrame, *, month_end: pd.Timestamp, claim_terms: pd.DataFrame, book: ProductBook
+) -> list[Rule]:
+    """Every rule of a parsed lines sheet that needs only the line and its claim (DATA_CONTRACT.md
+    § lines, § Validation details). ``claim_terms``: per claim id known as at the line's month,
+    its policy's ``product`` and whether it has a ``claim_made_date`` (``has_claim_made_date``);
+    whether the claim is known at all is checked by the caller."""
+    condolence = lines["item"] == CONDOLENCE_ITEM
+    rules = [
+        date_on_or_before(
+            lines,
+            "spent_date",
+            month_end,
+            f"spent_date must be on or before the end of the bordereau month ({month_end.date()})",
+        ),
+        allowed_where(
+            lines,
+            lines["spent_in"].notna(),
+            "spent_in",
+            list(JURISDICTIONS),
+            f"spent_in must be one of {', '.join(JURISDICTIONS)}",
+        ),
+        required_where(lines, condolence, "victims", "victims (a whole number >= 1) is required on condolence lines"),
+        Rule("victims", "victims must be at least 1", unless(lines["victims"].notna(), lines["victims"] >= 1)),
+        required_where(
+            lines,
+            condolence,
+            "victim_type",
+            f"victim_type ({' / '.join(VICTIM_TYPES)}) is required on condolence lines",
+        ),
+        allowed_where(
+            lines,
+            lines["victim_type"].notna(),
+            "victim_type",
+            list(VICTIM_TYPES),
+            f"victim_type must be one of {', '.join(VICTIM_TYPES)}",
+        ),
+    ]
+    product = lines["claim_id"].map(claim_terms["product"])
+    items = book.items()
+    never_paid = book.never_paid_items
+    for code in book.products:
+        catalogue = [*items.loc[items["product"] == code, "item"], *never_paid]
+        rules.append(
+            Rule(
+                "item",
+                f"item is not in the {code} catalogue (nor a never-paid item such as {never_paid[0]})",
+                unless((product == code) & lines["item"].notna(), lines["item"].isin(catalogue)),
+            )
+        )
+    liability_items = items.loc[items["part"] == "liability", ["product", "item"]]
+    is_liability = pd.Series(
+        pd.MultiIndex.from_arrays([product, lines["item"]]).isin(pd.MultiIndex.from_frame(liability_items)),
+        index=lines.index,
+    )
+    has_date = lines["claim_id"].map(claim_terms["has_claim_made_date"]).astype(object).fillna(True).astype(bool)
+    rules.append(
+        Rule(
+            "item",
+            "liability item on a claim with no claim_made_date (give it on the claim)",
+            unless(is_liability, has_date),
+        )
+    )
+    return rules

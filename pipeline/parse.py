@@ -1,0 +1,414 @@
+"""Spellings people type -> typed values (DATA_CONTRACT.md § Values people really type,
+§ Validation details).
+
+Every parser takes a Series of raw cells as python-calamine returns them (``str``, ``float``,
+``int``, ``bool``, ``datetime.date``, ``datetime.datetime``; ``''`` for an empty cell) and returns a
+:class:`Parsed` pair: the values in the target dtype (missing where the cell is empty or bad) and,
+per cell, ``None`` or a reason a person can act on that says what was expected. A parser never
+raises on a cell: Excel error values (``#N/A``), control characters, time-only cells and anything
+else unexpected become reasons.
+
+Parsing works cell by cell on the distinct cells of a column (each distinct cell is parsed once),
+which keeps 100k rows × 21 columns to a couple of seconds; the calculation path is elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import NamedTuple
+
+import pandas as pd
+
+Outcome = tuple[object, str | None]
+
+YEN_REASON = "expected yen like 1,234,567 (no 万, no fractions, no negatives)"
+INTEGER_REASON = "expected a whole number like 3"
+DATE_REASON = "expected a date like 2026-04-01, 2026/4/1, 2026年4月1日, 令和8年4月1日 or R8.4.1"
+BOOL_REASON = "expected TRUE/FALSE, 1/0, yes/no, Y/N, 有/無, あり/なし, ○/× or はい/いいえ (empty = false)"
+TEXT_REASON = "expected text"
+
+MAX_YEN = 10**15  # far above any limit or premium; keeps every amount exact in int64 and float
+FIRST_YEAR, LAST_YEAR = 1900, 2200  # plausible dates; also the safe range of datetime64[ns]
+
+EXCEL_ERRORS = frozenset(
+    {
+        "#N/A",
+        "#DIV/0!",
+        "#VALUE!",
+        "#REF!",
+        "#NAME?",
+        "#NUM!",
+        "#NULL!",
+        "#SPILL!",
+        "#CALC!",
+        "#FIELD!",
+        "#BLOCKED!",
+        "#CONNECT!",
+        "#BUSY!",
+        "#UNKNOWN!",
+        "#GETTING_DATA",
+    }
+)
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "有", "あり", "○", "はい"})
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "無", "なし", "×", "いいえ"})
+
+
+class Era(NamedTuple):
+    """A Japanese era: its name, one-letter abbreviation, first and last day (None: ongoing)."""
+
+    name: str
+    letter: str
+    english: str
+    first_day: dt.date
+    last_day: dt.date | None
+
+
+ERAS = (
+    Era("令和", "R", "Reiwa", dt.date(2019, 5, 1), None),
+    Era("平成", "H", "Heisei", dt.date(1989, 1, 8), dt.date(2019, 4, 30)),
+)
+_ERA_BY_KEY = {era.name: era for era in ERAS} | {era.letter: era for era in ERAS}
+
+_GROUPED_DIGITS = r"(?:\d{1,3}(?:,\d{3})+|\d+)"
+_YEN = re.compile(rf"¥?\s*({_GROUPED_DIGITS})\s*円?")
+_INTEGER = re.compile(rf"({_GROUPED_DIGITS})")
+_WESTERN_DATES = (
+    re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"),
+    re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})"),
+    re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日"),
+)
+_ERA_NAMES = "|".join(era.name for era in ERAS)
+_ERA_LETTERS = "".join(era.letter for era in ERAS)
+_ERA_KANJI = re.compile(rf"({_ERA_NAMES})\s*(\d{{1,2}}|元)\s*年\s*(\d{{1,2}})\s*月\s*(\d{{1,2}})\s*日")
+_ERA_SHORT = re.compile(rf"([{_ERA_LETTERS}])\s*(\d{{1,2}})\.(\d{{1,2}})\.(\d{{1,2}})", re.IGNORECASE)
+_CONTROL_STRICT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # line breaks allowed in free text
+
+
+class Parsed(NamedTuple):
+    """A parsed column: typed ``values`` and per-cell ``errors`` (None or a reason), same index."""
+
+    values: pd.Series
+    errors: pd.Series
+
+
+# --- cell helpers ----------------------------------------------------------------------------
+
+
+def is_empty_cell(cell: object) -> bool:
+    """An empty cell: None, NaN, or a string of whitespace only."""
+    if cell is None:
+        return True
+    if isinstance(cell, float):
+        return math.isnan(cell)
+    if isinstance(cell, str):
+        return not cell.strip()
+    return cell is pd.NA or cell is pd.NaT
+
+
+def _number_text(number: float | int) -> str:
+    """1001.0 -> '1001'; 1001.5 -> '1001.5'."""
+    if isinstance(number, float) and number.is_integer():
+        return str(int(number))
+    return str(number)
+
+
+def cell_text(cell: object) -> str:
+    """The text a cell shows, as typed: numbers without a spurious '.0', dates in ISO form."""
+    if is_empty_cell(cell):
+        return ""
+    if isinstance(cell, str):
+        return cell
+    if isinstance(cell, bool):
+        return "TRUE" if cell else "FALSE"
+    if isinstance(cell, int | float):
+        return _number_text(cell)
+    if isinstance(cell, dt.datetime):
+        return cell.date().isoformat() if cell.time() == dt.time() else cell.isoformat(sep=" ")
+    if isinstance(cell, dt.date):
+        return cell.isoformat()
+    return str(cell)
+
+
+def _clean(cell: str, expected: str, *, allow_breaks: bool = False) -> tuple[str, str | None]:
+    """Trim and NFKC-normalise a text cell; a reason if it holds control characters or an error."""
+    text = cell.strip()
+    control = (_CONTROL_TEXT if allow_breaks else _CONTROL_STRICT).search(text)
+    if control:
+        return "", f"contains a control character (U+{ord(control.group()):04X}); {expected}"
+    text = unicodedata.normalize("NFKC", text).strip()
+    if text.upper() in EXCEL_ERRORS:
+        return "", f"Excel error value {text.upper()}; {expected}"
+    return text, None
+
+
+def _parse_column(raw: pd.Series, parse_cell: Callable[[object], Outcome]) -> tuple[list[object], list[str | None]]:
+    """Apply ``parse_cell`` to every cell, parsing each distinct (type, cell) once, never raising."""
+    cache: dict[tuple[type, object], Outcome] = {}
+    values: list[object] = []
+    errors: list[str | None] = []
+    for cell in raw.tolist():
+        key = (type(cell), cell)
+        try:
+            outcome = cache.get(key)
+        except TypeError:  # an unhashable cell: parse it without the cache
+            outcome = None
+        if outcome is None:
+            try:
+                outcome = parse_cell(cell)
+            except Exception as error:  # a parser bug must not stop the run: the cell is reported
+                outcome = (None, f"could not read the cell ({type(error).__name__})")
+            with contextlib.suppress(TypeError):
+                cache[key] = outcome
+        values.append(outcome[0])
+        errors.append(outcome[1])
+    return values, errors
+
+
+def _errors(errors: list[str | None], index: pd.Index) -> pd.Series:
+    return pd.Series(errors, index=index, dtype=object)
+
+
+# --- yen and whole numbers -------------------------------------------------------------------
+
+
+def _whole_number(cell: object, pattern: re.Pattern[str], reason: str) -> Outcome:
+    if is_empty_cell(cell):
+        return None, None
+    if isinstance(cell, bool):
+        return None, reason
+    if isinstance(cell, int | float):
+        if not float(cell).is_integer() or cell < 0:
+            return None, reason
+        number = int(cell)
+    elif isinstance(cell, str):
+        text, problem = _clean(cell, reason)
+        if problem:
+            return None, problem
+        match = pattern.fullmatch(text)
+        if not match:
+            return None, reason
+        number = int(match.group(1).replace(",", ""))
+    else:
+        return None, reason
+    if number >= MAX_YEN:
+        return None, f"{reason}; {number:,} is implausibly large"
+    return number, None
+
+
+def _yen_cell(cell: object) -> Outcome:
+    return _whole_number(cell, _YEN, YEN_REASON)
+
+
+def _integer_cell(cell: object) -> Outcome:
+    return _whole_number(cell, _INTEGER, INTEGER_REASON)
+
+
+def parse_yen(raw: pd.Series) -> Parsed:
+    """Whole yen >= 0 as nullable ``Int64``: ``1234567``, ``1,234,567`` (strict 3-digit groups),
+    ``¥1,234,567``, ``1,234,567円``, full-width digits; a numeric cell with no fractional part."""
+    values, errors = _parse_column(raw, _yen_cell)
+    return Parsed(pd.Series(values, index=raw.index, dtype="Int64"), _errors(errors, raw.index))
+
+
+def parse_integer(raw: pd.Series) -> Parsed:
+    """A whole number >= 0 (e.g. ``victims``) as nullable ``Int64``; same digits as yen, no ¥/円."""
+    values, errors = _parse_column(raw, _integer_cell)
+    return Parsed(pd.Series(values, index=raw.index, dtype="Int64"), _errors(errors, raw.index))
+
+
+# --- dates -----------------------------------------------------------------------------------
+
+
+def _calendar_date(year: int, month: int, day: int, text: str) -> Outcome:
+    try:
+        date = dt.date(year, month, day)
+    except ValueError:
+        return None, f"{text} is not a calendar date; {DATE_REASON}"
+    return _plausible(date)
+
+
+def _plausible(date: dt.date) -> Outcome:
+    if not FIRST_YEAR <= date.year < LAST_YEAR:
+        return None, f"{date.isoformat()} is outside {FIRST_YEAR}-{LAST_YEAR - 1}; {DATE_REASON}"
+    return date, None
+
+
+def _era_date(key: str, era_year: str, month: str, day: str, text: str) -> Outcome:
+    era = _ERA_BY_KEY[key if key in _ERA_BY_KEY else key.upper()]
+    year_in_era = 1 if era_year == "元" else int(era_year)
+    if year_in_era < 1:
+        return None, f"{text}: there is no year 0 of an era; {DATE_REASON}"
+    date, problem = _calendar_date(era.first_day.year + year_in_era - 1, int(month), int(day), text)
+    if problem or not isinstance(date, dt.date):
+        return None, problem
+    if date < era.first_day or (era.last_day is not None and date > era.last_day):
+        span = f"{era.first_day.isoformat()} to {era.last_day.isoformat() if era.last_day else 'today'}"
+        return None, f"{text} is outside the {era.english} era ({era.name}: {span})"
+    return date, None
+
+
+def _date_cell(cell: object) -> Outcome:
+    if is_empty_cell(cell):
+        return None, None
+    if isinstance(cell, dt.datetime):
+        return _plausible(cell.date())
+    if isinstance(cell, dt.date):
+        return _plausible(cell)
+    if isinstance(cell, bool):
+        return None, DATE_REASON
+    if isinstance(cell, int | float):
+        return None, f"a bare number ({_number_text(cell)}) is not a date (a date typed as General?); {DATE_REASON}"
+    if not isinstance(cell, str):
+        return None, DATE_REASON
+    text, problem = _clean(cell, DATE_REASON)
+    if problem:
+        return None, problem
+    for pattern in _WESTERN_DATES:
+        match = pattern.fullmatch(text)
+        if match:
+            year, month, day = (int(part) for part in match.groups())
+            return _calendar_date(year, month, day, text)
+    for pattern in (_ERA_KANJI, _ERA_SHORT):
+        match = pattern.fullmatch(text)
+        if match:
+            key, era_year, era_month, era_day = match.groups()
+            return _era_date(key, era_year, era_month, era_day, text)
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return None, f"a bare number ({text}) is not a date; {DATE_REASON}"
+    return None, DATE_REASON
+
+
+def parse_date(raw: pd.Series) -> Parsed:
+    """Dates as ``datetime64[ns]`` at midnight: Excel date cells (a date-time keeps its date),
+    ``2026-04-01``, ``2026/4/1``, ``2026年4月1日``, ``令和8年4月1日`` / ``R8.4.1`` and 平成 / ``H``
+    (an era date outside its era is bad). Bare numbers and ``2026.4.1`` are bad input."""
+    values, errors = _parse_column(raw, _date_cell)
+    dates = pd.to_datetime(pd.Series(values, index=raw.index, dtype=object)).astype("datetime64[ns]")
+    return Parsed(dates, _errors(errors, raw.index))
+
+
+# --- booleans --------------------------------------------------------------------------------
+
+
+def _bool_cell(cell: object) -> Outcome:
+    if is_empty_cell(cell):
+        return False, None
+    if isinstance(cell, bool):
+        return cell, None
+    if isinstance(cell, int | float):
+        if cell in (0, 1):
+            return bool(cell), None
+        return None, BOOL_REASON
+    if not isinstance(cell, str):
+        return None, BOOL_REASON
+    text, problem = _clean(cell, BOOL_REASON)
+    if problem:
+        return None, problem
+    word = text.lower()
+    if word in TRUE_WORDS:
+        return True, None
+    if word in FALSE_WORDS:
+        return False, None
+    return None, BOOL_REASON
+
+
+def parse_bool(raw: pd.Series) -> Parsed:
+    """Booleans: TRUE/FALSE, 1/0, yes/no, Y/N, 有/無, あり/なし, ○/×, はい/いいえ; empty = false.
+    Values are ``bool``; a bad cell reads as False and carries a reason."""
+    values, errors = _parse_column(raw, _bool_cell)
+    flags = pd.Series([bool(value) for value in values], index=raw.index, dtype=bool)
+    return Parsed(flags, _errors(errors, raw.index))
+
+
+# --- codes, ids and text ---------------------------------------------------------------------
+
+
+def _code_cell(cell: object) -> Outcome:
+    if is_empty_cell(cell):
+        return None, None
+    text, problem = _clean(cell_text(cell), "expected a code")
+    if problem:
+        return None, problem
+    return text.lower() or None, None
+
+
+def _code_list_cell(cell: object) -> Outcome:
+    code, problem = _code_cell(cell)
+    if problem or not isinstance(code, str):
+        return "", problem
+    return ";".join(part.strip() for part in code.split(";") if part.strip()), None
+
+
+def _id_cell(cell: object) -> Outcome:
+    if is_empty_cell(cell):
+        return None, None
+    text, problem = _clean(cell_text(cell), "expected an id (text or a whole number)")
+    if problem:
+        return None, problem
+    return text or None, None
+
+
+def _text_cell(cell: object) -> Outcome:
+    if is_empty_cell(cell):
+        return None, None
+    text = cell_text(cell).strip()
+    control = _CONTROL_TEXT.search(text)
+    if control:
+        return None, f"contains a control character (U+{ord(control.group()):04X}); {TEXT_REASON}"
+    if unicodedata.normalize("NFKC", text).upper() in EXCEL_ERRORS:
+        return None, f"Excel error value {text}; {TEXT_REASON}"
+    return text, None
+
+
+def _strings(values: list[object], index: pd.Index) -> pd.Series:
+    return pd.Series(values, index=index, dtype="str")
+
+
+def parse_code(raw: pd.Series) -> Parsed:
+    """Codes (``product``, ``plan``, ``item``, …): NFKC, trimmed, lower case; missing when empty.
+    Whether a code is allowed is a validation rule, not parsing."""
+    values, errors = _parse_column(raw, _code_cell)
+    return Parsed(_strings(values, raw.index), _errors(errors, raw.index))
+
+
+def parse_code_list(raw: pd.Series) -> Parsed:
+    """Codes separated by ``;`` (``evidence``): each code as :func:`parse_code`, joined by ``;``
+    in the order given; ``''`` when none."""
+    values, errors = _parse_column(raw, _code_list_cell)
+    return Parsed(_strings(values, raw.index), _errors(errors, raw.index))
+
+
+def parse_id(raw: pd.Series) -> Parsed:
+    """Ids are text: NFKC, trimmed, case kept; a numeric cell ``1001`` is the id ``"1001"``."""
+    values, errors = _parse_column(raw, _id_cell)
+    return Parsed(_strings(values, raw.index), _errors(errors, raw.index))
+
+
+def parse_text(raw: pd.Series) -> Parsed:
+    """Free text (``insured_name``, ``industry``): trimmed, otherwise as typed; missing when empty."""
+    values, errors = _parse_column(raw, _text_cell)
+    return Parsed(_strings(values, raw.index), _errors(errors, raw.index))
+
+
+def raw_text(raw: pd.Series) -> pd.Series:
+    """Unknown columns are carried through as the text each cell shows, never rejected."""
+    return pd.Series([cell_text(cell) for cell in raw.tolist()], index=raw.index, dtype="str")
+
+
+PARSERS: dict[str, Callable[[pd.Series], Parsed]] = {
+    "yen": parse_yen,
+    "integer": parse_integer,
+    "date": parse_date,
+    "bool": parse_bool,
+    "code": parse_code,
+    "code_list": parse_code_list,
+    "id": parse_id,
+    "text": parse_text,
+}

@@ -1,0 +1,82 @@
+"""One version per id as at a month (CALCULATION.md § Time).
+
+The validated history holds every valid row of every month, each validated once as at its own
+month. As at month M, the latest valid row of each ``policy_id`` / ``claim_id`` / ``line_id`` up to
+M is in force; an invalid restatement never entered the history, so the earlier valid version stays
+in force. A line keeps ``first_month``, the first month in which it appeared validly (its place in
+the queue).
+
+Cross-table rules hold in every as-at view by construction (pipeline.stages.validate): a claim or
+line is only accepted against what is in force as at its own month, ids never disappear from a later
+view, and a restatement that would break rows already on file (a policy changing product under its
+claims, a claim moving policy or dropping ``claim_made_date`` under its lines) is rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+POLICY_ID, CLAIM_ID, LINE_ID = "policy_id", "claim_id", "line_id"
+MONTH = "bordereau_month"
+
+
+@dataclass(frozen=True)
+class History:
+    """Every valid version of every row, all months (PolicyValid, ClaimValid, LineValid)."""
+
+    policies: pd.DataFrame
+    claims: pd.DataFrame
+    lines: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The policies, claims and lines in force as at ``month`` (one row per id)."""
+
+    month: str
+    policies: pd.DataFrame
+    claims: pd.DataFrame
+    lines: pd.DataFrame
+
+
+def previous_month(month: str) -> str:
+    """``"2026-04"`` -> ``"2026-03"``."""
+    return (pd.Period(month, freq="M") - 1).strftime("%Y-%m")
+
+
+def month_end(month: str) -> pd.Timestamp:
+    """The last day of ``month`` at midnight (the ``asof`` date of a run as at that month)."""
+    return pd.Period(month, freq="M").end_time.normalize().as_unit("ns")
+
+
+def latest_versions(history: pd.DataFrame, id_column: str, month: str) -> pd.DataFrame:
+    """The latest version of each id among the rows of months up to ``month``, in id order of first
+    appearance kept stable (rows sorted by month, then Excel row)."""
+    upto = history[history[MONTH] <= month]
+    ordered = upto.sort_values([MONTH, "excel_row"], kind="stable")
+    return ordered.drop_duplicates(id_column, keep="last").sort_values([MONTH, "excel_row"], kind="stable")
+
+
+def first_months(history: pd.DataFrame, month: str) -> pd.Series:
+    """Per line id, the first month up to ``month`` in which it appeared validly."""
+    upto = history[history[MONTH] <= month]
+    return upto.groupby(LINE_ID, sort=False)[MONTH].min()
+
+
+def lines_as_at(history: pd.DataFrame, month: str) -> pd.DataFrame:
+    """The lines in force as at ``month`` with ``first_month`` (their place in the queue)."""
+    latest = latest_versions(history, LINE_ID, month)
+    return latest.assign(first_month=latest[LINE_ID].map(first_months(history, month)).astype("str"))
+
+
+def as_at(history: History, month: str) -> InForce:
+    """The policies, claims and lines in force as at ``month``: call it with M and with M−1 to get
+    the two views a month's movements are computed from (CALCULATION.md § Time)."""
+    return InForce(
+        month=month,
+        policies=latest_versions(history.policies, POLICY_ID, month).reset_index(drop=True),
+        claims=latest_versions(history.claims, CLAIM_ID, month).reset_index(drop=True),
+        lines=lines_as_at(history.lines, month).reset_index(drop=True),
+    )

@@ -1,0 +1,252 @@
+"""Spellings people type (DATA_CONTRACT.md § Values people really type, § Validation details)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from pipeline.parse import (
+    BOOL_REASON,
+    DATE_REASON,
+    INTEGER_REASON,
+    YEN_REASON,
+    parse_bool,
+    parse_code,
+    parse_code_list,
+    parse_date,
+    parse_id,
+    parse_integer,
+    parse_text,
+    parse_yen,
+    raw_text,
+)
+
+
+def one(parser, cell):
+    values, errors = parser(pd.Series([cell], dtype=object))
+    return values.iloc[0], errors.iloc[0]
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "1234567",
+        "1,234,567",
+        "¥1,234,567",
+        "1,234,567円",
+        "１２３４５６７",
+        "￥１，２３４，５６７円",
+        " 1,234,567 ",
+        1234567.0,
+        1234567,
+    ],
+)
+def test_yen_accepts_every_listed_spelling(cell):
+    assert one(parse_yen, cell) == (1_234_567, None)
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "12,34,567",
+        "1234,567",
+        "1,2345",
+        "123万",
+        "1.5",
+        "1,234.5",
+        1234.5,
+        "-1,000",
+        -1000.0,
+        "abc",
+        True,
+        dt.date(2026, 4, 1),
+        "1,000ドル",
+    ],
+)
+def test_yen_rejects_anything_else_saying_what_was_expected(cell):
+    value, error = one(parse_yen, cell)
+    assert pd.isna(value)
+    assert error == YEN_REASON
+
+
+def test_yen_empty_is_missing_not_an_error():
+    values, errors = parse_yen(pd.Series(["", "  ", None, float("nan")], dtype=object))
+    assert values.isna().all() and errors.isna().all()
+    assert str(values.dtype) == "Int64"
+
+
+def test_yen_excel_errors_and_control_characters_are_reasons_never_exceptions():
+    assert one(parse_yen, "#N/A")[1].startswith("Excel error value #N/A")
+    assert one(parse_yen, "#DIV/0!")[1].startswith("Excel error value #DIV/0!")
+    assert one(parse_yen, "12\x0734")[1].startswith("contains a control character (U+0007)")
+    assert "implausibly large" in one(parse_yen, "9" * 20)[1]
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        dt.date(2026, 4, 1),
+        dt.datetime(2026, 4, 1, 0, 0),
+        dt.datetime(2026, 4, 1, 13, 30),
+        "2026-04-01",
+        "2026-4-1",
+        "2026/4/1",
+        "2026/04/01",
+        "2026年4月1日",
+        "２０２６年４月１日",
+        "令和8年4月1日",
+        "R8.4.1",
+        "r8.4.1",
+        "Ｒ８．４．１",
+    ],
+)
+def test_dates_accept_every_listed_spelling(cell):
+    assert one(parse_date, cell) == (pd.Timestamp("2026-04-01"), None)
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("平成31年4月30日", "2019-04-30"),
+        ("H31.4.30", "2019-04-30"),
+        ("H1.1.8", "1989-01-08"),
+        ("R1.5.1", "2019-05-01"),
+        ("令和元年5月1日", "2019-05-01"),
+        ("2024-02-29", "2024-02-29"),
+    ],
+)
+def test_era_dates_inside_their_era(cell, expected):
+    assert one(parse_date, cell) == (pd.Timestamp(expected), None)
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason_part"),
+    [
+        ("R1.4.1", "outside the Reiwa era"),
+        ("令和1年4月30日", "outside the Reiwa era"),
+        ("H31.5.1", "outside the Heisei era"),
+        ("H1.1.7", "outside the Heisei era"),
+        ("2026-02-30", "is not a calendar date"),
+        ("R8.2.30", "is not a calendar date"),
+        ("2025-02-29", "is not a calendar date"),
+        (46113.0, "a bare number (46113) is not a date"),
+        (46113, "a bare number (46113) is not a date"),
+        ("46113", "a bare number (46113) is not a date"),
+        ("2026.4.1", DATE_REASON),
+        ("2026-04", DATE_REASON),
+        ("April 1, 2026", DATE_REASON),
+        ("S60.1.1", DATE_REASON),
+        (True, DATE_REASON),
+        (dt.time(10, 0), DATE_REASON),
+        ("#N/A", "Excel error value #N/A"),
+        ("3026-01-01", "outside 1900-2199"),
+    ],
+)
+def test_dates_reject_anything_else(cell, reason_part):
+    value, error = one(parse_date, cell)
+    assert pd.isna(value)
+    assert reason_part in error
+
+
+def test_dates_dtype_is_datetime64_ns_with_missing_for_empty():
+    values, errors = parse_date(pd.Series(["2026-04-01", "", None], dtype=object))
+    assert str(values.dtype) == "datetime64[ns]"
+    assert values.isna().tolist() == [False, True, True]
+    assert errors.isna().all()
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("TRUE", True),
+        ("FALSE", False),
+        ("true", True),
+        (True, True),
+        (False, False),
+        (1.0, True),
+        (0.0, False),
+        ("1", True),
+        ("0", False),
+        ("yes", True),
+        ("no", False),
+        ("YES", True),
+        ("Y", True),
+        ("N", False),
+        ("y", True),
+        ("n", False),
+        ("有", True),
+        ("無", False),
+        ("あり", True),
+        ("なし", False),
+        ("○", True),
+        ("×", False),
+        ("はい", True),
+        ("いいえ", False),
+        ("", False),
+        (None, False),
+        ("ＴＲＵＥ", True),
+    ],
+)
+def test_booleans_accept_every_listed_spelling(cell, expected):
+    assert one(parse_bool, cell) == (expected, None)
+
+
+@pytest.mark.parametrize("cell", ["maybe", "2", 2.0, "t", dt.date(2026, 4, 1), "#VALUE!"])
+def test_booleans_reject_anything_else(cell):
+    value, error = one(parse_bool, cell)
+    assert value is False or value == False  # noqa: E712 - a bad cell reads as False and carries a reason
+    assert BOOL_REASON in error
+
+
+def test_codes_are_trimmed_case_insensitive_and_nfkc():
+    values, errors = parse_code(pd.Series([" Cyber_Security ", "ＬＥＡＫ", "", 3.0], dtype=object))
+    assert values.iloc[:2].tolist() == ["cyber_security", "leak"]
+    assert pd.isna(values.iloc[2])
+    assert values.iloc[3] == "3"  # a number is a (wrong) code, judged by validation
+    assert errors.isna().all()
+
+
+def test_code_lists_keep_order_and_drop_empties():
+    values, _ = parse_code_list(pd.Series([" Media ; authority_report;", "", "ＭＥＤＩＡ；soc_report"], dtype=object))
+    assert values.tolist() == ["media;authority_report", "", "media;soc_report"]
+
+
+def test_ids_are_text_and_numeric_cells_lose_the_point_zero():
+    values, errors = parse_id(pd.Series([1001.0, 1001, " P-001 ", "Ｐ００１", 1001.5, ""], dtype=object))
+    assert values.iloc[:5].tolist() == ["1001", "1001", "P-001", "P001", "1001.5"]
+    assert pd.isna(values.iloc[5])
+    assert errors.isna().all()
+    assert one(parse_id, "P\x00001")[1].startswith("contains a control character")
+    assert one(parse_id, "#REF!")[1].startswith("Excel error value #REF!")
+
+
+def test_integers_for_victims():
+    values, errors = parse_integer(pd.Series(["3", 3.0, "１,０００", "", "2.5", "-1", "三"], dtype=object))
+    assert values.iloc[:3].tolist() == [3, 3, 1000]
+    assert pd.isna(values.iloc[3])
+    assert errors.iloc[4:].tolist() == [INTEGER_REASON] * 3
+
+
+def test_text_is_trimmed_but_otherwise_kept_and_unknown_columns_never_fail():
+    values, errors = parse_text(pd.Series([" 株式会社ｱｲｳ ", "line\nbreak", "bad\x01", 12.0], dtype=object))
+    assert values.tolist()[:2] == ["株式会社ｱｲｳ", "line\nbreak"]
+    assert errors.iloc[2].startswith("contains a control character")
+    assert values.iloc[3] == "12"
+    assert raw_text(pd.Series([1.0, dt.date(2026, 4, 1), True, ""], dtype=object)).tolist() == [
+        "1",
+        "2026-04-01",
+        "TRUE",
+        "",
+    ]
+
+
+def test_parsing_a_large_column_is_fast():
+    import time
+
+    cells = pd.Series([f"{i:,}" for i in range(100_000)], dtype=object)
+    start = time.perf_counter()
+    values, errors = parse_yen(cells)
+    assert time.perf_counter() - start < 2
+    assert errors.isna().all() and values.iloc[-1] == 99_999

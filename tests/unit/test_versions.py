@@ -1,0 +1,86 @@
+"""Versions as at a month (CALCULATION.md § Time)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline.io.read import read_bordereaux
+from pipeline.products import load_products
+from pipeline.stages.validate import validate_bordereaux
+from pipeline.stages.versions import History, as_at, month_end, previous_month
+from schemas.claims import ClaimValid
+from schemas.lines import LineValid
+from schemas.policies import PolicyValid
+from tests import factories
+from tests.unit.test_validate import CLAIM, LINE, WIDE
+from tests.workbooks import write_bordereau
+
+
+def test_month_arithmetic():
+    assert previous_month("2026-04") == "2026-03"
+    assert previous_month("2026-01") == "2025-12"
+    assert month_end("2026-02") == pd.Timestamp("2026-02-28")
+    assert month_end("2028-02") == pd.Timestamp("2028-02-29")
+
+
+def test_latest_valid_version_wins_and_first_month_is_kept():
+    history = History(
+        policies=factories.policies(
+            {"bordereau_month": "2026-04", "insured_name": "April"},
+            {"bordereau_month": "2026-05", "policy_id": "P0001", "insured_name": "May"},
+            {"bordereau_month": "2026-05", "policy_id": "P0002"},
+        ),
+        claims=factories.claims({"bordereau_month": "2026-04"}),
+        lines=factories.lines(
+            {"bordereau_month": "2026-04", "amount": 100},
+            {"bordereau_month": "2026-05", "line_id": "L00001", "amount": 250, "first_month": "2026-05"},
+            {"bordereau_month": "2026-05", "line_id": "L00002"},
+        ),
+    )
+    may = as_at(history, "2026-05")
+    assert may.policies.set_index("policy_id")["insured_name"].to_dict() == {"P0001": "May", "P0002": "株式会社テスト"}
+    lines = may.lines.set_index("line_id")
+    assert lines.loc["L00001", "amount"] == 250
+    assert lines.loc["L00001", "first_month"] == "2026-04"  # its place in the queue stays April's
+    assert lines.loc["L00002", "first_month"] == "2026-05"
+    april = as_at(history, previous_month("2026-05"))
+    assert april.policies["insured_name"].tolist() == ["April"]
+    assert april.lines["amount"].tolist() == [100]
+    assert as_at(history, "2026-03").policies.empty
+    PolicyValid.validate(may.policies)
+    ClaimValid.validate(may.claims)
+    LineValid.validate(may.lines)
+
+
+def test_as_at_never_mutates_the_history():
+    history = History(factories.policies({}), factories.claims({}), factories.lines({}))
+    before = history.lines.copy()
+    as_at(history, "2026-04")
+    pd.testing.assert_frame_equal(history.lines, before)
+
+
+def test_restatements_through_the_bordereaux(tmp_path):
+    may_claim = {**CLAIM, "notice_date": "2026-05-01", "known_date": "2026-04-10"}
+    write_bordereau(tmp_path, "2026-04", policies=[WIDE], claims=[CLAIM], lines=[LINE])
+    write_bordereau(
+        tmp_path,
+        "2026-05",
+        policies=[{**WIDE, "insured_name": "改名後"}],  # valid restatement: wins
+        claims=[{**may_claim, "event_type": "flood"}],  # invalid restatement: rejected, April's stays
+        lines=[{**LINE, "amount": "2,000,000"}],  # valid restatement of the line
+    )
+    write_bordereau(tmp_path, "2026-06", lines=[{**LINE, "amount": "-5"}])  # invalid: May's stays
+    result = validate_bordereaux(read_bordereaux(tmp_path, "2026-06"), load_products())
+    assert sorted(zip(result.rejected["month"], result.rejected["column"], strict=True)) == [
+        ("2026-05", "event_type"),
+        ("2026-06", "amount"),
+    ]
+    june = as_at(result.history, "2026-06")
+    assert june.policies["insured_name"].tolist() == ["改名後"]
+    assert june.claims["event_type"].tolist() == ["leak"]
+    assert june.claims["bordereau_month"].tolist() == ["2026-04"]
+    assert june.lines["amount"].tolist() == [2_000_000]
+    assert june.lines["first_month"].tolist() == ["2026-04"]
+    april = as_at(result.history, "2026-04")
+    assert april.policies["insured_name"].tolist() == ["株式会社テスト"]
+    assert april.lines["amount"].tolist() == [1_000_000]
