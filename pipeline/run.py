@@ -1,7 +1,8 @@
 """The order of stages of a run as at month M, nothing else (ARCHITECTURE.md; CALCULATION.md § Time).
 
-read -> validate -> versions (as at M and as at M−1) -> ... -> write. Each stage logs one timed line
-to stderr: rows in, rows out, rows rejected, seconds.
+read -> validate -> versions (as at M and as at M−1) -> premium -> claims (as at every month up to M,
+for the movements and the development triangle) -> reinsurance -> reports -> write. Each stage logs
+one timed line to stderr: rows in, rows out, rows rejected, seconds.
 """
 
 from __future__ import annotations
@@ -20,21 +21,31 @@ import pandas as pd
 from tqdm import tqdm
 
 import pipeline
+from pipeline.calendar import month_end, previous_month
 from pipeline.io.outputs import check_output_folder, frame_records, workbook_writer, write_outputs
 from pipeline.io.read import read_bordereaux
 from pipeline.io.workbook import Sheet
 from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
+from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets
+from pipeline.reports.labels import labels_for
+from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
+from pipeline.stages.claims import claim_totals, lines_with_movements, remaining_limits
+from pipeline.stages.premium import accounted_policies, priced_policies
+from pipeline.stages.reinsurance import reinsurance_claims, reinsurance_policies
 from pipeline.stages.validate import reconciliation, validate_bordereaux
-from pipeline.stages.versions import History, as_at, previous_month
+from pipeline.stages.versions import History, as_at
+from pipeline.stages.waterfall import adjudicated_lines
 
 log = logging.getLogger("pipeline")
-STAGES = ("products", "read", "validate", "versions", "write")
+STAGES = ("products", "read", "validate", "versions", "premium", "claims", "reinsurance", "reports", "write")
 
 
 @dataclass
 class RunResult:
-    """What a run as at ``month`` produced: the rows in force as at M and as at M−1, the rejected
-    rows, the counts per sheet (with the reconciliation), timings and the output folder."""
+    """What a run as at ``month`` produced: the rows in force as at M (priced policies, claim totals,
+    adjudicated lines) and as at M−1 (as validated), the rejected rows, the counts per sheet (with
+    the reconciliation), every sheet written (``sheets``: file -> sheets), timings and the output
+    folder."""
 
     month: str
     policies: pd.DataFrame
@@ -51,6 +62,10 @@ class RunResult:
     history: History
     book: ProductBook
     inputs: list[dict[str, Any]] = field(default_factory=list)
+    reinsurance_policies: pd.DataFrame | None = None
+    reinsurance_claims: pd.DataFrame | None = None
+    payable_history: pd.DataFrame | None = None
+    sheets: dict[str, list[Sheet]] = field(default_factory=dict)
 
 
 class Stages:
@@ -106,8 +121,50 @@ def run_month(
             previous = as_at(validated.history, previous_month(month))
             rows.update(rows_out=len(current.policies) + len(current.claims) + len(current.lines))
 
+        with stages.stage("premium") as rows:
+            priced = priced_policies(current.policies, book, month_end(month))
+            priced_before = priced_policies(previous.policies, book, month_end(previous_month(month)))
+            accounted = accounted_policies(priced, priced_before)
+            rows.update(rows_in=len(current.policies), rows_out=len(accounted))
+
+        with stages.stage("claims") as rows:
+            adjudicated = adjudicated_by_month(validated.history, book, month)
+            lines_now = adjudicated[month]
+            lines_before = adjudicated.get(previous_month(month))
+            lines = lines_with_movements(lines_now, lines_before)
+            claims = claim_totals(current.claims, lines_now, previous.claims, lines_before)
+            policies = accounted.merge(
+                remaining_limits(current.policies, lines_now, book), on="policy_id", how="left", validate="1:1"
+            )
+            history = payable_history(adjudicated)
+            rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(adjudicated))
+
+        with stages.stage("reinsurance") as rows:
+            ceded = reinsurance_policies(policies, book.treaty)
+            recovered = reinsurance_claims(claims, book.treaty, policies=policies)
+            rows.update(rows_out=len(ceded) + len(recovered))
+
+        with stages.stage("reports"):
+            labels = labels_for(book, lang)
+            summary_inputs = PortfolioInputs(
+                month=month,
+                policies=policies,
+                claims=claims,
+                lines=lines,
+                reinsurance_policies=ceded,
+                reinsurance_claims=recovered,
+                payable_history=history,
+                reconciliation=table,
+            )
+            sheets = {
+                "policies_annotated.xlsx": policies_annotated_sheets(policies, labels),
+                "claims_annotated.xlsx": claims_annotated_sheets(lines, claims, labels),
+                "portfolio_summary.xlsx": portfolio_summary_sheets(summary_inputs, book, labels),
+                "rejected.xlsx": [Sheet("rejected", validated.rejected), Sheet("reconciliation", table)],
+            }
+
         inputs = [{"file": f.file, "sha256": f.sha256, "rows": f.rows} for f in bordereaux.files]
-        with stages.stage("write"):
+        with stages.stage("write") as rows:
             manifest = {
                 "package": "cyber-bordereaux",
                 "version": pipeline.__version__,
@@ -121,20 +178,17 @@ def run_month(
                 "rejected_rows": len(validated.rejected),
                 "timings": stages.timings,
             }
-            files = {
-                "rejected.xlsx": workbook_writer(
-                    [Sheet("rejected", validated.rejected), Sheet("reconciliation", table)]
-                ),
-            }
+            files = {name: workbook_writer(file_sheets) for name, file_sheets in sheets.items()}
             output_folder = write_outputs(output_dir, month, files, manifest)
+            rows.update(rows_out=sum(len(sheet.frame) for file_sheets in sheets.values() for sheet in file_sheets))
     finally:
         stages.close()
 
     return RunResult(
         month=month,
-        policies=current.policies,
-        claims=current.claims,
-        lines=current.lines,
+        policies=policies,
+        claims=claims,
+        lines=lines,
         policies_previous=previous.policies,
         claims_previous=previous.claims,
         lines_previous=previous.lines,
@@ -146,4 +200,37 @@ def run_month(
         history=validated.history,
         book=book,
         inputs=inputs,
+        reinsurance_policies=ceded,
+        reinsurance_claims=recovered,
+        payable_history=history,
+        sheets=sheets,
     )
+
+
+def bordereau_months(history: History, month: str) -> list[str]:
+    """Every calendar month from the first bordereau month on file to ``month``."""
+    months = pd.concat([frame["bordereau_month"] for frame in (history.policies, history.claims, history.lines)])
+    first = min([*months.dropna().tolist(), month])
+    return [str(period) for period in pd.period_range(first, month, freq="M")]
+
+
+def adjudicated_by_month(history: History, book: ProductBook, month: str) -> dict[str, pd.DataFrame]:
+    """The adjudicated lines as at every bordereau month up to ``month`` (CALCULATION.md § Time):
+    the last two give the month's movements, all of them the development triangle."""
+    adjudicated = {}
+    for valuation in bordereau_months(history, month):
+        in_force = as_at(history, valuation)
+        adjudicated[valuation] = adjudicated_lines(in_force.lines, in_force.claims, in_force.policies, book)
+    return adjudicated
+
+
+def payable_history(adjudicated: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per claim, ``payable_total`` as at each valuation month (the triangle's input)."""
+    frames = [
+        claim_totals(lines[["claim_id"]].drop_duplicates(), lines)[["claim_id", "payable_total"]].assign(
+            valuation_month=valuation
+        )
+        for valuation, lines in adjudicated.items()
+    ]
+    columns = ["claim_id", "valuation_month", "payable_total"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)

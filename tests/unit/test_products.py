@@ -86,5 +86,5 @@ def test_missing_folder_and_file(products_copy: Path, tmp_path: Path) -> None:
     with pytest.raises(ProductDataError, match="products folder missing"):
         load_products(tmp_path / "nowhere")
     (products_copy / "treaty.toml").unlink()
-    with pytest.raises(ProductDataError, match="treaty.toml: file missing"):
+    with pytest.raises(ProductDataError, match=r"treaty\.toml: file missing"):
         load_products(products_copy)
