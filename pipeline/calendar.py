@@ -58,7 +58,7 @@ def whole_months_between(start: pd.Series, end: pd.Series) -> pd.Series:
 
 def month_end(month: str) -> pd.Timestamp:
     """The last day of month ``"YYYY-MM"``: the ``asof`` date of a run as at that month (§ Time)."""
-    return pd.Period(month, freq="M").end_time.normalize()
+    return pd.Period(month, freq="M").end_time.normalize().as_unit("ns")
 
 
 def previous_month(month: str) -> str:

@@ -18,6 +18,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
+from pipeline.calendar import month_end
 from pipeline.money import ratio_parts
 from pipeline.products.load import ProductBook
 
@@ -33,11 +34,6 @@ LINE_MEASURES = ("amount", "eligible_amount", "payable", "payable_this_month")
 LOW_LIMIT_SHARE = Decimal("0.2")
 LARGEST_CLAIMS = 20
 MISSING = "(none)"
-
-
-def month_end(month: str) -> pd.Timestamp:
-    """Last day of a ``YYYY-MM`` month (the ``asof`` date)."""
-    return pd.Period(month, freq="M").end_time.normalize()
 
 
 def _sum(frame: pd.DataFrame, column: str) -> int:

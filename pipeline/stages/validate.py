@@ -31,10 +31,11 @@ from functools import cache
 import pandas as pd
 import pandera.pandas as pa
 
+from pipeline.calendar import month_end
 from pipeline.io.read import EXCEL_ROW, Bordereaux, RawSheet
 from pipeline.parse import PARSERS, cell_text, raw_text
 from pipeline.products import ProductBook
-from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History, latest_versions, month_end
+from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History, latest_versions
 from schemas.claims import CLAIM_KINDS, ClaimParsed, ClaimValid, claim_restatement_rules, claim_rules, series_rule
 from schemas.common import Rule, duplicate_id_rule, known_id_rules
 from schemas.lines import (

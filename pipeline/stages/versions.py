@@ -41,16 +41,6 @@ class InForce:
     lines: pd.DataFrame
 
 
-def previous_month(month: str) -> str:
-    """``"2026-04"`` -> ``"2026-03"``."""
-    return (pd.Period(month, freq="M") - 1).strftime("%Y-%m")
-
-
-def month_end(month: str) -> pd.Timestamp:
-    """The last day of ``month`` at midnight (the ``asof`` date of a run as at that month)."""
-    return pd.Period(month, freq="M").end_time.normalize().as_unit("ns")
-
-
 def latest_versions(history: pd.DataFrame, id_column: str, month: str) -> pd.DataFrame:
     """The latest version of each id among the rows of months up to ``month``, in id order of first
     appearance kept stable (rows sorted by month, then Excel row)."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipeline.calendar import month_end, previous_month
 from pipeline.io.read import read_bordereaux
 from pipeline.products import load_products
 from pipeline.stages.validate import validate_bordereaux
-from pipeline.stages.versions import History, as_at, month_end, previous_month
+from pipeline.stages.versions import History, as_at
 from schemas.claims import ClaimValid
 from schemas.lines import LineValid
 from schemas.policies import PolicyValid
