@@ -1,0 +1,5 @@
+import sys
+
+from pipeline.bench.cli import main
+
+sys.exit(main())

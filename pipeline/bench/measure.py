@@ -1,0 +1,117 @@
+"""Time a child process and read its own peak memory (``os.wait4`` gives the rusage of that child
+alone, unlike ``RUSAGE_CHILDREN``, which is the largest of every child waited for so far)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MB = 1024 * 1024
+MIN_CHILD_SECONDS = 30.0
+
+
+@dataclass
+class Budget:
+    """The time the bench may still spend: an overall ``deadline`` (``time.perf_counter()``) and a
+    cap per child process; a child always gets at least ``MIN_CHILD_SECONDS``."""
+
+    deadline: float
+    per_child: float
+
+    @classmethod
+    def of(cls, seconds: float, per_child: float) -> Budget:
+        return cls(time.perf_counter() + seconds, per_child)
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def child_timeout(self) -> float:
+        return max(MIN_CHILD_SECONDS, min(self.per_child, self.left()))
+
+
+def peak_rss_self_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports ``ru_maxrss`` in KiB)."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(kib / 1024 if sys.platform != "darwin" else kib / MB, 1)
+
+
+@dataclass
+class Child:
+    """What a child process did: exit code, wall seconds, peak resident memory (MiB) and the tails
+    of its stdout and stderr."""
+
+    command: list[str]
+    returncode: int
+    seconds: float
+    peak_mb: float
+    stdout: str
+    stderr: str
+    killed: str | None = None  # "timeout" or "memory" when the bench stopped it
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of process ``pid`` now, in MiB (None where /proc is not available)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def run_child(
+    command: list[str], log_dir: Path, name: str, *, timeout: float = 3600.0, max_rss_mb: float | None = None
+) -> Child:
+    """Run ``command`` with stdout/stderr to ``log_dir/<name>.out|.err`` and measure it; kill it after
+    ``timeout`` seconds or when its resident memory passes ``max_rss_mb`` (a guard for a shared
+    machine: the figures are then those at the kill)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = log_dir / f"{name}.out", log_dir / f"{name}.err"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        deadline = started + timeout
+        killed: str | None = None
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                killed = "timeout"
+            elif max_rss_mb is not None and (rss_mb(process.pid) or 0.0) > max_rss_mb:
+                killed = "memory"
+            if killed:
+                process.kill()
+                pid, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.02)
+        seconds = time.perf_counter() - started
+    returncode = os.waitstatus_to_exitcode(status)
+    process.returncode = returncode  # reaped here, so Popen must not wait again
+    kib = usage.ru_maxrss
+    return Child(
+        command=command,
+        returncode=returncode,
+        seconds=round(seconds, 3),
+        peak_mb=round(kib / 1024 if sys.platform != "darwin" else kib / MB, 1),
+        stdout=_tail(out_path),
+        stderr=_tail(err_path),
+        killed=killed,
+    )
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
