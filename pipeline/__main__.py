@@ -2,20 +2,59 @@
 ``python -m pipeline sample ...`` (DATA_CONTRACT.md § Run).
 
 Exit codes: 0 when outputs were produced (even with rejected rows); 2 with one line
-``error: <file>: <problem>`` on stderr when the input or product data cannot be processed.
+``error: <file>: <problem>`` on stderr when the input or product data cannot be processed, or a
+file cannot be read or written (permissions, disk full); 70 with one line
+``error: internal error: <Exception>: <message> (please report)`` on any other error, which is a
+bug; 130 when interrupted (Ctrl-C) and 143 when terminated (SIGTERM). A user never sees a
+traceback; set ``PIPELINE_TRACEBACK=1`` to have it printed after the error line (for a bug report).
+An interrupted or failed run leaves the previous outputs in place (pipeline.io.outputs).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import signal
 import sys
+import traceback
 from pathlib import Path
+from types import FrameType
 
 from pipeline.errors import FatalInputError
 from pipeline.products import ProductDataError
 
 EXIT_FATAL = 2
+EXIT_INTERNAL = 70  # sysexits EX_SOFTWARE
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+TRACEBACK_VARIABLE = "PIPELINE_TRACEBACK"
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that a run cleans up its temporary outputs."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _error(message: str) -> None:
+    print(f"error: {_one_line(message)}", file=sys.stderr)
+    if os.environ.get(TRACEBACK_VARIABLE):
+        traceback.print_exc(file=sys.stderr)
+
+
+def _os_error(error: OSError) -> str:
+    """``<file>: <problem>`` for an error of the operating system (a file that cannot be read or written)."""
+    names = [name for name in (error.filename, error.filename2) if name]
+    problem = error.strerror or str(error) or type(error).__name__
+    return f"{' -> '.join(map(str, names))}: {problem}" if names else f"{type(error).__name__}: {problem}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,23 +104,43 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["sample"]:
         from pipeline.sample import main as sample_main
 
         return sample_main(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    return _run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code. Every failure ends as one ``error:`` line on stderr."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread (e.g. called from a test runner thread)
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return _run(args)
+        return _main(argv)
     except (FatalInputError, ProductDataError) as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        _error(str(error))
+        return EXIT_FATAL
+    except OSError as error:
+        _error(_os_error(error))
         return EXIT_FATAL
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    except Terminated:
+        _error("terminated")
+        return EXIT_TERMINATED
+    except Exception as error:
+        detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        _error(f"internal error: {detail} (please report)")
+        return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ DATE_REASON = "expected a date like 2026-04-01, 2026/4/1, 2026年4月1日, 令�
 BOOL_REASON = "expected TRUE/FALSE, 1/0, yes/no, Y/N, 有/無, あり/なし, ○/× or はい/いいえ (empty = false)"
 TEXT_REASON = "expected text"
 
+MAX_CELL_CHARS = 32_767  # Excel's limit for one cell; longer text cannot have been typed in Excel
 MAX_YEN = 10**15  # far above any limit or premium; keeps every amount exact in int64 and float
 FIRST_YEAR, LAST_YEAR = 1900, 2200  # plausible dates; also the safe range of datetime64[ns]
 
@@ -88,7 +89,35 @@ _ERA_LETTERS = "".join(era.letter for era in ERAS)
 _ERA_KANJI = re.compile(rf"({_ERA_NAMES})\s*(\d{{1,2}}|元)\s*年\s*(\d{{1,2}})\s*月\s*(\d{{1,2}})\s*日")
 _ERA_SHORT = re.compile(rf"([{_ERA_LETTERS}])\s*(\d{{1,2}})\.(\d{{1,2}})\.(\d{{1,2}})", re.IGNORECASE)
 _CONTROL_STRICT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_EDGE_SPACE = " \t\n\r\u3000\xa0"  # surrounding white space that is trimmed, not reported
 _CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # line breaks allowed in free text
+
+
+class UnsavedFormula:
+    """A formula cell with no saved result (written by a program that does not calculate, e.g.
+    openpyxl): its value is unknown, so every parser reports it (pipeline.io.read finds them)."""
+
+    __slots__ = ("formula",)
+
+    def __init__(self, formula: str) -> None:
+        self.formula = formula
+
+    def __str__(self) -> str:
+        return f"={self.formula}"
+
+    def __repr__(self) -> str:
+        return f"UnsavedFormula({self.formula!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UnsavedFormula) and other.formula == self.formula
+
+    def __hash__(self) -> int:
+        return hash(("UnsavedFormula", self.formula))
+
+    def reason(self) -> str:
+        shown = _CONTROL_STRICT.sub(lambda match: f"\\x{ord(match.group()):02x}", str(self))
+        shown = shown if len(shown) <= 60 else f"{shown[:57]}..."
+        return f"formula {shown} has no saved value: open and save the file in Excel, or paste the values"
 
 
 class Parsed(NamedTuple):
@@ -136,10 +165,21 @@ def cell_text(cell: object) -> str:
     return str(cell)
 
 
+def _too_long(text: str, expected: str) -> str | None:
+    if len(text) > MAX_CELL_CHARS:
+        return f"{len(text):,} characters, more than an Excel cell holds ({MAX_CELL_CHARS:,}); {expected}"
+    return None
+
+
 def _clean(cell: str, expected: str, *, allow_breaks: bool = False) -> tuple[str, str | None]:
-    """Trim and NFKC-normalise a text cell; a reason if it holds control characters or an error."""
+    """Trim and NFKC-normalise a text cell; a reason if it holds control characters or an error,
+    or is longer than an Excel cell can be."""
     text = cell.strip()
-    control = (_CONTROL_TEXT if allow_breaks else _CONTROL_STRICT).search(text)
+    long = _too_long(text, expected)
+    if long:
+        return "", long
+    # str.strip() also removes U+001C-U+001F and U+0085: look for control characters before it
+    control = (_CONTROL_TEXT if allow_breaks else _CONTROL_STRICT).search(cell.strip(_EDGE_SPACE))
     if control:
         return "", f"contains a control character (U+{ord(control.group()):04X}); {expected}"
     text = unicodedata.normalize("NFKC", text).strip()
@@ -161,7 +201,7 @@ def _parse_column(raw: pd.Series, parse_cell: Callable[[object], Outcome]) -> tu
             outcome = None
         if outcome is None:
             try:
-                outcome = parse_cell(cell)
+                outcome = (None, cell.reason()) if isinstance(cell, UnsavedFormula) else parse_cell(cell)
             except Exception as error:  # a parser bug must not stop the run: the cell is reported
                 outcome = (None, f"could not read the cell ({type(error).__name__})")
             with contextlib.suppress(TypeError):
@@ -184,7 +224,7 @@ def _whole_number(cell: object, pattern: re.Pattern[str], reason: str) -> Outcom
     if isinstance(cell, bool):
         return None, reason
     if isinstance(cell, int | float):
-        if not float(cell).is_integer() or cell < 0:
+        if (isinstance(cell, float) and not cell.is_integer()) or cell < 0:  # inf is not an integer
             return None, reason
         number = int(cell)
     elif isinstance(cell, str):
@@ -358,8 +398,12 @@ def _id_cell(cell: object) -> Outcome:
 def _text_cell(cell: object) -> Outcome:
     if is_empty_cell(cell):
         return None, None
-    text = cell_text(cell).strip()
-    control = _CONTROL_TEXT.search(text)
+    shown = cell_text(cell)
+    text = shown.strip()
+    long = _too_long(text, TEXT_REASON)
+    if long:
+        return None, long
+    control = _CONTROL_TEXT.search(shown.strip(_EDGE_SPACE))
     if control:
         return None, f"contains a control character (U+{ord(control.group()):04X}); {TEXT_REASON}"
     if unicodedata.normalize("NFKC", text).upper() in EXCEL_ERRORS:

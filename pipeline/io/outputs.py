@@ -1,9 +1,18 @@
 """Write a month's outputs atomically (DATA_CONTRACT.md § Run, § Output).
 
-Every output file of a run is written into ``<output>/.tmp-<month>-<pid>/``; only when all of them
-and ``manifest.json`` are complete is that folder swapped into place as ``<output>/<month>/``. The
-previous month folder stays intact until the swap, and is removed only after it. A failed run
-leaves the previous outputs untouched and no temporary folder behind.
+Every output file of a run is written into ``<output>/.tmp-<month>-<pid>/`` and flushed to disk;
+only when all of them and ``manifest.json`` are complete is that folder swapped into place as
+``<output>/<month>/``. On Linux the swap is one atomic ``renameat2(RENAME_EXCHANGE)``: at every
+instant ``<output>/<month>/`` is either the complete previous outputs or the complete new ones. Where
+that call is unavailable the previous folder is first renamed to ``.old-<month>-<pid>`` and the new
+one renamed into place; a run killed between those two renames leaves the previous outputs under
+``.old-…``, and the next run puts them back before doing anything else.
+
+A run killed at any moment leaves the previous outputs intact and at worst a stale ``.tmp-…`` or
+``.old-…`` folder (hidden, never named like a month, so never mistaken for outputs). Each run first
+removes the stale folders of dead runs of that output folder (a folder whose process id is no longer
+running on this machine), so leftovers never accumulate nor break a run. Runs into different output
+folders share nothing.
 
 Later stages add their workbooks by adding entries to ``files``: name -> a function that writes that
 file to the path it is given.
@@ -11,8 +20,12 @@ file to the path it is given.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
+import logging
 import os
+import re
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,6 +38,10 @@ from pipeline.io.workbook import Sheet, write_workbook
 
 MANIFEST = "manifest.json"
 FileWriter = Callable[[Path], None]
+# Folders a run creates next to the month folders: staging (".tmp") and the retired previous outputs (".old").
+WORK_FOLDER = re.compile(r"\.(tmp|old)-(\d{4}-\d{2})-(\d+)")
+
+log = logging.getLogger(__name__)
 
 
 def check_output_folder(input_dir: Path, output_dir: Path) -> None:
@@ -46,32 +63,122 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(frame.to_json(orient="records", force_ascii=False))
 
 
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (a process of another user counts)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return True  # cannot tell: keep its folder
+    return True
+
+
+def clean_stale_folders(output_dir: Path) -> None:
+    """Remove the ``.tmp-…`` / ``.old-…`` folders of runs that are no longer running; first put back
+    a month's previous outputs left under ``.old-…`` by a run killed in the middle of a swap."""
+    if not output_dir.is_dir():
+        return
+    for entry in sorted(output_dir.iterdir()):
+        match = WORK_FOLDER.fullmatch(entry.name)
+        if not match or not entry.is_dir() or _running(int(match.group(3))):
+            continue
+        kind, month = match.group(1), match.group(2)
+        final = output_dir / month
+        if kind == "old" and not final.exists():
+            try:
+                entry.rename(final)
+                log.warning("restored the previous outputs of %s left by an interrupted run", month)
+                continue
+            except OSError:
+                pass
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file or a folder to disk (best effort: some file systems refuse it on folders)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Atomically swap two folders (Linux ``renameat2(RENAME_EXCHANGE)``); False when unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except Exception:  # not Linux / glibc: no such call
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(first), None, str(second))
+
+
+def _move_into_place(staging: Path, final: Path, retired: Path) -> None:
+    """``staging`` becomes ``final``; the previous ``final`` (if any) ends up in ``staging`` or
+    ``retired``, which the caller removes."""
+    if not final.exists():
+        staging.rename(final)
+        return
+    if _exchange(staging, final):
+        return
+    final.rename(retired)
+    try:
+        staging.rename(final)
+    except OSError:
+        retired.rename(final)
+        raise
+
+
 def write_outputs(output_dir: Path, month: str, files: Mapping[str, FileWriter], manifest: dict[str, Any]) -> Path:
     """Write ``files`` and ``manifest.json`` (``manifest`` plus the list of outputs) for ``month``
     and move them into place as ``<output_dir>/<month>/``; return that folder."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_folders(output_dir)
     staging = output_dir / f".tmp-{month}-{os.getpid()}"
     final = output_dir / month
     retired = output_dir / f".old-{month}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
+    swapped = False
     try:
         for name, write in files.items():
             write(staging / name)
         outputs = [*files, MANIFEST]
         document = {**manifest, "outputs": outputs}
-        (staging / MANIFEST).write_text(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
-        if final.exists():
-            final.rename(retired)
-        try:
-            staging.rename(final)
-        except OSError:
-            if retired.exists():
-                retired.rename(final)
-            raise
-    except BaseException:
+        (staging / MANIFEST).write_text(
+            json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
+        )
+        for name in outputs:
+            _fsync(staging / name)
+        _fsync(staging)
+        _move_into_place(staging, final, retired)
+        swapped = True
+        _fsync(output_dir)
+    finally:
+        # After the swap ``staging`` holds the previous outputs (or nothing); before it, the partial new ones.
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
+        if swapped:
+            shutil.rmtree(retired, ignore_errors=True)
     return final

@@ -8,6 +8,10 @@ may come in any order; a missing optional column reads as all empty; unknown col
 through. Wholly empty rows are skipped and not counted. Every row keeps its Excel row number
 (1-based, the header is row 1).
 
+python-calamine reads an Excel error value (``#N/A``) and a formula with no saved result as an empty
+cell; :func:`special_cells` finds them in the sheet's XML so that they are rejected by name instead
+of vanishing (an error in an optional column would otherwise pass as "not given").
+
 Anything that makes a month unreadable raises :class:`~pipeline.errors.FatalInputError` with one
 line naming the file and the problem.
 """
@@ -15,25 +19,38 @@ line naming the file and the problem.
 from __future__ import annotations
 
 import hashlib
+import logging
+import posixpath
 import re
 import tomllib
 import unicodedata
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pandas as pd
 from python_calamine import CalamineWorkbook
 
 from pipeline.errors import FatalInputError
-from pipeline.parse import cell_text, is_empty_cell
+from pipeline.parse import UnsavedFormula, cell_text, is_empty_cell
+
+log = logging.getLogger(__name__)
 
 COLUMNS_FILE = Path(__file__).parent / "columns.toml"
 MONTH_FOLDER = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 EXCEL_ROW = "excel_row"
 # Names the pipeline adds to every row; an input column of the same name is renamed on reading.
 RESERVED_COLUMNS = ("bordereau_month", "source_file", "source_sheet", EXCEL_ROW, "first_month")
+
+# An OLE compound file: what Excel writes for an encrypted (password-protected) workbook, or an old .xls.
+OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
+# Markers of cells python-calamine reads as '' although they are not empty: an error value
+# (``t="e"``) or a formula (``<f>``), which may have no saved result. See :func:`special_cells`.
+_SPECIAL_MARKERS = (b't="e"', b"t='e'", b"<f>", b"<f ", b"<f/", b":f>", b":f ", b":f/")
+_CELL_REF = re.compile(r"([A-Z]+)(\d+)")
 
 # The workbooks of a month and the sheets each must hold (DATA_CONTRACT.md § Input).
 BORDEREAU_FILES: dict[str, tuple[str, ...]] = {
@@ -136,8 +153,107 @@ def _open_workbook(path: Path, relative: str) -> CalamineWorkbook:
         return CalamineWorkbook.from_path(str(path))
     except Exception as error:
         kind = type(error).__name__
-        hint = "password-protected" if "password" in f"{kind} {error}".lower() else "damaged or not an xlsx file"
+        with path.open("rb") as handle:
+            ole = handle.read(len(OLE_SIGNATURE)) == OLE_SIGNATURE
+        if ole or "password" in f"{kind} {error}".lower():
+            hint = "password-protected (encrypted) or an old .xls file: remove the password and save as .xlsx"
+        else:
+            hint = "damaged or not an xlsx file"
         raise FatalInputError(relative, f"cannot be opened as an Excel workbook ({hint}: {kind})") from None
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - 64
+    return number - 1
+
+
+def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
+    """The zip member holding the XML of worksheet ``sheet`` (via workbook.xml and its rels)."""
+    relationships = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    rel_id = None
+    for element in ElementTree.fromstring(archive.read("xl/workbook.xml")).iter():
+        if element.tag.rsplit("}", 1)[-1] == "sheet" and element.get("name") == sheet:
+            rel_id = element.get(relationships)
+    if rel_id is None:
+        return None
+    for element in ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels")).iter():
+        if element.get("Id") == rel_id:
+            target = element.get("Target", "")
+            return target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
+    return None
+
+
+def _has_marker(archive: zipfile.ZipFile, part: str) -> bool:
+    tail = b""
+    with archive.open(part) as stream:
+        for block in iter(lambda: stream.read(1 << 22), b""):
+            window = tail + block
+            if any(marker in window for marker in _SPECIAL_MARKERS):
+                return True
+            tail = block[-8:]
+    return False
+
+
+def _special_cells_of(archive: zipfile.ZipFile, part: str) -> Iterator[tuple[int, int, object]]:
+    row, column = 0, -1
+    with archive.open(part) as stream:
+        for event, element in ElementTree.iterparse(stream, events=("start", "end")):
+            tag = element.tag.rsplit("}", 1)[-1]
+            if event == "start":
+                if tag == "row":
+                    row = int(element.get("r") or row + 1) - 1
+                    column = -1
+                continue
+            if tag != "c":
+                continue
+            reference = _CELL_REF.fullmatch(element.get("r") or "")
+            column = _column_number(reference.group(1)) if reference else column + 1
+            kind = element.get("t")
+            value = formula = None
+            for child in element:
+                name = child.tag.rsplit("}", 1)[-1]
+                if name == "v":
+                    value = child.text or ""
+                elif name == "f":
+                    formula = child.text or ""
+            if kind == "e":
+                yield row, column, (value or "#VALUE!").strip()
+            elif formula is not None and not value and kind not in ("str", "inlineStr"):
+                yield row, column, UnsavedFormula(formula)
+            element.clear()
+
+
+def special_cells(path: Path, sheet: str) -> dict[tuple[int, int], object]:
+    """Cells python-calamine reads as empty although they are not (python-calamine issue #105):
+    an Excel error value (``#N/A``) becomes its text, which the parsers reject by name; a formula
+    with no saved result (a file written by a program that does not calculate, e.g. openpyxl)
+    becomes an :class:`~pipeline.parse.UnsavedFormula`. Keyed by 0-based (row, column).
+
+    The sheet's XML is scanned for the markers first (fast), and parsed only when they occur. A
+    file whose XML cannot be scanned this way yields nothing (calamine has read it already)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            part = _sheet_part(archive, sheet)
+            if part is None or not _has_marker(archive, part):
+                return {}
+            return {(row, column): cell for row, column, cell in _special_cells_of(archive, part)}
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, ElementTree.ParseError) as error:
+        log.warning("%s: sheet '%s': could not scan for error cells (%s)", path, sheet, type(error).__name__)
+        return {}
+
+
+def _with_special_cells(rows: list[list[object]], special: dict[tuple[int, int], object]) -> list[list[object]]:
+    for (row, column), cell in special.items():
+        while len(rows) <= row:
+            rows.append([])
+        line = rows[row]
+        if len(line) <= column:
+            line.extend([""] * (column + 1 - len(line)))
+        if is_empty_cell(line[column]):
+            line[column] = cell
+    return rows
 
 
 def _unnamed(position: int) -> str:
@@ -149,7 +265,19 @@ def _unnamed(position: int) -> str:
     return f"(column {letters})"
 
 
-def _header_map(headers: list[object], sheet: str, relative: str) -> dict[int, str]:
+def _merged_header_hint(merged: Sequence[tuple[tuple[int, int], tuple[int, int]]]) -> str:
+    """'; header cells A1:B1 are merged (unmerge them)' when merged ranges touch the header row."""
+    ranges = [
+        f"{_unnamed(start[1])[8:-1]}{start[0] + 1}:{_unnamed(end[1])[8:-1]}{end[0] + 1}"
+        for start, end in merged
+        if start[0] == 0
+    ]
+    return f"; header cells {', '.join(ranges)} are merged (unmerge them)" if ranges else ""
+
+
+def _header_map(
+    headers: list[object], sheet: str, relative: str, merged: Sequence[tuple[tuple[int, int], tuple[int, int]]] = ()
+) -> dict[int, str]:
     """Column position -> column name (canonical, or the header text of an unknown column)."""
     specs = column_specs()[sheet]
     lookup: dict[str, str] = {}
@@ -175,22 +303,47 @@ def _header_map(headers: list[object], sheet: str, relative: str) -> dict[int, s
     missing = [spec for spec in specs if spec.required and spec.name not in seen]
     if missing:
         listed = ", ".join(f"{spec.name} ({spec.ja})" for spec in missing)
-        raise FatalInputError(relative, f"sheet '{sheet}': required column missing: {listed}")
+        canonical = {spec.name for spec in specs}
+        unknown = [repr(name) for name in seen if name not in canonical and not name.endswith(" (input)")]
+        hint = f"; headers not recognised: {', '.join(unknown[:5])}" if unknown else ""
+        raise FatalInputError(
+            relative, f"sheet '{sheet}': required column missing: {listed}{hint}{_merged_header_hint(merged)}"
+        )
     return names
 
 
-def read_sheet(rows: Sequence[Sequence[object]], month: str, relative: str, sheet: str) -> RawSheet:
-    """A raw sheet from calamine's rows (``skip_empty_area=False``: ``rows[0]`` is Excel row 1)."""
-    if not rows:
+def _empty_row(row: Sequence[object]) -> bool:
+    for cell in row:
+        if cell is None or (type(cell) is str and not cell):  # calamine's empty cell, checked first for speed
+            continue
+        if not is_empty_cell(cell):
+            return False
+    return True
+
+
+def read_sheet(
+    rows: Sequence[Sequence[object]],
+    month: str,
+    relative: str,
+    sheet: str,
+    merged: Sequence[tuple[tuple[int, int], tuple[int, int]]] = (),
+) -> RawSheet:
+    """A raw sheet from calamine's rows (``skip_empty_area=False``: ``rows[0]`` is Excel row 1).
+    ``merged``: the sheet's merged ranges ((row, column), (row, column)), 0-based, for messages."""
+    if not rows or (all(is_empty_cell(cell) for cell in rows[0]) and len(rows) == 1):
         raise FatalInputError(relative, f"sheet '{sheet}' is empty (no header row)")
-    names = _header_map(list(rows[0]), sheet, relative)
+    names = _header_map(list(rows[0]), sheet, relative, merged)
     positions = list(names)
     kept: list[list[object]] = []
     excel_rows: list[int] = []
+    every_column = positions == list(range(len(positions)))
     for number, row in enumerate(rows[1:], start=2):
-        if all(is_empty_cell(cell) for cell in row):
+        if _empty_row(row):
             continue
-        kept.append([row[i] if i < len(row) else "" for i in positions])
+        if every_column and len(row) == len(positions) and isinstance(row, list):
+            kept.append(row)  # the common case, kept fast for sheets of a million rows
+        else:
+            kept.append([row[i] if i < len(row) else "" for i in positions])
         excel_rows.append(number)
     frame = pd.DataFrame(kept, columns=[names[i] for i in positions], dtype=object)
     if not kept:
@@ -208,18 +361,28 @@ def read_sheet(rows: Sequence[Sequence[object]], month: str, relative: str, shee
 
 def _read_file(path: Path, month: str, relative: str, sheet_names: tuple[str, ...]) -> list[RawSheet]:
     workbook = _open_workbook(path, relative)
-    available = {normalise_header(name).lower(): name for name in workbook.sheet_names}
+    available: dict[str, list[str]] = {}
+    for name in workbook.sheet_names:
+        available.setdefault(normalise_header(name).lower(), []).append(name)
     sheets = []
     for sheet in sheet_names:
-        actual = available.get(sheet)
-        if actual is None:
+        actual = available.get(sheet, [])
+        if not actual:
             listed = ", ".join(repr(name) for name in workbook.sheet_names)
             raise FatalInputError(relative, f"required sheet '{sheet}' missing (sheets: {listed})")
+        if len(actual) > 1:
+            listed = ", ".join(repr(name) for name in actual)
+            raise FatalInputError(relative, f"several sheets could be '{sheet}' ({listed}): keep one")
         try:
-            rows = workbook.get_sheet_by_name(actual).to_python(skip_empty_area=False)
+            worksheet = workbook.get_sheet_by_name(actual[0])
+            rows: Sequence[Sequence[object]] = worksheet.to_python(skip_empty_area=False)
+            merged = worksheet.merged_cell_ranges or []
         except Exception as error:
             raise FatalInputError(relative, f"sheet '{sheet}' cannot be read ({type(error).__name__})") from None
-        sheets.append(read_sheet(rows, month, relative, sheet))
+        special = special_cells(path, actual[0])
+        if special:
+            rows = _with_special_cells([list(row) for row in rows], special)
+        sheets.append(read_sheet(rows, month, relative, sheet, merged))
     return sheets
 
 

@@ -311,6 +311,16 @@ def validated_lines(
 # --- every month -----------------------------------------------------------------------------
 
 
+MAX_SHOWN_VALUE = 1_000  # characters of a rejected cell shown in rejected.xlsx
+
+
+def shown_value(text: str) -> str:
+    """A rejected cell as shown: as typed, or its start and its length when it is very long."""
+    if len(text) <= MAX_SHOWN_VALUE:
+        return text
+    return f"{text[:MAX_SHOWN_VALUE]}… ({len(text):,} characters)"
+
+
 def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
     """One rejected row per failing (row, column): the cell as typed and every reason, joined."""
     if failures.empty:
@@ -324,7 +334,7 @@ def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
     for column, rows in cells.groupby("column", sort=False).indices.items():
         if column in raw.frame.columns:
             for row, cell in zip(rows, raw.frame[column].to_numpy()[positions[rows]], strict=True):
-                values[row] = cell_text(cell)
+                values[row] = shown_value(cell_text(cell))
     rejected = pd.DataFrame(
         {
             "month": raw.month,

@@ -55,7 +55,14 @@ def test_run_writes_outputs_and_prints_the_reconciliation(bordereaux, tmp_path):
     assert total.split()[1:] == ["7", "5", "2"]
     month = tmp_path / "out" / "2026-05"
     manifest = json.loads((month / "manifest.json").read_text())
-    assert manifest["outputs"] == ["rejected.xlsx", "manifest.json"]
+    assert manifest["outputs"] == [
+        "policies_annotated.xlsx",
+        "claims_annotated.xlsx",
+        "portfolio_summary.xlsx",
+        "rejected.xlsx",
+        "manifest.json",
+    ]
+    assert all((month / name).is_file() for name in manifest["outputs"])
     assert [entry["file"] for entry in manifest["inputs"]] == [
         "2026-04/policies.xlsx",
         "2026-04/claims.xlsx",

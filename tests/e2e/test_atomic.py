@@ -1,0 +1,196 @@
+"""Atomic outputs (DATA_CONTRACT.md § Run: "Outputs are written to a temporary folder and moved into
+place only when complete"): a run killed at any moment leaves the previous outputs of the month
+intact and no half-written file in their place; leftovers of killed runs never break the next run;
+runs into different output folders never interfere."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from python_calamine import CalamineWorkbook
+
+from pipeline.io import outputs
+from pipeline.io.outputs import clean_stale_folders, write_outputs
+from tests.hostile.corpus import ROOT, cli
+
+SAMPLE = ROOT / "sample_data"
+MONTH = "2026-04"
+
+
+def start(output: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", "--input", SAMPLE, "--month", MONTH, "--output", output],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def assert_complete(folder: Path) -> None:
+    """Every output listed by the manifest is there, nothing else, and every workbook opens."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert sorted(manifest["outputs"]) == sorted(path.name for path in folder.iterdir())
+    assert manifest["month"] == MONTH
+    for name in manifest["outputs"]:
+        if name.endswith(".xlsx"):
+            workbook = CalamineWorkbook.from_path(str(folder / name))
+            assert workbook.sheet_names
+            for sheet in workbook.sheet_names:
+                workbook.get_sheet_by_name(sheet).to_python()
+
+
+@pytest.fixture(scope="module")
+def previous(tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
+    output = tmp_path_factory.mktemp("atomic") / "out"
+    done = cli("run", "--input", SAMPLE, "--month", MONTH, "--output", output)
+    assert done.returncode == 0, done.stderr
+    assert_complete(output / MONTH)
+    return output, snapshot(output / MONTH)
+
+
+def _wait_for(condition, process: subprocess.Popen[str], timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if condition():
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def _staged(output: Path, process: subprocess.Popen[str]) -> int:
+    """How many files the run has in its temporary folder so far (-1: no folder yet)."""
+    staging = output / f".tmp-{MONTH}-{process.pid}"
+    try:
+        return len(list(staging.iterdir()))
+    except OSError:
+        return -1
+
+
+def _when_staged(count: int):
+    return lambda output, process: _wait_for(lambda: _staged(output, process) >= count, process)
+
+
+# From the start of the process: importing, then reading and validating (after a delay), then each
+# step of writing, found by polling the run's own temporary folder.
+KILL_POINTS = {
+    "after 1.5 s": lambda output, process: time.sleep(1.5) or True,
+    "as the temporary folder appears": _when_staged(0),
+    "while writing the second workbook": _when_staged(2),
+    "while writing the manifest": _when_staged(5),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_a_killed_run_leaves_the_previous_outputs_intact(previous, point):
+    output, before = previous
+    process = start(output)
+    caught = KILL_POINTS[point](output, process)
+    finished = process.poll() is not None
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    month = output / MONTH
+    assert_complete(month)
+    if point != "while writing the manifest":  # the last window is too short to be sure to catch
+        assert caught and not finished
+    if not finished:  # killed before the end: the very same files as before, byte for byte
+        after = snapshot(month)
+        assert after.keys() == before.keys()
+        assert after == before, [name for name in after if after[name] != before[name]]
+    assert not [p.name for p in output.iterdir() if not p.name.startswith(".") and p.name != MONTH]
+
+
+def test_the_next_run_cleans_up_after_killed_runs(previous):
+    output, before = previous
+    done = cli("run", "--input", SAMPLE, "--month", MONTH, "--output", output)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in output.iterdir()) == [MONTH]
+    after = snapshot(output / MONTH)
+    assert {name: data for name, data in after.items() if name != "manifest.json"} == {
+        name: data for name, data in before.items() if name != "manifest.json"
+    }
+
+
+def test_sigterm_cleans_up_and_says_so(previous):
+    output, before = previous
+    process = start(output)
+    assert _wait_for(lambda: _staged(output, process) >= 1, process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    if process.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert process.returncode == 143
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "error: terminated"
+    assert sorted(p.name for p in output.iterdir()) == [MONTH]
+    assert snapshot(output / MONTH).keys() == before.keys()
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_previous_outputs_left_mid_swap_are_put_back(tmp_path):
+    """Without an atomic exchange, a run killed between its two renames leaves the previous outputs
+    under .old-<month>-<pid>: the next run restores them before anything else."""
+    first = write_outputs(tmp_path, MONTH, {"a.txt": lambda path: path.write_text("old")}, {"month": MONTH})
+    retired = tmp_path / f".old-{MONTH}-{_dead_pid()}"
+    first.rename(retired)
+    stale = tmp_path / f".tmp-{MONTH}-{_dead_pid()}"
+    stale.mkdir()
+    (stale / "a.txt").write_text("half")
+    clean_stale_folders(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MONTH]
+    assert (tmp_path / MONTH / "a.txt").read_text() == "old"
+
+
+def test_folders_of_live_runs_are_left_alone(tmp_path):
+    mine = tmp_path / f".tmp-2026-06-{os.getppid()}"
+    mine.mkdir()
+    clean_stale_folders(tmp_path)
+    assert mine.exists()
+
+
+def test_the_fallback_swap_without_an_atomic_exchange(tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs, "_exchange", lambda first, second: False)
+    write_outputs(tmp_path, MONTH, {"a.txt": lambda path: path.write_text("old")}, {"month": MONTH})
+    final = write_outputs(tmp_path, MONTH, {"a.txt": lambda path: path.write_text("new")}, {"month": MONTH})
+    assert (final / "a.txt").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MONTH]
+
+
+def test_the_swap_is_an_atomic_exchange_on_linux(tmp_path):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("renameat2 is Linux only")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "1").write_text("a")
+    (tmp_path / "b").mkdir()
+    if not outputs._exchange(tmp_path / "a", tmp_path / "b"):
+        pytest.skip("this file system cannot exchange")
+    assert (tmp_path / "b" / "1").read_text() == "a" and not list((tmp_path / "a").iterdir())
+
+
+def test_two_concurrent_runs_into_different_folders_give_identical_outputs(tmp_path):
+    processes = [start(tmp_path / name) for name in ("one", "two")]
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+    one, two = snapshot(tmp_path / "one" / MONTH), snapshot(tmp_path / "two" / MONTH)
+    assert one.keys() == two.keys()
+    for name in one:
+        if name != "manifest.json":
+            assert one[name] == two[name], name
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == [MONTH]
