@@ -38,6 +38,17 @@ def _not_an_option(ctx: Context, key: str) -> int:
     return next(m for a, b in pairwise(values) if (m := (a + b) // 2) not in values)
 
 
+def _bad_liability_limit(ctx: Context, cells: Cells) -> None:
+    """A liability limit that is not an option; the expense limit is lowered to at most half of it, so
+    that the row breaks this one rule only."""
+    rules = scheme_and_contract_products(ctx.book)[1].definition["option_rules"]
+    share = rules["expense_limit_max_share_of_liability_limit"]
+    cells["liability_limit"] = liability = _not_an_option(ctx, "liability_limit")
+    expense = cells.get("expense_limit")
+    if isinstance(expense, int) and expense > liability * share:
+        cells["expense_limit"] = max(v for v in _options(ctx)["expense_limit"] if v <= liability * share)
+
+
 def _set(**values: object) -> Callable[[Context, Cells], None]:
     def change(ctx: Context, cells: Cells) -> None:
         cells.update(values)
@@ -79,7 +90,7 @@ def _invalid_policy_restatement(ctx: Context) -> list[BadRow] | None:
     if row is None:
         return None
     cells = row_cells(row, "policies")
-    cells["liability_limit"] = _not_an_option(ctx, "liability_limit")
+    _bad_liability_limit(ctx, cells)
     ctx.used.add(str(cells["policy_id"]))
     problem = "invalid restatement (liability_limit not an allowed option): rejected, the earlier version stays"
     return [BadRow("policies", cells, str(cells["policy_id"]), "liability_limit", problem)]
@@ -228,7 +239,7 @@ def templates() -> list[tuple[str, Callable[[Context], list[BadRow] | None]]]:
                 False,
                 "liability_limit",
                 "liability_limit is not an allowed option",
-                lambda c, x: x.update(liability_limit=_not_an_option(c, "liability_limit")),
+                _bad_liability_limit,
             ),
         ),
         (

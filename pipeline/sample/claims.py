@@ -2,8 +2,15 @@
 
 Claims arrive on policies at a rate per year of cover (high on purpose: a sample must exercise every
 rule of CALCULATION.md), are reported in the month of their notice (sometimes a month later), and
-collect lines over several months. Items, events, evidence and exclusion codes come from the
-ProductBook; the weights and typical amounts below are only the sample's flavour."""
+collect lines over several months. Because claims are frequent, they are small (most cost tens to
+hundreds of thousands of yen), so that the book's loss ratio stays believable.
+
+The rules that only large losses reach (sub-limits, part limits, the scheme's per-incident expense
+limit) are exercised by a few designed claims (``SHOWCASES``) added to the drawn ones, instead of by
+a heavy tail that would put the book at thousands of percent.
+
+Items, events, evidence and exclusion codes come from the ProductBook; the weights and typical
+amounts below are only the sample's flavour."""
 
 from __future__ import annotations
 
@@ -15,8 +22,10 @@ import pandas as pd
 from pipeline.products.load import Product, ProductBook
 from pipeline.sample.dates import MISSING, Calendar, uniform_days
 from pipeline.sample.policies import ensure_each
+from pipeline.sample.showcase import designed_claims
 
-CLAIM_RATE = 1.3  # claims per policy-year of cover
+CLAIM_RATE = 1.25  # claims per policy-year of cover (individual contracts)
+SCHEME_CLAIM_RATE = 0.35  # the same for group-scheme sites (small businesses, leak events only)
 PRIOR_KNOWLEDGE_SHARE = 0.02  # known before cover started
 LATE_REPORT_SHARE = 0.2  # reported in the month after the notice
 LIABILITY_SHARE = 0.55  # claims with a third-party claim (claim_made_date and liability lines)
@@ -24,7 +33,6 @@ CLAIM_MADE_OUTSIDE_SHARE = 0.04
 OVERSEAS_CLAIM_SHARE = 0.07
 EXCLUSION_SHARE = 0.03
 SERIES_SHARE = 0.4  # of policies with two or more claims
-LARGE_SHARE = 0.04  # of liability claims: damages near or above the limit
 CLAIM_RESTATE_SHARE = 0.04
 
 EVENT_WEIGHTS = {
@@ -34,7 +42,7 @@ UNCOVERED_EVENT_WEIGHT = 0.01
 ITEM_WEIGHTS = {
     "damages": 1.0, "defense": 0.8, "right_preservation": 0.2, "litigation_response": 0.3, "cooperation": 0.3,
     "response": 1.3, "investigation": 1.0, "publicity": 0.4, "legal_advice": 0.6, "consulting": 0.4,
-    "condolence": 0.7, "credit_monitoring": 0.3, "regulatory": 0.3, "system_restoration": 0.6, "containment": 0.5,
+    "condolence": 0.4, "credit_monitoring": 0.3, "regulatory": 0.3, "system_restoration": 0.6, "containment": 0.5,
     "prevention": 0.4, "attack_investigation": 1.0, "certification": 0.3, "misuse_monitoring": 0.4,
     "data_restoration": 0.5, "system_repair": 0.4, "reg_investigation": 0.3, "reg_prosecution": 0.1,
     "reg_prevention_plan": 0.2,
@@ -168,7 +176,8 @@ def make_claims(
     pol = _policy_view(policies, products)
     cover_start = pol["cover_start"]
     exposure = np.maximum(cal.last_day + 1 - cover_start, 0)
-    counts = rng.poisson(CLAIM_RATE * exposure / 365.0)
+    scheme = np.isin(pol["product"], [c for c, prod in products.items() if "fixed_terms" in prod.definition])
+    counts = rng.poisson(np.where(scheme, SCHEME_CLAIM_RATE, CLAIM_RATE) * exposure / 365.0)
     p = np.repeat(np.arange(len(cover_start)), counts)
     n = len(p)
     known = cover_start[p] + np.floor(rng.random(n) * exposure[p]).astype(np.int64) + rng.integers(0, 8, n)
@@ -180,7 +189,6 @@ def make_claims(
     n = len(p)
     month = cal.month_of(notice)
     month = month + ((rng.random(n) < LATE_REPORT_SHARE) & (month < cal.count - 1))
-    assert (month >= pol["month"][p]).all()
 
     product = pol["product"][p]
     plan = pol["plan_key"][p]
@@ -212,23 +220,36 @@ def make_claims(
         rows = np.flatnonzero((product == code) & (rng.random(n) < EXCLUSION_SHARE))
         exclusion_codes = list(prod.exclusions)
         exclusion[rows] = np.array(exclusion_codes, dtype=object)[rng.integers(0, len(exclusion_codes), len(rows))]
+    evidence = _evidence(rng, book, products, product, plan, event)
+
+    designed = designed_claims(rng, book, cal, pol, policies)
+    d = designed["p"]
+    designed_evidence = []
+    for row, event_code in zip(d.tolist(), designed["event"].tolist(), strict=True):
+        needed = needed_evidence(products[str(pol["product"][row])], str(pol["plan_key"][row]), event_code)
+        designed_evidence.append(needed[int(rng.integers(0, len(needed)))] if needed else None)
+    p = np.concatenate([p, d])
+    known = np.concatenate([known, designed["known"]])
+    notice = np.concatenate([notice, designed["notice"]])
+    month = np.concatenate([month, cal.month_of(designed["notice"])])
+    assert (month >= pol["month"][p]).all()
 
     order = np.lexsort((p, notice, month))
     frame = pd.DataFrame(
         {
             "policy_id": pol["policy_id"][p],
-            "event_type": event,
+            "event_type": np.concatenate([event, designed["event"]]),
             "known_date": known,
             "notice_date": notice,
-            "claim_made_date": claim_made,
-            "claim_jurisdiction": jurisdiction,
-            "evidence": _evidence(rng, book, products, product, plan, event),
-            "exclusion_code": exclusion,
+            "claim_made_date": np.concatenate([claim_made, designed["claim_made"]]),
+            "claim_jurisdiction": np.concatenate([jurisdiction, designed["jurisdiction"]]),
+            "evidence": np.concatenate([evidence, np.array(designed_evidence, dtype=object)]),
+            "exclusion_code": np.concatenate([exclusion, designed["exclusion"]]),
             "month": month,
-            "product": product,
-            "plan_key": plan,
-            "has_liability": has_liability,
-            "large": has_liability & (rng.random(n) < LARGE_SHARE),
+            "product": pol["product"][p],
+            "plan_key": pol["plan_key"][p],
+            "has_liability": np.concatenate([has_liability, designed["liability"]]),
+            "showcase": np.concatenate([np.full(n, None, dtype=object), designed["showcase"]]),
             "liability_cap": pol["liability_cap"][p],
             "policy_row": p,
         }
@@ -246,7 +267,8 @@ def make_claims(
 def _series(rng: np.random.Generator, frame: pd.DataFrame) -> np.ndarray:
     """Group up to three claims of one policy into a series (一連の事故) for some policies."""
     series = np.full(len(frame), None, dtype=object)
-    by_policy = frame.sort_values(["policy_row", "known_date", "claim_id"], kind="stable")
+    drawn = frame[frame["showcase"].isna()]  # a designed claim is its own series
+    by_policy = drawn.sort_values(["policy_row", "known_date", "claim_id"], kind="stable")
     rows = by_policy.index.to_numpy()
     policy = by_policy["policy_row"].to_numpy()
     starts = np.flatnonzero(np.r_[True, policy[1:] != policy[:-1]])
@@ -266,7 +288,7 @@ def _restate_claims(
 ) -> pd.DataFrame:
     """Later-month rows that restate a claim: evidence completed or an exclusion found."""
     month = frame["month"].to_numpy()
-    chosen = (month < cal.count - 1) & (rng.random(len(frame)) < CLAIM_RESTATE_SHARE)
+    chosen = (month < cal.count - 1) & (rng.random(len(frame)) < CLAIM_RESTATE_SHARE) & frame["showcase"].isna()
     restated = frame[chosen].copy()
     m = month[chosen]
     restated["month"] = np.minimum(

@@ -1,6 +1,10 @@
 """Claim lines of the sample book (DATA_CONTRACT.md § lines): items from the product catalogues,
 realistic amounts (condolence by victims), consent, where money was spent, lines spread over several
-months, a few spent outside the expense window, and restated amounts in later months."""
+months, a few spent outside the expense window, and restated amounts in later months.
+
+Amounts are small on purpose (claims are frequent): a line is lognormal around its item's typical
+amount, times a factor drawn once per claim, so most claims cost tens to hundreds of thousands of
+yen and a few cost more than a million. The designed claims of showcase.py get their written-out lines instead."""
 
 from __future__ import annotations
 
@@ -19,13 +23,21 @@ from pipeline.sample.claims import (
 )
 from pipeline.sample.dates import MISSING, Calendar, uniform_days
 from pipeline.sample.policies import ensure_each
+from pipeline.sample.showcase import designed_lines
 
-LINES_MEAN = 5.0  # lines per claim over its life
+LINES_MEAN = 7.3  # lines per claim over its life
 NEVER_PAID_SHARE = 0.03
 STRAY_ITEM_SHARE = 0.02  # an item of the catalogue that does not serve the plan/event
 EARLY_SPEND_SHARE = 0.02  # expense spent before the insured knew (outside the window)
 LINE_RESTATE_SHARE = 0.03
-SCHEME_AMOUNT_SCALE = 0.35  # group-scheme sites are small businesses
+AMOUNT_SCALE = 0.008  # typical amounts (ITEM_MEDIANS) are those of a large claim: a drawn claim is smaller
+SCHEME_AMOUNT_SCALE = 0.5  # and a group-scheme site is a small business
+CLAIM_SIGMA = 1.0  # spread of the per-claim factor (lognormal)
+LINE_SIGMA = 0.6  # spread of a line around its claim's typical amount
+MIN_AMOUNT = 5_000  # a smaller draw becomes 5,000-15,000
+INDIVIDUAL_VICTIMS = (2, 500)  # log-uniform
+SCHEME_VICTIMS_MAX = 100  # a small business has fewer people to apologise to
+CORPORATE_VICTIMS = (1, 4)
 
 
 def make_lines(rng: np.random.Generator, book: ProductBook, cal: Calendar, claims: pd.DataFrame) -> pd.DataFrame:
@@ -33,7 +45,7 @@ def make_lines(rng: np.random.Generator, book: ProductBook, cal: Calendar, claim
     products = book.products
     clm = claims[claims["restated"] == 0].reset_index(drop=True)
     n_claims = len(clm)
-    per_claim = 1 + rng.poisson(LINES_MEAN - 1, n_claims)
+    per_claim = np.where(clm["showcase"].isna(), 1 + rng.poisson(LINES_MEAN - 1, n_claims), 0)
     c = np.repeat(np.arange(n_claims), per_claim)
     first = np.r_[True, c[1:] != c[:-1]] if len(c) else np.zeros(0, dtype=bool)
     lag = np.where(first, 0, rng.geometric(0.45, len(c)) - 1)
@@ -86,25 +98,42 @@ def make_lines(rng: np.random.Generator, book: ProductBook, cal: Calendar, claim
         eligible = [liability[rows] | (part.get(i, "none") != "liability") for i in options]
         ensure_each(rng, sub, options, eligible)
         item[rows] = sub
-    return _line_values(rng, book, cal, clm, c, month, item, product)
+    designed = designed_lines(book, clm)
+    keep = designed["month"] <= cal.count - 1
+    designed = {key: values[keep] for key, values in designed.items()}
+    fixed = {
+        "amount": np.r_[np.full(n, MISSING, dtype=np.int64), designed["amount"]],
+        "victims": np.r_[np.full(n, MISSING, dtype=np.int64), designed["victims"]],
+        "rank": np.r_[np.zeros(n, dtype=np.int64), designed["rank"]],
+        "spent_in": np.r_[np.full(n, None, dtype=object), designed["spent_in"]],
+    }
+    c = np.r_[c, designed["c"]]
+    product = np.r_[product, clm["product"].to_numpy()[designed["c"]]]
+    return _line_values(
+        rng, book, cal, clm, c, np.r_[month, designed["month"]], np.r_[item, designed["item"]], product, fixed
+    )
 
 
 def _line_values(
     rng: np.random.Generator, book: ProductBook, cal: Calendar, clm: pd.DataFrame, c: np.ndarray, month: np.ndarray,
-    item: np.ndarray, product: np.ndarray,
+    item: np.ndarray, product: np.ndarray, fixed: dict[str, np.ndarray],
 ) -> pd.DataFrame:  # fmt: skip
+    """Amounts, victims, consent, place and date of each line. ``fixed["amount"]`` (not MISSING) marks a
+    designed line, with its amount, victims and place given: it has consent and is spent inside the
+    window, every other day in the order of its ``rank``."""
     products = book.products
     n = len(c)
+    designed = fixed["amount"] != MISSING
     median = np.array([ITEM_MEDIANS.get(i, 500_000) for i in item.tolist()], dtype=float)
-    scale = np.ones(n)
+    scale = np.full(n, AMOUNT_SCALE)
+    most_victims = np.full(n, float(INDIVIDUAL_VICTIMS[1]))
     for code, prod in products.items():
         if "fixed_terms" in prod.definition:
-            scale[product == code] = SCHEME_AMOUNT_SCALE
-    amount = median * scale * rng.lognormal(0.0, 1.0, n)
-    large = clm["large"].to_numpy()[c] & (item == "damages")
-    cap = clm["liability_cap"].to_numpy()[c].astype(float)
-    amount = np.where(large, cap * rng.uniform(0.3, 1.5, n), amount)
-    amount = np.maximum(amount, 50_000)
+            scale[product == code] *= SCHEME_AMOUNT_SCALE
+            most_victims[product == code] = SCHEME_VICTIMS_MAX
+    claim_factor = rng.lognormal(0.0, CLAIM_SIGMA, len(clm))
+    amount = median * scale * claim_factor[c] * rng.lognormal(0.0, LINE_SIGMA, n)
+    amount = np.where(amount < MIN_AMOUNT, rng.uniform(MIN_AMOUNT, 3 * MIN_AMOUNT, n), amount)
     amount = np.where(amount >= 1_000_000, np.floor(amount / 1000) * 1000, np.floor(amount / 100) * 100).astype(
         np.int64
     )
@@ -113,8 +142,8 @@ def _line_values(
     individual = rng.random(n) < 0.85
     victims = np.where(
         individual,
-        np.floor(np.exp(rng.uniform(np.log(10), np.log(20_000), n))).astype(np.int64),
-        rng.integers(1, 41, n),
+        np.floor(np.exp(rng.uniform(np.log(INDIVIDUAL_VICTIMS[0]), np.log(most_victims), n))).astype(np.int64),
+        rng.integers(CORPORATE_VICTIMS[0], CORPORATE_VICTIMS[1] + 1, n),
     )
     unit = np.where(
         individual,
@@ -122,6 +151,9 @@ def _line_values(
         np.array(CORPORATE_UNITS)[rng.integers(0, len(CORPORATE_UNITS), n)],
     )
     amount = np.where(condolence, victims * unit, amount)
+    individual |= designed
+    victims = np.where(designed, fixed["victims"], victims)
+    amount = np.where(designed, fixed["amount"], amount)
     victim_type = np.where(individual, "individual", "corporate").astype(object)
     victim_type[~condolence] = None
     victims = np.where(condolence, victims, MISSING)
@@ -139,6 +171,7 @@ def _line_values(
         np.where(u < 0.85, 1, np.where(u < 0.93, 0, -1)),
         np.where(u < 0.85, -1, np.where(u < 0.95, 1, 0)),
     ).astype(np.int8)
+    consent[designed] = 1
 
     claim_overseas = clm["claim_jurisdiction"].to_numpy()[c] == "overseas"
     u = rng.random(n)
@@ -146,13 +179,16 @@ def _line_values(
     spent_in = np.full(n, None, dtype=object)
     spent_in[rng.random(n) < 0.4] = "domestic"
     spent_in[overseas] = "overseas"
+    spent_in[designed] = fixed["spent_in"][designed]
 
     known = clm["known_date"].to_numpy()[c]
     claim_month = clm["month"].to_numpy()[c]
     low = np.where(month == claim_month, known, np.maximum(known, cal.starts[month] - 25))
     spent = uniform_days(rng, low, cal.ends[month])
-    early = expense & (rng.random(n) < EARLY_SPEND_SHARE)
+    early = expense & (rng.random(n) < EARLY_SPEND_SHARE) & ~designed
     spent = np.where(early, known - rng.integers(1, 30, n), spent)
+    in_order = np.minimum(np.maximum(known, cal.starts[month]) + 2 * fixed["rank"], cal.ends[month])
+    spent = np.where(designed, in_order, spent)
 
     frame = pd.DataFrame(
         {
@@ -166,6 +202,7 @@ def _line_values(
             "victim_type": victim_type,
             "month": month,
             "product": product,
+            "designed": designed,
         }
     )
     frame = frame.iloc[np.lexsort((spent, c, month))].reset_index(drop=True)
@@ -182,6 +219,7 @@ def _restate_lines(rng: np.random.Generator, frame: pd.DataFrame, cal: Calendar)
         (month < cal.count - 1)
         & (rng.random(len(frame)) < LINE_RESTATE_SHARE)
         & frame["victims"].eq(MISSING).to_numpy()
+        & ~frame["designed"].to_numpy()
     )
     restated = frame[chosen].copy()
     m = month[chosen]

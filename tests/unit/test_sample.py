@@ -468,6 +468,41 @@ def test_every_product_term_is_covered(default_book: tuple[Path, dict, dict]) ->
     assert max(months_per_claim.values()) >= 3
 
 
+def test_claims_are_mostly_small_and_the_large_ones_reach_the_limits(default_book: tuple[Path, dict, dict]) -> None:
+    """Claims are frequent, so they are small (a believable loss ratio); the few large losses are the
+    designed claims that take lines over the sub-limits and a damages line over the lowest limit."""
+    _, result, checked = default_book
+    known: Known = checked["known"]
+    assert result["claims"] >= 250 and result["lines"] >= 1_000
+    latest: dict[str, dict[str, Any]] = {}
+    for line in checked["accepted"]["lines"]:
+        latest[line["line_id"]] = line
+    per_claim: Counter[str] = Counter()
+    per_claim_item: Counter[tuple[str, str]] = Counter()
+    for line in latest.values():
+        per_claim[line["claim_id"]] += line["amount"]
+        per_claim_item[(line["claim_id"], line["item"])] += line["amount"]
+    totals = sorted(per_claim.values())
+    assert totals[len(totals) // 2] < 500_000  # the median claim
+    assert sum(t >= 10_000_000 for t in totals) <= 5  # a handful of large losses
+    sublimited = CONTRACT.items.loc[CONTRACT.items["sublimit"].notna(), ["item", "sublimit", "reduction_ratio"]]
+    for item, sublimit, ratio in sublimited.itertuples(index=False):
+        over = int(sublimit / float(ratio or 1)) + 1
+        assert any(i == item and amount > over for (_, i), amount in per_claim_item.items()), item
+    lowest = min(CONTRACT.definition["options"]["liability_limit"])
+    assert any(
+        line["item"] == "damages"
+        and line["amount"] > lowest
+        and known.policies[known.claims[line["claim_id"]]["policy_id"]]["liability_limit"] == lowest
+        for line in latest.values()
+    )
+    huge = [line for line in latest.values() if line["amount"] >= 50_000_000]
+    highest = max(CONTRACT.definition["options"]["liability_limit"])
+    assert huge and all(
+        known.policies[known.claims[line["claim_id"]]["policy_id"]]["liability_limit"] == highest for line in huge
+    )
+
+
 def test_restatements(default_book: tuple[Path, dict, dict]) -> None:
     _, result, checked = default_book
     accepted = checked["accepted"]
