@@ -1,0 +1,100 @@
+"""Claim totals, this-month movements and the limits left: CALCULATION.md § Claim totals and § Time.
+
+Inputs are adjudicated lines (``pipeline.stages.waterfall.adjudicated_lines``), which carry ``part``
+(``liability``, ``expense``, or empty for never-paid items: those count in no total) and ``payable``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline.products.load import ProductBook
+from pipeline.stages import coverage
+
+PARTS_PAYABLE = {"liability": "payable_liability", "expense": "payable_expense"}
+
+
+def lines_with_movements(lines_now: pd.DataFrame, lines_before: pd.DataFrame | None) -> pd.DataFrame:
+    """``lines_now`` with ``payable_this_month`` = payable as at M − payable as at M−1 of the same
+    ``line_id`` (a line absent at M−1, or no run at M−1, counts 0). Rows, order and index kept."""
+    before = pd.Series(dtype="int64") if lines_before is None else _payable_by(lines_before, "line_id", "payable")
+    payable_before = lines_now["line_id"].map(before).fillna(0).astype("int64")
+    return lines_now.assign(payable_this_month=(lines_now["payable"] - payable_before).astype("int64"))
+
+
+def _payable_by(lines: pd.DataFrame, key: str, column: str) -> pd.Series:
+    """``column`` of ``lines`` indexed by ``key`` (summed if a key repeats)."""
+    return lines.groupby(key, sort=False)[column].sum().astype("int64")
+
+
+def payable_by_part(lines: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Per value of ``key`` (``claim_id`` or ``policy_id``) of ``lines``: ``payable_liability``,
+    ``payable_expense`` and ``payable_total`` (never-paid items, in neither part, count in none)."""
+    in_part = lines[lines["part"].isin(list(PARTS_PAYABLE))]
+    by_part = (
+        in_part.groupby([key, "part"])["payable"]
+        .sum()
+        .unstack("part", fill_value=0)
+        .reindex(columns=list(PARTS_PAYABLE), fill_value=0)
+        .rename(columns=PARTS_PAYABLE)
+        .astype("int64")
+    )
+    by_part.columns.name = None
+    return by_part.assign(payable_total=by_part.sum(axis=1).astype("int64"))
+
+
+def claim_totals(
+    claims_now: pd.DataFrame,
+    lines_now: pd.DataFrame,
+    claims_before: pd.DataFrame | None = None,
+    lines_before: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """``claims_now`` with payable liability, expense and total to date, and ``payable_this_month`` =
+    payable total as at M − as at M−1 (a claim absent at M−1 counts 0; a claim without lines gets
+    0s). ``claims_before`` limits the M−1 totals to the claims known then. A ``ClaimTotals`` frame."""
+    now = payable_by_part(lines_now, "claim_id")
+    totals = {
+        column: claims_now["claim_id"].map(now[column]).fillna(0).astype("int64")
+        for column in [*PARTS_PAYABLE.values(), "payable_total"]
+    }
+    total_before = pd.Series(dtype="int64")
+    if lines_before is not None:
+        total_before = payable_by_part(lines_before, "claim_id")["payable_total"]
+        if claims_before is not None:
+            total_before = total_before[total_before.index.isin(claims_before["claim_id"])]
+    before = claims_now["claim_id"].map(total_before).fillna(0).astype("int64")
+    return claims_now.assign(**totals, payable_this_month=(totals["payable_total"] - before).astype("int64"))
+
+
+def remaining_limits(policies: pd.DataFrame, lines_now: pd.DataFrame, products: ProductBook) -> pd.DataFrame:
+    """Per policy: ``remaining_liability_limit`` = liability limit − payable liability and
+    ``remaining_expense_limit`` = expense limit − payable expense (CALCULATION.md § Claim totals).
+
+    A part whose limit is not per policy (``parts.<part>.limit_per`` lacks ``policy``: leak_lite's
+    expense, per incident only) has an empty remaining limit. Where the product has a combined cap
+    (leak_lite), the remaining liability limit is the cap − everything payable (liability + expense):
+    ``100,000,000 − everything payable``. Nullable Int64.
+    """
+    by_policy = payable_by_part(lines_now, "policy_id")
+    paid = {
+        part: policies["policy_id"].map(by_policy[column]).fillna(0).astype("int64")
+        for part, column in PARTS_PAYABLE.items()
+    }
+    per_policy = {
+        part: policies["product"]
+        .map({code: "policy" in p.definition["parts"][part]["limit_per"] for code, p in products.products.items()})
+        .eq(True)
+        for part in PARTS_PAYABLE
+    }
+    liability = (policies["liability_limit"] - paid["liability"]).astype("Int64").where(per_policy["liability"])
+    expense = (policies["expense_limit"] - paid["expense"]).astype("Int64").where(per_policy["expense"])
+    cap = policies["product"].map(coverage.combined_caps(products)).astype("Int64")
+    liability = liability.mask(cap.notna(), cap - paid["liability"] - paid["expense"])
+    return pd.DataFrame(
+        {
+            "policy_id": policies["policy_id"],
+            "remaining_liability_limit": liability.astype("Int64"),
+            "remaining_expense_limit": expense.astype("Int64"),
+        },
+        index=policies.index,
+    )
