@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,10 @@ def _move_into_place(staging: Path, final: Path, retired: Path) -> None:
 
 def write_outputs(output_dir: Path, month: str, files: Mapping[str, FileWriter], manifest: dict[str, Any]) -> Path:
     """Write ``files`` and ``manifest.json`` (``manifest`` plus the list of outputs) for ``month``
-    and move them into place as ``<output_dir>/<month>/``; return that folder."""
+    and move them into place as ``<output_dir>/<month>/``; return that folder.
+
+    The seconds each file took are added to the manifest's ``timings`` (``write:<file>`` and their
+    sum ``write``), so the manifest accounts for the whole run."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_folders(output_dir)
@@ -163,10 +167,14 @@ def write_outputs(output_dir: Path, month: str, files: Mapping[str, FileWriter],
     staging.mkdir()
     swapped = False
     try:
+        seconds = {}
         for name, write in files.items():
+            started = time.perf_counter()
             write(staging / name)
+            seconds[f"write:{name}"] = round(time.perf_counter() - started, 3)
         outputs = [*files, MANIFEST]
-        document = {**manifest, "outputs": outputs}
+        timings = {**manifest.get("timings", {}), **seconds, "write": round(sum(seconds.values()), 3)}
+        document = {**manifest, "timings": timings, "outputs": outputs}
         (staging / MANIFEST).write_text(
             json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
         )

@@ -63,6 +63,9 @@ def test_run_writes_outputs_and_prints_the_reconciliation(bordereaux, tmp_path):
         "manifest.json",
     ]
     assert all((month / name).is_file() for name in manifest["outputs"])
+    written = [manifest["timings"][f"write:{name}"] for name in manifest["outputs"][:-1]]
+    assert manifest["timings"]["write"] == pytest.approx(sum(written), abs=0.01)
+    assert {"read", "validate", "claims", "reports"} <= set(manifest["timings"])
     assert [entry["file"] for entry in manifest["inputs"]] == [
         "2026-04/policies.xlsx",
         "2026-04/claims.xlsx",
