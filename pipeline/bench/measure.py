@@ -1,5 +1,9 @@
-"""Time a child process and read its own peak memory (``os.wait4`` gives the rusage of that child
-alone, unlike ``RUSAGE_CHILDREN``, which is the largest of every child waited for so far)."""
+"""Time a child process and read its own peak memory.
+
+The peak is the child's ``VmHWM`` (high-water mark of its own address space, reset by ``exec``),
+polled while it runs. ``ru_maxrss`` from ``os.wait4`` is only the fallback where /proc is missing:
+Linux carries the pre-``exec`` resident size into it, so a child forked from a large parent (a test
+run) would report the parent's memory."""
 
 from __future__ import annotations
 
@@ -58,12 +62,13 @@ class Child:
         return self.returncode == 0
 
 
-def rss_mb(pid: int) -> float | None:
-    """Resident memory of process ``pid`` now, in MiB (None where /proc is not available)."""
+def rss_mb(pid: int, field: str = "VmRSS") -> float | None:
+    """Resident memory of process ``pid`` in MiB: now (``VmRSS``) or its peak so far (``VmHWM``);
+    None where /proc is not available."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
     except (OSError, ValueError):
         return None
@@ -84,10 +89,12 @@ def run_child(
         process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
         deadline = started + timeout
         killed: str | None = None
+        peak: float | None = None
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
+            peak = rss_mb(process.pid, "VmHWM") or peak
             if time.perf_counter() > deadline:
                 killed = "timeout"
             elif max_rss_mb is not None and (rss_mb(process.pid) or 0.0) > max_rss_mb:
@@ -101,11 +108,13 @@ def run_child(
     returncode = os.waitstatus_to_exitcode(status)
     process.returncode = returncode  # reaped here, so Popen must not wait again
     kib = usage.ru_maxrss
+    if peak is None:
+        peak = kib / 1024 if sys.platform != "darwin" else kib / MB
     return Child(
         command=command,
         returncode=returncode,
         seconds=round(seconds, 3),
-        peak_mb=round(kib / 1024 if sys.platform != "darwin" else kib / MB, 1),
+        peak_mb=round(peak, 1),
         stdout=_tail(out_path),
         stderr=_tail(err_path),
         killed=killed,

@@ -56,7 +56,10 @@ def test_stage_timings_tolerate_manifest_shapes(manifest: dict[str, Any], expect
 def test_run_child_measures_and_guards(tmp_path: Path) -> None:
     import sys
 
-    child = run_child([sys.executable, "-c", "b = bytearray(200 * 2**20); print('ok')"], tmp_path, "alloc")
+    # The child holds its memory briefly, as a real run does, so the peak is polled while it lives;
+    # the parent (pytest) is large, which must not count (ru_maxrss would carry it over the fork).
+    grow = "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(0.3); print('ok')"
+    child = run_child([sys.executable, "-c", grow], tmp_path, "alloc")
     assert child.ok and child.stdout == "ok"
     assert 200 <= child.peak_mb < 1_000
     stopped = run_child([sys.executable, "-c", "import time; time.sleep(30)"], tmp_path, "sleep", timeout=0.5)
