@@ -106,7 +106,7 @@ class _Checker:
         if key not in table:
             raise self.fail(entry, f"missing key '{key}'")
         value = table[key]
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
             names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
             raise self.fail(f"{entry}.{key}" if entry else key, f"expected {names}, got {value!r}")
         return value
@@ -220,9 +220,9 @@ def _load_tariff(folder: Path, code: str, definition: dict[str, Any]) -> dict[st
     return data
 
 
-def _load_coverage(folder: Path, code: str, definition: dict[str, Any], common: dict[str, Any]) -> tuple[
-    dict[str, Any], pd.DataFrame, pd.DataFrame
-]:
+def _load_coverage(
+    folder: Path, code: str, definition: dict[str, Any], common: dict[str, Any]
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     check = _Checker(folder / code / "coverage.toml")
     data = check.data
     plans = list(definition["plans"])
@@ -245,7 +245,7 @@ def _load_coverage(folder: Path, code: str, definition: dict[str, Any], common: 
         if event_code not in event_codes:
             raise check.fail(f"{entry}.code", f"unknown event type {event_code!r}")
         evidence = check.get(event, "evidence", dict, entry)
-        for plan, needed in evidence.items():
+        for plan in evidence:
             if plan not in plans:
                 raise check.fail(f"{entry}.evidence", f"unknown plan {plan!r}")
             check.codes(evidence, plan, f"{entry}.evidence", evidence_codes)
@@ -270,6 +270,7 @@ def _load_coverage(folder: Path, code: str, definition: dict[str, Any], common: 
             raise check.fail(f"{entry}.part", f"must be one of {PARTS}")
         sublimit = check.money(item, "sublimit", entry) if "sublimit" in item else None
         ratio = check.ratio(item, "reduction_ratio", entry, Decimal(1)) if "reduction_ratio" in item else None
+        victim_cap = check.get(item, "victim_cap", bool, entry) if "victim_cap" in item else False
         item_rows.append(
             {
                 "product": code,
@@ -283,6 +284,7 @@ def _load_coverage(folder: Path, code: str, definition: dict[str, Any], common: 
                 "deductible": check.get(item, "deductible", bool, entry),
                 "sublimit": sublimit,
                 "reduction_ratio": ratio,
+                "victim_cap": victim_cap,
             }
         )
     numbers = [row["item_number"] for row in item_rows]

@@ -6,13 +6,23 @@ CALCULATION.md § Waterfall: "A cumulative cap means: in global order within the
 With amounts ≥ 0 the lines of a group together get ``min(running total of amounts, limit)`` up to and
 including each line, so a line's share is that figure minus the same figure for the line before it:
 one ``groupby().cumsum()``, one clip and one ``groupby().shift()`` — no loop over lines or groups.
+
+The engine uses the integer form, ``capped_rows``: groups are single int64 codes, lines are already
+in the global order of ``global_order`` (integer keys, one sort), and a line's share is
+``clip(limit − what earlier lines asked for, 0, amount)`` with a single grouped running total.
+``cumulative_cap`` and ``in_global_order`` (on frames and text keys) state the same rules plainly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.stages.codes import arrow_strings
 
 GLOBAL_ORDER = ["first_month", "spent_date", "claim_id", "item_number", "line_id"]
 """CALCULATION.md § Order: every cumulative step walks the lines in this order."""
@@ -43,3 +53,114 @@ def cumulative_cap(amounts: pd.Series, groups: Sequence[pd.Series], limits: pd.S
     reached_before = reached.groupby(keys, sort=False, dropna=False).shift(1, fill_value=0)
     result[capped] = (reached - reached_before).astype("int64")
     return result
+
+
+def capped_rows(amounts: np.ndarray, rows: np.ndarray, keys: np.ndarray, limits: np.ndarray) -> np.ndarray:
+    """``cumulative_cap`` on integer arrays: ``amounts`` (>= 0) of the lines in global order, of which
+    the lines at ``rows`` (ascending positions) are capped, ``keys`` (their group as one int64 code)
+    and ``limits`` (their group's limit) aligned with ``rows``. Returns the new amounts (int64).
+
+    With ``before`` = what earlier lines of the group asked for (running total minus the line's own
+    amount), a line gets ``clip(limit - before, 0, amount)``: the same as the difference of
+    ``min(running total, limit)`` between the line and the one before it, with one groupby. A line
+    of amount 0 gets 0 and adds nothing, so callers may leave such lines out of ``rows``.
+    """
+    result = amounts.copy()
+    if len(rows) == 0:
+        return result
+    amount = np.take(amounts, rows)
+    share = group_cumsum(amount, keys) - amount  # what earlier lines of the group asked for
+    np.subtract(limits, share, out=share)
+    result[rows] = np.clip(share, 0, amount, out=share)
+    return result
+
+
+def group_cumsum(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The running total of ``values`` within each group, in the order given; ``keys`` (>= 0) is
+    each value's group.
+
+    The keys are used directly as the codes of a categorical grouper (no hashing: several times
+    faster than grouping by int64 values), after renumbering them densely when they are sparse.
+    """
+    size = int(keys.max()) + 1 if len(keys) else 0
+    if size > 2 * len(keys) + 1024:
+        keys, uniques = pd.factorize(keys)
+        size = len(uniques)
+    groups = pd.Series(pd.Categorical.from_codes(keys, categories=pd.RangeIndex(size)), copy=False)
+    running = pd.Series(values, copy=False).groupby(groups, observed=False, sort=True).cumsum()
+    return np.asarray(running.to_numpy(), dtype=np.int64)
+
+
+def _bits(key: np.ndarray) -> int:
+    return int(key.max()).bit_length() if len(key) else 0
+
+
+def _dense_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray | None:
+    """Keys >= 0 that sort as the pairs ``(first, second)``, numbered densely through a small table
+    of every possible pair (None when that table would be large)."""
+    if len(first) == 0:
+        return None
+    first_size, second_size = int(first.max()) + 1, int(second.max()) + 1
+    if first_size * second_size > 1 << 22:
+        return None
+    pair = first * second_size + second
+    seen = np.zeros(first_size * second_size, dtype=bool)
+    seen[pair] = True
+    rank = np.cumsum(seen, dtype=np.int64) - 1
+    result: np.ndarray = np.take(rank, pair)
+    return result
+
+
+def global_order(
+    month: np.ndarray, spent: np.ndarray, claim: np.ndarray, number: np.ndarray, line_ids: pd.Series
+) -> np.ndarray:
+    """The positions of the lines in the global order ``(first_month, spent_date, claim_id, item
+    number, line_id)``, given integer keys that sort as those columns do (``month``, ``spent``,
+    ``claim``, ``number``: >= 0, empties already mapped after every value). Stable.
+
+    The keys and the line's position are packed into one uint64 and sorted as values when they fit
+    (faster than an argsort), else packed without the position and argsorted, else ``np.lexsort``.
+    Lines that tie on all four keys (rare) are then ordered by the text of ``line_ids`` in each tie.
+    """
+    n = len(month)
+    leading = _dense_pairs(month, spent)
+    keys = [month, spent, claim, number] if leading is None else [leading, claim, number]
+    widths = [_bits(key) for key in keys]
+    position_bits = _bits(np.array([max(n - 1, 0)]))
+    if sum(widths) + position_bits <= 64:
+        packed = np.zeros(n, dtype=np.uint64)
+        for key, width in zip([*keys, np.arange(n)], [*widths, position_bits], strict=True):
+            packed <<= np.uint64(width)
+            packed |= key.astype(np.uint64, copy=False)
+        del keys
+        packed.sort()
+        order = (packed & np.uint64((1 << position_bits) - 1)).astype(np.int64)
+        packed >>= np.uint64(position_bits)
+        same = packed[1:] == packed[:-1]
+        del packed
+    elif sum(widths) <= 63:
+        packed = np.zeros(n, dtype=np.int64)
+        for key, width in zip(keys, widths, strict=True):
+            packed = (packed << width) | key
+        order = np.argsort(packed, kind="stable")
+        ordered = np.take(packed, order)
+        same = ordered[1:] == ordered[:-1]
+    else:
+        order = np.lexsort(keys[::-1])
+        same = np.ones(max(n - 1, 0), dtype=bool)
+        for key in keys:
+            ordered = np.take(key, order)
+            same &= ordered[1:] == ordered[:-1]
+    if not same.any():
+        return order
+    starts = np.concatenate(([True], ~same))
+    in_tie = np.zeros(n, dtype=bool)
+    in_tie[1:] |= same
+    in_tie[:-1] |= same
+    at = np.flatnonzero(in_tie)
+    tie = np.cumsum(starts)[at]
+    rows = order[at]
+    ids = arrow_strings(line_ids.iloc[rows])
+    within = pc.sort_indices(pa.table({"tie": tie, "id": ids}), sort_keys=[("tie", "ascending"), ("id", "ascending")])
+    order[at] = rows[np.asarray(within, dtype=np.int64)]
+    return order

@@ -1,4 +1,5 @@
-"""Coverage rules of every product as flat tables, ready to merge onto claim lines.
+"""Coverage rules of every product as flat tables, and the same rules as small numpy arrays indexed
+by integer codes (``lookups``), which the engine reads by position instead of merging.
 
 Everything comes from the product data (``pipeline/products/data/<product>/coverage.toml`` and
 ``product.toml``, loaded into a ``ProductBook``); nothing here names a plan, event, item or rider.
@@ -8,6 +9,7 @@ The loops below run over the product data (a few dozen rows), never over claim l
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -57,7 +59,8 @@ def all_riders(products: ProductBook) -> list[str]:
 def item_terms(products: ProductBook) -> pd.DataFrame:
     """One row per (product, item): ``item_number``, ``part``, ``consent``, ``deductible`` (the part's
     deductible applies), ``sublimit`` (Int64, empty if none) and the reduction ratio as an exact
-    fraction ``ratio_numerator / ratio_denominator`` (1/1 when the item has none)."""
+    fraction ``ratio_numerator / ratio_denominator`` (1/1 when the item has none), and ``victim_cap``
+    (its lines are capped at victims × the product's condolence cap, step 1)."""
     items = products.items()
     fractions = [ratio_parts(r) if r is not None else (1, 1) for r in items["reduction_ratio"]]
     return pd.DataFrame(
@@ -71,6 +74,7 @@ def item_terms(products: ProductBook) -> pd.DataFrame:
             "sublimit": items["sublimit"].astype("Int64"),
             "ratio_numerator": pd.Series([n for n, _ in fractions], dtype="int64"),
             "ratio_denominator": pd.Series([d for _, d in fractions], dtype="int64"),
+            "victim_cap": items["victim_cap"].astype("bool"),
         }
     )
 
@@ -188,3 +192,164 @@ def condolence_caps(products: ProductBook) -> pd.DataFrame:
     caps = pd.DataFrame(rows)
     caps["cap_per_victim"] = caps["cap_per_victim"].astype(np.int64)
     return caps
+
+
+LEVELS = ("claim", "series", "policy")
+"""Group levels as codes 0, 1, 2 (``Lookups`` level tables; -1: no group at that depth)."""
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """Every rule of the product data as small numpy tables indexed by integer codes, so that the
+    engine tests membership and reads terms by indexing (``table[codes]``), never by merging.
+
+    Codes index the name lists (``products``, ``plans``, ``events``, ``items``, ``exclusions``,
+    ``victim_types``); every table has one sentinel entry at its end along each coded axis, read by
+    the code -1 (absent), holding the default: False, -1 or 0.
+    """
+
+    products: list[str]
+    plans: list[str]
+    events: list[str]
+    items: list[str]
+    exclusions: list[str]
+    victim_types: list[str]
+    never_paid: np.ndarray  # [item] bool
+    item_row: np.ndarray  # [product, item] -> catalogue row, -1 if the product has no such item
+    item_number: np.ndarray  # [row] int64 (-1 sentinel)
+    item_product: np.ndarray  # [row] product code (-1 sentinel)
+    item_part: np.ndarray  # [row] 0 liability, 1 expense, -1 none
+    item_consent: np.ndarray  # [row] bool
+    item_deductible: np.ndarray  # [row] bool
+    item_sublimit: np.ndarray  # [row] int64, -1 none
+    item_victim_cap: np.ndarray  # [row] bool
+    ratio_numerator: np.ndarray  # [row] int64
+    ratio_denominator: np.ndarray  # [row] int64
+    offered: np.ndarray  # [row, plan, event] bool
+    event_row: np.ndarray  # [product, event, plan] -> event_terms row, -1 if not covered
+    event_flags: dict[str, np.ndarray]  # column of event_terms -> [row] bool (sentinel False)
+    excludes: np.ndarray  # [product, exclusion, part] bool
+    windows: list[tuple[int, int, pd.DateOffset]]  # (product, plan, length)
+    victim_caps: np.ndarray  # [product, victim_type] int64, -1 none
+    deductible_level: np.ndarray  # [product, part] level code
+    limit_levels: np.ndarray  # [product, part, depth] level code or -1
+    sublimit_levels: np.ndarray  # [product, depth] level code or -1
+    combined_cap: np.ndarray  # [product] int64, -1 none
+    row_terms: dict[str, np.ndarray]  # [row] the terms above that follow from a catalogue row (its
+    # product and part): number_key (item number rank, no item: last), deductible_level,
+    # limit_level_<depth>, sublimit_level_<depth>, combined_cap
+
+
+def _index(names: list[str]) -> dict[str, int]:
+    return {name: code for code, name in enumerate(names)}
+
+
+@per_book
+def lookups(products: ProductBook) -> Lookups:
+    """The ``Lookups`` of a book (built once per book; a few dozen rows of product data)."""
+    product_names = list(products.products)
+    plan_names = sorted({plan for p in products.products.values() for plan in p.plans})
+    items = item_terms(products)
+    catalogue = products.items()
+    events_table = event_terms(products)
+    event_names = list(
+        dict.fromkeys([*products.event_types, *events_table["event_type"], *catalogue["events"].explode().dropna()])
+    )
+    item_names = list(dict.fromkeys([*items["item"], *products.never_paid_items]))
+    exclusion_names = sorted({code for p in products.products.values() for code in p.exclusions})
+    victim_names = sorted({v for p in products.products.values() for v in p.coverage["condolence_caps"]})
+    product_of, plan_of, event_of = _index(product_names), _index(plan_names), _index(event_names)
+    item_of, exclusion_of, victim_of = _index(item_names), _index(exclusion_names), _index(victim_names)
+    n_products, n_plans, n_events, n_items = len(product_names), len(plan_names), len(event_names), len(item_names)
+    rows = len(items)
+
+    never_paid = np.zeros(n_items + 1, dtype=bool)
+    never_paid[[item_of[name] for name in products.never_paid_items]] = True
+    item_row = np.full((n_products + 1, n_items + 1), -1, dtype=np.int64)
+    item_row[[product_of[p] for p in items["product"]], [item_of[i] for i in items["item"]]] = np.arange(rows)
+
+    def per_row(values: Any, sentinel: Any, dtype: Any) -> np.ndarray:
+        return np.append(np.asarray(values, dtype=dtype), np.asarray([sentinel], dtype=dtype))
+
+    offered = np.zeros((rows + 1, n_plans + 1, n_events + 1), dtype=bool)
+    row_of = {(p, i): r for r, (p, i) in enumerate(zip(items["product"], items["item"], strict=True))}
+    available = item_availability(products)
+    for product, item, plan, event in zip(*(available[c] for c in available.columns), strict=True):
+        offered[row_of[product, item], plan_of[plan], event_of[event]] = True
+
+    event_row = np.full((n_products + 1, n_events + 1, n_plans + 1), -1, dtype=np.int64)
+    event_row[
+        [product_of[p] for p in events_table["product"]],
+        [event_of[e] for e in events_table["event_type"]],
+        [plan_of[p] for p in events_table["plan"]],
+    ] = np.arange(len(events_table))
+    flags = [column for column in events_table.columns if column not in ("product", "event_type", "plan")]
+    event_flags = {flag: per_row(events_table[flag].eq(True), False, bool) for flag in flags}
+
+    excludes = np.zeros((n_products + 1, len(exclusion_names) + 1, len(PARTS) + 1), dtype=bool)
+    removed = exclusion_parts(products)
+    for product, exclusion, part in zip(removed["product"], removed["exclusion_code"], removed["part"], strict=True):
+        excludes[product_of[product], exclusion_of[exclusion], PARTS.index(part)] = True
+
+    victim_caps = np.full((n_products + 1, len(victim_names) + 1), -1, dtype=np.int64)
+    caps_table = condolence_caps(products)
+    for product, victim, cap in zip(*(caps_table[c] for c in caps_table.columns), strict=True):
+        victim_caps[product_of[product], victim_of[victim]] = cap
+
+    levels = part_levels(products)
+    depth = max(len(per) for per in levels["limit_per"].values())
+    deductible_level = np.full((n_products + 1, len(PARTS) + 1), -1, dtype=np.int64)
+    limit_levels = np.full((n_products + 1, len(PARTS) + 1, depth), -1, dtype=np.int64)
+    for code in product_names:
+        for part_code, part in enumerate(PARTS):
+            deductible_level[product_of[code], part_code] = LEVELS.index(levels["deductible_per"][f"{code}|{part}"][0])
+            for d, level in enumerate(levels["limit_per"][f"{code}|{part}"]):
+                limit_levels[product_of[code], part_code, d] = LEVELS.index(level)
+    sublimits = sublimit_levels(products)
+    sublimit_level = np.full((n_products + 1, max(map(len, sublimits.values()), default=0)), -1, dtype=np.int64)
+    for code, per in sublimits.items():
+        sublimit_level[product_of[code], : len(per)] = [LEVELS.index(level) for level in per]
+    caps = combined_caps(products)
+    combined = np.array([caps.get(code, -1) for code in product_names] + [-1], dtype=np.int64)
+
+    row_product = per_row([product_of[p] for p in items["product"]], -1, np.int64)
+    row_part = per_row([PARTS.index(part) for part in items["part"]], -1, np.int64)
+    numbers = items["item_number"].to_numpy(dtype=np.int64)
+    number_key = np.searchsorted(np.unique(numbers), numbers)
+    row_terms = {
+        "number_key": per_row(number_key, len(np.unique(numbers)), np.int64),
+        "deductible_level": deductible_level[row_product, row_part],
+        "combined_cap": combined[row_product],
+    }
+    row_terms |= {f"limit_level_{d}": limit_levels[row_product, row_part, d] for d in range(depth)}
+    row_terms |= {f"sublimit_level_{d}": sublimit_level[row_product, d] for d in range(sublimit_level.shape[1])}
+    return Lookups(
+        products=product_names,
+        plans=plan_names,
+        events=event_names,
+        items=item_names,
+        exclusions=exclusion_names,
+        victim_types=victim_names,
+        never_paid=never_paid,
+        item_row=item_row,
+        item_number=per_row(items["item_number"], -1, np.int64),
+        item_product=row_product,
+        item_part=row_part,
+        item_consent=per_row(items["consent"], False, bool),
+        item_deductible=per_row(items["deductible"], False, bool),
+        item_sublimit=per_row(items["sublimit"].fillna(-1), -1, np.int64),
+        item_victim_cap=per_row(items["victim_cap"], False, bool),
+        ratio_numerator=per_row(items["ratio_numerator"], 1, np.int64),
+        ratio_denominator=per_row(items["ratio_denominator"], 1, np.int64),
+        offered=offered,
+        event_row=event_row,
+        event_flags=event_flags,
+        excludes=excludes,
+        windows=[(product_of[code], plan_of[plan], length) for code, plan, length in expense_windows(products)],
+        victim_caps=victim_caps,
+        deductible_level=deductible_level,
+        limit_levels=limit_levels,
+        sublimit_levels=sublimit_level,
+        combined_cap=combined,
+        row_terms=row_terms,
+    )

@@ -2,17 +2,24 @@
 
 A line is eligible unless one of ten reasons holds; the first that holds (in the order of the spec)
 is its ``reason`` and its ``eligible_amount`` is 0. Every rule is read from the product data through
-the tables of ``pipeline.stages.coverage``, merged onto the lines: no loop over lines, claims or
-policies.
+the integer tables of ``pipeline.stages.coverage.lookups``: ids and codes are turned into integer
+positions once (``pipeline.stages.codes``), the facts of each claim are worked out on the claims
+(not on their lines), and every rule is a vectorised boolean array. No loop over lines, claims or
+policies, and no merge on text.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipeline.products.load import ProductBook
+from pipeline.products.load import PARTS, ProductBook
 from pipeline.stages import coverage
+from pipeline.stages.codes import NONE, arrow_strings, codes, factorized, lookup, positions, take_text, text_rank
 
 LINE_COLUMNS = [
     "line_id",
@@ -51,6 +58,23 @@ CONTEXT_COLUMNS = ["policy_id", "product", "plan", "series", "part", "item_numbe
 plan whose rules apply (``leak_lite``: its single plan ``standard``), the series (``series_id``, or
 the claim's own id when empty), the part (empty for never-paid items) and the item number."""
 
+REASONS = [
+    "",
+    "not_covered_item",
+    "event_not_covered",
+    "item_not_covered",
+    "outside_period",
+    "excluded",
+    "overseas_claim",
+    "overseas_expense",
+    "outside_window",
+    "no_evidence",
+    "no_consent",
+]
+"""Reason codes 0..10 in the order of step 0 (0: eligible). ``excluded`` is written
+``excluded:<code>``: reason code ``len(REASONS) + exclusion code``."""
+LIABILITY, EXPENSE = PARTS.index("liability"), PARTS.index("expense")
+
 
 def cover_period(policies: pd.DataFrame) -> pd.DataFrame:
     """``cover_start`` = join_date or period_start, ``cover_end`` = cancel_date or period_end: the
@@ -64,157 +88,262 @@ def cover_period(policies: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def line_terms(
-    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
-) -> pd.DataFrame:
-    """Each line (in input order, index 0..n-1) with its claim, its policy's terms and cover period,
-    the plan whose rules apply, its item's terms and its event's terms for that plan.
+@dataclass(frozen=True)
+class LineFacts:
+    """What the engine knows of each line (arrays in the lines' input order), as integer codes.
+
+    ``claim`` and ``policy`` are positions in the claims and policies frames; ``product``, ``row``
+    (catalogue row, -1 if the product has no such item) and ``part`` (0 liability, 1 expense, -1
+    neither) index ``coverage.lookups``; ``claim_policy`` and ``claim_rank`` are, per claim, the position
+    of its policy and the rank of its id in text order; ``reason`` indexes ``reason_labels``.
+    """
+
+    index: pd.Index
+    claim: np.ndarray
+    policy: np.ndarray
+    product: np.ndarray
+    row: np.ndarray
+    part: np.ndarray
+    claim_policy: np.ndarray
+    claim_rank: np.ndarray
+    reason: np.ndarray
+    reason_labels: list[str]
+    eligible_amount: np.ndarray
+
+
+def _dates(values: pd.Series) -> np.ndarray:
+    """A date column as numpy ``datetime64[ns]`` (NaT where empty)."""
+    return np.asarray(values.to_numpy(dtype="datetime64[ns]"))
+
+
+def _ranked_ids(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """The text rank of each id of ``frame[column]``; raises ValueError if an id repeats."""
+    rank, repeated = text_rank(frame[column])
+    if repeated:
+        raise ValueError(f"{column} repeated: {', '.join(repeated)}")
+    return rank
+
+
+def claim_positions(
+    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per line, the position of its claim in ``claims``; per claim, the position of its policy in
+    ``policies`` (-1 if unknown) and the rank of its id in text order.
+
+    Raises ValueError if a line's claim or a claim's policy is missing (the stages before guarantee
+    it), or if a claim or policy id repeats.
+    """
+    claim_rank = _ranked_ids(claims, "claim_id")
+    _ranked_ids(policies, "policy_id")
+    claim_policy = positions(claims["policy_id"], policies["policy_id"])
+    claim = positions(lines["claim_id"], claims["claim_id"])
+    known = claim >= 0
+    known[known] = claim_policy[claim[known]] >= 0
+    if not known.all():
+        missing = ", ".join(lines["line_id"].iloc[np.flatnonzero(~known)[:5]].astype(str))
+        raise ValueError(f"lines whose claim or policy is unknown: {missing}")
+    return claim, claim_policy, claim_rank
+
+
+def _evidence_held(evidence: pd.Series, evidence_codes: list[str]) -> np.ndarray:
+    """[claim, code]: the claim's ``evidence`` (``;``-separated, spaces ignored) lists the code."""
+    listed = pc.fill_null(arrow_strings(evidence), "")
+    separator = pa.scalar(";", pa.large_string())
+    listed = pc.binary_join_element_wise(
+        separator, pc.replace_substring(listed, " ", ""), separator, pa.scalar("", pa.large_string())
+    )
+    held = np.zeros((len(evidence), len(evidence_codes)), dtype=bool)
+    for column, code in enumerate(evidence_codes):
+        held[:, column] = np.asarray(pc.match_substring(listed, f";{code};").to_numpy(zero_copy_only=False))
+    return held
+
+
+@dataclass(frozen=True)
+class ClaimFacts:
+    """Per claim (arrays in the claims' order): its policy's position, product and plan codes, its
+    event code, exclusion code, dates, and ``first_reason[claim, part]``: the first of the reasons
+    that depend on the claim and the line's part only (event_not_covered, outside_period,
+    excluded, overseas_claim, no_evidence), ``NO_REASON`` if none (part -1 reads column 2)."""
+
+    policy: np.ndarray
+    product: np.ndarray
+    plan: np.ndarray
+    event: np.ndarray
+    exclusion: np.ndarray
+    known_date: np.ndarray
+    window_end: np.ndarray
+    has_window: np.ndarray
+    overseas_spending_covered: np.ndarray
+    first_reason: np.ndarray
+
+
+NO_REASON = np.iinfo(np.int8).max
+
+
+def claim_facts(
+    claims: pd.DataFrame, policies: pd.DataFrame, claim_policy: np.ndarray, products: ProductBook
+) -> ClaimFacts:
+    """The facts of each claim that its lines share (worked out once per claim, not per line)."""
+    table = coverage.lookups(products)
+    on = np.maximum(claim_policy, 0)  # claims of unknown policies have no lines (checked before)
+    n_claims = len(claims)
+    if len(policies):
+        product = np.take(codes(policies["product"], table.products), on)
+        plan = np.take(codes(coverage.coverage_plan(policies, products), table.plans), on)
+        period = cover_period(policies)
+        cover_start, cover_end = np.take(_dates(period["cover_start"]), on), np.take(_dates(period["cover_end"]), on)
+    else:
+        product = plan = np.full(n_claims, NONE, dtype=np.int64)
+        cover_start = cover_end = np.full(n_claims, np.datetime64("NaT"), dtype="datetime64[ns]")
+    event = codes(claims["event_type"], table.events)
+    event_row = lookup(table.event_row, product, event, plan)
+    flags = table.event_flags
+    uncovered = event_row < 0
+    for rider in coverage.all_riders(products):
+        attached = np.take(policies[rider].eq(True).to_numpy(dtype=bool), on) if len(policies) else uncovered & False
+        uncovered |= np.take(flags[f"requires_{rider}"], event_row) & ~attached
+        uncovered |= np.take(flags[f"excluded_by_{rider}"], event_row) & attached
+    known_date, made_date = _dates(claims["known_date"]), _dates(claims["claim_made_date"])
+    exclusion = codes(claims["exclusion_code"], table.exclusions)
+    overseas_claim = claims["claim_jurisdiction"].eq("overseas").to_numpy(dtype=bool)
+    overseas_claim = overseas_claim & ~np.take(flags["overseas_claim_covered"], event_row)
+    window_end = np.full(n_claims, np.datetime64("NaT"), dtype="datetime64[ns]")
+    has_window = np.zeros(n_claims, dtype=bool)
+    for window_product, window_plan, length in table.windows:
+        rows = np.flatnonzero((product == window_product) & (plan == window_plan))
+        if len(rows):
+            has_window[rows] = True
+            window_end[rows] = _dates(claims["notice_date"].iloc[rows] + length)
+    needed = np.stack([np.take(flags[f"needs_evidence_{code}"], event_row) for code in products.evidence_codes], 1)
+    lacks_evidence = np.asarray(needed.any(axis=1), dtype=bool)
+    asking = np.flatnonzero(lacks_evidence)
+    held = _evidence_held(claims["evidence"].iloc[asking], products.evidence_codes)
+    lacks_evidence[asking] = ~(needed[asking] & held).any(axis=1)
+
+    # The first claim-level reason for a line of each part (column 2: a line in neither part).
+    first_reason = np.full((n_claims, len(PARTS) + 1), NO_REASON, dtype=np.int8)
+    inside = {
+        LIABILITY: (made_date >= cover_start) & (made_date < cover_end),
+        EXPENSE: (known_date >= cover_start) & (known_date < cover_end),
+    }
+    by_part = {
+        LIABILITY: [("outside_period", ~inside[LIABILITY]), ("overseas_claim", overseas_claim)],
+        EXPENSE: [("outside_period", ~inside[EXPENSE]), ("no_evidence", lacks_evidence)],
+    }
+    for part in range(len(PARTS) + 1):
+        holds = [("event_not_covered", uncovered)]
+        if part < len(PARTS):
+            removed = lookup(table.excludes, product, exclusion, np.full(n_claims, part))
+            holds += [*by_part[part], ("excluded", removed)]
+        for name, where in holds:
+            np.minimum(first_reason[:, part], REASONS.index(name), out=first_reason[:, part], where=where)
+    return ClaimFacts(
+        policy=claim_policy,
+        product=product,
+        plan=plan,
+        event=event,
+        exclusion=exclusion,
+        known_date=known_date,
+        window_end=window_end,
+        has_window=has_window,
+        overseas_spending_covered=np.take(flags["overseas_spending_covered"], event_row),
+        first_reason=first_reason,
+    )
+
+
+def line_facts(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook) -> LineFacts:
+    """Each line's claim, policy, product, catalogue row, part, reason and eligible amount.
 
     Raises ValueError if a line's claim or a claim's policy is missing (the stages before guarantee it).
     """
-    riders = coverage.all_riders(products)
-    policy_terms = policies[[*POLICY_COLUMNS, *riders]].assign(
-        plan=coverage.coverage_plan(policies, products), **cover_period(policies)
+    table = coverage.lookups(products)
+    claim, claim_policy, claim_rank = claim_positions(lines, claims, policies)
+    facts = claim_facts(claims, policies, claim_policy, products)
+
+    # Per line: gather the claim's facts by position, read the item's terms from the catalogue.
+    product = np.take(facts.product, claim)
+    item = codes(lines["item"], table.items)
+    row = lookup(table.item_row, product, item)
+    part = np.take(table.item_part, row)
+    expense = part == EXPENSE
+    reason = lookup(facts.first_reason, claim, part)
+
+    def first(name: str, holds: np.ndarray) -> None:
+        np.minimum(reason, REASONS.index(name), out=reason, where=holds)
+
+    first("not_covered_item", np.take(table.never_paid, item))
+    first("item_not_covered", ~lookup(table.offered, row, np.take(facts.plan, claim), np.take(facts.event, claim)))
+    spent_overseas = lines["spent_in"].eq("overseas").to_numpy(dtype=bool)
+    first("overseas_expense", expense & spent_overseas & ~np.take(facts.overseas_spending_covered, claim))
+    window = expense & np.take(facts.has_window, claim)
+    at = np.flatnonzero(window)
+    spent = _dates(lines["spent_date"].iloc[at])
+    window[at] = (spent < np.take(facts.known_date, claim[at])) | (spent > np.take(facts.window_end, claim[at]))
+    first("outside_window", window)
+    first("no_consent", np.take(table.item_consent, row) & ~lines["insurer_consent"].to_numpy(dtype=bool))
+    reason = reason.astype(np.int64)
+    eligible = reason == NO_REASON
+    reason[eligible] = 0
+    excluded = np.flatnonzero(reason == REASONS.index("excluded"))
+    reason[excluded] = len(REASONS) + np.take(facts.exclusion, claim[excluded])
+    amount = lines["amount"].to_numpy(dtype=np.int64)
+    return LineFacts(
+        index=lines.index,
+        claim=claim,
+        policy=np.take(claim_policy, claim),
+        product=product,
+        row=row,
+        part=part,
+        claim_policy=claim_policy,
+        claim_rank=claim_rank,
+        reason=reason,
+        reason_labels=_reason_labels(table.exclusions),
+        eligible_amount=np.where(eligible, amount, 0),
     )
-    known_claims = claims.loc[claims["policy_id"].isin(policies["policy_id"]), "claim_id"]
-    unknown = ~lines["claim_id"].isin(known_claims)
-    if unknown.any():
-        missing = ", ".join(lines.loc[unknown, "line_id"].astype(str).head(5))
-        raise ValueError(f"lines whose claim or policy is unknown: {missing}")
-    terms = (
-        lines[LINE_COLUMNS]
-        .reset_index(drop=True)
-        .merge(claims[CLAIM_COLUMNS], on="claim_id", how="left", validate="many_to_one")
-        .merge(policy_terms, on="policy_id", how="left", validate="many_to_one")
-    )
-    terms = terms.merge(coverage.item_terms(products), on=["product", "item"], how="left", validate="many_to_one")
-    events = coverage.event_terms(products)
-    terms = terms.merge(events, on=["product", "event_type", "plan"], how="left", validate="many_to_one")
-    flags = [c for c in events.columns if c not in ("product", "event_type", "plan")]
-    return terms.assign(
-        **{flag: terms[flag].eq(True) for flag in flags},
-        part=terms["part"].fillna("").astype("str"),
-        series=terms["series_id"].fillna(terms["claim_id"]).astype("str"),
-        event_listed=_matches(terms, events, ["product", "event_type", "plan"]),
-        item_offered=_matches(terms, coverage.item_availability(products), ["product", "item", "plan", "event_type"]),
-        part_excluded=_matches(terms, coverage.exclusion_parts(products), ["product", "exclusion_code", "part"]),
-    )
 
 
-def _matches(terms: pd.DataFrame, table: pd.DataFrame, on: list[str]) -> pd.Series:
-    """True where the line's values of ``on`` appear as a row of ``table``."""
-    found = pd.MultiIndex.from_frame(terms[on]).isin(pd.MultiIndex.from_frame(table[on]))
-    return pd.Series(found, index=terms.index)
+def series_codes(claims: pd.DataFrame, claim_policy: np.ndarray) -> np.ndarray:
+    """Per claim, a code of its series within its policy (``series_id``, or the claim itself when
+    empty): claims share a code when they share the policy and the series."""
+    series_text = pc.coalesce(arrow_strings(claims["series_id"]), arrow_strings(claims["claim_id"]))
+    series_code, _ = factorized(pd.Series(series_text, dtype="str"))
+    return np.asarray(pd.factorize(claim_policy * (len(claims) + 1) + series_code)[0], dtype=np.int64)
 
 
-def never_paid(terms: pd.DataFrame, products: ProductBook) -> pd.Series:
-    """0.1 ``not_covered_item``: an item no product pays (common.toml ``never_paid_items``)."""
-    return terms["item"].isin(products.never_paid_items)
+def _reason_labels(exclusions: list[str]) -> list[str]:
+    """The text of every reason code (``excluded`` once per exclusion code)."""
+    return [*REASONS, *(f"excluded:{code}" for code in exclusions)]
 
 
-def event_not_covered(terms: pd.DataFrame, products: ProductBook) -> pd.Series:
-    """0.2 ``event_not_covered``: the plan does not list the event, a rider it requires is missing, or
-    a rider that removes it is attached."""
-    uncovered = ~terms["event_listed"]
-    for rider in coverage.all_riders(products):
-        attached = terms[rider].eq(True)
-        uncovered |= (terms[f"requires_{rider}"] & ~attached) | (terms[f"excluded_by_{rider}"] & attached)
-    return uncovered
+def context_columns(
+    facts: LineFacts, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
+) -> dict[str, pd.Series]:
+    """The ``CONTEXT_COLUMNS`` of each line, indexed as the lines."""
+    table = coverage.lookups(products)
+    index = facts.index
+    product_code, product_names = factorized(policies["product"])
+    plan_code, plan_names = factorized(coverage.coverage_plan(policies, products))
+    series = pc.coalesce(arrow_strings(claims["series_id"]), arrow_strings(claims["claim_id"]))
+    number = table.item_number[facts.row]
+    return {
+        "policy_id": take_text(arrow_strings(claims["policy_id"]), facts.claim, index),
+        "product": take_text(product_names, product_code[facts.policy], index),
+        "plan": take_text(plan_names, plan_code[facts.policy], index),
+        "series": take_text(series, facts.claim, index),
+        "part": take_text([*PARTS, ""], np.where(facts.part < 0, len(PARTS), facts.part), index),
+        "item_number": pd.Series(pd.array(number, dtype="Int64"), index=index).mask(facts.row < 0),
+    }
 
 
-def item_not_covered(terms: pd.DataFrame) -> pd.Series:
-    """0.3 ``item_not_covered``: the catalogue does not offer the item for this plan and event."""
-    return ~terms["item_offered"]
-
-
-def outside_period(terms: pd.DataFrame) -> pd.Series:
-    """0.4 ``outside_period``: liability line whose ``claim_made_date``, or expense line whose
-    ``known_date``, is not in ``[cover_start, cover_end)`` (an empty date is outside)."""
-    date = terms["claim_made_date"].where(terms["part"].eq("liability"), terms["known_date"])
-    inside = date.ge(terms["cover_start"]) & date.lt(terms["cover_end"])
-    return terms["part"].isin(["liability", "expense"]) & ~inside
-
-
-def excluded(terms: pd.DataFrame) -> pd.Series:
-    """0.5 ``excluded:<code>``: the claim's ``exclusion_code`` removes this line's part."""
-    return terms["part_excluded"]
-
-
-def overseas_claim(terms: pd.DataFrame) -> pd.Series:
-    """0.6 ``overseas_claim``: liability line of a claim made overseas that the plan/event does not
-    cover overseas."""
-    made_overseas = terms["claim_jurisdiction"].eq("overseas")
-    return terms["part"].eq("liability") & made_overseas & ~terms["overseas_claim_covered"]
-
-
-def overseas_expense(terms: pd.DataFrame) -> pd.Series:
-    """0.7 ``overseas_expense``: expense line spent overseas that the plan/event does not cover."""
-    spent_overseas = terms["spent_in"].eq("overseas")
-    return terms["part"].eq("expense") & spent_overseas & ~terms["overseas_spending_covered"]
-
-
-def outside_window(terms: pd.DataFrame, products: ProductBook) -> pd.Series:
-    """0.8 ``outside_window``: expense line spent before ``known_date`` or after ``notice_date`` +
-    the plan's expense window (a product/plan with no window has no such rule)."""
-    outside = pd.Series(False, index=terms.index)
-    for product, plan, length in coverage.expense_windows(products):
-        rows = terms["part"].eq("expense") & terms["product"].eq(product) & terms["plan"].eq(plan)
-        if not rows.any():
-            continue
-        window_end = terms.loc[rows, "notice_date"] + length
-        spent = terms.loc[rows, "spent_date"]
-        outside.loc[rows] = spent.lt(terms.loc[rows, "known_date"]) | spent.gt(window_end)
-    return outside
-
-
-def no_evidence(terms: pd.DataFrame, products: ProductBook) -> pd.Series:
-    """0.9 ``no_evidence``: expense line whose claim lists none of the evidence codes its event needs
-    on this plan (none needed: never)."""
-    listed = ";" + terms["evidence"].fillna("").astype("str").str.replace(" ", "") + ";"
-    needs_any = pd.Series(False, index=terms.index)
-    has_needed = pd.Series(False, index=terms.index)
-    for code in products.evidence_codes:
-        needed = terms[f"needs_evidence_{code}"]
-        needs_any |= needed
-        has_needed |= needed & listed.str.contains(f";{code};", regex=False)
-    return terms["part"].eq("expense") & needs_any & ~has_needed
-
-
-def no_consent(terms: pd.DataFrame) -> pd.Series:
-    """0.10 ``no_consent``: the item needs the insurer's consent and ``insurer_consent`` is false."""
-    return terms["consent"].eq(True) & ~terms["insurer_consent"].astype("bool")
-
-
-def ineligibility_reason(terms: pd.DataFrame, products: ProductBook) -> pd.Series:
-    """The first reason that holds, in the order of step 0, or ``''`` when the line is eligible."""
-    reasons = [
-        ("not_covered_item", never_paid(terms, products)),
-        ("event_not_covered", event_not_covered(terms, products)),
-        ("item_not_covered", item_not_covered(terms)),
-        ("outside_period", outside_period(terms)),
-        ("excluded:" + terms["exclusion_code"].fillna("").astype("str"), excluded(terms)),
-        ("overseas_claim", overseas_claim(terms)),
-        ("overseas_expense", overseas_expense(terms)),
-        ("outside_window", outside_window(terms, products)),
-        ("no_evidence", no_evidence(terms, products)),
-        ("no_consent", no_consent(terms)),
-    ]
-    conditions = [holds.to_numpy(dtype=bool) for _, holds in reasons]
-    labels = [np.broadcast_to(np.asarray(label, dtype=object), len(terms)) for label, _ in reasons]
-    chosen = np.select(conditions, labels, default="") if len(terms) else np.array([], dtype=object)
-    return pd.Series(chosen, index=terms.index, dtype="str")
-
-
-def eligible_amount(terms: pd.DataFrame, reason: pd.Series) -> pd.Series:
-    """The line's amount when it is eligible, else 0 (step 0)."""
-    return terms["amount"].astype("int64").where(reason.eq(""), 0).astype("int64")
-
-
-def eligibility_columns(terms: pd.DataFrame, products: ProductBook) -> pd.DataFrame:
-    """Context columns, ``reason`` and ``eligible_amount`` of each line of ``terms``."""
-    reason = ineligibility_reason(terms, products)
-    columns = terms[CONTEXT_COLUMNS].assign(reason=reason, eligible_amount=eligible_amount(terms, reason))
-    return columns.astype({"item_number": "Int64", "eligible_amount": "int64"})
+def eligibility_columns(
+    facts: LineFacts, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
+) -> dict[str, pd.Series]:
+    """Context columns, ``reason`` and ``eligible_amount`` of each line, indexed as the lines."""
+    return {
+        **context_columns(facts, claims, policies, products),
+        "reason": take_text(facts.reason_labels, facts.reason, facts.index),
+        "eligible_amount": pd.Series(facts.eligible_amount, index=facts.index, dtype="int64"),
+    }
 
 
 def eligible_lines(
@@ -222,6 +351,5 @@ def eligible_lines(
 ) -> pd.DataFrame:
     """``lines`` (same rows, same order, same index) with the context columns, ``reason`` ('' when
     eligible) and ``eligible_amount`` (0 when not): CALCULATION.md § Waterfall step 0."""
-    terms = line_terms(lines, claims, policies, products)
-    added = eligibility_columns(terms, products).set_axis(lines.index)
-    return lines.assign(**{column: added[column] for column in added.columns})
+    facts = line_facts(lines, claims, policies, products)
+    return lines.assign(**eligibility_columns(facts, claims, policies, products))

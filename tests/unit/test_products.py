@@ -43,6 +43,22 @@ def test_catalogues_match_products_md() -> None:
     assert book.never_paid_items == ["ransom", "lost_profit", "fines", "salaries", "insurance_premium", "financing"]
 
 
+def test_victim_cap_is_product_data() -> None:
+    """The victim cap of step 1 applies to the items flagged ``victim_cap`` (condolence only)."""
+    for product in load_products().products.values():
+        flagged = product.items.loc[product.items["victim_cap"], "item"].tolist()
+        assert flagged == ["condolence"]
+
+
+def test_victim_cap_must_be_a_boolean(products_copy: Path) -> None:
+    path = products_copy / "leak_lite" / "coverage.toml"
+    text = path.read_text(encoding="utf-8")
+    assert "victim_cap = true" in text
+    path.write_text(text.replace("victim_cap = true", 'victim_cap = "yes"', 1), encoding="utf-8")
+    with pytest.raises(ProductDataError, match=r"coverage\.toml: items\[4\]\.victim_cap: expected bool"):
+        load_products(products_copy)
+
+
 def test_treaty_terms() -> None:
     treaty = load_products().treaty
     assert treaty["quota_share"]["ceded_share"] == Decimal("0.40")

@@ -1,0 +1,110 @@
+"""Integer codes for the claims engine: text columns become positions or codes once, with pyarrow
+kernels, so that the engine joins, tests membership and groups on integers, never on strings.
+
+A code of -1 means "absent" (not found, or empty). The engine's lookup tables keep a sentinel entry
+at their end, so ``table[-1]`` reads the sentinel's default (False, -1) on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+NONE = -1
+"""The code of an absent value."""
+
+
+def arrow_strings(values: pd.Series | pd.Index | Sequence[str]) -> pa.Array | pa.ChunkedArray:
+    """``values`` as a pyarrow string array (no copy for Arrow-backed ``str`` columns; empty cells
+    are nulls)."""
+    if isinstance(values, pd.Series | pd.Index):
+        array = values.array
+        if isinstance(array, pd.arrays.ArrowStringArray):
+            arrow: pa.Array | pa.ChunkedArray = pa.array(array)
+            return arrow
+        return pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    return pa.array(list(values), type=pa.large_string(), from_pandas=True)
+
+
+def positions(values: pd.Series, universe: pd.Series | Sequence[str]) -> np.ndarray:
+    """The position in ``universe`` of each value (its first occurrence), -1 where absent or empty."""
+    found = pc.index_in(arrow_strings(values), value_set=arrow_strings(universe), skip_nulls=True)
+    return np.asarray(found.fill_null(NONE).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
+    """The code of each value in the list ``categories``, -1 where absent or empty."""
+    if len(values) == 0:
+        return np.empty(0, dtype=np.int64)
+    return positions(values, categories)
+
+
+def factorized(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """Codes of ``values`` (-1 for empty cells) and the distinct values they index, in first-seen
+    order."""
+    encoded = pc.dictionary_encode(arrow_strings(values))
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks() if encoded.num_chunks != 1 else encoded.chunk(0)
+    indices = np.asarray(encoded.indices.fill_null(NONE).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return indices, encoded.dictionary
+
+
+def text_order_codes(values: pd.Series) -> np.ndarray:
+    """Codes that sort as the text of ``values`` sorts (code points), empty cells after every value."""
+    indices, dictionary = factorized(values)
+    rank = np.empty(len(dictionary) + 1, dtype=np.int64)
+    rank[np.asarray(pc.sort_indices(dictionary), dtype=np.int64)] = np.arange(len(dictionary))
+    rank[-1] = len(dictionary)  # code -1 (empty) reads the last entry: after every value
+    result: np.ndarray = rank[indices]
+    return result
+
+
+def text_rank(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """The rank of each value of ``values`` in text order (equal values by position), and up to five
+    values that occur more than once (empty when every value is distinct)."""
+    arrow = arrow_strings(values)
+    order = np.asarray(pc.sort_indices(arrow), dtype=np.int64)
+    rank = np.empty(len(values), dtype=np.int64)
+    rank[order] = np.arange(len(values))
+    if len(values) < 2:
+        return rank, []
+    ordered = arrow.take(pa.array(order))
+    same = pc.equal(ordered.slice(1), ordered.slice(0, len(values) - 1))
+    repeated = ordered.slice(1).filter(pc.fill_null(same, False))
+    return rank, [str(value) for value in repeated.slice(0, 5).to_pylist()]
+
+
+def take_text(labels: pa.Array | pd.Series | Sequence[str], where: np.ndarray, index: pd.Index) -> pd.Series:
+    """A ``str`` column of ``labels[where]`` (empty where ``where`` is -1), with ``index``."""
+    table = labels if isinstance(labels, pa.Array | pa.ChunkedArray) else arrow_strings(labels)
+    missing = where < 0
+    picks = pa.array(np.where(missing, 0, where) if len(table) else np.zeros(len(where), dtype=np.int64))
+    if len(table) == 0:
+        table = pa.array([None], type=pa.large_string())
+    taken = table.take(picks)
+    if missing.any():
+        taken = pc.if_else(pa.array(missing), pa.scalar(None, taken.type), taken)
+    return pd.Series(taken, index=index, dtype="str")
+
+
+def dense(key: np.ndarray) -> np.ndarray:
+    """``key`` renumbered 0..k-1 (first-seen order)."""
+    result, _ = pd.factorize(key, sort=False)
+    return np.asarray(result, dtype=np.int64)
+
+
+def lookup(table: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """``table[keys[0], keys[1], ...]`` for long key arrays, as one ``np.take`` of the flattened
+    table (several times faster than fancy indexing); a key of -1 reads the last entry along its
+    axis (the sentinel)."""
+    if len(keys) == 1:
+        return np.take(table, keys[0])
+    flat = np.zeros(len(keys[0]), dtype=np.int64)
+    for size, key in zip(table.shape, keys, strict=False):
+        flat *= size
+        flat += key % size
+    return np.take(np.ascontiguousarray(table).reshape(-1), flat)

@@ -1,0 +1,90 @@
+"""The integer machinery of the claims engine (pipeline/stages/codes.py, caps.py): codes, the global
+order and the grouped cumulative cap, checked against plain pandas on awkward inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.stages.caps import capped_rows, cumulative_cap, global_order, group_cumsum
+from pipeline.stages.codes import codes, lookup, positions, take_text, text_order_codes, text_rank
+
+
+def test_positions_and_codes() -> None:
+    values = pd.Series(["b", None, "z", "a", "b"], dtype="str")
+    assert positions(values, pd.Series(["a", "b", "c"], dtype="str")).tolist() == [1, -1, -1, 0, 1]
+    assert codes(pd.Series(["x", "y"], dtype=object), ["y"]).tolist() == [-1, 0]
+    assert codes(values.iloc[:0], ["a"]).tolist() == []
+
+
+def test_text_order_codes_sort_as_text_with_empties_last() -> None:
+    values = pd.Series(["2026-10", "2026-04", None, "2026-04", "2027-01"], dtype="str")
+    assert text_order_codes(values).tolist() == [1, 0, 3, 0, 2]
+
+
+def test_text_rank_and_repeats() -> None:
+    rank, repeated = text_rank(pd.Series(["C10", "C2", "C1"], dtype="str"))
+    assert rank.tolist() == [1, 2, 0] and repeated == []
+    assert text_rank(pd.Series(["A", "B", "A"], dtype="str"))[1] == ["A"]
+
+
+def test_take_text_and_lookup_sentinel() -> None:
+    taken = take_text(["x", "y"], np.array([1, -1, 0]), pd.Index([5, 6, 7]))
+    assert taken.dtype == "str" and taken.index.tolist() == [5, 6, 7]
+    assert taken.iloc[0] == "y" and pd.isna(taken.iloc[1]) and taken.iloc[2] == "x"
+    table = np.arange(12).reshape(3, 4)
+    assert lookup(table, np.array([0, 2, -1]), np.array([1, -1, 0])).tolist() == [1, 11, 8]
+
+
+def test_global_order_matches_a_stable_sort_of_the_columns() -> None:
+    rng = np.random.default_rng(7)
+    n = 2_000
+    frame = pd.DataFrame(
+        {
+            "first_month": pd.Series(rng.choice(["2026-05", "2026-04", "2026-12"], n), dtype="str"),
+            "spent_date": pd.Series(pd.to_datetime("2026-04-01") + pd.to_timedelta(rng.integers(0, 4, n), "D")),
+            "claim_id": pd.Series(rng.choice(["C10", "C9", "C1"], n), dtype="str"),
+            "item_number": pd.array(rng.choice([1, 2, -1], n), dtype="Int64"),
+            "line_id": pd.Series(rng.choice(["L2", "L10", "L1", "L1"], n), dtype="str"),  # repeats
+        }
+    )
+    frame["item_number"] = frame["item_number"].mask(frame["item_number"] < 0)
+    frame.loc[::97, "spent_date"] = pd.NaT
+    expected = frame.sort_values(list(frame.columns), kind="stable", na_position="last").index.to_numpy()
+    spent = frame["spent_date"].to_numpy(dtype="datetime64[ns]")
+    spent_key = np.where(np.isnat(spent), 10**6, spent.view(np.int64) // 86_400_000_000_000 % 10**5)
+    claim_key = text_order_codes(frame["claim_id"])
+    number = frame["item_number"].fillna(99).to_numpy(dtype=np.int64)
+    order = global_order(text_order_codes(frame["first_month"]), spent_key, claim_key, number, frame["line_id"])
+    assert order.tolist() == expected.tolist()
+
+
+def test_global_order_falls_back_when_keys_do_not_fit() -> None:
+    month = np.array([1, 0, 1, 0])
+    wide = np.array([2**40, 2**40, 0, 0])
+    order = global_order(month, wide, wide, wide, pd.Series(["d", "c", "b", "a"], dtype="str"))
+    assert order.tolist() == [3, 1, 2, 0]
+
+
+def test_group_cumsum_and_capped_rows_match_the_primitive() -> None:
+    rng = np.random.default_rng(3)
+    amounts = rng.integers(0, 50, 500)
+    keys = rng.integers(0, 40, 500) * 1_000_003  # sparse keys are renumbered
+    expected = pd.Series(amounts).groupby(keys, sort=False).cumsum().to_numpy()
+    assert group_cumsum(amounts, keys).tolist() == expected.tolist()
+    limits = (keys // 1_000_003 % 7) * 20
+    rows = np.flatnonzero(keys % 3 != 0)
+    capped = pd.Series(limits, dtype="Int64").where(keys % 3 != 0)
+    reference = cumulative_cap(pd.Series(amounts), [pd.Series(keys)], capped)
+    assert capped_rows(amounts, rows, keys[rows], limits[rows]).tolist() == reference.tolist()
+
+
+def test_global_order_argsort_path_breaks_ties_by_line_id() -> None:
+    rng = np.random.default_rng(11)
+    n = 40
+    month, spent = rng.integers(0, 2, n), rng.choice([0, 2**30], n)
+    claim, number = rng.choice([0, 2**27], n), np.zeros(n, dtype=np.int64)
+    ids = pd.Series([f"L{i % 7}" for i in range(n)], dtype="str")
+    frame = pd.DataFrame({"m": month, "s": spent, "c": claim, "n": number, "id": ids})
+    expected = frame.sort_values(["m", "s", "c", "n", "id"], kind="stable").index.tolist()
+    assert global_order(month, spent, claim, number, ids).tolist() == expected
