@@ -86,6 +86,17 @@ def _parser() -> argparse.ArgumentParser:
         help="product and treaty data folder (default: the shipped pipeline/products/data)",
     )
     run.add_argument("--lang", choices=("en", "ja"), default="en", help="language of output labels (default: en)")
+    caching = run.add_mutually_exclusive_group()
+    caching.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        default=None,
+        help="parse cache folder: months already parsed and validated are not read again (default: <output>/.cache)",
+    )
+    caching.add_argument(
+        "--no-cache", action="store_true", help="read and validate every month; neither use nor write the cache"
+    )
     commands.add_parser(
         "sample",
         add_help=False,
@@ -97,7 +108,15 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     from pipeline.run import run_month
 
-    result = run_month(args.input, args.month, args.output, products_dir=args.products, lang=args.lang)
+    result = run_month(
+        args.input,
+        args.month,
+        args.output,
+        products_dir=args.products,
+        lang=args.lang,
+        cache_dir=args.cache,
+        use_cache=not args.no_cache,
+    )
     print(f"Reconciliation as at {result.month} (rows read = rows processed + rows rejected)")
     print(result.reconciliation.to_string(index=False))
     print(f"outputs: {result.output_folder}")

@@ -26,9 +26,7 @@ def floor_times(amounts: pd.Series, ratio: Decimal | int) -> pd.Series:
     return floor_times_fraction(amounts, numerator, denominator)
 
 
-def floor_times_fraction(
-    amounts: pd.Series, numerators: pd.Series | int, denominators: pd.Series | int
-) -> pd.Series:
+def floor_times_fraction(amounts: pd.Series, numerators: pd.Series | int, denominators: pd.Series | int) -> pd.Series:
     """``floor(amount × numerator / denominator)`` row by row, in integer arithmetic.
 
     Raises OverflowError if an intermediate product would not fit in int64 (never silently wraps).

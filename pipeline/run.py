@@ -1,8 +1,9 @@
 """The order of stages of a run as at month M, nothing else (ARCHITECTURE.md; CALCULATION.md § Time).
 
-read -> validate -> versions (as at M and as at M−1) -> premium -> claims (as at every month up to M,
-for the movements and the development triangle) -> reinsurance -> reports -> write. Each stage logs
-one timed line to stderr: rows in, rows out, rows rejected, seconds.
+read (the month folders; a month's workbooks only when the parse cache has no entry for it) ->
+validate (month by month; a cached month as cached) -> versions (as at M and as at M−1) -> premium ->
+claims (as at every month up to M, for the movements and the development triangle) -> reinsurance ->
+reports -> write. Each stage logs one timed line to stderr: rows in, rows out, rows rejected, seconds.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from tqdm import tqdm
 
 import pipeline
 from pipeline.calendar import month_end, previous_month
-from pipeline.io.outputs import check_output_folder, frame_records, workbook_writer, write_outputs
-from pipeline.io.read import read_bordereaux
+from pipeline.io.cache import CACHE_FOLDER, ParseCache
+from pipeline.io.outputs import check_output_folder, frame_records, output_files, write_outputs
+from pipeline.io.read import find_bordereaux, input_files, read_month
 from pipeline.io.workbook import Sheet
 from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
 from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets
@@ -32,7 +34,7 @@ from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
 from pipeline.stages.claims import claim_totals, lines_with_movements, remaining_limits
 from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import reinsurance_claims, reinsurance_policies
-from pipeline.stages.validate import reconciliation, validate_bordereaux
+from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, as_at
 from pipeline.stages.waterfall import adjudicated_lines
 
@@ -45,7 +47,7 @@ class RunResult:
     """What a run as at ``month`` produced: the rows in force as at M (priced policies, claim totals,
     adjudicated lines) and as at M−1 (as validated), the rejected rows, the counts per sheet (with
     the reconciliation), every sheet written (``sheets``: file -> sheets), timings and the output
-    folder."""
+    folder; the months whose parse came from the cache, and the sheets written as Parquet."""
 
     month: str
     policies: pd.DataFrame
@@ -66,6 +68,8 @@ class RunResult:
     reinsurance_claims: pd.DataFrame | None = None
     payable_history: pd.DataFrame | None = None
     sheets: dict[str, list[Sheet]] = field(default_factory=dict)
+    cached_months: list[str] = field(default_factory=list)
+    parquet_sheets: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Stages:
@@ -93,9 +97,18 @@ class Stages:
 
 
 def run_month(
-    input_dir: Path, month: str, output_dir: Path, *, products_dir: Path | None = None, lang: str = "en"
+    input_dir: Path,
+    month: str,
+    output_dir: Path,
+    *,
+    products_dir: Path | None = None,
+    lang: str = "en",
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
 ) -> RunResult:
-    """Run the bordereaux of every month up to ``month`` and write ``<output_dir>/<month>/``."""
+    """Run the bordereaux of every month up to ``month`` and write ``<output_dir>/<month>/``. The
+    parse cache lives in ``cache_dir`` (default ``<output_dir>/.cache``); ``use_cache=False`` reads
+    and validates every month and writes no cache."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     check_output_folder(input_dir, output_dir)
     stages = Stages(len(STAGES))
@@ -104,11 +117,18 @@ def run_month(
             book = load_products(products_dir or DEFAULT_PRODUCTS_DIR)
 
         with stages.stage("read") as rows:
-            bordereaux = read_bordereaux(input_dir, month)
-            rows["rows_in"] = sum(sheet.rows_read for sheet in bordereaux.sheets)
+            found = find_bordereaux(input_dir, month)
+            cache = ParseCache.open(cache_dir or output_dir / CACHE_FOLDER, found, book.folder) if use_cache else None
+            cached = cache.load_all() if cache else {}
+            raw = {folder: read_month(found, folder) for folder in found.months if folder not in cached}
+            parsed = sum(sheet.rows_read for sheets in raw.values() for sheet in sheets)
+            rows.update(rows_in=parsed, months_cached=len(cached))
 
         with stages.stage("validate") as rows:
-            validated = validate_bordereaux(bordereaux, book)
+            months = validate_months(found.months, raw, cached, book)
+            if cache:
+                cache.store_all(months, skip=cached)
+            validated = combined(months)
             table = reconciliation(validated.counts, validated.rejected)
             rows.update(
                 rows_in=int(table["rows_read"].iloc[-1]),
@@ -163,7 +183,8 @@ def run_month(
                 "rejected.xlsx": [Sheet("rejected", validated.rejected), Sheet("reconciliation", table)],
             }
 
-        inputs = [{"file": f.file, "sha256": f.sha256, "rows": f.rows} for f in bordereaux.files]
+        inputs = [{"file": f.file, "sha256": f.sha256, "rows": f.rows} for f in input_files(found, validated.counts)]
+        files, parquet_sheets = output_files(sheets)
         with stages.stage("write") as rows:
             manifest = {
                 "package": "cyber-bordereaux",
@@ -176,9 +197,10 @@ def run_month(
                 "inputs": inputs,
                 "counts": frame_records(table),
                 "rejected_rows": len(validated.rejected),
+                "cache": cache.describe(output_dir, cached) if cache else None,
+                "sheets_as_parquet": parquet_sheets,
                 "timings": stages.timings,
             }
-            files = {name: workbook_writer(file_sheets) for name, file_sheets in sheets.items()}
             output_folder = write_outputs(output_dir, month, files, manifest)
             rows.update(rows_out=sum(len(sheet.frame) for file_sheets in sheets.values() for sheet in file_sheets))
     finally:
@@ -204,6 +226,8 @@ def run_month(
         reinsurance_claims=recovered,
         payable_history=history,
         sheets=sheets,
+        cached_months=sorted(cached),
+        parquet_sheets=parquet_sheets,
     )
 
 

@@ -6,6 +6,7 @@
 ``datetime.date``, None for an empty cell); the header is the canonical columns used by any row, in
 ``columns.toml`` order, then any other keys (carried-through columns). Strings are written as text
 cells, never as formulas or error values, so ``"#N/A"`` or ``"=1+1"`` arrive as typed.
+``write_parquet_bordereau`` writes the same rows as Parquet sheets (README § Cache and Parquet).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 COLUMNS_FILE = Path(__file__).resolve().parents[1] / "pipeline" / "io" / "columns.toml"
 
@@ -80,4 +83,28 @@ def write_bordereau(
         _write_sheet(workbook, "claims", claims or [], japanese_headers)
         _write_sheet(workbook, "lines", lines or [], japanese_headers)
         workbook.save(month_folder / "claims.xlsx")
+    return month_folder
+
+
+def write_parquet_bordereau(
+    folder: Path,
+    month: str,
+    policies: list[dict[str, Any]] | None = None,
+    claims: list[dict[str, Any]] | None = None,
+    lines: list[dict[str, Any]] | None = None,
+) -> Path:
+    """The same rows as :func:`write_bordereau`, as ``policies.parquet``, ``claims.parquet`` and
+    ``lines.parquet`` (one file per sheet given), under the same headers. A column whose cells are of
+    one type keeps it; a column mixing types becomes text (Parquet columns have one type)."""
+    month_folder = Path(folder) / month
+    month_folder.mkdir(parents=True, exist_ok=True)
+    for sheet, rows in (("policies", policies), ("claims", claims), ("lines", lines)):
+        if rows is None:
+            continue
+        columns = {}
+        for name in _headers(sheet, rows):
+            values = [row.get(name) for row in rows]
+            kinds = {type(value) for value in values if value is not None}
+            columns[name] = [None if v is None else str(v) for v in values] if len(kinds) > 1 else values
+        pq.write_table(pa.table(columns), month_folder / f"{sheet}.parquet")
     return month_folder

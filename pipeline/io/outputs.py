@@ -15,7 +15,11 @@ running on this machine), so leftovers never accumulate nor break a run. Runs in
 folders share nothing.
 
 Later stages add their workbooks by adding entries to ``files``: name -> a function that writes that
-file to the path it is given.
+file to the path it is given. :func:`output_files` makes those entries from the sheets of each
+workbook; a sheet with more rows than an Excel sheet holds (1,048,576 with its header;
+``PIPELINE_MAX_SHEET_ROWS`` sets a smaller limit for tests) is written to
+``<workbook>.<sheet>.parquet`` instead (canonical column names, the same values), and the workbook's
+sheet of that name says so in a one-column ``note`` table.
 """
 
 from __future__ import annotations
@@ -28,16 +32,20 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipeline.errors import FatalInputError
 from pipeline.io.workbook import Sheet, write_workbook
 
 MANIFEST = "manifest.json"
+MAX_SHEET_ROWS = 1_048_576  # Excel's rows per sheet, the header row included
+MAX_SHEET_ROWS_VARIABLE = "PIPELINE_MAX_SHEET_ROWS"
 FileWriter = Callable[[Path], None]
 # Folders a run creates next to the month folders: staging (".tmp") and the retired previous outputs (".old").
 WORK_FOLDER = re.compile(r"\.(tmp|old)-(\d{4}-\d{2})-(\d+)")
@@ -57,6 +65,56 @@ def check_output_folder(input_dir: Path, output_dir: Path) -> None:
 def workbook_writer(sheets: list[Sheet]) -> FileWriter:
     """A ``files`` entry that writes ``sheets`` as one formatted workbook."""
     return lambda path: write_workbook(path, sheets)
+
+
+def max_sheet_rows() -> int:
+    """Rows an output sheet may have, its header included: Excel's limit, or a smaller one from
+    ``PIPELINE_MAX_SHEET_ROWS`` (so that a test need not write a million rows)."""
+    value = os.environ.get(MAX_SHEET_ROWS_VARIABLE, "").strip()
+    if not value:
+        return MAX_SHEET_ROWS
+    if not value.isdigit() or not 2 <= int(value) <= MAX_SHEET_ROWS:
+        expected = f"expected a whole number from 2 to {MAX_SHEET_ROWS:,}, got {value!r}"
+        raise FatalInputError(MAX_SHEET_ROWS_VARIABLE, expected)
+    return int(value)
+
+
+def parquet_writer(frame: pd.DataFrame) -> FileWriter:
+    """A ``files`` entry that writes ``frame`` (no index) as Parquet."""
+
+    def write(path: Path) -> None:
+        pq.write_table(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), path)
+
+    return write
+
+
+def output_files(
+    workbooks: Mapping[str, Sequence[Sheet]], max_rows: int | None = None
+) -> tuple[dict[str, FileWriter], list[dict[str, Any]]]:
+    """The ``files`` entries of the workbooks (name -> sheets), and a record (workbook, sheet, file,
+    rows) of each sheet too long for Excel, written to ``<workbook stem>.<sheet>.parquet`` instead."""
+    limit = max_rows or max_sheet_rows()
+    files: dict[str, FileWriter] = {}
+    moved: list[dict[str, Any]] = []
+    for name, sheets in workbooks.items():
+        kept: list[Sheet] = []
+        parquet: dict[str, FileWriter] = {}
+        for sheet in sheets:
+            if len(sheet.frame) + 1 <= limit:
+                kept.append(sheet)
+                continue
+            file = f"{Path(name).stem}.{sheet.name}.parquet"
+            parquet[file] = parquet_writer(sheet.frame)
+            moved.append({"workbook": name, "sheet": sheet.name, "file": file, "rows": len(sheet.frame)})
+            note = [
+                f"This sheet has {len(sheet.frame):,} rows, more than an Excel sheet holds "
+                f"({limit:,} rows with the header).",
+                f"Its rows are in {file}, next to this workbook: the same columns (canonical names) and values.",
+            ]
+            kept.append(Sheet(sheet.name, pd.DataFrame({"note": pd.Series(note, dtype="str")})))
+        files[name] = workbook_writer(kept)
+        files.update(parquet)
+    return files, moved
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -12,6 +12,15 @@ python-calamine reads an Excel error value (``#N/A``) and a formula with no save
 cell; :func:`special_cells` finds them in the sheet's XML so that they are rejected by name instead
 of vanishing (an error in an optional column would otherwise pass as "not given").
 
+A sheet may also come as a Parquet file (``policies.parquet``, ``claims.parquet``, ``lines.parquet``:
+one sheet each, for books beyond an Excel sheet's 1,048,576 rows). Its columns are headers and its
+cells values, read through the same header matching, empty-row rule and parsers; its "Excel row" is
+the Parquet row number (0-based) + 2, as if the file were a sheet under a header row.
+
+Reading is in two steps so that a month whose parse is cached (pipeline.io.cache) is never opened:
+:func:`find_bordereaux` lists the month folders and files and hashes them (cheap);
+:func:`read_month` reads the sheets of one month.
+
 Anything that makes a month unreadable raises :class:`~pipeline.errors.FatalInputError` with one
 line naming the file and the problem.
 """
@@ -31,7 +40,11 @@ from functools import cache
 from pathlib import Path
 from xml.etree import ElementTree
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from python_calamine import CalamineWorkbook
 
 from pipeline.errors import FatalInputError
@@ -56,6 +69,12 @@ _CELL_REF = re.compile(r"([A-Z]+)(\d+)")
 BORDEREAU_FILES: dict[str, tuple[str, ...]] = {
     "policies.xlsx": ("policies",),
     "claims.xlsx": ("claims", "lines"),
+}
+# The alternative for books beyond Excel's row limit: one Parquet file per sheet.
+PARQUET_FILES: dict[str, tuple[str, ...]] = {
+    "policies.parquet": ("policies",),
+    "claims.parquet": ("claims",),
+    "lines.parquet": ("lines",),
 }
 
 
@@ -91,6 +110,30 @@ class InputFile:
     file: str
     sha256: str
     rows: dict[str, int]
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """An input file found in a month folder, hashed but not opened: the sheets it holds."""
+
+    month: str
+    file: str  # relative to the input folder, e.g. "2026-04/claims.xlsx"
+    path: Path = field(repr=False)
+    sheets: tuple[str, ...]
+    sha256: str
+
+
+@dataclass(frozen=True)
+class BordereauFiles:
+    """Every month folder up to M, in month order, and the input files found in them (in month order,
+    then policies before claims before lines)."""
+
+    input_dir: Path
+    months: tuple[str, ...]
+    files: tuple[SourceFile, ...]
+
+    def of_month(self, month: str) -> tuple[SourceFile, ...]:
+        return tuple(f for f in self.files if f.month == month)
 
 
 @dataclass(frozen=True)
@@ -348,6 +391,12 @@ def read_sheet(
     frame = pd.DataFrame(kept, columns=[names[i] for i in positions], dtype=object)
     if not kept:
         frame = pd.DataFrame({names[i]: pd.Series(dtype=object) for i in positions})
+    return _raw_sheet(frame, excel_rows, month, relative, sheet)
+
+
+def _raw_sheet(frame: pd.DataFrame, excel_rows: Sequence[int], month: str, relative: str, sheet: str) -> RawSheet:
+    """The raw sheet from the kept rows under their column names: unnamed empty columns dropped,
+    canonical columns first (a missing one all empty), then the unknown ones, then ``excel_row``."""
     unused = [name for name in frame.columns if name.startswith("(column ") and frame[name].map(is_empty_cell).all()]
     frame = frame.drop(columns=unused)
     canonical = [spec.name for spec in column_specs()[sheet]]
@@ -386,21 +435,102 @@ def _read_file(path: Path, month: str, relative: str, sheet_names: tuple[str, ..
     return sheets
 
 
-def read_bordereaux(input_dir: Path, month: str) -> Bordereaux:
-    """Every bordereau of every month folder up to and including ``month`` (which must exist)."""
+def _parquet_empty(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Per row, whether the Parquet cell is empty as :func:`~pipeline.parse.is_empty_cell` says
+    (null, NaN, whitespace-only text); each distinct text is checked once."""
+    empty = column.is_null()
+    if pa.types.is_floating(column.type):
+        empty = pc.or_(empty, pc.fill_null(pc.is_nan(column), False))
+    elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        blanks = [text for text in pc.unique(column).to_pylist() if text is not None and is_empty_cell(text)]
+        if blanks:
+            empty = pc.or_(empty, pc.is_in(column, value_set=pa.array(blanks, column.type)))
+    return empty
+
+
+def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> RawSheet:
+    """A raw sheet from a Parquet file: its column names are the headers, its cells python values
+    (as python-calamine gives them: str, int, float, bool, date, datetime; None when null); a row
+    keeps its Parquet row number + 2 as its Excel row (the header being row 1)."""
+    try:
+        table = pq.read_table(path)
+    except Exception as error:
+        raise FatalInputError(relative, f"cannot be read as a Parquet file ({type(error).__name__})") from None
+    names = _header_map(list(table.column_names), sheet, relative)
+    columns = [
+        column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+        for column in table.columns
+    ]
+    keep = pa.chunked_array([pa.array(np.zeros(table.num_rows, dtype=bool))])  # a row with any cell given
+    for column in columns:
+        keep = pc.or_(keep, pc.invert(_parquet_empty(column)))
+    rows = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
+    frame = pd.DataFrame(
+        {names[i]: pd.Series(column.take(rows).to_pylist(), dtype=object) for i, column in enumerate(columns)}
+    )
+    return _raw_sheet(frame, (rows + 2).tolist(), month, relative, sheet)
+
+
+def find_bordereaux(input_dir: Path, month: str) -> BordereauFiles:
+    """The month folders up to and including ``month`` (which must exist) and their input files,
+    hashed (SHA-256) but not opened. A sheet given twice in a month (as xlsx and as Parquet) stops
+    the run."""
     input_dir = Path(input_dir)
     months = month_folders(input_dir, month)
-    sheets: list[RawSheet] = []
-    files: list[InputFile] = []
+    files: list[SourceFile] = []
     for folder in months:
-        for file_name, sheet_names in BORDEREAU_FILES.items():
+        given: dict[str, str] = {}
+        for file_name, sheet_names in {**BORDEREAU_FILES, **PARQUET_FILES}.items():
             path = input_dir / folder / file_name
             if not path.exists():
                 continue
             relative = f"{folder}/{file_name}"
             if not path.is_file():
                 raise FatalInputError(relative, "is not a file")
-            read = _read_file(path, folder, relative, sheet_names)
-            sheets.extend(read)
-            files.append(InputFile(relative, _sha256(path), {s.sheet: s.rows_read for s in read}))
-    return Bordereaux(input_dir=input_dir, months=tuple(months), sheets=tuple(sheets), files=tuple(files))
+            for sheet in sheet_names:
+                if sheet in given:
+                    raise FatalInputError(relative, f"sheet '{sheet}' is also given by {given[sheet]}: keep one")
+                given[sheet] = relative
+            files.append(SourceFile(folder, relative, path, sheet_names, _sha256(path)))
+    order = {sheet: number for number, sheet in enumerate(("policies", "claims", "lines"))}
+    files.sort(key=lambda f: (f.month, order[f.sheets[0]]))
+    return BordereauFiles(input_dir=input_dir, months=tuple(months), files=tuple(files))
+
+
+def read_file(source: SourceFile) -> list[RawSheet]:
+    """The sheets of one input file, in the order of ``source.sheets``."""
+    if source.path.suffix == ".parquet":
+        return [read_parquet_sheet(source.path, source.month, source.file, sheet) for sheet in source.sheets]
+    return _read_file(source.path, source.month, source.file, source.sheets)
+
+
+def read_month(files: BordereauFiles, month: str) -> list[RawSheet]:
+    """Every sheet of ``month`` (policies, claims, lines; those it reported)."""
+    return [sheet for source in files.of_month(month) for sheet in read_file(source)]
+
+
+def input_file(source: SourceFile, rows: dict[str, int]) -> InputFile:
+    """The manifest entry of an input file, given its rows read per sheet."""
+    return InputFile(source.file, source.sha256, {sheet: rows.get(sheet, 0) for sheet in source.sheets})
+
+
+def input_files(files: BordereauFiles, counts: pd.DataFrame) -> list[InputFile]:
+    """The manifest entries of every input file, with the rows read per sheet from ``counts`` (the
+    validation's counts per month, file and sheet: a cached month's file is not opened)."""
+    rows = counts.groupby(["file", "sheet"], sort=False)["rows_read"].sum()
+    return [
+        input_file(source, {sheet: int(rows.get((source.file, sheet), 0)) for sheet in source.sheets})
+        for source in files.files
+    ]
+
+
+def read_bordereaux(input_dir: Path, month: str) -> Bordereaux:
+    """Every bordereau of every month folder up to and including ``month`` (which must exist), read."""
+    found = find_bordereaux(input_dir, month)
+    sheets: list[RawSheet] = []
+    files: list[InputFile] = []
+    for source in found.files:
+        read = read_file(source)
+        sheets.extend(read)
+        files.append(input_file(source, {s.sheet: s.rows_read for s in read}))
+    return Bordereaux(input_dir=found.input_dir, months=found.months, sheets=tuple(sheets), files=tuple(files))

@@ -24,7 +24,7 @@ file were validated once and stay valid in every later as-at view (pipeline.stag
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -68,6 +68,32 @@ class Validated:
     history: History
     rejected: pd.DataFrame
     counts: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class MonthValidated:
+    """One month's outcome, all that later months and the run need of it (and what the parse cache
+    stores): the valid rows it added (PolicyValid, ClaimValid, LineValid), its rejected rows, its
+    counts per sheet (records of COUNT_COLUMNS) and the policy and claim ids it rejected."""
+
+    month: str
+    policies: pd.DataFrame
+    claims: pd.DataFrame
+    lines: pd.DataFrame
+    rejected: pd.DataFrame
+    counts: list[dict[str, object]]
+    rejected_policies: frozenset[str]
+    rejected_claims: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Known:
+    """What was validly known at the end of a month: the history so far and the ids rejected so far
+    (a claim of a rejected policy, a line of a rejected claim, says so)."""
+
+    history: History
+    rejected_policies: frozenset[str] = frozenset()
+    rejected_claims: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -360,17 +386,32 @@ def _ids_of(raw: RawSheet, failures: pd.DataFrame, id_column: str) -> set[str]:
     return set(ids.dropna())
 
 
-def validate_bordereaux(bordereaux: Bordereaux, book: ProductBook) -> Validated:
-    """Validate every month in order; each row once, as at its own month, against what is known by
-    then. Returns the history of valid rows, the rejected rows and the counts per sheet."""
-    history = History(_empty(PolicyValid), _empty(ClaimValid), _empty(LineValid))
+def nothing_known() -> Known:
+    """The state before the first month: no rows, no rejected ids."""
+    return Known(History(_empty(PolicyValid), _empty(ClaimValid), _empty(LineValid)))
+
+
+def known_after(months: Sequence[MonthValidated]) -> Known:
+    """What is known at the end of the last of ``months`` (every month so far, in order)."""
+    return Known(
+        combined(months).history,
+        frozenset().union(*(month.rejected_policies for month in months)),
+        frozenset().union(*(month.rejected_claims for month in months)),
+    )
+
+
+def validate_month(month: str, sheets: Iterable[RawSheet], known: Known, book: ProductBook) -> MonthValidated:
+    """Validate the sheets of one month as at that month, against what is ``known`` by then:
+    policies first, then claims against the policies in force, then lines against the claims."""
+    by_name = {raw.sheet: raw for raw in sheets}
+    history = known.history
     rejected: list[pd.DataFrame] = []
     counts: list[dict[str, object]] = []
-    rejected_ids: dict[str, set[str]] = {"policies": set(), "claims": set()}
+    failed_ids: dict[str, set[str]] = {"policies": set(), "claims": set()}
+    added = {"policies": _empty(PolicyValid), "claims": _empty(ClaimValid), "lines": _empty(LineValid)}
 
     def record(raw: RawSheet, result: SheetResult, id_column: str) -> pd.DataFrame:
         rejected.append(rejected_rows(raw, result.failures))
-        failed = len(_failed_rows(result.failures))
         counts.append(
             {
                 "month": raw.month,
@@ -378,30 +419,85 @@ def validate_bordereaux(bordereaux: Bordereaux, book: ProductBook) -> Validated:
                 "sheet": raw.sheet,
                 "rows_read": raw.rows_read,
                 "rows_processed": len(result.valid),
-                "rows_rejected": failed,
+                "rows_rejected": len(_failed_rows(result.failures)),
             }
         )
-        if raw.sheet in rejected_ids:
-            rejected_ids[raw.sheet] |= _ids_of(raw, result.failures, id_column)
+        if raw.sheet in failed_ids:
+            failed_ids[raw.sheet] |= _ids_of(raw, result.failures, id_column)
+        added[raw.sheet] = result.valid
         return result.valid
 
-    for month in bordereaux.months:
-        raw = bordereaux.sheet(month, "policies")
-        if raw is not None:
-            valid = record(raw, validated_policies(raw, history, book), POLICY_ID)
-            history = History(_appended(history.policies, valid), history.claims, history.lines)
-        policies = latest_versions(history.policies, POLICY_ID, month)
-        raw = bordereaux.sheet(month, "claims")
-        if raw is not None:
-            result = validated_claims(raw, history, policies, rejected_ids["policies"], book)
-            history = History(history.policies, _appended(history.claims, record(raw, result, CLAIM_ID)), history.lines)
-        claims = latest_versions(history.claims, CLAIM_ID, month)
-        raw = bordereaux.sheet(month, "lines")
-        if raw is not None:
-            result = validated_lines(raw, history, claims, policies, rejected_ids["claims"], book)
-            history = History(history.policies, history.claims, _appended(history.lines, record(raw, result, LINE_ID)))
-    frame = pd.concat(rejected, ignore_index=True) if rejected else rejected_rows_empty()
-    return Validated(history=history, rejected=frame, counts=pd.DataFrame(counts, columns=COUNT_COLUMNS))
+    raw = by_name.get("policies")
+    if raw is not None:
+        valid = record(raw, validated_policies(raw, history, book), POLICY_ID)
+        history = History(_appended(history.policies, valid), history.claims, history.lines)
+    policies = latest_versions(history.policies, POLICY_ID, month)
+    raw = by_name.get("claims")
+    if raw is not None:
+        result = validated_claims(raw, history, policies, set(known.rejected_policies | failed_ids["policies"]), book)
+        history = History(history.policies, _appended(history.claims, record(raw, result, CLAIM_ID)), history.lines)
+    claims = latest_versions(history.claims, CLAIM_ID, month)
+    raw = by_name.get("lines")
+    if raw is not None:
+        rejected_claims = set(known.rejected_claims | failed_ids["claims"])
+        record(raw, validated_lines(raw, history, claims, policies, rejected_claims, book), LINE_ID)
+    return MonthValidated(
+        month=month,
+        policies=added["policies"],
+        claims=added["claims"],
+        lines=added["lines"],
+        rejected=pd.concat(rejected, ignore_index=True) if rejected else rejected_rows_empty(),
+        counts=counts,
+        rejected_policies=frozenset(failed_ids["policies"]),
+        rejected_claims=frozenset(failed_ids["claims"]),
+    )
+
+
+def validate_months(
+    months: Sequence[str],
+    sheets: Mapping[str, Sequence[RawSheet]],
+    done: Mapping[str, MonthValidated],
+    book: ProductBook,
+) -> list[MonthValidated]:
+    """Every month in order: the outcome in ``done`` (from the parse cache) where there is one, else
+    the month's ``sheets`` validated against what the earlier months made known."""
+    results: list[MonthValidated] = []
+    for month in months:
+        result = done.get(month)
+        if result is None:
+            result = validate_month(month, sheets.get(month, ()), known_after(results), book)
+        results.append(result)
+    return results
+
+
+def _stacked(frames: list[pd.DataFrame], model: type[pa.DataFrameModel]) -> pd.DataFrame:
+    """The frames one under the other, as :func:`_appended` month by month would give them."""
+    given = [frame for frame in frames if not frame.empty]
+    if not given:
+        return _empty(model)
+    return pd.concat(given, ignore_index=True) if len(given) > 1 else given[0].reset_index(drop=True)
+
+
+def combined(months: Sequence[MonthValidated]) -> Validated:
+    """The history, rejected rows and counts of every month, in month order."""
+    history = History(
+        _stacked([month.policies for month in months], PolicyValid),
+        _stacked([month.claims for month in months], ClaimValid),
+        _stacked([month.lines for month in months], LineValid),
+    )
+    rejected = [month.rejected for month in months]
+    return Validated(
+        history=history,
+        rejected=pd.concat(rejected, ignore_index=True) if rejected else rejected_rows_empty(),
+        counts=pd.DataFrame([row for month in months for row in month.counts], columns=COUNT_COLUMNS),
+    )
+
+
+def validate_bordereaux(bordereaux: Bordereaux, book: ProductBook) -> Validated:
+    """Validate every month in order; each row once, as at its own month, against what is known by
+    then. Returns the history of valid rows, the rejected rows and the counts per sheet."""
+    sheets = {month: [s for s in bordereaux.sheets if s.month == month] for month in bordereaux.months}
+    return combined(validate_months(bordereaux.months, sheets, {}, book))
 
 
 def rejected_rows_empty() -> pd.DataFrame:

@@ -84,11 +84,11 @@ def test_run_writes_outputs_and_prints_the_reconciliation(bordereaux, tmp_path):
     rows = CalamineWorkbook.from_path(str(month / "rejected.xlsx")).get_sheet_by_name("rejected").to_python()
     assert rows[0] == ["month", "file", "sheet", "row", "column", "value", "reason"]
     assert {(r[2], r[3], r[4]) for r in rows[1:]} == {("policies", 4.0, "plan"), ("lines", 3.0, "amount")}
-    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == [".cache"]
 
     again = cli("run", "--input", bordereaux, "--month", "2026-04", "--output", tmp_path / "out")
     assert again.returncode == 0, again.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["2026-04", "2026-05"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".cache", "2026-04", "2026-05"]
 
 
 def test_help_and_usage_errors():

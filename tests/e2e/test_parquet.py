@@ -1,0 +1,160 @@
+"""Parquet beyond Excel's limits (README § Cache and Parquet): a month may give its sheets as
+``policies.parquet``, ``claims.parquet`` and ``lines.parquet``, validated through the same path as
+the workbooks (a row's "Excel row" is its Parquet row number + 2); an output sheet with more rows than
+an Excel sheet holds is written to ``<workbook>.<sheet>.parquet`` and the workbook says so."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from python_calamine import CalamineWorkbook
+
+from pipeline.errors import FatalInputError
+from pipeline.io.outputs import MAX_SHEET_ROWS_VARIABLE
+from pipeline.io.read import read_bordereaux
+from pipeline.run import run_month
+from pipeline.sample import generate_book
+from tests.unit.test_validate import CLAIM, LINE, LITE, WIDE
+from tests.workbooks import write_bordereau, write_parquet_bordereau
+
+APRIL = {
+    "policies": [
+        WIDE,
+        {},  # an empty row: skipped, not counted, but it keeps its row number
+        {**LITE, "memo": "carried"},
+        {**WIDE, "policy_id": "P3", "plan": "gold"},
+        {**WIDE, "policy_id": "P4", "period_start": "2026/4/1", "liability_deductible": 1},
+    ],
+    "claims": [CLAIM, {**CLAIM, "claim_id": "C9", "policy_id": "P3"}],
+    "lines": [LINE, {**LINE, "line_id": "X2", "amount": "1万"}, {**LINE, "line_id": "X3", "claim_id": "C9"}],
+}
+MAY = {"policies": [{**WIDE, "insured_name": "May"}], "claims": [{**CLAIM, "claim_id": "C2"}], "lines": []}
+
+
+def without(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    return frame.drop(columns=column).reset_index(drop=True)
+
+
+def test_parquet_months_validate_exactly_like_workbooks(tmp_path):
+    write_bordereau(tmp_path / "xlsx", "2026-04", **APRIL)
+    write_bordereau(tmp_path / "xlsx", "2026-05", **MAY)
+    write_parquet_bordereau(tmp_path / "parquet", "2026-04", **APRIL)
+    write_parquet_bordereau(tmp_path / "parquet", "2026-05", claims=MAY["claims"], lines=MAY["lines"])
+    write_bordereau(tmp_path / "parquet", "2026-05", policies=MAY["policies"])  # months may mix both
+
+    excel = run_month(tmp_path / "xlsx", "2026-05", tmp_path / "out-xlsx", use_cache=False)
+    parquet = run_month(tmp_path / "parquet", "2026-05", tmp_path / "out-parquet", use_cache=False)
+    for table in ("policies", "claims", "lines"):
+        one, two = getattr(excel.history, table), getattr(parquet.history, table)
+        pd.testing.assert_frame_equal(without(two, "source_file"), without(one, "source_file"), obj=table)
+    pd.testing.assert_frame_equal(without(parquet.rejected, "file"), without(excel.rejected, "file"))
+    pd.testing.assert_frame_equal(without(parquet.counts, "file"), without(excel.counts, "file"))
+    assert len(excel.rejected) >= 3
+    assert parquet.history.policies["excel_row"].tolist() == [2, 4, 2]  # April's empty row 3 skipped
+    rejected = parquet.rejected[parquet.rejected["sheet"] == "policies"]
+    assert rejected[["file", "row"]].values.tolist() == [
+        ["2026-04/policies.parquet", 5],
+        ["2026-04/policies.parquet", 6],
+    ]
+    assert [entry["file"] for entry in parquet.inputs] == [
+        "2026-04/policies.parquet",
+        "2026-04/claims.parquet",
+        "2026-04/lines.parquet",
+        "2026-05/policies.xlsx",
+        "2026-05/claims.parquet",
+        "2026-05/lines.parquet",
+    ]
+    assert parquet.inputs[0]["rows"] == {"policies": 4}
+    assert parquet.history.policies["memo"].fillna("").tolist() == ["", "carried", ""]
+
+
+def test_typed_parquet_cells_and_japanese_headers(tmp_path):
+    """Columns as a program writes them: integer ids, nullable integers, timestamps, dates, booleans,
+    dictionary-encoded text, NaN; a row of nulls is skipped; the rejected row says Parquet row + 2."""
+    month = tmp_path / "in" / "2026-04"
+    month.mkdir(parents=True)
+    table = pa.table(
+        {
+            "証券番号": pa.array([1001, None, 1003, 1004], pa.int64()),
+            "商品": pa.array(["leak_lite", None, "leak_lite", "leak_lite"]).dictionary_encode(),
+            "記名被保険者": ["甲", None, "乙", "丙"],
+            "売上高": pa.array([40_000_000, None, None, -5], pa.int64()),
+            "保険始期": pa.array([dt.datetime(2026, 4, 1), None, dt.datetime(2026, 4, 1), dt.datetime(2026, 4, 1)]),
+            "保険終期": pa.array([dt.date(2027, 4, 1), None, dt.date(2027, 4, 1), dt.date(2027, 4, 1)]),
+            "IT業務特約": pa.array([False, None, None, False]),
+            "score": pa.array([1.5, float("nan"), None, 2.0]),
+        }
+    )
+    pq.write_table(table, month / "policies.parquet")
+    read = read_bordereaux(tmp_path / "in", "2026-04")
+    raw = read.sheet("2026-04", "policies")
+    assert raw is not None and raw.rows_read == 3
+    assert raw.frame["excel_row"].tolist() == [2, 4, 5]
+    assert raw.extra_columns == ("score",)
+
+    result = run_month(tmp_path / "in", "2026-04", tmp_path / "out", use_cache=False)
+    policies = result.history.policies
+    assert policies["policy_id"].tolist() == ["1001", "1003"]
+    assert policies["revenue"].tolist()[0] == 40_000_000 and pd.isna(policies["revenue"].tolist()[1])
+    assert policies["period_end"].tolist() == [pd.Timestamp("2027-04-01")] * 2
+    assert policies["score"].tolist() == ["1.5", ""]
+    rejected = result.rejected
+    assert rejected[["file", "row", "column", "value"]].values.tolist() == [
+        ["2026-04/policies.parquet", 5, "revenue", "-5"]
+    ]
+
+
+def test_a_sheet_given_twice_or_a_damaged_parquet_file_stops_the_run(tmp_path):
+    write_bordereau(tmp_path, "2026-04", policies=[WIDE], claims=[CLAIM], lines=[LINE])
+    write_parquet_bordereau(tmp_path, "2026-04", lines=[LINE])
+    with pytest.raises(FatalInputError, match=r"2026-04/lines.parquet: sheet 'lines' is also given by"):
+        read_bordereaux(tmp_path, "2026-04")
+    (tmp_path / "2026-04" / "lines.parquet").unlink()
+    (tmp_path / "2026-04" / "policies.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(FatalInputError, match=r"policies.parquet: sheet 'policies' is also given"):
+        read_bordereaux(tmp_path, "2026-04")
+    (tmp_path / "2026-04" / "policies.xlsx").unlink()
+    with pytest.raises(FatalInputError, match=r"policies.parquet: cannot be read as a Parquet file"):
+        read_bordereaux(tmp_path, "2026-04")
+    pq.write_table(pa.table({"policy_id": ["P1"]}), tmp_path / "2026-04" / "policies.parquet")
+    with pytest.raises(FatalInputError, match="required column missing: product"):
+        read_bordereaux(tmp_path, "2026-04")
+
+
+def test_sheets_beyond_the_row_limit_are_written_to_parquet(tmp_path, monkeypatch):
+    generate_book(tmp_path / "in", policies=60, months=2)
+    limit = 40  # rows with the header; the sample's policies and rejected rows exceed it here
+    monkeypatch.setenv(MAX_SHEET_ROWS_VARIABLE, str(limit))
+    result = run_month(tmp_path / "in", "2026-05", tmp_path / "out", use_cache=False)
+    folder = result.output_folder
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    moved = [
+        (name, sheet) for name, sheets in result.sheets.items() for sheet in sheets if len(sheet.frame) + 1 > limit
+    ]
+    assert ("policies_annotated.xlsx", "policies") in [(name, sheet.name) for name, sheet in moved]
+    assert manifest["sheets_as_parquet"] == result.parquet_sheets
+    assert [(m["workbook"], m["sheet"]) for m in result.parquet_sheets] == [(n, s.name) for n, s in moved]
+    for (name, sheet), record in zip(moved, result.parquet_sheets, strict=True):
+        file = f"{Path(name).stem}.{sheet.name}.parquet"
+        assert record == {"workbook": name, "sheet": sheet.name, "file": file, "rows": len(sheet.frame)}
+        assert file in manifest["outputs"]
+        pd.testing.assert_frame_equal(pd.read_parquet(folder / file), sheet.frame.reset_index(drop=True))
+        note = CalamineWorkbook.from_path(str(folder / name)).get_sheet_by_name(sheet.name).to_python()
+        assert note[0] == ["note"] and file in note[2][0] and f"{len(sheet.frame):,} rows" in note[1][0]
+    for name, sheets in result.sheets.items():  # the other sheets are in their workbooks as usual
+        workbook = CalamineWorkbook.from_path(str(folder / name))
+        for sheet in sheets:
+            if (name, sheet) not in moved:
+                assert len(workbook.get_sheet_by_name(sheet.name).to_python()) >= len(sheet.frame) + 1
+
+    first = {path.name: path.read_bytes() for path in folder.glob("*.parquet")}
+    shutil.rmtree(tmp_path / "out")
+    again = run_month(tmp_path / "in", "2026-05", tmp_path / "out", use_cache=False).output_folder
+    assert {path.name: path.read_bytes() for path in again.glob("*.parquet")} == first  # reruns identical
