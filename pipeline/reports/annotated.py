@@ -20,6 +20,7 @@ import pandas as pd
 
 from pipeline.io.workbook import Sheet
 from pipeline.reports.labels import Labels, input_columns
+from pipeline.stages.waterfall import STEP_COLUMNS
 
 PROVENANCE = ("bordereau_month", "source_file", "source_sheet", "excel_row")
 INTERNAL_COLUMNS = frozenset({"item_number", "cover_start", "cover_end", "sort_key", "order"})
@@ -39,19 +40,7 @@ POLICY_COMPUTED = (
     "remaining_expense_limit",
 )
 LINE_CONTEXT = ("policy_id", "product", "part")
-LINE_COMPUTED = (
-    "first_month",
-    "reason",
-    "eligible_amount",
-    "after_victim_cap",
-    "after_deductible",
-    "after_reduction",
-    "after_sublimit",
-    "after_limit",
-    "payable",
-    "payable_this_month",
-    "adjustments",
-)
+LINE_COMPUTED = ("first_month", "reason", *STEP_COLUMNS, "payable_this_month", "adjustments")
 CLAIM_CONTEXT = ("product",)
 CLAIM_COMPUTED = ("payable_liability", "payable_expense", "payable_total", "payable_this_month")
 

@@ -19,7 +19,7 @@ from python_calamine import CalamineWorkbook
 from pipeline.io import outputs
 from pipeline.io.cache import CACHE_FOLDER
 from pipeline.io.outputs import clean_stale_folders, write_outputs
-from tests.hostile.corpus import ROOT, cli
+from tests.commands import ROOT, cli
 
 SAMPLE = ROOT / "sample_data"
 MONTH = "2026-04"

@@ -9,7 +9,7 @@ import json
 import pandas as pd
 
 from pipeline.run import run_month
-from tests.hostile.corpus import ROOT
+from tests.commands import ROOT
 
 SAMPLE = ROOT / "sample_data"
 MONTH = "2026-05"

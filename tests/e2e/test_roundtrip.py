@@ -16,7 +16,8 @@ from python_calamine import CalamineWorkbook
 
 from pipeline.io.workbook import NUMERIC_KINDS, Sheet, _unique_headers, column_kind, excel_text
 from pipeline.run import RunResult, run_month
-from tests.hostile.corpus import LITE, MONTH, ROOT, WIDE, table, write_xlsxwriter
+from tests.commands import ROOT
+from tests.hostile.corpus import LITE, MONTH, WIDE, table, write_xlsxwriter
 
 SAMPLE = ROOT / "sample_data"
 

@@ -21,25 +21,13 @@ import pytest
 
 from pipeline.products.load import load_products
 from pipeline.stages.claims import lines_with_movements
-from pipeline.stages.waterfall import adjudicated_lines
+from pipeline.stages.waterfall import STEP_COLUMNS, adjudicated_lines
 from tests import factories
 from tests.golden.make_cases import CASES, GOLDEN, Case
 
 PRODUCTS = load_products()
 NAMES = sorted(CASES)
-EXPECTED_COLUMNS = [
-    "line_id",
-    "reason",
-    "eligible_amount",
-    "after_victim_cap",
-    "after_deductible",
-    "after_reduction",
-    "after_sublimit",
-    "after_limit",
-    "payable",
-    "payable_this_month",
-    "adjustments",
-]
+EXPECTED_COLUMNS = ["line_id", "reason", *STEP_COLUMNS, "payable_this_month", "adjustments"]
 
 
 def expected_lines(name: str) -> pd.DataFrame:

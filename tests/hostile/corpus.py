@@ -8,10 +8,8 @@ expected outcome.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import struct
 import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,24 +24,9 @@ from schemas.policies import POLICY_KINDS
 from tests.unit.test_validate import CLAIM, LINE, LITE, WIDE
 from tests.workbooks import write_bordereau
 
-ROOT = Path(__file__).resolve().parents[2]
 MONTH = "2026-04"
 MAX_CELL_CHARS = 32_767
 __all__ = ["CLAIM", "LINE", "LITE", "WIDE", "write_bordereau"]
-
-
-def cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``python -m pipeline ...`` in a subprocess, as a user runs it."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PIPELINE_TRACEBACK", None)
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=timeout,
-    )
 
 
 def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:

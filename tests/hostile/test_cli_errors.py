@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from pipeline.__main__ import EXIT_FATAL, EXIT_INTERNAL, main
-from tests.hostile.corpus import MONTH, ROOT, cli, error_lines, valid_month
+from tests.commands import ROOT, cli
+from tests.hostile.corpus import MONTH, error_lines, valid_month
 
 BOOM = (
     "import sys, pipeline.run as run\n"

@@ -10,11 +10,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from tests.commands import cli
 from tests.hostile.corpus import (
     MONTH,
     WIDE,
     Formula,
-    cli,
     encrypted_workbook,
     error_lines,
     table,
