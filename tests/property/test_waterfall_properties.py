@@ -29,7 +29,7 @@ def reproducible(examples: int) -> settings:
 COLUMNS = ["line_id", "reason", *STEP_COLUMNS, "adjustments"]
 
 
-@reproducible(110)
+@reproducible(220)
 @given(books(max_portfolios=12))
 def test_engine_equals_reference_and_leaves_inputs_alone(book: Book) -> None:
     frames = book.frames()
@@ -53,7 +53,7 @@ def _total_within(lines: pd.DataFrame, keys: list[str], limit: str) -> None:
     assert (totals["paid"] <= totals["limit"]).all(), totals[totals["paid"] > totals["limit"]]
 
 
-@reproducible(85)
+@reproducible(170)
 @given(books(max_portfolios=12))
 def test_payable_within_amount_and_every_limit(book: Book) -> None:
     lines, claims, policies = book.frames()
@@ -96,7 +96,7 @@ def _policy_totals(result: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-@reproducible(55)
+@reproducible(110)
 @given(books(max_portfolios=5))
 def test_raising_limits_or_lowering_deductibles_never_lowers_what_a_policy_pays(book: Book) -> None:
     """Per policy, payable liability, expense and total never fall when every limit is doubled, or
@@ -113,7 +113,7 @@ def test_raising_limits_or_lowering_deductibles_never_lowers_what_a_policy_pays(
         assert (after >= before).all().all(), (before, after)
 
 
-@reproducible(60)
+@reproducible(120)
 @given(books(max_portfolios=5), st.sampled_from(MONTHS[:-1]))
 def test_a_later_months_lines_never_change_an_earlier_months_payable(book: Book, month: str) -> None:
     """As at a month, the lines known then keep the payable they have once later lines join the
