@@ -49,6 +49,9 @@ from python_calamine import CalamineWorkbook
 
 from pipeline.errors import FatalInputError
 from pipeline.parse import UnsavedFormula, cell_text, is_empty_cell
+from schemas.claims import ClaimTotals
+from schemas.lines import LineAdjudicated
+from schemas.policies import PolicyAccounted
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,14 @@ MONTH_FOLDER = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 EXCEL_ROW = "excel_row"
 # Names the pipeline adds to every row; an input column of the same name is renamed on reading.
 RESERVED_COLUMNS = ("bordereau_month", "source_file", "source_sheet", EXCEL_ROW, "first_month")
+# Columns the stages add (the computed schemas, and the context the claims stage puts on lines): an
+# unknown input column of the same name would be overwritten, so it is carried as "<name> (input)".
+STAGE_COLUMNS = frozenset(
+    column
+    for model in (PolicyAccounted, ClaimTotals, LineAdjudicated)
+    for column in model.to_schema().columns
+    if column not in RESERVED_COLUMNS
+) | {"policy_id", "product", "plan", "series", "part", "item_number"}
 
 # An OLE compound file: what Excel writes for an encrypted (password-protected) workbook, or an old .xls.
 OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
@@ -335,7 +346,7 @@ def _header_map(
             names[position] = _unnamed(position)  # kept only if a cell below holds a value
             continue
         name = lookup.get(text.lower(), lookup.get(text, text))
-        if name in RESERVED_COLUMNS:
+        if name in RESERVED_COLUMNS or (name in STAGE_COLUMNS and name not in lookup.values()):
             name = f"{name} (input)"
         if name in seen:
             raise FatalInputError(

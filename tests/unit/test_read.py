@@ -163,3 +163,26 @@ def test_a_zip_that_is_not_a_workbook(tmp_path):
     with zipfile.ZipFile(tmp_path / "2026-04" / "policies.xlsx", "w") as archive:
         archive.writestr("hello.txt", "hi")
     assert "cannot be opened as an Excel workbook" in fatal(tmp_path)
+
+
+def test_unknown_columns_named_like_computed_ones_are_carried_as_input(tmp_path):
+    """An input column named like one the stages add (``status``, ``payable``, ``policy_id`` on
+    lines) is kept as ``<name> (input)`` so the computed column cannot overwrite it; canonical
+    input columns keep their names."""
+    from pipeline.run import run_month
+    from tests.unit.test_validate import CLAIM, LINE, WIDE
+
+    write_bordereau(
+        tmp_path / "in",
+        "2026-04",
+        policies=[{**WIDE, "status": "VIP"}],
+        claims=[CLAIM],
+        lines=[{**LINE, "payable": "999", "policy_id": "other"}],
+    )
+    result = run_month(tmp_path / "in", "2026-04", tmp_path / "out")
+    assert result.policies.loc[0, "status (input)"] == "VIP"
+    assert result.policies.loc[0, "status"] in ("ok", "refer")
+    assert result.lines.loc[0, "payable (input)"] == "999"
+    assert result.lines.loc[0, "policy_id (input)"] == "other"
+    assert result.lines.loc[0, "policy_id"] == CLAIM["policy_id"]
+    assert "policy_id (input)" not in result.claims.columns  # canonical on claims: not renamed
