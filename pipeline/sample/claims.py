@@ -74,11 +74,8 @@ def groups(**columns: np.ndarray) -> list[tuple[tuple[Any, ...], np.ndarray]]:
 
 def needed_evidence(product: Product, plan: str, event: str) -> list[str]:
     """Evidence codes of which a claim of this plan and event needs one (empty: none needed)."""
-    for row in product.events.itertuples():
-        if row.event_type == event:
-            evidence: dict[str, Any] = row.evidence  # type: ignore[assignment]
-            return list(evidence.get(plan, ()))
-    return []
+    found = product.events.loc[product.events["event_type"] == event, "evidence"]
+    return list(found.iloc[0].get(plan, ())) if len(found) else []
 
 
 def _covered_events(product: Product) -> list[str]:
