@@ -53,9 +53,11 @@ class Error:
 
 def write_xlsxwriter(path: Path, sheets: dict[str, list[list[Any]]], *, constant_memory: bool = False) -> Path:
     """Rows of cells (row 0 is the header) per sheet. Formulas keep their cached ``value``; dates are
-    date cells; strings are always text (control characters are escaped as ``_xHHHH_`` by xlsxwriter)."""
+    date cells; strings are always text (control characters are escaped as ``_xHHHH_`` by xlsxwriter);
+    NaN and infinite floats become Excel error cells."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": constant_memory, "strings_to_numbers": False})
+    options = {"constant_memory": constant_memory, "strings_to_numbers": False, "nan_inf_to_errors": True}
+    workbook = xlsxwriter.Workbook(str(path), options)
     date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
     for name, rows in sheets.items():
         sheet = workbook.add_worksheet(name)

@@ -19,7 +19,6 @@ from typing import Any
 
 import openpyxl
 import pandas as pd
-import xlsxwriter
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -31,6 +30,7 @@ from pipeline.stages.validate import reconciliation, validate_bordereaux
 from schemas.claims import CLAIM_KINDS
 from schemas.lines import LINE_KINDS
 from schemas.policies import POLICY_KINDS
+from tests.hostile.corpus import write_xlsxwriter
 
 BOOK = load_products()
 MONTH = "2026-04"
@@ -156,23 +156,7 @@ def _write(path: Path, sheets: dict[str, list[list[Any]]], writer: str) -> None:
                             target.data_type = "s"
         workbook.save(path)
         return
-    book = xlsxwriter.Workbook(str(path), {"nan_inf_to_errors": True, "strings_to_numbers": False})
-    date_format = book.add_format({"num_format": "yyyy-mm-dd"})
-    for name, rows in sheets.items():
-        sheet = book.add_worksheet(name)
-        for r, row in enumerate(rows):
-            for c, cell in enumerate(row):
-                if cell is None:
-                    continue
-                if isinstance(cell, str):
-                    sheet.write_string(r, c, cell)
-                elif isinstance(cell, bool):
-                    sheet.write_boolean(r, c, cell)
-                elif isinstance(cell, dt.date):
-                    sheet.write_datetime(r, c, cell, date_format)
-                else:
-                    sheet.write_number(r, c, cell)
-    book.close()
+    write_xlsxwriter(path, sheets)
 
 
 def _sheet(kinds: dict[str, str], ids: dict[str, list[str]]) -> st.SearchStrategy[list[list[Any]]]:
