@@ -40,9 +40,13 @@ def read_floor(paths: Iterable[Path]) -> dict[str, Any]:
         for name in workbook.sheet_names:
             rows, columns = _shape(workbook.get_sheet_by_name(name).to_python())
             sheets.append({"file": str(path), "sheet": name, "rows": rows, "columns": columns})
-    seconds = time.perf_counter() - started
+    return _measured("python-calamine to_python", time.perf_counter() - started, sheets)
+
+
+def _measured(method: str, seconds: float, sheets: list[dict[str, Any]]) -> dict[str, Any]:
+    """How a floor part was measured: method, seconds, files, cells (rows × columns) and its sheets."""
     return {
-        "method": "python-calamine to_python",
+        "method": method,
         "seconds": round(seconds, 3),
         "files": len({sheet["file"] for sheet in sheets}),
         "cells": sum(sheet["rows"] * sheet["columns"] for sheet in sheets),
@@ -88,13 +92,7 @@ def write_floor(outputs: Iterable[Path], scratch: Path) -> dict[str, Any]:
         started = time.perf_counter()
         workbook.close()
         seconds += time.perf_counter() - started
-    return {
-        "method": "xlsxwriter constant_memory write_row",
-        "seconds": round(seconds, 3),
-        "files": len({sheet["file"] for sheet in sheets}),
-        "cells": sum(sheet["rows"] * sheet["columns"] for sheet in sheets),
-        "sheets": sheets,
-    }
+    return _measured("xlsxwriter constant_memory write_row", seconds, sheets)
 
 
 def _cell(value: Any) -> Any:
