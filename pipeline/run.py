@@ -35,7 +35,7 @@ from pipeline.stages.claims import claim_totals, lines_with_movements, remaining
 from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import reinsurance_claims, reinsurance_policies
 from pipeline.stages.validate import combined, reconciliation, validate_months
-from pipeline.stages.versions import History, as_at
+from pipeline.stages.versions import History, InForce, as_at
 from pipeline.stages.waterfall import adjudicated_lines
 
 log = logging.getLogger("pipeline")
@@ -137,8 +137,12 @@ def run_month(
             )
 
         with stages.stage("versions") as rows:
-            current = as_at(validated.history, month)
-            previous = as_at(validated.history, previous_month(month))
+            in_force = {
+                valuation: as_at(validated.history, valuation)
+                for valuation in bordereau_months(validated.history, month)
+            }
+            current = in_force[month]
+            previous = in_force.get(previous_month(month)) or as_at(validated.history, previous_month(month))
             rows.update(rows_out=len(current.policies) + len(current.claims) + len(current.lines))
 
         with stages.stage("premium") as rows:
@@ -148,7 +152,7 @@ def run_month(
             rows.update(rows_in=len(current.policies), rows_out=len(accounted))
 
         with stages.stage("claims") as rows:
-            adjudicated = adjudicated_by_month(validated.history, book, month)
+            adjudicated = adjudicated_by_month(in_force, book)
             lines_now = adjudicated[month]
             lines_before = adjudicated.get(previous_month(month))
             lines = lines_with_movements(lines_now, lines_before)
@@ -238,14 +242,13 @@ def bordereau_months(history: History, month: str) -> list[str]:
     return [str(period) for period in pd.period_range(first, month, freq="M")]
 
 
-def adjudicated_by_month(history: History, book: ProductBook, month: str) -> dict[str, pd.DataFrame]:
-    """The adjudicated lines as at every bordereau month up to ``month`` (CALCULATION.md § Time):
-    the last two give the month's movements, all of them the development triangle."""
-    adjudicated = {}
-    for valuation in bordereau_months(history, month):
-        in_force = as_at(history, valuation)
-        adjudicated[valuation] = adjudicated_lines(in_force.lines, in_force.claims, in_force.policies, book)
-    return adjudicated
+def adjudicated_by_month(in_force: dict[str, InForce], book: ProductBook) -> dict[str, pd.DataFrame]:
+    """The adjudicated lines as at every bordereau month up to M (CALCULATION.md § Time): the last
+    two give the month's movements, all of them the development triangle."""
+    return {
+        valuation: adjudicated_lines(rows.lines, rows.claims, rows.policies, book)
+        for valuation, rows in in_force.items()
+    }
 
 
 def payable_history(adjudicated: dict[str, pd.DataFrame]) -> pd.DataFrame:
