@@ -44,16 +44,17 @@ YEN_FORMAT = "#,##0"
 DATE_FORMAT = "yyyy-mm-dd"
 PERCENT_FORMAT = "0.0%"
 
-Kind = Literal["money", "count", "integer", "percent", "decimal", "date", "bool", "text"]
+Kind = Literal["money", "count", "integer", "percent", "decimal", "factor", "date", "bool", "text"]
 NUMBER_FORMATS: dict[str, str] = {
     "money": YEN_FORMAT,
     "count": YEN_FORMAT,
     "integer": "0",
     "percent": PERCENT_FORMAT,
     "decimal": "#,##0.00",
+    "factor": "0.0000",  # development factors (reserves, #13)
     "date": DATE_FORMAT,
 }
-NUMERIC_KINDS = frozenset({"money", "count", "integer", "percent", "decimal"})
+NUMERIC_KINDS = frozenset({"money", "count", "integer", "percent", "decimal", "factor"})
 
 #: Columns whose kind the dtype alone would get wrong (integers that are not yen, shares).
 COLUMN_KINDS: dict[str, Kind] = {
@@ -74,6 +75,10 @@ COLUMN_KINDS: dict[str, Kind] = {
     "rows_rejected": "count",
     "loss_ratio": "percent",
     "layer_used_share": "percent",
+    "cdf": "factor",
+    "age_to_age_factor": "factor",
+    "cumulative_factor": "factor",
+    "link_ratios": "count",
 }
 _SUFFIX_KINDS: tuple[tuple[str, Kind], ...] = (
     ("_count", "count"),
@@ -103,7 +108,8 @@ class Chart:
 
     ``categories`` is one column, or adjacent columns for a two-level axis (product, band).
     ``kind`` is an xlsxwriter chart type (``column``, ``bar``, ``line``, ``pie``). ``anchor`` is the
-    top-left cell; by default the chart sits below the table.
+    top-left cell; by default the chart sits below the table. ``rows``: how many of the sheet's rows
+    the series cover, from the first (default all; a total row at the end is left out this way).
     """
 
     title: str
@@ -116,6 +122,7 @@ class Chart:
     width: int = 720
     height: int = 400
     number_format: str = YEN_FORMAT
+    rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -210,7 +217,7 @@ def _width(header: str, values: list[Any], kind: str) -> float:
     elif kind in NUMERIC_KINDS:
         peak = max((abs(float(v)) for v in present), default=0.0)
         digits = len(f"{peak:,.0f}") + (1 if any(float(v) < 0 for v in present) else 0)
-        content = {"percent": max(digits + 4, 6), "decimal": digits + 3}.get(kind, digits)
+        content = {"percent": max(digits + 4, 6), "decimal": digits + 3, "factor": digits + 5}.get(kind, digits)
     else:
         content = max((_display_width(str(v)) for v in dict.fromkeys(present)), default=0)
     return float(min(max(content + 2, header_width, MIN_WIDTH), MAX_WIDTH))
@@ -340,7 +347,8 @@ class _Writer:
         number: int,
     ) -> None:
         chart = self.workbook.add_chart({"type": spec.kind})
-        if chart is None or rows == 0:
+        series_rows = rows if spec.rows is None else min(rows, spec.rows)
+        if chart is None or series_rows == 0:
             return
         names = (spec.categories,) if isinstance(spec.categories, str) else spec.categories
         first, last = columns.index(names[0]), columns.index(names[-1])
@@ -348,8 +356,8 @@ class _Writer:
             col = columns.index(value_name)
             series: dict[str, Any] = {
                 "name": [sheet.name, 0, col],
-                "categories": [sheet.name, 1, first, rows, last],
-                "values": [sheet.name, 1, col, rows, col],
+                "categories": [sheet.name, 1, first, series_rows, last],
+                "values": [sheet.name, 1, col, series_rows, col],
             }
             if spec.kind == "line":
                 series["marker"] = {"type": "circle", "size": 5}

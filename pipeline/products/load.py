@@ -4,6 +4,7 @@ Layout of a products folder (the shipped one is ``pipeline/products/data``)::
 
     common.toml                  never-paid items, event types, evidence codes
     treaty.toml                  the reinsurance treaty
+    reserving.toml               reserving assumptions: BF a priori loss ratio, credibility, Mack sigma
     <product>/product.toml       plans, riders, options or fixed terms, how limits and deductibles apply
     <product>/tariff.toml        premium: revenue bands, factors, minimum, surcharges
     <product>/coverage.toml      events, item catalogue, exclusions, caps, windows, evidence
@@ -26,6 +27,7 @@ import pandas as pd
 DEFAULT_PRODUCTS_DIR = Path(__file__).parent / "data"
 PARTS = ("liability", "expense")
 GROUPS = ("claim", "series", "policy")
+SIGMA_INTERPOLATIONS = ("log-linear", "mack")
 
 
 class ProductDataError(Exception):
@@ -58,12 +60,14 @@ class Product:
 
 @dataclass(frozen=True)
 class ProductBook:
-    """Every product, the treaty and the shared terms, as loaded from one folder."""
+    """Every product, the treaty, the shared terms and the reserving assumptions, as loaded from one
+    folder."""
 
     folder: Path
     common: dict[str, Any]
     treaty: dict[str, Any]
     products: dict[str, Product]
+    reserving: dict[str, Any] = field(default_factory=dict)
 
     @property
     def never_paid_items(self) -> list[str]:
@@ -299,8 +303,23 @@ def _load_coverage(
     return data, items, pd.DataFrame(event_rows)
 
 
+def _load_reserving(folder: Path) -> dict[str, Any]:
+    """``reserving.toml``: the BF a priori loss ratio (a decimal > 0), the months of development
+    below which an accident month is ``immature`` (whole number >= 1) and Mack's sigma
+    extrapolation (one of :data:`SIGMA_INTERPOLATIONS`)."""
+    check = _Checker(folder / "reserving.toml")
+    data = check.data
+    check.ratio(data, "apriori_loss_ratio", "")
+    months = check.get(data, "min_credible_development_months", int, "")
+    if months < 1:
+        raise check.fail("min_credible_development_months", f"must be a whole number >= 1, got {months}")
+    if check.get(data, "sigma_interpolation", str, "") not in SIGMA_INTERPOLATIONS:
+        raise check.fail("sigma_interpolation", f"must be one of {SIGMA_INTERPOLATIONS}, got {data['sigma_interpolation']!r}")
+    return data
+
+
 def load_products(folder: Path | str = DEFAULT_PRODUCTS_DIR) -> ProductBook:
-    """Load and check every product and the treaty from ``folder``."""
+    """Load and check every product, the treaty and the reserving assumptions from ``folder``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ProductDataError(f"{folder}: products folder missing")
@@ -327,4 +346,5 @@ def load_products(folder: Path | str = DEFAULT_PRODUCTS_DIR) -> ProductBook:
         tariff = _load_tariff(folder, code, definition)
         coverage, items, events = _load_coverage(folder, code, definition, common)
         products[code] = Product(code, definition, tariff, coverage, items, events)
-    return ProductBook(folder=folder, common=common, treaty=treaty, products=products)
+    reserving = _load_reserving(folder)
+    return ProductBook(folder=folder, common=common, treaty=treaty, products=products, reserving=reserving)

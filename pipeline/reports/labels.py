@@ -153,6 +153,7 @@ class Labels:
             "warnings": self._codes("warnings"),
             "exclusion_code": lambda c: self.data["exclusions"].get(c, c),
             "evidence": lambda v: "；".join(self.evidence_names.get(c, c) for c in _split_codes(v)),
+            "method_note": self._codes("method_notes"),
         }
         for column, table in self.data["values"].items():
             simple.setdefault(column, _lookup(table))

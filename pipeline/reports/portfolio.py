@@ -15,8 +15,9 @@ import pandas as pd
 
 from pipeline.io.workbook import Chart, Sheet
 from pipeline.products.load import ProductBook
-from pipeline.reports import summary, triangle
+from pipeline.reports import reserves, summary, triangle
 from pipeline.reports.labels import Labels
+from pipeline.stages.premium import earned_by_month
 from pipeline.stages.reinsurance import treaty_summary
 
 
@@ -55,10 +56,11 @@ def _named(name: str, frame: pd.DataFrame, labels: Labels, **options: Any) -> Sh
 def _about(sheets: list[Sheet], labels: Labels) -> Sheet:
     rows: list[dict[str, str]] = []
     section = {
-        "en": ("sheet", "column", "reason", "adjustment", "warning"),
-        "ja": ("シート", "列", "不支払理由", "調整内容", "警告"),
+        "en": ("sheet", "column", "reason", "adjustment", "warning", "method note"),
+        "ja": ("シート", "列", "不支払理由", "調整内容", "警告", "算出方法の注記"),
     }
-    names = dict(zip(("sheet", "column", "reason", "adjustment", "warning"), section[labels.lang], strict=True))
+    keys = ("sheet", "column", "reason", "adjustment", "warning", "method_note")
+    names = dict(zip(keys, section[labels.lang], strict=True))
     for sheet in sheets:
         rows.append(
             {
@@ -84,7 +86,8 @@ def _about(sheets: list[Sheet], labels: Labels) -> Sheet:
                 "meaning": labels.about(column),
             }
         )
-    for key, section_name in (("reasons", "reason"), ("adjustments", "adjustment"), ("warnings", "warning")):
+    codes = (("reasons", "reason"), ("adjustments", "adjustment"), ("warnings", "warning"), ("method_notes", "method_note"))
+    for key, section_name in codes:
         for code, entry in labels.data[key].items():
             shown = "excluded:<code>" if code == "excluded" else code
             rows.append(
@@ -92,6 +95,27 @@ def _about(sheets: list[Sheet], labels: Labels) -> Sheet:
             )
     frame = pd.DataFrame(rows, columns=["section", "code", "label", "meaning"])
     return Sheet(name="about", frame=frame, headers=labels.headers(frame.columns), widths={"meaning": 90})
+
+
+def _reserve_sheets(long: pd.DataFrame, policies: pd.DataFrame, book: ProductBook, labels: Labels) -> list[Sheet]:
+    """The ``reserves`` sheet (with its chart: paid to date and both ultimates by accident month,
+    the total row left out) and the ``development`` sheet (issue #13)."""
+    assumptions = reserves.ReservingAssumptions.from_data(book.reserving)
+    earned = earned_by_month(policies, sorted(long["accident_month"].unique()))
+    fit = reserves.development_fit(long, earned, assumptions)
+    table = reserves.reserves_by_accident_month(long, earned, fit, assumptions)
+    chart = Chart(
+        labels.text("charts", "reserves_by_accident_month"),
+        "origin",
+        ("paid_to_date", "ultimate_chainladder", "ultimate_bf"),
+        category_title=labels.text("charts", "accident_month"),
+        value_title=labels.text("charts", "yen"),
+        rows=max(len(table) - 1, 0),
+    )
+    return [
+        _named("reserves", table, labels, charts=(chart,) if len(table) > 1 else ()),
+        _named("development", reserves.development_factors(fit), labels),
+    ]
 
 
 def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels: Labels) -> list[Sheet]:
@@ -106,6 +130,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
         history = triangle.payable_history_from_lines(lines, month)
     long = triangle.triangle_long(history, claims, month)
     by_month = triangle.payable_by_month(long)
+    reserve_sheets = _reserve_sheets(long, policies, book, labels)
 
     def chart(key: str, categories: str | tuple[str, ...], value: str, rows: int = 0, x: str = "") -> Chart:
         """A bar chart (long category names read horizontally) sized to its rows; a column chart
@@ -165,6 +190,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
         _named("triangle_incremental", triangle.triangle_wide(long, "incremental"), labels, freeze_columns=1),
         _named("triangle_cumulative", triangle.triangle_wide(long, "cumulative"), labels, freeze_columns=1),
         _named("triangle_long", long, labels),
+        *reserve_sheets,
         _named("reinsurance_policies", inputs.reinsurance_policies, labels, freeze_columns=1),
         _named("reinsurance_claims", inputs.reinsurance_claims, labels, freeze_columns=1),
     ]

@@ -177,6 +177,39 @@ def _joined_warnings(flags: Mapping[str, pd.Series], index: pd.Index) -> pd.Seri
     return warnings
 
 
+def earned_as_at(written: pd.Series, cover_start: pd.Series, cover_end: pd.Series, asof: pd.Timestamp) -> pd.Series:
+    """``floor(written × elapsed days / cover days)`` as at ``asof``, elapsed = ``asof + 1 day −
+    cover_start`` clipped to ``[0, cover days]``; zero cover days: earned = written (CALCULATION.md
+    § Premium). ``written`` may be empty (a referral): earned is then empty."""
+    cover_days = (cover_end - cover_start).dt.days.astype("int64")
+    elapsed = ((asof + pd.Timedelta(days=1)) - cover_start).dt.days.astype("int64").clip(lower=0)
+    elapsed = elapsed.where(elapsed < cover_days, cover_days)
+    return (written * elapsed // cover_days.where(cover_days > 0, 1)).where(cover_days > 0, written)
+
+
+def earned_by_month(policies: pd.DataFrame, months: list[str]) -> pd.DataFrame:
+    """Premium earned in each calendar month of ``months`` (``YYYY-MM``, consecutive, oldest first)
+    by the policies as priced (``written_premium`` as at M): ``month, earned_premium`` (int64).
+
+    The premium earned in month k is the earned-to-date at the end of k minus that at the end of
+    k−1, each by :func:`earned_as_at` on the same written premium; summed over the policies (a
+    referral, with no premium, earns 0). So the months from a policy's cover start to M add up to
+    its ``earned_to_date`` as at M, to the yen. This is the exposure of the Bornhuetter-Ferguson
+    reserves (one row per accident month).
+    """
+    if not months:
+        return pd.DataFrame({"month": pd.Series(dtype="str"), "earned_premium": pd.Series(dtype="int64")})
+    written = policies["written_premium"].astype("Int64").fillna(0).astype("int64")
+    cover_start = policies["join_date"].fillna(policies["period_start"])
+    cover_end = policies["cancel_date"].fillna(policies["period_end"])
+    periods = pd.period_range(pd.Period(months[0], freq="M") - 1, months[-1], freq="M")
+    if [str(p) for p in periods[1:]] != list(months):
+        raise ValueError(f"months must be consecutive, oldest first: {months}")
+    ends = periods.end_time.normalize()
+    to_date = np.array([int(earned_as_at(written, cover_start, cover_end, end).sum()) for end in ends], dtype="int64")
+    return pd.DataFrame({"month": pd.Series(months, dtype="str"), "earned_premium": np.diff(to_date)})
+
+
 def priced_policies(policies: pd.DataFrame, products: ProductBook, asof: pd.Timestamp) -> pd.DataFrame:
     """Price every policy as at ``asof``: a ``PolicyPriced`` frame (a new frame; the input is unchanged).
 
@@ -218,10 +251,7 @@ def priced_policies(policies: pd.DataFrame, products: ProductBook, asof: pd.Time
     returned = written_before_cancellation * unexpired // months.where(months > 0, 1)
     written = written_before_cancellation - returned + adjustment.fillna(0)
 
-    cover_days = (cover_end - cover_start).dt.days.astype("int64")
-    elapsed = ((asof + pd.Timedelta(days=1)) - cover_start).dt.days.astype("int64").clip(lower=0)
-    elapsed = elapsed.where(elapsed < cover_days, cover_days)
-    earned = (written * elapsed // cover_days.where(cover_days > 0, 1)).where(cover_days > 0, written)
+    earned = earned_as_at(written, cover_start, cover_end, asof)
 
     warnings = _joined_warnings(
         {LARGE_INSTALLMENT_BELOW_MINIMUM: _large_installment_below_minimum(policies, annual, products)},
