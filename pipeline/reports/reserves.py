@@ -148,8 +148,10 @@ def fitted_triangle(long: pd.DataFrame) -> pd.DataFrame:
     return long[long["accident_month"] >= paying.min()]
 
 
-def _float(value: Any) -> float:
-    return float(np.asarray(value, dtype="float64").ravel()[0])
+def _finite(values: Any) -> np.ndarray:
+    """chainladder's floats with anything not finite (a variance divided by zero) as NaN."""
+    array = np.asarray(values, dtype="float64")
+    return np.where(np.isfinite(array), array, np.nan)
 
 
 def development_fit(long: pd.DataFrame, earned: pd.DataFrame, assumptions: ReservingAssumptions) -> DevelopmentFit:
@@ -187,8 +189,8 @@ def development_fit(long: pd.DataFrame, earned: pd.DataFrame, assumptions: Reser
         link_ratios = np.isfinite(triangle.link_ratio.values[0, 0]).sum(axis=0)
 
     ages = int(fitted["development_age"].max())
-    ldf = np.append(development.ldf_.values[0, 0, 0, :], np.nan)
-    cdf = np.append(development.cdf_.values[0, 0, 0, :], 1.0)
+    ldf = np.append(_finite(development.ldf_.values[0, 0, 0, :]), np.nan)
+    cdf = np.append(_finite(development.cdf_.values[0, 0, 0, :]), 1.0)
     factors = pd.DataFrame(
         {
             "development_age": np.arange(1, ages + 1, dtype="int64"),
@@ -200,17 +202,19 @@ def development_fit(long: pd.DataFrame, earned: pd.DataFrame, assumptions: Reser
     origins = pd.DataFrame(
         {
             "accident_month": [str(p) for p in triangle.origin.strftime("%Y-%m")],
-            "ultimate_chainladder": mack.ultimate_.values[0, 0, :, -1],
-            "mack_std_err": mack.mack_std_err_.values[0, 0, :, -1],
-            "ultimate_bf": bf.ultimate_.values[0, 0, :, -1],
+            "ultimate_chainladder": _finite(mack.ultimate_.values[0, 0, :, -1]),
+            "mack_std_err": _finite(mack.mack_std_err_.values[0, 0, :, -1]),
+            "ultimate_bf": _finite(bf.ultimate_.values[0, 0, :, -1]),
         }
     )
-    return DevelopmentFit(factors, origins, _float(mack.total_mack_std_err_.to_numpy()))
+    return DevelopmentFit(factors, origins, float(_finite(mack.total_mack_std_err_.to_numpy()).ravel()[0]))
 
 
 def _estimable_cdf(factors: pd.DataFrame) -> pd.Series:
     """Cumulative factor by development age, empty where a factor from that age on has no link
     ratio (chainladder would silently take it as 1)."""
+    if factors.empty:
+        return pd.Series(dtype="float64")
     ldf = factors["age_to_age_factor"].to_numpy()
     missing = ~np.isfinite(ldf[:-1])
     # a factor at age k is needed by every age <= k: reverse cumulative "any"
