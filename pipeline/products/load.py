@@ -314,7 +314,9 @@ def _load_reserving(folder: Path) -> dict[str, Any]:
     if months < 1:
         raise check.fail("min_credible_development_months", f"must be a whole number >= 1, got {months}")
     if check.get(data, "sigma_interpolation", str, "") not in SIGMA_INTERPOLATIONS:
-        raise check.fail("sigma_interpolation", f"must be one of {SIGMA_INTERPOLATIONS}, got {data['sigma_interpolation']!r}")
+        raise check.fail(
+            "sigma_interpolation", f"must be one of {SIGMA_INTERPOLATIONS}, got {data['sigma_interpolation']!r}"
+        )
     return data
 
 

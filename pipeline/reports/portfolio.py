@@ -86,7 +86,12 @@ def _about(sheets: list[Sheet], labels: Labels) -> Sheet:
                 "meaning": labels.about(column),
             }
         )
-    codes = (("reasons", "reason"), ("adjustments", "adjustment"), ("warnings", "warning"), ("method_notes", "method_note"))
+    codes = (
+        ("reasons", "reason"),
+        ("adjustments", "adjustment"),
+        ("warnings", "warning"),
+        ("method_notes", "method_note"),
+    )
     for key, section_name in codes:
         for code, entry in labels.data[key].items():
             shown = "excluded:<code>" if code == "excluded" else code

@@ -37,7 +37,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -77,14 +77,14 @@ class ReservingAssumptions:
 
     apriori_loss_ratio: Decimal
     min_credible_development_months: int
-    sigma_interpolation: str = "log-linear"
+    sigma_interpolation: Literal["log-linear", "mack"] = "log-linear"
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> ReservingAssumptions:
         return cls(
             apriori_loss_ratio=Decimal(data["apriori_loss_ratio"]),
             min_credible_development_months=int(data["min_credible_development_months"]),
-            sigma_interpolation=str(data["sigma_interpolation"]),
+            sigma_interpolation=cast(Literal["log-linear", "mack"], str(data["sigma_interpolation"])),
         )
 
 
@@ -161,44 +161,50 @@ def development_fit(long: pd.DataFrame, earned: pd.DataFrame, assumptions: Reser
     fitted = fitted_triangle(long)
     if fitted.empty or int(fitted["development_age"].max()) < 2:
         return _empty_fit()
-    import chainladder as cl  # ~2 s to import: only when there is a triangle to fit
-
-    months = sorted(fitted["accident_month"].unique())
+    months = pd.Series(sorted(fitted["accident_month"].unique()))
     exposure = pd.DataFrame(
         {
-            "origin": pd.to_datetime(pd.Series(months) + "-01"),
+            "origin": pd.to_datetime(months + "-01"),
             "valuation": fitted["valuation"].max(),
-            "earned_premium": pd.Series(months).map(earned.set_index("month")["earned_premium"]).fillna(0),
+            "earned_premium": months.map(earned.set_index("month")["earned_premium"]).fillna(0).astype("float64"),
         }
-    ).astype({"earned_premium": "float64"})
-    triangle_frame = fitted[["origin", "valuation", "cumulative"]].astype({"cumulative": "float64"})
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # chainladder warns on its own 0/0 for factors without variance
-        triangle = cl.Triangle(
-            triangle_frame, origin="origin", development="valuation", columns=["cumulative"], cumulative=True
-        )
-        weight = cl.Triangle(
-            exposure, origin="origin", development="valuation", columns=["earned_premium"], cumulative=True
-        )
-        development = cl.Development(sigma_interpolation=assumptions.sigma_interpolation).fit(triangle)
-        developed = development.transform(triangle)
-        mack = cl.MackChainladder().fit(developed)
-        bf = cl.BornhuetterFerguson(apriori=float(assumptions.apriori_loss_ratio)).fit(
-            developed, sample_weight=weight
-        )
-        link_ratios = np.isfinite(triangle.link_ratio.values[0, 0]).sum(axis=0)
+        return _chainladder_fit(fitted[["origin", "valuation", "cumulative"]], exposure, assumptions)
 
-    ages = int(fitted["development_age"].max())
-    ldf = np.append(_finite(development.ldf_.values[0, 0, 0, :]), np.nan)
-    cdf = np.append(_finite(development.cdf_.values[0, 0, 0, :]), 1.0)
+
+def _chainladder_fit(
+    cumulative: pd.DataFrame, exposure: pd.DataFrame, assumptions: ReservingAssumptions
+) -> DevelopmentFit:
+    """The chainladder calls of the module docstring, read back into plain frames (chainladder
+    computes some attributes lazily, so this runs whole under the caller's warning filter)."""
+    import chainladder as cl  # ~2 s to import: only when there is a triangle to fit
+
+    triangle = cl.Triangle(  # type: ignore[abstract]
+        cumulative.astype({"cumulative": "float64"}),
+        origin="origin",
+        development="valuation",
+        columns=["cumulative"],
+        cumulative=True,
+    )
+    weight = cl.Triangle(  # type: ignore[abstract]
+        exposure, origin="origin", development="valuation", columns=["earned_premium"], cumulative=True
+    )
+    development = cl.Development(sigma_interpolation=assumptions.sigma_interpolation).fit(triangle)
+    developed = development.transform(triangle)
+    mack = cl.MackChainladder().fit(developed)
+    bf = cl.BornhuetterFerguson(apriori=float(assumptions.apriori_loss_ratio)).fit(developed, sample_weight=weight)
+
+    ages = len(triangle.development)
     factors = pd.DataFrame(
         {
             "development_age": np.arange(1, ages + 1, dtype="int64"),
-            "age_to_age_factor": ldf[:ages],
-            "cumulative_factor": cdf[:ages],
-            "link_ratios": np.append(link_ratios, 0)[:ages].astype("int64"),
+            "age_to_age_factor": np.append(_finite(development.ldf_.values[0, 0, 0, :]), np.nan)[:ages],
+            "cumulative_factor": np.append(_finite(development.cdf_.values[0, 0, 0, :]), 1.0)[:ages],
+            "link_ratios": np.append(np.isfinite(triangle.link_ratio.values[0, 0]).sum(axis=0), 0)[:ages],
         }
-    )
+    ).astype({"link_ratios": "int64"})
     origins = pd.DataFrame(
         {
             "accident_month": [str(p) for p in triangle.origin.strftime("%Y-%m")],
@@ -234,8 +240,8 @@ def development_factors(fit: DevelopmentFit) -> pd.DataFrame:
 
 def _yen(values: pd.Series) -> pd.Series:
     """Floats floored to the yen (after rounding away binary noise), ``Int64``, empty stays empty."""
-    floored = np.floor(values.astype("float64").round(_DIGITS))
-    return floored.astype("Int64")
+    floored = np.floor(values.astype("float64").round(_DIGITS).to_numpy())
+    return pd.Series(floored, index=values.index).astype("Int64")
 
 
 def _notes(flags: dict[str, pd.Series], index: pd.Index) -> pd.Series:
@@ -341,7 +347,7 @@ def _total(table: pd.DataFrame, fit: DevelopmentFit) -> pd.DataFrame:
     mack_total = fit.total_mack_std_err
     if not development_left.any() and fit.ages:
         mack_total = 0.0
-    mack = pd.NA if mack_missing or not math.isfinite(mack_total) else int(math.floor(round(mack_total, _DIGITS)))
+    mack = pd.NA if mack_missing or not math.isfinite(mack_total) else math.floor(round(mack_total, _DIGITS))
     notes = ["total"]
     if not fit.ages:
         notes.append("too_few_diagonals")

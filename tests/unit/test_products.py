@@ -59,6 +59,14 @@ def test_victim_cap_must_be_a_boolean(products_copy: Path) -> None:
         load_products(products_copy)
 
 
+def test_reserving_assumptions() -> None:
+    """reserving.toml: the BF a priori loss ratio shipped (README § Reserves) read as an exact decimal."""
+    reserving = load_products().reserving
+    assert reserving["apriori_loss_ratio"] == Decimal("0.65")
+    assert reserving["min_credible_development_months"] == 3
+    assert reserving["sigma_interpolation"] == "log-linear"
+
+
 def test_treaty_terms() -> None:
     treaty = load_products().treaty
     assert treaty["quota_share"]["ceded_share"] == Decimal("0.40")
@@ -82,6 +90,20 @@ def test_treaty_terms() -> None:
         ("treaty.toml", "retention = 30_000_000", 'retention = "30M"', "excess_of_loss.retention"),
         ("leak_lite/product.toml", "[fixed_terms]", "[fixed_termz]", "missing key"),
         ("common.toml", "never_paid_items = [", "never_paid_items = [[", "not valid TOML"),
+        ("reserving.toml", "apriori_loss_ratio = 0.65", "apriori_loss_ratio = -0.65", "apriori_loss_ratio"),
+        ("reserving.toml", "apriori_loss_ratio = 0.65", 'apriori_loss_ratio = "65%"', "apriori_loss_ratio"),
+        (
+            "reserving.toml",
+            'sigma_interpolation = "log-linear"',
+            'sigma_interpolation = "loglin"',
+            "sigma_interpolation",
+        ),
+        (
+            "reserving.toml",
+            "min_credible_development_months = 3",
+            "min_credible_development_months = 0",
+            "min_credible",
+        ),
     ],
 )
 def test_malformed_file_is_one_line_naming_file_and_entry(
@@ -103,4 +125,8 @@ def test_missing_folder_and_file(products_copy: Path, tmp_path: Path) -> None:
         load_products(tmp_path / "nowhere")
     (products_copy / "treaty.toml").unlink()
     with pytest.raises(ProductDataError, match=r"treaty\.toml: file missing"):
+        load_products(products_copy)
+    (products_copy / "reserving.toml").unlink()
+    (products_copy / "treaty.toml").write_text((DEFAULT_PRODUCTS_DIR / "treaty.toml").read_text("utf-8"), "utf-8")
+    with pytest.raises(ProductDataError, match=r"reserving\.toml: file missing"):
         load_products(products_copy)

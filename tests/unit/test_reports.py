@@ -332,10 +332,13 @@ def test_portfolio_sheets_and_contract_columns() -> None:
         "triangle_long",
         "reinsurance_policies",
         "reinsurance_claims",
+        "reserves",
+        "development",
     } <= set(sheets)
     assert {"claim_id", "qs_recovery", "retained", "xol_recovery", "net"} <= set(sheets["reinsurance_claims"].frame)
     assert {"policy_id", "ceded_premium", "commission"} <= set(sheets["reinsurance_policies"].frame)
     assert sheets["by_revenue_band"].charts and sheets["by_item"].charts and sheets["payable_by_month"].charts
+    assert sheets["reserves"].charts
 
 
 def test_annotated_column_order_keeps_provenance_last() -> None:

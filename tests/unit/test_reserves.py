@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.products.load import load_products
 from pipeline.reports import reserves, triangle
+from pipeline.reports.labels import labels_for
 from pipeline.reports.reserves import ReservingAssumptions
-from pipeline.stages.premium import earned_by_month, earned_as_at
+from pipeline.stages.premium import earned_as_at, earned_by_month
 from tests import factories
 
 LOG_LINEAR = ReservingAssumptions(Decimal("0.6"), 3, "log-linear")
@@ -327,3 +329,35 @@ def test_earned_by_month_adds_up_to_earned_to_date() -> None:
     assert table["earned_premium"].sum() == to_date.sum()
     with pytest.raises(ValueError, match="consecutive"):
         earned_by_month(policies, ["2026-04", "2026-06"])
+
+
+# ---- Sheets, labels and the about sheet ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_reserve_sheets_are_labelled_and_listed_on_the_about_sheet(lang: str) -> None:
+    from tests.unit.test_reports import sample_workbooks
+
+    sheets = {s.name: s for s in sample_workbooks(lang)["portfolio_summary.xlsx"]}
+    table, development = sheets["reserves"], sheets["development"]
+    assert list(table.frame.columns) == list(reserves.RESERVES_COLUMNS)
+    assert list(development.frame.columns) == list(reserves.DEVELOPMENT_COLUMNS)
+    labels = labels_for(load_products(), lang)
+    for column in [*reserves.RESERVES_COLUMNS, *reserves.DEVELOPMENT_COLUMNS]:
+        assert labels.column_ja(column), column
+        assert labels.about(column), column
+    about = sheets["about"].frame
+    assert {"reserves", "development"} <= set(about["code"])
+    assert set(reserves.NOTES) <= set(about["code"])
+    assert all(labels.data["method_notes"][code]["about"] for code in reserves.NOTES)
+    for key in ("reserves", "development"):
+        assert labels.data["sheets"][key]["ja"] and labels.data["sheets"][key]["en"]
+    (chart,) = table.charts
+    assert chart.values == ("paid_to_date", "ultimate_chainladder", "ultimate_bf")
+    assert chart.rows == len(table.frame) - 1  # the total row is not charted
+    notes = table.frame["method_note"]
+    if lang == "ja":
+        assert table.headers is not None and table.headers["ibnr_bf"] == "IBNR（BF法）"
+        assert notes.iloc[-1].startswith("合計") and chart.title.startswith("事故月別")
+    else:
+        assert notes.iloc[-1].startswith("total")

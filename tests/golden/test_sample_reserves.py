@@ -1,0 +1,123 @@
+"""Golden: the ``reserves`` and ``development`` sheets of the sample book as at 2027-03 (issue #13).
+
+The figures were computed once, checked for plausibility (below) and pinned. The reconciliations
+hold whatever the figures: paid to date is the triangle's latest diagonal and the book's payable;
+earned premium adds up to the policies' earned to date; ultimate = paid + IBNR to the yen; the
+ultimates are paid × cdf (chain ladder) and paid + earned × a priori × (1 − 1/cdf) (BF).
+
+Plausibility when pinned: the book's attritional months (no designed large claim) develop to
+25-76% of earned premium by chain ladder, next to the 65% a priori; 2026-05 (a designed 30,000,000
+claim) and 2026-09 run far above; IBNR is small beside paid because payable is recognised when
+reported and this book's months are mostly developed within three months (factors 1.91, 1.15,
+1.02, then about 1); the two latest months are ``immature`` and BF puts them near the a priori.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.run import RunResult, run_month
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
+MONTH = "2027-03"
+APRIORI = 0.65
+
+# accident month, paid to date, earned premium, chain-ladder ultimate, Mack std err, BF ultimate, note
+PINNED = [
+    ("2026-02", 0, 0, None, None, 0, "nothing_paid;no_tail"),
+    ("2026-03", 0, 0, None, None, 0, "nothing_paid;no_tail"),
+    ("2026-04", 445_510, 1_161_215, 445_510, 0, 445_510, "no_tail"),
+    ("2026-05", 30_263_020, 1_661_573, 30_263_020, 0, 30_263_020, ""),
+    ("2026-06", 1_288_580, 2_132_605, 1_288_580, 0, 1_288_580, ""),
+    ("2026-07", 696_380, 2_844_682, 696_380, 0, 696_380, ""),
+    ("2026-08", 4_874_250, 3_489_535, 4_873_847, 3_181, 4_874_062, ""),
+    ("2026-09", 12_574_720, 4_023_624, 12_616_032, 173_079, 12_583_284, ""),
+    ("2026-10", 3_696_800, 4_903_094, 3_710_399, 89_190, 3_708_480, ""),
+    ("2026-11", 3_469_450, 5_668_649, 3_491_973, 90_950, 3_493_216, ""),
+    ("2026-12", 1_785_830, 6_768_973, 1_805_042, 128_929, 1_832_661, ""),
+    ("2027-01", 3_499_710, 7_255_462, 3_620_623, 286_532, 3_657_205, ""),
+    ("2027-02", 1_844_040, 7_036_509, 2_192_535, 875_922, 2_571_017, "immature"),
+    ("2027-03", 952_240, 8_695_302, 2_157_704, 1_647_479, 4_109_864, "immature"),
+    ("total", 65_390_530, 55_641_223, 67_161_645, 1_929_686, 69_523_279, "total"),
+]
+PINNED_COLUMNS = ["month", "paid_to_date", "earned_premium", "ultimate_chainladder", "mack_std_err", "ultimate_bf"]
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    return run_month(SAMPLE, MONTH, tmp_path_factory.mktemp("reserves") / "out", use_cache=False)
+
+
+def _sheet(result: RunResult, name: str) -> pd.DataFrame:
+    sheets = {sheet.name: sheet for sheet in result.sheets["portfolio_summary.xlsx"]}
+    return sheets[name].frame
+
+
+@pytest.fixture(scope="module")
+def table(result: RunResult) -> pd.DataFrame:
+    frame = _sheet(result, "reserves")
+    return frame.assign(month=frame["origin"].dt.strftime("%Y-%m").fillna("total"))
+
+
+def test_sample_reserves_are_the_pinned_figures(table: pd.DataFrame) -> None:
+    got = table[[*PINNED_COLUMNS, "method_note"]].astype(object)
+    rows = [tuple(None if pd.isna(v) else v for v in row) for row in got.itertuples(index=False)]
+    assert rows == PINNED
+    assert (table["apriori_loss_ratio"] == APRIORI).all()
+
+
+def test_paid_to_date_is_the_latest_diagonal_and_the_books_payable(result: RunResult, table: pd.DataFrame) -> None:
+    long = _sheet(result, "triangle_long")
+    latest = long[long["reporting_month"] == MONTH].set_index("accident_month")["cumulative"]
+    rows = table.iloc[:-1].set_index("month")
+    assert rows["paid_to_date"].to_dict() == latest.to_dict()
+    assert table["paid_to_date"].iloc[-1] == latest.sum() == result.claims["payable_total"].sum()
+
+
+def test_earned_premium_adds_up_to_earned_to_date(result: RunResult, table: pd.DataFrame) -> None:
+    policies = result.policies
+    cover_start = policies["join_date"].fillna(policies["period_start"])
+    assert cover_start.min() >= table["origin"].min()  # every policy earns inside the accident months
+    assert table["earned_premium"].iloc[-1] == table["earned_premium"].iloc[:-1].sum()
+    assert table["earned_premium"].iloc[-1] == policies["earned_to_date"].fillna(0).sum()
+
+
+def test_ultimates_reconcile_to_paid_cdf_and_earned(table: pd.DataFrame) -> None:
+    rows = table.iloc[:-1]
+    for method in ("chainladder", "bf"):
+        known = table[f"ultimate_{method}"].notna()
+        assert (
+            table.loc[known, f"ultimate_{method}"]
+            == table.loc[known, "paid_to_date"] + table.loc[known, f"ibnr_{method}"]
+        ).all()
+        assert table[f"ultimate_{method}"].iloc[-1] == rows[f"ultimate_{method}"].sum()
+    cl = rows[rows["ultimate_chainladder"].notna()]
+    assert np.abs(cl["ultimate_chainladder"] - np.floor(cl["paid_to_date"] * cl["cdf"])).max() <= 1
+    bf_ibnr = np.floor(rows["earned_premium"] * APRIORI * (1 - 1 / rows["cdf"]))
+    assert np.abs(rows["ibnr_bf"] - bf_ibnr).max() <= 1
+
+
+def test_development_factors_multiply_to_the_cumulative_factors(result: RunResult, table: pd.DataFrame) -> None:
+    development = _sheet(result, "development")
+    ldf = development["age_to_age_factor"].fillna(1.0).to_numpy()
+    products = np.flip(np.cumprod(np.flip(ldf)))
+    assert np.allclose(development["cumulative_factor"].to_numpy(), products, rtol=1e-12)
+    by_age = development.set_index("development_age")["cumulative_factor"]
+    rows = table.iloc[:-1]
+    inside = rows["development_age"] <= by_age.index.max()
+    assert np.allclose(rows.loc[inside, "cdf"], rows.loc[inside, "development_age"].map(by_age), rtol=1e-12)
+    assert development["link_ratios"].tolist() == list(range(11, -1, -1))
+
+
+def test_the_chart_leaves_the_total_row_out(result: RunResult) -> None:
+    path = result.output_folder / "portfolio_summary.xlsx"
+    with zipfile.ZipFile(path) as archive:
+        charts = [archive.read(n).decode() for n in archive.namelist() if n.startswith("xl/charts/chart")]
+    reserves = [chart for chart in charts if "reserves!" in chart]
+    assert len(reserves) == 1
+    assert "reserves!$A$2:$A$15" in reserves[0] and "$A$16" not in reserves[0]  # 14 months, total in row 16
