@@ -347,13 +347,15 @@ def _total(table: pd.DataFrame, fit: DevelopmentFit) -> pd.DataFrame:
     mack_total = fit.total_mack_std_err
     if not development_left.any() and fit.ages:
         mack_total = 0.0
-    mack = pd.NA if mack_missing or not math.isfinite(mack_total) else math.floor(round(mack_total, _DIGITS))
+    ultimate_chainladder = total("ultimate_chainladder", "ultimate_chainladder")
+    unknown = mack_missing or ultimate_chainladder is pd.NA or not math.isfinite(mack_total)
+    mack = pd.NA if unknown else math.floor(round(mack_total, _DIGITS))
     notes = ["total"]
     if not fit.ages:
         notes.append("too_few_diagonals")
     elif bool((table["cdf"].isna() & paying).any()):
         notes.append("factor_not_estimable")
-    if mack is pd.NA and fit.ages:
+    if mack is pd.NA and ultimate_chainladder is not pd.NA:
         notes.append("mack_not_estimable")
     row = {
         "origin": pd.NaT,
@@ -361,7 +363,7 @@ def _total(table: pd.DataFrame, fit: DevelopmentFit) -> pd.DataFrame:
         "paid_to_date": int(table["paid_to_date"].sum()),
         "earned_premium": int(table["earned_premium"].sum()),
         "cdf": np.nan,
-        "ultimate_chainladder": total("ultimate_chainladder", "ultimate_chainladder"),
+        "ultimate_chainladder": ultimate_chainladder,
         "ibnr_chainladder": total("ibnr_chainladder", "ultimate_chainladder"),
         "mack_std_err": mack,
         "apriori_loss_ratio": table["apriori_loss_ratio"].iloc[0] if len(table) else np.nan,

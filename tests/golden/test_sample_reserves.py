@@ -5,9 +5,9 @@ hold whatever the figures: paid to date is the triangle's latest diagonal and th
 earned premium adds up to the policies' earned to date; ultimate = paid + IBNR to the yen; the
 ultimates are paid × cdf (chain ladder) and paid + earned × a priori × (1 − 1/cdf) (BF).
 
-Plausibility when pinned: the book's attritional months (no designed large claim) develop to
-25-76% of earned premium by chain ladder, next to the 65% a priori; 2026-05 (a designed 30,000,000
-claim) and 2026-09 run far above; IBNR is small beside paid because payable is recognised when
+Plausibility when pinned: nine of the twelve earning months develop to 25-76% of their earned
+premium by chain ladder, next to the 65% a priori; 2026-05 (a designed 30,000,000 claim), 2026-08
+and 2026-09 run far above; IBNR is small beside paid because payable is recognised when
 reported and this book's months are mostly developed within three months (factors 1.91, 1.15,
 1.02, then about 1); the two latest months are ``immature`` and BF puts them near the a priori.
 """
