@@ -43,6 +43,7 @@ from xlsxwriter.worksheet import Worksheet
 YEN_FORMAT = "#,##0"
 DATE_FORMAT = "yyyy-mm-dd"
 PERCENT_FORMAT = "0.0%"
+MONTH_FORMAT = "yyyy-mm"
 
 Kind = Literal["money", "count", "integer", "percent", "decimal", "factor", "date", "bool", "text"]
 NUMBER_FORMATS: dict[str, str] = {
@@ -364,7 +365,9 @@ class _Writer:
             chart.add_series(series)
         chart.set_title({"name": spec.title, "name_font": {"size": 12}})
         value_axis = {"name": spec.value_title, "num_format": spec.number_format, "major_gridlines": {"visible": True}}
-        category_axis = {"name": spec.category_title}
+        category_axis: dict[str, Any] = {"name": spec.category_title}
+        if column_kind(str(names[0]), sheet.frame[names[0]], sheet.kinds) == "date":
+            category_axis["num_format"] = MONTH_FORMAT  # date categories (accident months) read as months
         if spec.kind == "bar":
             chart.set_x_axis(value_axis)
             chart.set_y_axis({**category_axis, "reverse": True})

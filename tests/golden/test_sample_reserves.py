@@ -121,3 +121,4 @@ def test_the_chart_leaves_the_total_row_out(result: RunResult) -> None:
     reserves = [chart for chart in charts if "reserves!" in chart]
     assert len(reserves) == 1
     assert "reserves!$A$2:$A$15" in reserves[0] and "$A$16" not in reserves[0]  # 14 months, total in row 16
+    assert 'formatCode="yyyy-mm"' in reserves[0]  # accident months read as months, not date serials
