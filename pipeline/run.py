@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 import pipeline
 from pipeline.calendar import month_end, previous_month
-from pipeline.io.cache import CACHE_FOLDER, ParseCache
+from pipeline.io.cache import CACHE_FOLDER, ParseCache, file_fingerprint, folder_fingerprint
 from pipeline.io.outputs import check_output_folder, frame_records, output_files, write_outputs
 from pipeline.io.read import find_bordereaux, input_files, read_month
 from pipeline.io.workbook import Sheet
@@ -31,6 +31,8 @@ from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
 from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets
 from pipeline.reports.labels import labels_for
 from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
+from pipeline.reports.rejected import rejected_sheets
+from pipeline.reports.run_info import RunInfo, with_run
 from pipeline.stages.claims import claim_totals, lines_with_movements, remaining_limits
 from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import reinsurance_claims, reinsurance_policies
@@ -179,16 +181,22 @@ def run_month(
                 reinsurance_claims=recovered,
                 payable_history=history,
                 reconciliation=table,
+                policies_previous=priced_before,
+                claims_previous=previous.claims,
             )
-            sheets = {
-                "policies_annotated.xlsx": policies_annotated_sheets(policies, labels),
-                "claims_annotated.xlsx": claims_annotated_sheets(lines, claims, labels),
-                "portfolio_summary.xlsx": portfolio_summary_sheets(summary_inputs, book, labels),
-                "rejected.xlsx": [Sheet("rejected", validated.rejected), Sheet("reconciliation", table)],
-            }
+            sheets, documents = with_run(
+                {
+                    "policies_annotated.xlsx": policies_annotated_sheets(policies, labels),
+                    "claims_annotated.xlsx": claims_annotated_sheets(lines, claims, labels),
+                    "portfolio_summary.xlsx": portfolio_summary_sheets(summary_inputs, book, labels),
+                    "rejected.xlsx": rejected_sheets(validated.rejected, table, labels),
+                },
+                run_info(input_dir, month, found.months, book, lang, table),
+                labels,
+            )
 
         inputs = [{"file": f.file, "sha256": f.sha256, "rows": f.rows} for f in input_files(found, validated.counts)]
-        files, parquet_sheets = output_files(sheets)
+        files, parquet_sheets = output_files(sheets, documents=documents)
         with stages.stage("write") as rows:
             manifest = {
                 "package": "cyber-bordereaux",
@@ -232,6 +240,29 @@ def run_month(
         sheets=sheets,
         cached_months=sorted(cached),
         parquet_sheets=parquet_sheets,
+    )
+
+
+def run_info(
+    input_dir: Path, month: str, months: Sequence[str], book: ProductBook, lang: str, table: pd.DataFrame
+) -> RunInfo:
+    """What every workbook of the run states about it (``table``: the reconciliation, total last)."""
+    shipped = Path(book.folder).resolve() == Path(DEFAULT_PRODUCTS_DIR).resolve()
+    total = table.iloc[-1]
+    return RunInfo(
+        month=month,
+        first_month=months[0] if months else month,
+        input_folder=str(input_dir),
+        products_folder="pipeline/products/data (shipped)" if shipped else str(book.folder),
+        products_sha256=folder_fingerprint(book.folder),
+        treaty_name=str(book.treaty.get("name", "")),
+        treaty_sha256=file_fingerprint(Path(book.folder) / "treaty.toml"),
+        package="cyber-bordereaux",
+        version=pipeline.__version__,
+        lang=lang,
+        rows_read=int(total["rows_read"]),
+        rows_processed=int(total["rows_processed"]),
+        rows_rejected=int(total["rows_rejected"]),
     )
 
 

@@ -117,6 +117,11 @@ def folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def file_fingerprint(path: Path) -> str:
+    """SHA-256 of one file's contents (the treaty's version on the ``run`` sheet)."""
+    return _sha256(Path(path))
+
+
 def month_keys(files: BordereauFiles, products_folder: Path) -> dict[str, str]:
     """The cache key of every month: see the module docstring."""
     common = {"format": FORMAT, "code": code_fingerprint(), "products": folder_fingerprint(products_folder)}

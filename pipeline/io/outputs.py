@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import FatalInputError
-from pipeline.io.workbook import Sheet, write_workbook
+from pipeline.io.workbook import Document, Sheet, write_workbook
 
 MANIFEST = "manifest.json"
 MAX_SHEET_ROWS = 1_048_576  # Excel's rows per sheet, the header row included
@@ -62,9 +62,10 @@ def check_output_folder(input_dir: Path, output_dir: Path) -> None:
         raise FatalInputError(output_dir, "output folder is a file")
 
 
-def workbook_writer(sheets: list[Sheet]) -> FileWriter:
-    """A ``files`` entry that writes ``sheets`` as one formatted workbook."""
-    return lambda path: write_workbook(path, sheets)
+def workbook_writer(sheets: list[Sheet], document: Document | None = None) -> FileWriter:
+    """A ``files`` entry that writes ``sheets`` as one formatted workbook with ``document``'s
+    properties and page header and footer."""
+    return lambda path: write_workbook(path, sheets, document=document)
 
 
 def max_sheet_rows() -> int:
@@ -89,10 +90,13 @@ def parquet_writer(frame: pd.DataFrame) -> FileWriter:
 
 
 def output_files(
-    workbooks: Mapping[str, Sequence[Sheet]], max_rows: int | None = None
+    workbooks: Mapping[str, Sequence[Sheet]],
+    max_rows: int | None = None,
+    documents: Mapping[str, Document] | None = None,
 ) -> tuple[dict[str, FileWriter], list[dict[str, Any]]]:
-    """The ``files`` entries of the workbooks (name -> sheets), and a record (workbook, sheet, file,
-    rows) of each sheet too long for Excel, written to ``<workbook stem>.<sheet>.parquet`` instead."""
+    """The ``files`` entries of the workbooks (name -> sheets; ``documents``: name -> what the
+    workbook says about itself), and a record (workbook, sheet, file, rows) of each sheet too long
+    for Excel, written to ``<workbook stem>.<sheet>.parquet`` instead."""
     limit = max_rows or max_sheet_rows()
     files: dict[str, FileWriter] = {}
     moved: list[dict[str, Any]] = []
@@ -112,7 +116,7 @@ def output_files(
                 f"Its rows are in {file}, next to this workbook: the same columns (canonical names) and values.",
             ]
             kept.append(Sheet(sheet.name, pd.DataFrame({"note": pd.Series(note, dtype="str")})))
-        files[name] = workbook_writer(kept)
+        files[name] = workbook_writer(kept, (documents or {}).get(name))
         files.update(parquet)
     return files, moved
 

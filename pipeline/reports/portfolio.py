@@ -1,9 +1,12 @@
 """Sheets of ``portfolio_summary.xlsx`` as at month M, named for a language, with charts.
 
 Sheet names are the same in every language (the contract names ``reinsurance_policies`` and
-``reinsurance_claims``); headers and code cells follow ``--lang``. The ``about`` sheet comes first
-and lists every sheet, every column used in the workbook (code, Japanese name, meaning), every
-reason, adjustment and warning code, so a Japanese header can be mapped back to its canonical name.
+``reinsurance_claims``); headers and code cells follow ``--lang``, except on the sheets meant for
+programs (:data:`TOOL_SHEETS`), which keep their canonical column names in every language so that
+the same chainladder call reads either workbook. The ``about`` sheet comes first (after the ``run``
+sheet every workbook starts with) and lists every sheet, every column used in the workbook (code,
+Japanese name, meaning in the workbook's language), every reason, adjustment and warning code, so
+a Japanese header can be mapped back to its canonical name.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pipeline.io.workbook import Chart, Sheet
 from pipeline.products.load import ProductBook
 from pipeline.reports import summary, triangle
 from pipeline.reports.labels import Labels
+from pipeline.reports.run_info import RUN_COLUMNS, RUN_SHEET
 from pipeline.stages.reinsurance import treaty_summary
 
 
@@ -28,6 +32,8 @@ class PortfolioInputs:
     month to M (``claim_id, valuation_month, payable_total``), from running the claims stage as at
     each month; when None it is approximated from the lines (``triangle.payable_history_from_lines``).
     ``reconciliation``: ``scope, rows_read, rows_processed, rows_rejected`` per input sheet.
+    ``policies_previous`` (PolicyPriced as at M−1) and ``claims_previous`` (claims as at M−1) give
+    the KPIs' this-month counts.
     """
 
     month: str
@@ -38,6 +44,12 @@ class PortfolioInputs:
     reinsurance_claims: pd.DataFrame
     payable_history: pd.DataFrame | None = None
     reconciliation: pd.DataFrame | None = None
+    policies_previous: pd.DataFrame | None = None
+    claims_previous: pd.DataFrame | None = None
+
+
+#: Sheets read by programs: canonical column names and codes in every language.
+TOOL_SHEETS = frozenset({"triangle_long"})
 
 
 def _band_labels(labels: Labels) -> dict[str, str]:
@@ -45,6 +57,8 @@ def _band_labels(labels: Labels) -> dict[str, str]:
 
 
 def _named(name: str, frame: pd.DataFrame, labels: Labels, **options: Any) -> Sheet:
+    if name in TOOL_SHEETS:
+        return Sheet(name=name, frame=frame, **options)
     shown = labels.localize(frame)
     for column in ("plan", "industry", "product"):
         if column in shown.columns:
@@ -59,16 +73,16 @@ def _about(sheets: list[Sheet], labels: Labels) -> Sheet:
         "ja": ("シート", "列", "不支払理由", "調整内容", "警告"),
     }
     names = dict(zip(("sheet", "column", "reason", "adjustment", "warning"), section[labels.lang], strict=True))
-    for sheet in sheets:
+    for name in (RUN_SHEET, *(sheet.name for sheet in sheets)):
         rows.append(
             {
                 "section": names["sheet"],
-                "code": sheet.name,
-                "label": labels.data["sheets"].get(sheet.name, {}).get("ja", ""),
-                "meaning": labels.text("sheets", sheet.name),
+                "code": name,
+                "label": labels.data["sheets"].get(name, {}).get("ja", ""),
+                "meaning": labels.code_about("sheets", name),
             }
         )
-    seen: dict[str, None] = {}
+    seen: dict[str, None] = dict.fromkeys(RUN_COLUMNS)
     for sheet in sheets:
         for column in sheet.frame.columns:
             if sheet.row_kind != column:
@@ -88,7 +102,12 @@ def _about(sheets: list[Sheet], labels: Labels) -> Sheet:
         for code, entry in labels.data[key].items():
             shown = "excluded:<code>" if code == "excluded" else code
             rows.append(
-                {"section": names[section_name], "code": shown, "label": entry["ja"], "meaning": entry.get("about", "")}
+                {
+                    "section": names[section_name],
+                    "code": shown,
+                    "label": entry["ja"],
+                    "meaning": labels.code_about(key, code),
+                }
             )
     frame = pd.DataFrame(rows, columns=["section", "code", "label", "meaning"])
     return Sheet(name="about", frame=frame, headers=labels.headers(frame.columns), widths={"meaning": 90})
@@ -119,7 +138,20 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
     by_item = summary.by_item(lines, claims, policies, book)
     by_event = summary.by_event(claims, book)
     sheets = [
-        _named("kpi", summary.kpi(policies, claims, month, inputs.reconciliation), labels, row_kind="kind"),
+        _named(
+            "kpi",
+            summary.kpi(
+                policies,
+                claims,
+                month,
+                inputs.reconciliation,
+                policies_previous=inputs.policies_previous,
+                claims_previous=inputs.claims_previous,
+                lines=lines,
+            ),
+            labels,
+            row_kind="kind",
+        ),
         _named(
             "treaty",
             treaty_summary(inputs.reinsurance_policies, inputs.reinsurance_claims, book.treaty),
@@ -153,7 +185,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
             labels,
             freeze_columns=2,
         ),
-        _named("limits_low", summary.limits_low(policies), labels, freeze_columns=1),
+        _named("limits_low", summary.limits_low(policies, book=book), labels, freeze_columns=1),
         _named(
             "payable_by_month",
             by_month,
