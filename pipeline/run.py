@@ -42,6 +42,7 @@ from pipeline.stages.waterfall import adjudicated_lines
 
 log = logging.getLogger("pipeline")
 STAGES = ("products", "read", "validate", "versions", "premium", "claims", "reinsurance", "reports", "write")
+STAGE_WIDTH = max(map(len, STAGES))  # the stage lines print as an aligned table
 
 
 @dataclass
@@ -82,17 +83,18 @@ class Stages:
         self.bar = tqdm(total=total, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False, unit="stage")
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[dict[str, int]]:
-        """Time the block; the block fills ``rows_in``, ``rows_out``, ``rejected`` for the log line."""
-        rows: dict[str, int] = {}
+    def stage(self, name: str) -> Iterator[dict[str, int | str]]:
+        """Time the block; the block fills ``rows_in``, ``rows_out``, ``rejected`` (counts) or a
+        phrase (text, shown as is) for the log line."""
+        rows: dict[str, int | str] = {}
         self.bar.set_description(name)
         start = time.perf_counter()
         yield rows
         seconds = time.perf_counter() - start
         self.timings[name] = round(seconds, 3)
         self.bar.update(1)
-        counts = ", ".join(f"{key} {value:,}" for key, value in rows.items())
-        log.info("%-10s %s%s%.2f s", name, counts, ", " if counts else "", seconds)
+        counts = ", ".join(value if isinstance(value, str) else f"{key} {value:,}" for key, value in rows.items())
+        log.info("%-*s %s%s%.2f s", STAGE_WIDTH, name, counts, ", " if counts else "", seconds)
 
     def close(self) -> None:
         self.bar.close()
@@ -124,7 +126,11 @@ def run_month(
             cached = cache.load_all() if cache else {}
             raw = {folder: read_month(found, folder) for folder in found.months if folder not in cached}
             parsed = sum(sheet.rows_read for sheets in raw.values() for sheet in sheets)
-            rows.update(rows_in=parsed, months_cached=len(cached))
+            if raw or not cached:
+                rows.update(rows_in=parsed, months=len(raw))
+            if cached:
+                from_cache = sum(int(str(c["rows_read"])) for result in cached.values() for c in result.counts)
+                rows["cache"] = f"{len(cached)} months ({from_cache:,} rows) from the parse cache"
 
         with stages.stage("validate") as rows:
             months = validate_months(found.months, raw, cached, book)

@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -54,12 +55,28 @@ log = logging.getLogger(__name__)
 
 
 def check_output_folder(input_dir: Path, output_dir: Path) -> None:
-    """Outputs never go into the input folder (raw data is immutable)."""
+    """Before a run starts: outputs never go into the input folder (raw data is immutable), and the
+    output folder (or, when it does not exist yet, the folder it will be made in) can be written:
+    a file is created and removed there. The error names the user's folder."""
     source, target = Path(input_dir).resolve(), Path(output_dir).resolve()
     if target == source or source in target.parents:
         raise FatalInputError(output_dir, "output folder must not be the input folder or inside it")
     if target.exists() and not target.is_dir():
         raise FatalInputError(output_dir, "output folder is a file")
+    existing = next((folder for folder in (target, *target.parents) if folder.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise FatalInputError(output_dir, "cannot create the output folder: a parent of it is not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        problem = (error.strerror or "not writable").lower()
+        what = (
+            "output folder cannot be written"
+            if existing == target
+            else f"cannot create it: {existing} cannot be written"
+        )
+        raise FatalInputError(output_dir, f"{what} ({problem}); choose another OUTPUT / --output folder") from None
 
 
 def workbook_writer(sheets: list[Sheet], document: Document | None = None) -> FileWriter:
