@@ -64,7 +64,7 @@ def _os_error(error: OSError) -> str:
     """``<file>: <problem>`` for an error of the operating system (a file that cannot be read or
     written), naming the user's folders, never the run's internal ones."""
     names = [_user_path(name) for name in (error.filename, error.filename2) if name]
-    problem = (error.strerror or "").lower() or type(error).__name__
+    problem = error.strerror or type(error).__name__
     if not names:
         return f"{problem} (the disk or a folder may be full, read-only or not permitted)"
     return f"{' -> '.join(names)}: {problem}"

@@ -65,7 +65,7 @@ def check_output_folder(input_dir: Path, output_dir: Path) -> None:
         raise FatalInputError(output_dir, "output folder is a file")
     existing = next((folder for folder in (target, *target.parents) if folder.exists()), None)
     if existing is None or not existing.is_dir():
-        raise FatalInputError(output_dir, "cannot create the output folder: a parent of it is not a folder")
+        raise FatalInputError(output_dir, f"output folder cannot be created: {existing}: Not a directory")
     try:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-check-"):
             pass
