@@ -130,8 +130,8 @@ def run_month(
                 rows.update(rows_in=parsed, months=len(raw))
             if cached:
                 from_cache = sum(int(str(c["rows_read"])) for result in cached.values() for c in result.counts)
-                months = f"{len(cached)} month" + ("s" if len(cached) != 1 else "")
-                rows["cache"] = f"{months} ({from_cache:,} rows) from the parse cache"
+                served = f"{len(cached)} month" + ("s" if len(cached) != 1 else "")
+                rows["cache"] = f"{served} ({from_cache:,} rows) from the parse cache"
 
         with stages.stage("validate") as rows:
             months = validate_months(found.months, raw, cached, book)
