@@ -97,6 +97,8 @@ HEADER_STYLE = {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": T
 WRAP_STYLE = {"text_wrap": True, "valign": "top"}
 MAX_WIDTH = 48
 MIN_WIDTH = 6
+ROW_HEIGHT = 15  # points of one line of text
+MAX_WRAPPED_LINES = 12  # a wrapped cell shows at most this many lines (the rest stays in the cell)
 PAPER_A4 = 9
 WIDTH_SAMPLE = 20_000
 DEFAULT_CONSTANT_MEMORY_CELLS = 1_000_000  # 100k x 27 cells: table 22.3 s / 875 MB, constant_memory 14.4 s / 315 MB
@@ -147,7 +149,10 @@ class Chart:
 
     ``categories`` is one column, or adjacent columns for a two-level axis (product, band).
     ``kind`` is an xlsxwriter chart type (``column``, ``bar``, ``line``, ``pie``). ``anchor`` is the
-    top-left cell; by default the chart sits below the table.
+    top-left cell; by default the chart sits below the table, on a new printed page. ``rows`` limits
+    the chart to the frame's rows ``first`` to ``last`` (0-based, inclusive), e.g. one product's.
+    ``number_format`` formats the value axis (``#,##0,,`` shows millions). Axis labels are never
+    rotated: long category names belong on a bar chart's vertical axis.
     """
 
     title: str
@@ -160,6 +165,7 @@ class Chart:
     width: int = 720
     height: int = 400
     number_format: str = YEN_FORMAT
+    rows: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -274,6 +280,20 @@ def _width(header: str, values: list[Any], kind: str) -> float:
     return float(min(max(content + 2, header_width, MIN_WIDTH), MAX_WIDTH))
 
 
+def _wrapped_heights(wrapped: list[tuple[list[Any], float]], rows: int) -> dict[int, float]:
+    """Row heights (points, by 1-based sheet row) of the rows whose wrapped text needs more than
+    one line: Excel and LibreOffice do not grow a row for wrapped text written by a program."""
+    heights: dict[int, float] = {}
+    for column, width in wrapped:
+        per_line = max(width - 1, 1)
+        for r, value in enumerate(column[:rows], start=1):
+            if value is not None:
+                lines = min(math.ceil(display_width(str(value)) / per_line), MAX_WRAPPED_LINES)
+                if lines > 1 and ROW_HEIGHT * lines > heights.get(r, 0):
+                    heights[r] = ROW_HEIGHT * lines
+    return heights
+
+
 def excel_header(text: str) -> str:
     """A header as written: control characters (invalid in a table's XML) shown as U+FFFD, and at
     most Excel's 255 characters for a table column name."""
@@ -329,14 +349,16 @@ class _Writer:
         rows = len(frame)
 
         lines = 1
+        wrapped: list[tuple[list[Any], float]] = []
         for index, (name, kind, header, column) in enumerate(zip(columns, kinds, headers, values, strict=True)):
             width = sheet.widths.get(str(name)) or _width(header, column, kind)
             cell_format = self.formats.get(kind)
             if kind == "text" and _content_width(column, kind) + 2 > width:
                 cell_format = self.wrap  # long text wraps within its column instead of running on
+                wrapped.append((column, width))
             worksheet.set_column(index, index, width, cell_format)
             lines = max(lines, math.ceil((display_width(header) + 3) / width))
-        worksheet.set_row(0, 15 * min(lines, 3))  # a capped long header wraps onto a second line
+        worksheet.set_row(0, ROW_HEIGHT * min(lines, 3))  # a capped long header wraps onto a second line
         if self.constant_memory or not columns:
             for index, header in enumerate(headers):
                 worksheet.write_string(0, index, header, self.header)
@@ -364,10 +386,13 @@ class _Writer:
             )
 
         writers = [self.writer_for(worksheet, k) for k in kinds]
+        heights = _wrapped_heights(wrapped, rows)
         if sheet.row_kind is not None:
             row_formats = [self.formats.get(str(k)) for k in frame[sheet.row_kind].tolist()]
             numeric = [k in NUMERIC_KINDS for k in kinds]
             for r, row in enumerate(zip(*values, strict=True)):
+                if r + 1 in heights:
+                    worksheet.set_row(r + 1, heights[r + 1])
                 for c, value in enumerate(row):
                     if value is not None:
                         if numeric[c]:
@@ -376,14 +401,19 @@ class _Writer:
                             writers[c](r + 1, c, value)
         else:
             for r, row in enumerate(zip(*values, strict=True), start=1):
+                if r in heights:
+                    worksheet.set_row(r, heights[r])
                 for c, value in enumerate(row):
                     if value is not None:
                         writers[c](r, c, value)
 
         worksheet.freeze_panes(1, sheet.freeze_columns)
         self.page_setup(worksheet)
-        for number, chart in enumerate(sheet.charts):
-            self.chart(worksheet, sheet, columns, headers, rows, chart, number)
+        breaks = [
+            self.chart(worksheet, sheet, columns, rows, chart, number) for number, chart in enumerate(sheet.charts)
+        ]
+        if any(breaks):
+            worksheet.set_h_pagebreaks([row for row in breaks if row])  # each chart starts a printed page
 
     def page_setup(self, worksheet: Worksheet) -> None:
         """Printing / PDF: A4 landscape, one page wide, the header row repeated on every page,
@@ -400,29 +430,36 @@ class _Writer:
         worksheet: Worksheet,
         sheet: Sheet,
         columns: list[Any],
-        headers: list[str],
         rows: int,
         spec: Chart,
         number: int,
-    ) -> None:
+    ) -> int:
+        """Insert the chart; the sheet row it starts at when it sits below the table (else 0)."""
         chart = self.workbook.add_chart({"type": spec.kind})
         if chart is None or rows == 0:
-            return
+            return 0
         names = (spec.categories,) if isinstance(spec.categories, str) else spec.categories
         first, last = columns.index(names[0]), columns.index(names[-1])
+        top, bottom = (1, rows) if spec.rows is None else (spec.rows[0] + 1, spec.rows[1] + 1)
         for value_name in spec.values:
             col = columns.index(value_name)
             series: dict[str, Any] = {
                 "name": [sheet.name, 0, col],
-                "categories": [sheet.name, 1, first, rows, last],
-                "values": [sheet.name, 1, col, rows, col],
+                "categories": [sheet.name, top, first, bottom, last],
+                "values": [sheet.name, top, col, bottom, col],
             }
             if spec.kind == "line":
                 series["marker"] = {"type": "circle", "size": 5}
             chart.add_series(series)
         chart.set_title({"name": spec.title, "name_font": {"size": 12}})
-        value_axis = {"name": spec.value_title, "num_format": spec.number_format, "major_gridlines": {"visible": True}}
-        category_axis = {"name": spec.category_title}
+        flat = {"rotation": 0}
+        value_axis = {
+            "name": spec.value_title,
+            "num_format": spec.number_format,
+            "num_font": flat,
+            "major_gridlines": {"visible": True},
+        }
+        category_axis = {"name": spec.category_title, "num_font": flat}
         if spec.kind == "bar":
             chart.set_x_axis(value_axis)
             chart.set_y_axis({**category_axis, "reverse": True})
@@ -438,6 +475,7 @@ class _Writer:
         below = rows + 3 + sum(math.ceil(c.height / 20) + 2 for c in sheet.charts[:number])
         anchor = spec.anchor or xlsxwriter.utility.xl_rowcol_to_cell(below, 0)
         worksheet.insert_chart(anchor, chart)
+        return 0 if spec.anchor else below
 
 
 def write_workbook(

@@ -11,7 +11,7 @@ a Japanese header can be mapped back to its canonical name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -47,6 +47,8 @@ class PortfolioInputs:
     policies_previous: pd.DataFrame | None = None
     claims_previous: pd.DataFrame | None = None
 
+
+MILLIONS = "#,##0.0,,"  # a chart's value axis in millions of yen
 
 #: Sheets read by programs: canonical column names and codes in every language.
 TOOL_SHEETS = frozenset({"triangle_long"})
@@ -117,7 +119,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
     """Every sheet of ``portfolio_summary.xlsx`` in order, ``about`` first."""
     month = inputs.month
     bands = _band_labels(labels)
-    yen = labels.text("charts", "yen")
+    yen = labels.text("charts", "million_yen")
     policies, claims, lines = inputs.policies, inputs.claims, inputs.lines
 
     history = inputs.payable_history
@@ -126,13 +128,31 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
     long = triangle.triangle_long(history, claims, month)
     by_month = triangle.payable_by_month(long)
 
-    def chart(key: str, categories: str | tuple[str, ...], value: str, rows: int = 0, x: str = "") -> Chart:
-        """A bar chart (long category names read horizontally) sized to its rows; a column chart
-        over months when ``rows`` is 0."""
+    def chart(key: str, categories: str, value: str, rows: int = 0, x: str = "") -> Chart:
+        """A bar chart (long category names read horizontally, never rotated) sized to its rows; a
+        column chart over months when ``rows`` is 0. Values in millions of yen, so that the value
+        axis's labels stay short."""
+        title = labels.text("charts", key)
         if rows == 0:
-            return Chart(labels.text("charts", key), categories, (value,), category_title=x, value_title=yen)
-        height = max(300, 24 * rows + 100)
-        return Chart(labels.text("charts", key), categories, (value,), kind="bar", value_title=yen, height=height)
+            return Chart(title, categories, (value,), category_title=x, value_title=yen, number_format=MILLIONS)
+        height = max(260, 22 * rows + 110)
+        return Chart(title, categories, (value,), kind="bar", value_title=yen, height=height, number_format=MILLIONS)
+
+    def per_product(key: str, frame: pd.DataFrame, categories: str, value: str) -> tuple[Chart, ...]:
+        """One bar chart per product over its rows (the frame is ordered by product), titled with
+        the product's name: one level of short category names instead of a two-level axis."""
+        charts = []
+        codes = frame["product"].astype(str).tolist()
+        for product in dict.fromkeys(codes):
+            first, last = codes.index(product), len(codes) - 1 - codes[::-1].index(product)
+            base = chart(key, categories, value, last - first + 1)
+            name = labels.product_names.get(product, product) if labels.ja else product
+            charts.append(
+                replace(
+                    base, title=f"{base.title}：{name}" if labels.ja else f"{base.title}: {name}", rows=(first, last)
+                )
+            )
+        return tuple(charts)
 
     by_band = summary.by_policy_dims(policies, claims, month, book, ["product", "revenue_band"], bands, labels.lang)
     by_item = summary.by_item(lines, claims, policies, book)
@@ -164,7 +184,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
             "by_revenue_band",
             by_band,
             labels,
-            charts=(chart("premium_by_band", ("product", "revenue_band"), "written_premium", len(by_band)),),
+            charts=per_product("premium_by_band", by_band, "revenue_band", "written_premium"),
         ),
         _named("by_industry", summary.by_policy_dims(policies, claims, month, book, ["industry"], bands), labels),
         _named(
@@ -177,7 +197,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
             "by_item",
             by_item,
             labels,
-            charts=(chart("payable_by_item", ("product", "item"), "payable", len(by_item)),),
+            charts=per_product("payable_by_item", by_item, "item", "payable"),
         ),
         _named(
             "largest_claims",
