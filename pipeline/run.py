@@ -203,7 +203,7 @@ def run_month(
             )
 
         inputs = [{"file": f.file, "sha256": f.sha256, "rows": f.rows} for f in input_files(found, validated.counts)]
-        files, parquet_sheets = output_files(sheets, documents=documents)
+        files, parquet_sheets = output_files(sheets, documents=documents, note=labels.parquet_note())
         with stages.stage("write") as rows:
             manifest = {
                 "package": "cyber-bordereaux",

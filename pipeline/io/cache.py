@@ -184,11 +184,10 @@ class ParseCache:
             return _read_entry(entry, month, self.keys[month])
         except Exception:
             log.warning(
-                "parse cache: the entry of %s in %s could not be read back exactly, so %s is read again "
-                "and its entry rebuilt",
+                "parse cache: the entry of %s in %s could not be read back exactly: ignored and rebuilt "
+                "(the month is read from its workbooks again)",
                 month,
                 self.folder,
-                month,
             )
             shutil.rmtree(entry, ignore_errors=True)
             return None

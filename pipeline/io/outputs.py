@@ -48,6 +48,11 @@ MANIFEST = "manifest.json"
 MAX_SHEET_ROWS = 1_048_576  # Excel's rows per sheet, the header row included
 MAX_SHEET_ROWS_VARIABLE = "PIPELINE_MAX_SHEET_ROWS"
 FileWriter = Callable[[Path], None]
+#: The note left on a sheet written as Parquet ({rows}, {limit}, {file}), and its header.
+PARQUET_NOTE = (
+    "This sheet has {rows:,} rows, more than an Excel sheet holds ({limit:,} rows with the header).",
+    "Its rows are in {file}, next to this workbook: the same columns (canonical names) and values.",
+)
 # Folders a run creates next to the month folders: staging (".tmp") and the retired previous outputs (".old").
 WORK_FOLDER = re.compile(r"\.(tmp|old)-(\d{4}-\d{2})-(\d+)")
 
@@ -110,10 +115,13 @@ def output_files(
     workbooks: Mapping[str, Sequence[Sheet]],
     max_rows: int | None = None,
     documents: Mapping[str, Document] | None = None,
+    note: tuple[Sequence[str], str] = (PARQUET_NOTE, "note"),
 ) -> tuple[dict[str, FileWriter], list[dict[str, Any]]]:
     """The ``files`` entries of the workbooks (name -> sheets; ``documents``: name -> what the
     workbook says about itself), and a record (workbook, sheet, file, rows) of each sheet too long
-    for Excel, written to ``<workbook stem>.<sheet>.parquet`` instead."""
+    for Excel, written to ``<workbook stem>.<sheet>.parquet`` instead. ``note`` gives the lines
+    (templates with ``{rows}``, ``{limit}``, ``{file}``) and the header of the note left in the
+    workbook for such a sheet, in the workbook's language."""
     limit = max_rows or max_sheet_rows()
     files: dict[str, FileWriter] = {}
     moved: list[dict[str, Any]] = []
@@ -127,12 +135,9 @@ def output_files(
             file = f"{Path(name).stem}.{sheet.name}.parquet"
             parquet[file] = parquet_writer(sheet.frame)
             moved.append({"workbook": name, "sheet": sheet.name, "file": file, "rows": len(sheet.frame)})
-            note = [
-                f"This sheet has {len(sheet.frame):,} rows, more than an Excel sheet holds "
-                f"({limit:,} rows with the header).",
-                f"Its rows are in {file}, next to this workbook: the same columns (canonical names) and values.",
-            ]
-            kept.append(Sheet(sheet.name, pd.DataFrame({"note": pd.Series(note, dtype="str")})))
+            lines = [line.format(rows=len(sheet.frame), limit=limit, file=file) for line in note[0]]
+            frame = pd.DataFrame({"note": pd.Series(lines, dtype="str")})
+            kept.append(Sheet(sheet.name, frame, headers={"note": note[1]}))
         files[name] = workbook_writer(kept, (documents or {}).get(name))
         files.update(parquet)
     return files, moved

@@ -117,6 +117,11 @@ class Labels:
             return key
         return str(entry.get(self.lang) or entry.get("en") or key)
 
+    def parquet_note(self) -> tuple[list[str], str]:
+        """The lines and header of the note on a sheet written as Parquet, in this language."""
+        entry = self.data["parquet_note"]
+        return [str(line) for line in entry[self.lang]], str(entry["header"][self.lang])
+
     @property
     def missing(self) -> str:
         return self.text("missing", "value")

@@ -198,3 +198,18 @@ def test_a_chart_over_some_rows_has_flat_labels_and_its_own_page(tmp_path: Path)
     assert "$A$3:$A$4" in xml and "$B$3:$B$4" in xml
     assert 'rot="0"' in xml
     assert openpyxl.load_workbook(path)["s"].row_breaks.count == 1
+
+
+def test_the_note_of_a_sheet_written_as_parquet_is_in_the_workbooks_language(tmp_path: Path) -> None:
+    from pipeline.io.outputs import output_files
+    from pipeline.products import load_products
+    from pipeline.reports.labels import labels_for
+
+    labels = labels_for(load_products(), "ja")
+    files, moved = output_files({"claims_annotated.xlsx": [Sheet("lines", _frame())]}, 2, note=labels.parquet_note())
+    assert moved == [
+        {"workbook": "claims_annotated.xlsx", "sheet": "lines", "file": "claims_annotated.lines.parquet", "rows": 3}
+    ]
+    files["claims_annotated.xlsx"](tmp_path / "claims_annotated.xlsx")
+    rows = list(openpyxl.load_workbook(tmp_path / "claims_annotated.xlsx")["lines"].iter_rows(values_only=True))
+    assert rows[0] == ("注記",) and "3行" in rows[1][0] and "claims_annotated.lines.parquet" in rows[2][0]
