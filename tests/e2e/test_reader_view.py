@@ -100,13 +100,13 @@ def test_no_english_left_in_a_japanese_workbook(runs):
                     if isinstance(cell, str) and index not in skip:
                         words = set(ENGLISH_WORD.findall(cell))
                         assert not words & codes, f"{name}/{sheet.title}: code left in {cell!r}"
-    about = pd.read_excel(result.output_folder / "portfolio_summary.xlsx", sheet_name="about")
+    about = pd.read_excel(result.output_folder / "portfolio_summary.xlsx", sheet_name="about", engine="openpyxl")
     meanings = about.iloc[:, 3].fillna("")
     untranslated = about[~meanings.str.contains(JAPANESE.pattern)]
     assert untranslated.empty, untranslated.iloc[:, :2].to_string()
     sheets = about[about.iloc[:, 0] == "シート"]
     assert (sheets.iloc[:, 3] != sheets.iloc[:, 2]).all(), "a sheet's meaning repeats its name"
-    kpi = pd.read_excel(result.output_folder / "portfolio_summary.xlsx", sheet_name="kpi")
+    kpi = pd.read_excel(result.output_folder / "portfolio_summary.xlsx", sheet_name="kpi", engine="openpyxl")
     assert kpi.iloc[:, 0].str.contains(JAPANESE.pattern).all()
 
 
@@ -118,11 +118,11 @@ def test_every_rejection_reason_is_in_japanese_with_its_values(runs):
         assert complete, reason
         for value in re.findall(r"\d{4}-\d{2}(?:-\d{2})?|\d[\d,]{3,}\d", reason):
             assert value in japanese, (reason, japanese)
-    shown = pd.read_excel(result.output_folder / "rejected.xlsx", sheet_name="rejected")
+    shown = pd.read_excel(result.output_folder / "rejected.xlsx", sheet_name="rejected", engine="openpyxl")
     assert list(shown.columns) == ["報告月", "ファイル", "シート", "行番号", "列", "値", "不備の内容と修正方法"]
     assert len(shown) == len(result.rejected)
     assert shown.iloc[:, 6].str.contains(JAPANESE.pattern).all()
-    english = pd.read_excel(runs["en"].output_folder / "rejected.xlsx", sheet_name="rejected")
+    english = pd.read_excel(runs["en"].output_folder / "rejected.xlsx", sheet_name="rejected", engine="openpyxl")
     assert list(english.columns) == ["month", "file", "sheet", "row", "column", "value", "reason"]
     assert english["reason"].tolist() == result.rejected["reason"].tolist()
 
@@ -132,12 +132,12 @@ def test_triangle_long_loads_in_chainladder_alike_in_both_languages(runs):
     latest = {}
     for lang, result in runs.items():
         path = result.output_folder / "portfolio_summary.xlsx"
-        about = pd.read_excel(path, sheet_name="about")
+        about = pd.read_excel(path, sheet_name="about", engine="openpyxl")
         meaning = about[about.iloc[:, 1] == "triangle_long"].iloc[0, 3]
         call = re.search(r"cl\.Triangle\(.*?\)(?=\.|。|$)", meaning)
         assert call, meaning
         assert "columns=['cumulative']" in call.group() and "cumulative=True" in call.group()
-        df = pd.read_excel(path, sheet_name="triangle_long")
+        df = pd.read_excel(path, sheet_name="triangle_long", engine="openpyxl")
         assert list(df.columns) == list(LONG_COLUMNS)
         triangle = eval(call.group(), {"cl": cl, "df": df})
         latest[lang] = float(triangle.latest_diagonal.sum())
@@ -149,7 +149,7 @@ def test_triangle_long_loads_in_chainladder_alike_in_both_languages(runs):
 @pytest.mark.parametrize("lang", ["en", "ja"])
 def test_every_kpi_has_its_this_month_figure(runs, lang):
     result = runs[lang]
-    kpi = pd.read_excel(result.output_folder / "portfolio_summary.xlsx", sheet_name="kpi")
+    kpi = pd.read_excel(result.output_folder / "portfolio_summary.xlsx", sheet_name="kpi", engine="openpyxl")
     assert kpi.iloc[:, 3].notna().all(), kpi.to_string()
     figures = dict(zip(kpi.iloc[:, 0], kpi.iloc[:, 3], strict=False))
     labels = labels_for(result.book, lang)
