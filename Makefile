@@ -24,8 +24,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with its dev tools
 
-run: $(STAMP) ## Run a month: make run [INPUT=sample_data] [MONTH=latest] [OUTPUT=output]
-	$(BIN)/python -m pipeline run --input $(INPUT) --month $(MONTH) --output $(OUTPUT) --lang $(LANG_OUT)
+run: $(STAMP) ## Run a month: make run [INPUT=sample_data] [MONTH=latest] [OUTPUT=output] [LANG_OUT=en|ja]
+	$(BIN)/python -m pipeline run --input $(INPUT) $(if $(MONTH),--month $(MONTH)) --output $(OUTPUT) --lang $(LANG_OUT)
 
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest -q

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 import traceback
@@ -50,11 +51,23 @@ def _error(message: str) -> None:
         traceback.print_exc(file=sys.stderr)
 
 
+_STAGING = re.compile(r"\.(?:tmp|old)-(\d{4}-\d{2})-\d+(?=/|$)")
+
+
+def _user_path(name: object) -> str:
+    """A path as the user knows it: the run's internal staging folder ``<output>/.tmp-<month>-<pid>``
+    is named as the month folder it becomes, ``<output>/<month>``."""
+    return _STAGING.sub(r"\1", os.fsdecode(name) if isinstance(name, bytes | os.PathLike) else str(name))
+
+
 def _os_error(error: OSError) -> str:
-    """``<file>: <problem>`` for an error of the operating system (a file that cannot be read or written)."""
-    names = [name for name in (error.filename, error.filename2) if name]
-    problem = error.strerror or str(error) or type(error).__name__
-    return f"{' -> '.join(map(str, names))}: {problem}" if names else f"{type(error).__name__}: {problem}"
+    """``<file>: <problem>`` for an error of the operating system (a file that cannot be read or
+    written), naming the user's folders, never the run's internal ones."""
+    names = [_user_path(name) for name in (error.filename, error.filename2) if name]
+    problem = error.strerror or type(error).__name__
+    if not names:
+        return f"{problem} (the disk or a folder may be full, read-only or not permitted)"
+    return f"{' -> '.join(names)}: {problem}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,7 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--input", required=True, type=Path, metavar="DIR", help="folder of YYYY-MM month folders")
     run.add_argument(
-        "--month", required=True, metavar="YYYY-MM", help="the month to report as at (its folder must exist)"
+        "--month",
+        default=None,
+        metavar="YYYY-MM",
+        help="the month to report as at (its folder must exist; default: the latest month folder of --input)",
     )
     run.add_argument("--output", required=True, type=Path, metavar="DIR", help="outputs go to DIR/YYYY-MM/")
     run.add_argument(
@@ -106,11 +122,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pipeline.io.read import latest_month
     from pipeline.run import run_month
 
     result = run_month(
         args.input,
-        args.month,
+        args.month or latest_month(args.input),
         args.output,
         products_dir=args.products,
         lang=args.lang,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 import pipeline
 from pipeline.calendar import month_end, previous_month
-from pipeline.io.cache import CACHE_FOLDER, ParseCache
+from pipeline.io.cache import CACHE_FOLDER, ParseCache, file_fingerprint, folder_fingerprint
 from pipeline.io.outputs import check_output_folder, frame_records, output_files, write_outputs
 from pipeline.io.read import find_bordereaux, input_files, read_month
 from pipeline.io.workbook import Sheet
@@ -31,6 +31,8 @@ from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
 from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets
 from pipeline.reports.labels import labels_for
 from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
+from pipeline.reports.rejected import rejected_sheets
+from pipeline.reports.run_info import RunInfo, with_run
 from pipeline.stages.claims import claim_totals, lines_with_movements, remaining_limits
 from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import reinsurance_claims, reinsurance_policies
@@ -40,6 +42,7 @@ from pipeline.stages.waterfall import adjudicated_lines
 
 log = logging.getLogger("pipeline")
 STAGES = ("products", "read", "validate", "versions", "premium", "claims", "reinsurance", "reports", "write")
+STAGE_WIDTH = max(map(len, STAGES))  # the stage lines print as an aligned table
 
 
 @dataclass
@@ -80,17 +83,18 @@ class Stages:
         self.bar = tqdm(total=total, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False, unit="stage")
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[dict[str, int]]:
-        """Time the block; the block fills ``rows_in``, ``rows_out``, ``rejected`` for the log line."""
-        rows: dict[str, int] = {}
+    def stage(self, name: str) -> Iterator[dict[str, int | str]]:
+        """Time the block; the block fills ``rows_in``, ``rows_out``, ``rejected`` (counts) or a
+        phrase (text, shown as is) for the log line."""
+        rows: dict[str, int | str] = {}
         self.bar.set_description(name)
         start = time.perf_counter()
         yield rows
         seconds = time.perf_counter() - start
         self.timings[name] = round(seconds, 3)
         self.bar.update(1)
-        counts = ", ".join(f"{key} {value:,}" for key, value in rows.items())
-        log.info("%-10s %s%s%.2f s", name, counts, ", " if counts else "", seconds)
+        counts = ", ".join(value if isinstance(value, str) else f"{key} {value:,}" for key, value in rows.items())
+        log.info("%-*s %s%s%.2f s", STAGE_WIDTH, name, counts, ", " if counts else "", seconds)
 
     def close(self) -> None:
         self.bar.close()
@@ -122,7 +126,12 @@ def run_month(
             cached = cache.load_all() if cache else {}
             raw = {folder: read_month(found, folder) for folder in found.months if folder not in cached}
             parsed = sum(sheet.rows_read for sheets in raw.values() for sheet in sheets)
-            rows.update(rows_in=parsed, months_cached=len(cached))
+            if raw or not cached:
+                rows.update(rows_in=parsed, months=len(raw))
+            if cached:
+                from_cache = sum(int(str(c["rows_read"])) for result in cached.values() for c in result.counts)
+                served = f"{len(cached)} month" + ("s" if len(cached) != 1 else "")
+                rows["cache"] = f"{served} ({from_cache:,} rows) from the parse cache"
 
         with stages.stage("validate") as rows:
             months = validate_months(found.months, raw, cached, book)
@@ -179,16 +188,22 @@ def run_month(
                 reinsurance_claims=recovered,
                 payable_history=history,
                 reconciliation=table,
+                policies_previous=priced_before,
+                claims_previous=previous.claims,
             )
-            sheets = {
-                "policies_annotated.xlsx": policies_annotated_sheets(policies, labels),
-                "claims_annotated.xlsx": claims_annotated_sheets(lines, claims, labels),
-                "portfolio_summary.xlsx": portfolio_summary_sheets(summary_inputs, book, labels),
-                "rejected.xlsx": [Sheet("rejected", validated.rejected), Sheet("reconciliation", table)],
-            }
+            sheets, documents = with_run(
+                {
+                    "policies_annotated.xlsx": policies_annotated_sheets(policies, labels),
+                    "claims_annotated.xlsx": claims_annotated_sheets(lines, claims, labels),
+                    "portfolio_summary.xlsx": portfolio_summary_sheets(summary_inputs, book, labels),
+                    "rejected.xlsx": rejected_sheets(validated.rejected, table, labels),
+                },
+                run_info(input_dir, month, found.months, book, lang, table),
+                labels,
+            )
 
         inputs = [{"file": f.file, "sha256": f.sha256, "rows": f.rows} for f in input_files(found, validated.counts)]
-        files, parquet_sheets = output_files(sheets)
+        files, parquet_sheets = output_files(sheets, documents=documents, note=labels.parquet_note())
         with stages.stage("write") as rows:
             manifest = {
                 "package": "cyber-bordereaux",
@@ -232,6 +247,29 @@ def run_month(
         sheets=sheets,
         cached_months=sorted(cached),
         parquet_sheets=parquet_sheets,
+    )
+
+
+def run_info(
+    input_dir: Path, month: str, months: Sequence[str], book: ProductBook, lang: str, table: pd.DataFrame
+) -> RunInfo:
+    """What every workbook of the run states about it (``table``: the reconciliation, total last)."""
+    shipped = Path(book.folder).resolve() == Path(DEFAULT_PRODUCTS_DIR).resolve()
+    total = table.iloc[-1]
+    return RunInfo(
+        month=month,
+        first_month=months[0] if months else month,
+        input_folder=str(input_dir),
+        products_folder="pipeline/products/data (shipped)" if shipped else str(book.folder),
+        products_sha256=folder_fingerprint(book.folder),
+        treaty_name=str(book.treaty.get("name", "")),
+        treaty_sha256=file_fingerprint(Path(book.folder) / "treaty.toml"),
+        package="cyber-bordereaux",
+        version=pipeline.__version__,
+        lang=lang,
+        rows_read=int(total["rows_read"]),
+        rows_processed=int(total["rows_processed"]),
+        rows_rejected=int(total["rows_rejected"]),
     )
 
 

@@ -117,6 +117,11 @@ def folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def file_fingerprint(path: Path) -> str:
+    """SHA-256 of one file's contents (the treaty's version on the ``run`` sheet)."""
+    return _sha256(Path(path))
+
+
 def month_keys(files: BordereauFiles, products_folder: Path) -> dict[str, str]:
     """The cache key of every month: see the module docstring."""
     common = {"format": FORMAT, "code": code_fingerprint(), "products": folder_fingerprint(products_folder)}
@@ -177,8 +182,13 @@ class ParseCache:
             return None
         try:
             return _read_entry(entry, month, self.keys[month])
-        except Exception as error:
-            log.warning("cache entry %s ignored and rebuilt (%s: %s)", entry, type(error).__name__, error)
+        except Exception:
+            log.warning(
+                "parse cache: the entry of %s in %s could not be read back exactly: ignored and rebuilt "
+                "(the month is read from its workbooks again)",
+                month,
+                self.folder,
+            )
             shutil.rmtree(entry, ignore_errors=True)
             return None
 
@@ -191,14 +201,16 @@ class ParseCache:
         return {month: result for month, result in found.items() if result is not None}
 
     def store_all(self, results: Iterable[MonthValidated], skip: Container[str] = ()) -> None:
-        """Store every month's outcome but those of the months in ``skip`` (read from the cache)."""
+        """Store every month's outcome but those of the months in ``skip`` (read from the cache);
+        after the first month that cannot be stored, stop trying (one warning per run)."""
         for result in results:
-            if result.month not in skip:
-                self.store(result)
+            if result.month not in skip and not self.store(result):
+                return
 
-    def store(self, result: MonthValidated) -> None:
-        """Write the entry of ``result.month`` atomically and remove that month's other entries.
-        A cache that cannot be written (disk full, read-only) only costs speed: it is logged."""
+    def store(self, result: MonthValidated) -> bool:
+        """Write the entry of ``result.month`` atomically and remove that month's other entries;
+        whether it was stored. A cache that cannot be written (disk full, read-only) only costs
+        speed: one warning says what happened and what to do."""
         month_folder = self.folder / result.month
         staging = month_folder / f".tmp-{os.getpid()}-{secrets.token_hex(4)}"
         try:
@@ -214,9 +226,17 @@ class ParseCache:
                     staging.rename(final)
             _remove_others(month_folder, keep=final.name)
         except Exception as error:  # a cache that cannot be written only costs speed
-            log.warning("could not write the cache entry of %s (%s: %s)", result.month, type(error).__name__, error)
+            problem = f" ({error.strerror.lower()})" if isinstance(error, OSError) and error.strerror else ""
+            log.warning(
+                "parse cache: could not save the parsed months in %s%s; the run goes on without it, and the next "
+                "run reads those months again. Give a writable folder with --cache DIR, or use --no-cache.",
+                self.folder,
+                problem,
+            )
+            return False
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        return True
 
 
 def _stale(path: Path) -> bool:

@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -41,12 +42,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import FatalInputError
-from pipeline.io.workbook import Sheet, write_workbook
+from pipeline.io.workbook import Document, Sheet, write_workbook
 
 MANIFEST = "manifest.json"
 MAX_SHEET_ROWS = 1_048_576  # Excel's rows per sheet, the header row included
 MAX_SHEET_ROWS_VARIABLE = "PIPELINE_MAX_SHEET_ROWS"
 FileWriter = Callable[[Path], None]
+#: The note left on a sheet written as Parquet ({rows}, {limit}, {file}), and its header.
+PARQUET_NOTE = (
+    "This sheet has {rows:,} rows, more than an Excel sheet holds ({limit:,} rows with the header).",
+    "Its rows are in {file}, next to this workbook: the same columns (canonical names) and values.",
+)
 # Folders a run creates next to the month folders: staging (".tmp") and the retired previous outputs (".old").
 WORK_FOLDER = re.compile(r"\.(tmp|old)-(\d{4}-\d{2})-(\d+)")
 
@@ -54,17 +60,34 @@ log = logging.getLogger(__name__)
 
 
 def check_output_folder(input_dir: Path, output_dir: Path) -> None:
-    """Outputs never go into the input folder (raw data is immutable)."""
+    """Before a run starts: outputs never go into the input folder (raw data is immutable), and the
+    output folder (or, when it does not exist yet, the folder it will be made in) can be written:
+    a file is created and removed there. The error names the user's folder."""
     source, target = Path(input_dir).resolve(), Path(output_dir).resolve()
     if target == source or source in target.parents:
         raise FatalInputError(output_dir, "output folder must not be the input folder or inside it")
     if target.exists() and not target.is_dir():
         raise FatalInputError(output_dir, "output folder is a file")
+    existing = next((folder for folder in (target, *target.parents) if folder.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise FatalInputError(output_dir, f"output folder cannot be created: {existing}: Not a directory")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        problem = (error.strerror or "not writable").lower()
+        what = (
+            "output folder cannot be written"
+            if existing == target
+            else f"cannot create it: {existing} cannot be written"
+        )
+        raise FatalInputError(output_dir, f"{what} ({problem}); choose another OUTPUT / --output folder") from None
 
 
-def workbook_writer(sheets: list[Sheet]) -> FileWriter:
-    """A ``files`` entry that writes ``sheets`` as one formatted workbook."""
-    return lambda path: write_workbook(path, sheets)
+def workbook_writer(sheets: list[Sheet], document: Document | None = None) -> FileWriter:
+    """A ``files`` entry that writes ``sheets`` as one formatted workbook with ``document``'s
+    properties and page header and footer."""
+    return lambda path: write_workbook(path, sheets, document=document)
 
 
 def max_sheet_rows() -> int:
@@ -89,10 +112,16 @@ def parquet_writer(frame: pd.DataFrame) -> FileWriter:
 
 
 def output_files(
-    workbooks: Mapping[str, Sequence[Sheet]], max_rows: int | None = None
+    workbooks: Mapping[str, Sequence[Sheet]],
+    max_rows: int | None = None,
+    documents: Mapping[str, Document] | None = None,
+    note: tuple[Sequence[str], str] = (PARQUET_NOTE, "note"),
 ) -> tuple[dict[str, FileWriter], list[dict[str, Any]]]:
-    """The ``files`` entries of the workbooks (name -> sheets), and a record (workbook, sheet, file,
-    rows) of each sheet too long for Excel, written to ``<workbook stem>.<sheet>.parquet`` instead."""
+    """The ``files`` entries of the workbooks (name -> sheets; ``documents``: name -> what the
+    workbook says about itself), and a record (workbook, sheet, file, rows) of each sheet too long
+    for Excel, written to ``<workbook stem>.<sheet>.parquet`` instead. ``note`` gives the lines
+    (templates with ``{rows}``, ``{limit}``, ``{file}``) and the header of the note left in the
+    workbook for such a sheet, in the workbook's language."""
     limit = max_rows or max_sheet_rows()
     files: dict[str, FileWriter] = {}
     moved: list[dict[str, Any]] = []
@@ -106,13 +135,10 @@ def output_files(
             file = f"{Path(name).stem}.{sheet.name}.parquet"
             parquet[file] = parquet_writer(sheet.frame)
             moved.append({"workbook": name, "sheet": sheet.name, "file": file, "rows": len(sheet.frame)})
-            note = [
-                f"This sheet has {len(sheet.frame):,} rows, more than an Excel sheet holds "
-                f"({limit:,} rows with the header).",
-                f"Its rows are in {file}, next to this workbook: the same columns (canonical names) and values.",
-            ]
-            kept.append(Sheet(sheet.name, pd.DataFrame({"note": pd.Series(note, dtype="str")})))
-        files[name] = workbook_writer(kept)
+            lines = [line.format(rows=len(sheet.frame), limit=limit, file=file) for line in note[0]]
+            frame = pd.DataFrame({"note": pd.Series(lines, dtype="str")})
+            kept.append(Sheet(sheet.name, frame, headers={"note": note[1]}))
+        files[name] = workbook_writer(kept, (documents or {}).get(name))
         files.update(parquet)
     return files, moved
 

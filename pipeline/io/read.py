@@ -194,6 +194,24 @@ def month_folders(input_dir: Path, month: str) -> list[str]:
     )
 
 
+def latest_month(input_dir: Path) -> str:
+    """The latest ``YYYY-MM`` folder of ``input_dir`` (the default as-at month); a one-line error
+    naming the folder when it is missing or has no month folder."""
+    input_dir = Path(input_dir)
+    if not input_dir.is_dir():
+        raise FatalInputError(input_dir, "input folder missing")
+    months = sorted(
+        entry.name for entry in input_dir.iterdir() if entry.is_dir() and MONTH_FOLDER.fullmatch(entry.name)
+    )
+    if not months:
+        raise FatalInputError(
+            input_dir,
+            "no YYYY-MM month folders in this folder (a month's bordereaux go in <input>/YYYY-MM/, "
+            "e.g. 2026-04/policies.xlsx and 2026-04/claims.xlsx)",
+        )
+    return months[-1]
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

@@ -19,10 +19,19 @@ tables, so its sheets get an autofilter, a styled header and banding by conditio
 Measured on 100,000 lines × 27 columns: table mode 22.3 s and 875 MB, constant_memory 14.4 s and
 315 MB; the threshold (1,000,000 cells) keeps tables for the summary and for small books.
 
-Reproducible: the same frames give the same bytes. The document's created/modified date is the fixed
-:data:`DOCUMENT_CREATED` (xlsxwriter would stamp the current time), zip members carry xlsxwriter's
-fixed 1980 timestamps, and sheets and rows are written in the order given. Text longer than an
-Excel cell holds (32,767 characters) is cut visibly, by :func:`excel_text`, never silently.
+Every workbook says what it is (:class:`Document`): title, subject, keywords and author in the
+document properties, and on every printed page a header (workbook, sheet, as-at month) and a
+footer (page n of N). Every sheet prints A4 landscape, one page wide, its header row repeated.
+
+Widths are display widths (:func:`display_width`: a full-width or wide character counts two, as
+``unicodedata.east_asian_width`` says), so Japanese headers fit; a text column whose content is
+wider than the cap wraps instead of running under its neighbour.
+
+Reproducible: the same frames give the same bytes. The document's created date is the
+``Document.created`` given (the as-at date of a run; :data:`DOCUMENT_CREATED` without one), never
+the clock; zip members carry xlsxwriter's fixed 1980 timestamps, and sheets and rows are written in
+the order given. Text longer than an Excel cell holds (32,767 characters) is cut visibly, by
+:func:`excel_text`, never silently.
 """
 
 from __future__ import annotations
@@ -30,8 +39,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -89,9 +100,12 @@ _SUFFIX_KINDS: tuple[tuple[str, Kind], ...] = (
 
 TABLE_STYLE = "Table Style Medium 2"
 HEADER_STYLE = {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
+WRAP_STYLE = {"text_wrap": True, "valign": "top"}
 MAX_WIDTH = 48
-PRINT_FIT_WIDTH = 260  # characters of column width that still print legibly on one A4 width
 MIN_WIDTH = 6
+ROW_HEIGHT = 15  # points of one line of text
+MAX_WRAPPED_LINES = 12  # a wrapped cell shows at most this many lines (the rest stays in the cell)
+PAPER_A4 = 9
 WIDTH_SAMPLE = 20_000
 DEFAULT_CONSTANT_MEMORY_CELLS = 1_000_000  # 100k x 27 cells: table 22.3 s / 875 MB, constant_memory 14.4 s / 315 MB
 BAND_FILL = "#EEF3FA"
@@ -100,7 +114,39 @@ DOCUMENT_CREATED = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # fixed, so that reru
 MAX_CELL_CHARS = 32_767  # Excel's limit for the text of one cell
 MAX_HEADER_CHARS = 255  # Excel's limit for a table column name
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_WIDE_CHARS = re.compile(r"[^\x00-\u02ff\uff61-\uff9f]")  # CJK and full-width: two columns each
+_NARROW = re.compile(r"[\x00-\u10ff]*")  # below U+1100 nothing is east-asian wide or full-width
+
+
+@dataclass(frozen=True)
+class Document:
+    """What a workbook says about itself: its document properties and the header and footer of
+    every printed page.
+
+    ``created`` is the document's created date (a run gives its as-at date, so that reruns give the
+    same bytes). ``header`` holds the left, centre and right texts of the page header; a ``{sheet}``
+    in them is the sheet's name. ``footer`` likewise, with ``{page}`` and ``{pages}``.
+    """
+
+    title: str
+    subject: str = ""
+    keywords: str = ""
+    author: str = ""
+    comments: str = ""
+    created: dt.datetime = DOCUMENT_CREATED
+    header: tuple[str, str, str] = ("", "{sheet}", "")
+    footer: tuple[str, str, str] = ("", "{page} / {pages}", "")
+
+
+def _page_text(parts: tuple[str, str, str]) -> str:
+    """An Excel page header/footer: ``&L…&C…&R…`` with ``&`` escaped and the fields as codes."""
+    codes = {"sheet": "&A", "page": "&P", "pages": "&N"}
+    shown = []
+    for section, text in zip(("&L", "&C", "&R"), parts, strict=True):
+        if text:
+            escaped = text.replace("&", "&&").replace("{", "{{").replace("}", "}}")
+            escaped = re.sub(r"\{\{(sheet|page|pages)\}\}", r"{\1}", escaped)
+            shown.append(section + escaped.format(**codes))
+    return "".join(shown)
 
 
 @dataclass(frozen=True)
@@ -109,8 +155,10 @@ class Chart:
 
     ``categories`` is one column, or adjacent columns for a two-level axis (product, band).
     ``kind`` is an xlsxwriter chart type (``column``, ``bar``, ``line``, ``pie``). ``anchor`` is the
-    top-left cell; by default the chart sits below the table. ``rows``: how many of the sheet's rows
-    the series cover, from the first (default all; a total row at the end is left out this way).
+    top-left cell; by default the chart sits below the table, on a new printed page. ``rows`` limits
+    the chart to the frame's rows ``first`` to ``last`` (0-based, inclusive), e.g. one product's.
+    ``number_format`` formats the value axis (``#,##0,,`` shows millions). Axis labels are never
+    rotated: long category names belong on a bar chart's vertical axis.
     """
 
     title: str
@@ -123,7 +171,7 @@ class Chart:
     width: int = 720
     height: int = 400
     number_format: str = YEN_FORMAT
-    rows: int | None = None
+    rows: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -203,25 +251,53 @@ def _objects(series: pd.Series) -> list[Any]:
     return list(series.to_numpy(dtype=object, na_value=None))  # type: ignore[call-overload]
 
 
-def _display_width(text: str) -> int:
-    return len(text) + len(_WIDE_CHARS.findall(text))
+@lru_cache(maxsize=4096)
+def _wide(char: str) -> bool:
+    return unicodedata.east_asian_width(char) in ("W", "F")
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes on screen: a wide or full-width character (``unicodedata.east_asian_width``
+    W or F: kanji, kana, full-width letters) counts two, any other one."""
+    narrow = _NARROW.match(text)
+    if narrow is not None and narrow.end() == len(text):
+        return len(text)
+    return len(text) + sum(1 for char in text if _wide(char))
+
+
+def _content_width(values: list[Any], kind: str) -> int:
+    """Display width of the widest cell of a column (its first cells, for a long column)."""
+    present = [v for v in values[:WIDTH_SAMPLE] if v is not None]
+    if kind == "date":
+        return 10
+    if kind == "bool":
+        return 5
+    if kind in NUMERIC_KINDS:
+        peak = max((abs(float(v)) for v in present), default=0.0)
+        digits = len(f"{peak:,.0f}") + (1 if any(float(v) < 0 for v in present) else 0)
+        return {"percent": max(digits + 4, 6), "decimal": digits + 3, "factor": digits + 5}.get(kind, digits)
+    return max((display_width(str(v)) for v in dict.fromkeys(present)), default=0)
 
 
 def _width(header: str, values: list[Any], kind: str) -> float:
     """Width in characters: the longer of header (plus the filter button) and content, capped."""
-    header_width = _display_width(header) + 3
-    present = [v for v in values[:WIDTH_SAMPLE] if v is not None]
-    if kind == "date":
-        content = 10
-    elif kind == "bool":
-        content = 5
-    elif kind in NUMERIC_KINDS:
-        peak = max((abs(float(v)) for v in present), default=0.0)
-        digits = len(f"{peak:,.0f}") + (1 if any(float(v) < 0 for v in present) else 0)
-        content = {"percent": max(digits + 4, 6), "decimal": digits + 3, "factor": digits + 5}.get(kind, digits)
-    else:
-        content = max((_display_width(str(v)) for v in dict.fromkeys(present)), default=0)
+    header_width = display_width(header) + 3
+    content = _content_width(values, kind)
     return float(min(max(content + 2, header_width, MIN_WIDTH), MAX_WIDTH))
+
+
+def _wrapped_heights(wrapped: list[tuple[list[Any], float]], rows: int) -> dict[int, float]:
+    """Row heights (points, by 1-based sheet row) of the rows whose wrapped text needs more than
+    one line: Excel and LibreOffice do not grow a row for wrapped text written by a program."""
+    heights: dict[int, float] = {}
+    for column, width in wrapped:
+        per_line = max(width - 1, 1)
+        for r, value in enumerate(column[:rows], start=1):
+            if value is not None:
+                lines = min(math.ceil(display_width(str(value)) / per_line), MAX_WRAPPED_LINES)
+                if lines > 1 and ROW_HEIGHT * lines > heights.get(r, 0):
+                    heights[r] = ROW_HEIGHT * lines
+    return heights
 
 
 def excel_header(text: str) -> str:
@@ -243,11 +319,13 @@ def _unique_headers(headers: list[str]) -> list[str]:
 
 
 class _Writer:
-    def __init__(self, workbook: xlsxwriter.Workbook, constant_memory: bool) -> None:
+    def __init__(self, workbook: xlsxwriter.Workbook, constant_memory: bool, document: Document) -> None:
         self.workbook = workbook
         self.constant_memory = constant_memory
+        self.document = document
         self.header = workbook.add_format(HEADER_STYLE)
         self.formats = {kind: workbook.add_format({"num_format": fmt}) for kind, fmt in NUMBER_FORMATS.items()}
+        self.wrap = workbook.add_format(WRAP_STYLE)
         self.band = workbook.add_format({"bg_color": BAND_FILL})
         self.table_names: set[str] = set()
 
@@ -276,13 +354,17 @@ class _Writer:
         values = [_values(frame[c], k) for c, k in zip(columns, kinds, strict=True)]
         rows = len(frame)
 
-        lines, total_width = 1, 0.0
+        lines = 1
+        wrapped: list[tuple[list[Any], float]] = []
         for index, (name, kind, header, column) in enumerate(zip(columns, kinds, headers, values, strict=True)):
             width = sheet.widths.get(str(name)) or _width(header, column, kind)
-            worksheet.set_column(index, index, width, self.formats.get(kind))
-            total_width += width
-            lines = max(lines, math.ceil((_display_width(header) + 3) / width))
-        worksheet.set_row(0, 15 * min(lines, 3))  # a capped long header wraps onto a second line
+            cell_format = self.formats.get(kind)
+            if kind == "text" and _content_width(column, kind) + 2 > width:
+                cell_format = self.wrap  # long text wraps within its column instead of running on
+                wrapped.append((column, width))
+            worksheet.set_column(index, index, width, cell_format)
+            lines = max(lines, math.ceil((display_width(header) + 3) / width))
+        worksheet.set_row(0, ROW_HEIGHT * min(lines, 3))  # a capped long header wraps onto a second line
         if self.constant_memory or not columns:
             for index, header in enumerate(headers):
                 worksheet.write_string(0, index, header, self.header)
@@ -310,10 +392,13 @@ class _Writer:
             )
 
         writers = [self.writer_for(worksheet, k) for k in kinds]
+        heights = _wrapped_heights(wrapped, rows)
         if sheet.row_kind is not None:
             row_formats = [self.formats.get(str(k)) for k in frame[sheet.row_kind].tolist()]
             numeric = [k in NUMERIC_KINDS for k in kinds]
             for r, row in enumerate(zip(*values, strict=True)):
+                if r + 1 in heights:
+                    worksheet.set_row(r + 1, heights[r + 1])
                 for c, value in enumerate(row):
                     if value is not None:
                         if numeric[c]:
@@ -322,50 +407,65 @@ class _Writer:
                             writers[c](r + 1, c, value)
         else:
             for r, row in enumerate(zip(*values, strict=True), start=1):
+                if r in heights:
+                    worksheet.set_row(r, heights[r])
                 for c, value in enumerate(row):
                     if value is not None:
                         writers[c](r, c, value)
 
         worksheet.freeze_panes(1, sheet.freeze_columns)
-        # Printing / PDF: A4 landscape, the header row repeated on every page; one page wide when
-        # that keeps the text legible (a 35-column annotated sheet prints across pages instead).
+        self.page_setup(worksheet)
+        breaks = [
+            self.chart(worksheet, sheet, columns, rows, chart, number) for number, chart in enumerate(sheet.charts)
+        ]
+        if any(breaks):
+            worksheet.set_h_pagebreaks([row for row in breaks if row])  # each chart starts a printed page
+
+    def page_setup(self, worksheet: Worksheet) -> None:
+        """Printing / PDF: A4 landscape, one page wide, the header row repeated on every page,
+        the document's page header and footer."""
         worksheet.set_landscape()
-        worksheet.set_paper(9)
+        worksheet.set_paper(PAPER_A4)
         worksheet.repeat_rows(0)
-        if total_width <= PRINT_FIT_WIDTH:
-            worksheet.fit_to_pages(1, 0)
-        for number, chart in enumerate(sheet.charts):
-            self.chart(worksheet, sheet, columns, headers, rows, chart, number)
+        worksheet.fit_to_pages(1, 0)
+        worksheet.set_header(_page_text(self.document.header))
+        worksheet.set_footer(_page_text(self.document.footer))
 
     def chart(
         self,
         worksheet: Worksheet,
         sheet: Sheet,
         columns: list[Any],
-        headers: list[str],
         rows: int,
         spec: Chart,
         number: int,
-    ) -> None:
+    ) -> int:
+        """Insert the chart; the sheet row it starts at when it sits below the table (else 0)."""
         chart = self.workbook.add_chart({"type": spec.kind})
-        series_rows = rows if spec.rows is None else min(rows, spec.rows)
-        if chart is None or series_rows == 0:
-            return
+        if chart is None or rows == 0:
+            return 0
         names = (spec.categories,) if isinstance(spec.categories, str) else spec.categories
         first, last = columns.index(names[0]), columns.index(names[-1])
+        top, bottom = (1, rows) if spec.rows is None else (spec.rows[0] + 1, spec.rows[1] + 1)
         for value_name in spec.values:
             col = columns.index(value_name)
             series: dict[str, Any] = {
                 "name": [sheet.name, 0, col],
-                "categories": [sheet.name, 1, first, series_rows, last],
-                "values": [sheet.name, 1, col, series_rows, col],
+                "categories": [sheet.name, top, first, bottom, last],
+                "values": [sheet.name, top, col, bottom, col],
             }
             if spec.kind == "line":
                 series["marker"] = {"type": "circle", "size": 5}
             chart.add_series(series)
         chart.set_title({"name": spec.title, "name_font": {"size": 12}})
-        value_axis = {"name": spec.value_title, "num_format": spec.number_format, "major_gridlines": {"visible": True}}
-        category_axis: dict[str, Any] = {"name": spec.category_title}
+        flat = {"rotation": 0}
+        value_axis = {
+            "name": spec.value_title,
+            "num_format": spec.number_format,
+            "num_font": flat,
+            "major_gridlines": {"visible": True},
+        }
+        category_axis: dict[str, Any] = {"name": spec.category_title, "num_font": flat}
         if column_kind(str(names[0]), sheet.frame[names[0]], sheet.kinds) == "date":
             category_axis["num_format"] = MONTH_FORMAT  # date categories (accident months) read as months
         if spec.kind == "bar":
@@ -383,24 +483,37 @@ class _Writer:
         below = rows + 3 + sum(math.ceil(c.height / 20) + 2 for c in sheet.charts[:number])
         anchor = spec.anchor or xlsxwriter.utility.xl_rowcol_to_cell(below, 0)
         worksheet.insert_chart(anchor, chart)
+        return 0 if spec.anchor else below
 
 
 def write_workbook(
     path: Path,
     sheets: Sequence[Sheet],
     *,
+    document: Document | None = None,
     constant_memory_cells: int = DEFAULT_CONSTANT_MEMORY_CELLS,
 ) -> None:
-    """Write ``sheets`` to ``path`` in order (see the module docstring for the formatting rules)."""
+    """Write ``sheets`` to ``path`` in order, with ``document``'s properties and page header and
+    footer (see the module docstring for the formatting rules)."""
+    document = document or Document(title=Path(path).name)
     cells = sum(len(s.frame) * len(s.frame.columns) for s in sheets)
     constant_memory = cells > constant_memory_cells
     workbook = xlsxwriter.Workbook(
         str(path),
         {"constant_memory": constant_memory, "remove_timezone": True, "strings_to_numbers": False},
     )
-    workbook.set_properties({"created": DOCUMENT_CREATED})
+    workbook.set_properties(
+        {
+            "title": document.title,
+            "subject": document.subject,
+            "keywords": document.keywords,
+            "author": document.author,
+            "comments": document.comments,
+            "created": document.created,
+        }
+    )
     try:
-        writer = _Writer(workbook, constant_memory)
+        writer = _Writer(workbook, constant_memory, document)
         for sheet in sheets:
             writer.sheet(sheet)
     finally:

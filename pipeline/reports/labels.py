@@ -88,14 +88,26 @@ class Labels:
         return {str(c): self.header(str(c)) for c in columns}
 
     def about(self, column: str) -> str:
+        """What a column means, in this language (the ``about`` sheet)."""
+        if self.ja and column in self.data["about_ja"]["columns"]:
+            return str(self.data["about_ja"]["columns"][column])
         entry = self.data["columns"].get(column, {})
-        if "about" in entry:
+        if "about" in entry and not self.ja:
             return str(entry["about"])
-        if column.endswith(THIS_MONTH) and column.removesuffix(THIS_MONTH) in self.data["columns"]:
-            return "Movement this month: as at M minus as at M-1 of " + column.removesuffix(THIS_MONTH) + "."
+        suffixes = self.data["suffixes"]
+        base = column.removesuffix(THIS_MONTH)
+        if column.endswith(THIS_MONTH) and base in self.data["columns"]:
+            return str(suffixes["this_month_about"][self.lang]).format(base=self.header(base))
         if column in self.input_ja:
-            return "Input column, as reported (validated)."
-        return ""
+            return str(suffixes["input_about"][self.lang])
+        return str(entry.get("about", ""))
+
+    def code_about(self, section: str, code: str) -> str:
+        """What a reason, adjustment, warning or sheet means, in this language."""
+        if self.ja and code in self.data["about_ja"].get(section, {}):
+            return str(self.data["about_ja"][section][code])
+        entry = self.data[section].get(code, {})
+        return str(entry.get("en" if section == "sheets" else "about", ""))
 
     # -- labels of figures, sheets, charts ---------------------------------------------------
     def text(self, section: str, key: str) -> str:
@@ -104,6 +116,11 @@ class Labels:
         if entry is None:
             return key
         return str(entry.get(self.lang) or entry.get("en") or key)
+
+    def parquet_note(self) -> tuple[list[str], str]:
+        """The lines and header of the note on a sheet written as Parquet, in this language."""
+        entry = self.data["parquet_note"]
+        return [str(line) for line in entry[self.lang]], str(entry["header"][self.lang])
 
     @property
     def missing(self) -> str:

@@ -1,14 +1,17 @@
 """Sheets of ``portfolio_summary.xlsx`` as at month M, named for a language, with charts.
 
 Sheet names are the same in every language (the contract names ``reinsurance_policies`` and
-``reinsurance_claims``); headers and code cells follow ``--lang``. The ``about`` sheet comes first
-and lists every sheet, every column used in the workbook (code, Japanese name, meaning), every
-reason, adjustment and warning code, so a Japanese header can be mapped back to its canonical name.
+``reinsurance_claims``); headers and code cells follow ``--lang``, except on the sheets meant for
+programs (:data:`TOOL_SHEETS`), which keep their canonical column names in every language so that
+the same chainladder call reads either workbook. The ``about`` sheet comes first (after the ``run``
+sheet every workbook starts with) and lists every sheet, every column used in the workbook (code,
+Japanese name, meaning in the workbook's language), every reason, adjustment and warning code, so
+a Japanese header can be mapped back to its canonical name.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -18,6 +21,7 @@ from pipeline.products.load import ProductBook
 from pipeline.reports import reserves, summary, triangle
 from pipeline.reports.labels import Labels
 from pipeline.stages.premium import earned_by_month
+from pipeline.reports.run_info import RUN_COLUMNS, RUN_SHEET
 from pipeline.stages.reinsurance import treaty_summary
 
 
@@ -29,6 +33,8 @@ class PortfolioInputs:
     month to M (``claim_id, valuation_month, payable_total``), from running the claims stage as at
     each month; when None it is approximated from the lines (``triangle.payable_history_from_lines``).
     ``reconciliation``: ``scope, rows_read, rows_processed, rows_rejected`` per input sheet.
+    ``policies_previous`` (PolicyPriced as at M−1) and ``claims_previous`` (claims as at M−1) give
+    the KPIs' this-month counts.
     """
 
     month: str
@@ -39,6 +45,14 @@ class PortfolioInputs:
     reinsurance_claims: pd.DataFrame
     payable_history: pd.DataFrame | None = None
     reconciliation: pd.DataFrame | None = None
+    policies_previous: pd.DataFrame | None = None
+    claims_previous: pd.DataFrame | None = None
+
+
+MILLIONS = "#,##0.0,,"  # a chart's value axis in millions of yen
+
+#: Sheets read by programs: canonical column names and codes in every language.
+TOOL_SHEETS = frozenset({"triangle_long"})
 
 
 def _band_labels(labels: Labels) -> dict[str, str]:
@@ -46,6 +60,8 @@ def _band_labels(labels: Labels) -> dict[str, str]:
 
 
 def _named(name: str, frame: pd.DataFrame, labels: Labels, **options: Any) -> Sheet:
+    if name in TOOL_SHEETS:
+        return Sheet(name=name, frame=frame, **options)
     shown = labels.localize(frame)
     for column in ("plan", "industry", "product"):
         if column in shown.columns:
@@ -61,16 +77,16 @@ def _about(sheets: list[Sheet], labels: Labels) -> Sheet:
     }
     keys = ("sheet", "column", "reason", "adjustment", "warning", "method_note")
     names = dict(zip(keys, section[labels.lang], strict=True))
-    for sheet in sheets:
+    for name in (RUN_SHEET, *(sheet.name for sheet in sheets)):
         rows.append(
             {
                 "section": names["sheet"],
-                "code": sheet.name,
-                "label": labels.data["sheets"].get(sheet.name, {}).get("ja", ""),
-                "meaning": labels.text("sheets", sheet.name),
+                "code": name,
+                "label": labels.data["sheets"].get(name, {}).get("ja", ""),
+                "meaning": labels.code_about("sheets", name),
             }
         )
-    seen: dict[str, None] = {}
+    seen: dict[str, None] = dict.fromkeys(RUN_COLUMNS)
     for sheet in sheets:
         for column in sheet.frame.columns:
             if sheet.row_kind != column:
@@ -96,7 +112,12 @@ def _about(sheets: list[Sheet], labels: Labels) -> Sheet:
         for code, entry in labels.data[key].items():
             shown = "excluded:<code>" if code == "excluded" else code
             rows.append(
-                {"section": names[section_name], "code": shown, "label": entry["ja"], "meaning": entry.get("about", "")}
+                {
+                    "section": names[section_name],
+                    "code": shown,
+                    "label": entry["ja"],
+                    "meaning": labels.code_about(key, code),
+                }
             )
     frame = pd.DataFrame(rows, columns=["section", "code", "label", "meaning"])
     return Sheet(name="about", frame=frame, headers=labels.headers(frame.columns), widths={"meaning": 90})
@@ -115,7 +136,7 @@ def _reserve_sheets(long: pd.DataFrame, policies: pd.DataFrame, book: ProductBoo
         ("paid_to_date", "ultimate_chainladder", "ultimate_bf"),
         category_title=labels.text("charts", "accident_month"),
         value_title=labels.text("charts", "yen"),
-        rows=max(len(table) - 1, 0),
+        rows=(0, max(len(table) - 2, 0)),
     )
     return [
         _named("reserves", table, labels, charts=(chart,) if len(table) > 1 else ()),
@@ -127,7 +148,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
     """Every sheet of ``portfolio_summary.xlsx`` in order, ``about`` first."""
     month = inputs.month
     bands = _band_labels(labels)
-    yen = labels.text("charts", "yen")
+    yen = labels.text("charts", "million_yen")
     policies, claims, lines = inputs.policies, inputs.claims, inputs.lines
 
     history = inputs.payable_history
@@ -137,19 +158,50 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
     by_month = triangle.payable_by_month(long)
     reserve_sheets = _reserve_sheets(long, policies, book, labels)
 
-    def chart(key: str, categories: str | tuple[str, ...], value: str, rows: int = 0, x: str = "") -> Chart:
-        """A bar chart (long category names read horizontally) sized to its rows; a column chart
-        over months when ``rows`` is 0."""
+    def chart(key: str, categories: str, value: str, rows: int = 0, x: str = "") -> Chart:
+        """A bar chart (long category names read horizontally, never rotated) sized to its rows; a
+        column chart over months when ``rows`` is 0. Values in millions of yen, so that the value
+        axis's labels stay short."""
+        title = labels.text("charts", key)
         if rows == 0:
-            return Chart(labels.text("charts", key), categories, (value,), category_title=x, value_title=yen)
-        height = max(300, 24 * rows + 100)
-        return Chart(labels.text("charts", key), categories, (value,), kind="bar", value_title=yen, height=height)
+            return Chart(title, categories, (value,), category_title=x, value_title=yen, number_format=MILLIONS)
+        height = max(260, 22 * rows + 110)
+        return Chart(title, categories, (value,), kind="bar", value_title=yen, height=height, number_format=MILLIONS)
+
+    def per_product(key: str, frame: pd.DataFrame, categories: str, value: str) -> tuple[Chart, ...]:
+        """One bar chart per product over its rows (the frame is ordered by product), titled with
+        the product's name: one level of short category names instead of a two-level axis."""
+        charts = []
+        codes = frame["product"].astype(str).tolist()
+        for product in dict.fromkeys(codes):
+            first, last = codes.index(product), len(codes) - 1 - codes[::-1].index(product)
+            base = chart(key, categories, value, last - first + 1)
+            name = labels.product_names.get(product, product) if labels.ja else product
+            charts.append(
+                replace(
+                    base, title=f"{base.title}：{name}" if labels.ja else f"{base.title}: {name}", rows=(first, last)
+                )
+            )
+        return tuple(charts)
 
     by_band = summary.by_policy_dims(policies, claims, month, book, ["product", "revenue_band"], bands, labels.lang)
     by_item = summary.by_item(lines, claims, policies, book)
     by_event = summary.by_event(claims, book)
     sheets = [
-        _named("kpi", summary.kpi(policies, claims, month, inputs.reconciliation), labels, row_kind="kind"),
+        _named(
+            "kpi",
+            summary.kpi(
+                policies,
+                claims,
+                month,
+                inputs.reconciliation,
+                policies_previous=inputs.policies_previous,
+                claims_previous=inputs.claims_previous,
+                lines=lines,
+            ),
+            labels,
+            row_kind="kind",
+        ),
         _named(
             "treaty",
             treaty_summary(inputs.reinsurance_policies, inputs.reinsurance_claims, book.treaty),
@@ -162,7 +214,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
             "by_revenue_band",
             by_band,
             labels,
-            charts=(chart("premium_by_band", ("product", "revenue_band"), "written_premium", len(by_band)),),
+            charts=per_product("premium_by_band", by_band, "revenue_band", "written_premium"),
         ),
         _named("by_industry", summary.by_policy_dims(policies, claims, month, book, ["industry"], bands), labels),
         _named(
@@ -175,7 +227,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
             "by_item",
             by_item,
             labels,
-            charts=(chart("payable_by_item", ("product", "item"), "payable", len(by_item)),),
+            charts=per_product("payable_by_item", by_item, "item", "payable"),
         ),
         _named(
             "largest_claims",
@@ -183,7 +235,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
             labels,
             freeze_columns=2,
         ),
-        _named("limits_low", summary.limits_low(policies), labels, freeze_columns=1),
+        _named("limits_low", summary.limits_low(policies, book=book), labels, freeze_columns=1),
         _named(
             "payable_by_month",
             by_month,

@@ -6,9 +6,15 @@ for a language and makes sheets. Inputs are the stage outputs as at M: PolicyAcc
 
 - In force at the end of M: ``cover_start ≤ asof < cover_end`` (CALCULATION.md § Policies; cover
   start is the join date of a mid-term joiner, cover end the cancellation date when cancelled).
-- Loss ratio = payable to date / earned to date; empty when nothing is earned. No monthly loss
-  ratio: one month's payable over one month's earned premium swings by orders of magnitude.
-- A claim or line takes the product, plan, revenue band and industry of its policy.
+- Loss ratio = payable to date / earned to date; empty when nothing is earned. The month's loss
+  ratio (``kpi``'s ``this_month``) is the payable recognised this month over the premium earned this
+  month; it swings far more than the ratio to date.
+- Every other ``this_month`` figure of ``kpi`` is the figure as at M minus the same figure as at
+  M−1 (policies in force at the end of M−1 from the policies priced as at M−1; claims known then),
+  the liability/expense split of the month from the lines' ``payable_this_month`` by part, and the
+  rows read, processed and rejected of month M's files.
+- A claim or line takes the product, plan, revenue band and industry of its policy; ``leak_lite``
+  has no plan and shows its coverage tables' plan name, ``standard`` (``coverage_plan``).
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from pipeline.calendar import month_end
+from pipeline.calendar import month_end, previous_month
 from pipeline.money import ratio_parts
 from pipeline.products.load import ProductBook
+from pipeline.stages.coverage import coverage_plan
 
 POLICY_MEASURES = (
     "written_premium",
@@ -103,7 +110,7 @@ def _policy_dims(
         {
             "policy_id": policies["policy_id"],
             "product": policies["product"],
-            "plan": policies["plan"].astype("object").where(policies["plan"].notna(), MISSING),
+            "plan": policies_plan(policies, book),
             "industry": policies["industry"].astype("object").where(policies["industry"].notna(), MISSING),
             "revenue_band": bands["revenue_band"],
             "band_order": bands["band_order"],
@@ -111,19 +118,52 @@ def _policy_dims(
     ).drop_duplicates("policy_id", keep="last")
 
 
+def policies_plan(policies: pd.DataFrame, book: ProductBook) -> pd.Series:
+    """Each policy's plan as the reports show it: its ``plan``, or its product's only plan
+    (``leak_lite``: ``standard``, the name its coverage tables and the lines use)."""
+    return coverage_plan(policies, book).astype("object")
+
+
+def _policy_counts(policies: pd.DataFrame, asof: pd.Timestamp) -> dict[str, int]:
+    """Policy counts of the KPI sheet as at ``asof`` (a PolicyPriced frame)."""
+    return {
+        "policies_in_force": int(in_force(policies, asof).sum()),
+        "adjustment_premium": _sum(policies, "adjustment_premium"),
+        "referrals": int((policies["status"] == "refer").sum()),
+        "warnings": int(policies["warnings"].fillna("").astype(str).ne("").sum()),
+    }
+
+
+def _payable_by_part(lines: pd.DataFrame | None, column: str) -> dict[str, int | None]:
+    if lines is None or "part" not in lines.columns:
+        return {"liability": None, "expense": None}
+    sums = lines.groupby("part")[column].sum()
+    return {part: int(sums.get(part, 0)) for part in ("liability", "expense")}
+
+
 def kpi(
     policies: pd.DataFrame,
     claims: pd.DataFrame,
     month: str,
     reconciliation: pd.DataFrame | None = None,
+    *,
+    policies_previous: pd.DataFrame | None = None,
+    claims_previous: pd.DataFrame | None = None,
+    lines: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Key figures: columns ``figure, scope, kind, to_date, this_month`` (one row per figure).
 
+    ``this_month`` (see the module docstring) needs ``policies_previous`` (PolicyPriced as at M−1)
+    for the policy counts and ``claims_previous`` (claims as at M−1) for the claims; the split of
+    the month's payable by part needs ``lines`` (LineAdjudicated with ``payable_this_month``).
+    Without them those cells stay empty.
+
     ``reconciliation`` is the validation stage's table (``month, file, sheet, rows_read,
     rows_processed, rows_rejected`` per sheet of every month, with a ``total`` row, which is
-    ignored); it is summed per ``sheet`` (policies, claims, lines). A frame with a ``scope`` column
-    instead of ``sheet`` is taken as already summed. Each sheet gives four rows, the last of which,
-    read − processed − rejected, must be 0.
+    ignored); it is summed per ``sheet`` (policies, claims, lines), and month M's rows give the
+    ``this_month`` figures. A frame with a ``scope`` column instead of ``sheet`` is taken as
+    already summed (no month). Each sheet gives four rows, the last of which, read − processed −
+    rejected, must be 0.
     """
     asof = month_end(month)
     written = _sum(policies, "written_premium")
@@ -132,31 +172,55 @@ def kpi(
     payable = _sum(claims, "payable_total")
     payable_tm = _sum(claims, "payable_this_month")
     written_tm = _sum(policies, "written_this_month")
+    now = _policy_counts(policies, asof)
+    then = _policy_counts(policies_previous, month_end(previous_month(month))) if policies_previous is not None else {}
+    moved = {key: now[key] - then[key] for key in then}
+    claims_tm = len(claims) - len(claims_previous) if claims_previous is not None else None
+    split_tm = _payable_by_part(lines, "payable_this_month")
     rows: list[tuple[str, str, str, object, object]] = [
-        ("policies_in_force", "all", "count", int(in_force(policies, asof).sum()), None),
+        ("policies_in_force", "all", "count", now["policies_in_force"], moved.get("policies_in_force")),
         ("written_premium", "all", "money", written, written_tm),
         ("earned_premium", "all", "money", earned, earned_tm),
         ("upr", "all", "money", _sum(policies, "upr"), written_tm - earned_tm),
-        ("adjustment_premium", "all", "money", _sum(policies, "adjustment_premium"), None),
-        ("claims", "all", "count", len(claims), None),
-        ("payable_liability", "all", "money", _sum(claims, "payable_liability"), None),
-        ("payable_expense", "all", "money", _sum(claims, "payable_expense"), None),
+        ("adjustment_premium", "all", "money", now["adjustment_premium"], moved.get("adjustment_premium")),
+        ("claims", "all", "count", len(claims), claims_tm),
+        ("payable_liability", "all", "money", _sum(claims, "payable_liability"), split_tm["liability"]),
+        ("payable_expense", "all", "money", _sum(claims, "payable_expense"), split_tm["expense"]),
         ("payable_total", "all", "money", payable, payable_tm),
-        ("loss_ratio", "all", "percent", _ratio(payable, earned), None),
-        ("referrals", "policies", "count", int((policies["status"] == "refer").sum()), None),
-        ("warnings", "policies", "count", int(policies["warnings"].fillna("").astype(str).ne("").sum()), None),
+        ("loss_ratio", "all", "percent", _ratio(payable, earned), _ratio(payable_tm, earned_tm)),
+        ("referrals", "policies", "count", now["referrals"], moved.get("referrals")),
+        ("warnings", "policies", "count", now["warnings"], moved.get("warnings")),
     ]
     if reconciliation is not None:
+        this_month = _month_rows(reconciliation, month)
         for record in reconciliation_by_sheet(reconciliation).to_dict("records"):
             read, done, rejected = (int(record[k]) for k in ("rows_read", "rows_processed", "rows_rejected"))
             scope = str(record["scope"])
+            month_counts = this_month.get(scope)
+            read_tm, done_tm, rejected_tm = month_counts if month_counts else (None, None, None)
+            gap_tm = read_tm - done_tm - rejected_tm if month_counts else None  # type: ignore[operator]
             rows += [
-                ("rows_read", scope, "count", read, None),
-                ("rows_processed", scope, "count", done, None),
-                ("rows_rejected", scope, "count", rejected, None),
-                ("reconciliation_gap", scope, "count", read - done - rejected, None),
+                ("rows_read", scope, "count", read, read_tm),
+                ("rows_processed", scope, "count", done, done_tm),
+                ("rows_rejected", scope, "count", rejected, rejected_tm),
+                ("reconciliation_gap", scope, "count", read - done - rejected, gap_tm),
             ]
     return pd.DataFrame(rows, columns=["figure", "scope", "kind", "to_date", "this_month"])
+
+
+def _month_rows(reconciliation: pd.DataFrame, month: str) -> dict[str, tuple[int, int, int]]:
+    """Rows read, processed and rejected of month ``month``'s files per sheet (0s for a sheet the
+    month lacks); empty when the table has no ``month`` column."""
+    if "month" not in reconciliation.columns or "sheet" not in reconciliation.columns:
+        return {}
+    counts = ["rows_read", "rows_processed", "rows_rejected"]
+    sheets = reconciliation[reconciliation["sheet"].fillna("") != ""]["sheet"].unique()
+    rows = reconciliation[reconciliation["month"] == month].groupby("sheet")[counts].sum()
+    out: dict[str, tuple[int, int, int]] = {}
+    for sheet in sheets:
+        values = rows.loc[sheet] if sheet in rows.index else pd.Series(0, index=counts)
+        out[str(sheet)] = (int(values["rows_read"]), int(values["rows_processed"]), int(values["rows_rejected"]))
+    return out
 
 
 def reconciliation_by_sheet(reconciliation: pd.DataFrame) -> pd.DataFrame:
@@ -309,11 +373,14 @@ def _below(remaining: pd.Series, limit: pd.Series, share: Decimal) -> pd.Series:
     return ((rem * denominator < lim * numerator) & (lim > 0)).fillna(False).astype(bool)
 
 
-def limits_low(policies: pd.DataFrame, share: Decimal = LOW_LIMIT_SHARE) -> pd.DataFrame:
+def limits_low(
+    policies: pd.DataFrame, share: Decimal = LOW_LIMIT_SHARE, book: ProductBook | None = None
+) -> pd.DataFrame:
     """Policies with under ``share`` of their liability or expense limit left, lowest first.
 
     leak_lite's liability limit is the combined cap (its remaining liability limit is measured
-    against it); its expense limit is per incident, so it has no remaining expense limit.
+    against it); its expense limit is per incident, so it has no remaining expense limit. With
+    ``book``, leak_lite's plan shows as ``standard`` (:func:`policies_plan`).
     """
     liability = _below(policies["remaining_liability_limit"], policies["liability_limit"], share)
     expense = _below(policies["remaining_expense_limit"], policies["expense_limit"], share)
@@ -323,7 +390,7 @@ def limits_low(policies: pd.DataFrame, share: Decimal = LOW_LIMIT_SHARE) -> pd.D
             "policy_id": low["policy_id"],
             "product": low["product"],
             "insured_name": low["insured_name"],
-            "plan": low["plan"],
+            "plan": policies_plan(low, book) if book is not None else low["plan"],
             "liability_limit": low["liability_limit"].astype("Int64"),
             "remaining_liability_limit": low["remaining_liability_limit"].astype("Int64"),
             "liability_left_share": _ratio(low["remaining_liability_limit"].fillna(0), low["liability_limit"]),

@@ -19,6 +19,7 @@ from pipeline.io import cache as parse_cache
 from pipeline.io import read
 from pipeline.io.read import find_bordereaux, read_month
 from pipeline.products import DEFAULT_PRODUCTS_DIR, load_products
+from pipeline.reports.run_info import RUN_SHEET
 from pipeline.run import RunResult, run_month
 from pipeline.sample import generate_book
 from pipeline.stages.validate import nothing_known, validate_month
@@ -69,7 +70,10 @@ def cells(folder: Path) -> dict[str, object]:
     for path in sorted(folder.glob("*.xlsx")):
         workbook = CalamineWorkbook.from_path(str(path))
         for name in workbook.sheet_names:
-            values[f"{path.name}/{name}"] = workbook.get_sheet_by_name(name).to_python()
+            rows = workbook.get_sheet_by_name(name).to_python()
+            if name == RUN_SHEET:  # the run sheet names the input folder, a copy of the book here
+                rows = [row for row in rows if row[0] != "Input folder"]
+            values[f"{path.name}/{name}"] = rows
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     for key in ("counts", "inputs", "rejected_rows", "outputs"):
         values[f"manifest/{key}"] = manifest[key]

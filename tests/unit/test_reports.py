@@ -179,6 +179,38 @@ def test_kpi_figures_from_hand_built_frames() -> None:
     assert figures[("claims", "all")][0] == 5
 
 
+def test_kpi_this_month_is_as_at_m_minus_as_at_m_minus_1() -> None:
+    policies = sample_policies()
+    # As at M-1 (2026-05): P0002 had not joined yet and was not on file, P0003 was priced (ok, no
+    # adjustment then), P0004 had no warning.
+    previous = policies[policies["policy_id"] != "P0002"].assign(
+        status=["ok", "ok", "ok", "ok"], adjustment_premium=[0, 0, 0, 0], warnings=["", "", "", ""]
+    )
+    claims = sample_claims()
+    frame = summary.kpi(
+        policies,
+        claims,
+        MONTH,
+        sample_reconciliation(),
+        policies_previous=previous,
+        claims_previous=claims[claims["claim_id"].isin(["C0001", "C0002"])],
+        lines=sample_inputs().lines,
+    )
+    figures = _figures(frame)
+    # In force at 2026-05-31: P0001, P0003, P0004 (P0005 cancelled 2026-05-15) -> 3; at 2026-06-30: 4.
+    assert figures[("policies_in_force", "all")] == (4, 1)
+    assert figures[("claims", "all")] == (5, 3)  # C0003, C0004, C0005 first reported this month
+    assert figures[("payable_liability", "all")][1] == 50_000_000
+    assert figures[("payable_expense", "all")][1] == 10_000_000 + 1_000_001
+    assert figures[("payable_total", "all")][1] == 61_000_001
+    earned_this_month = 8_219 + 1_000 + 27_397
+    assert figures[("loss_ratio", "all")][1] == pytest.approx(61_000_001 / earned_this_month)
+    assert figures[("referrals", "policies")] == (1, 1)
+    assert figures[("warnings", "policies")] == (1, 1)
+    assert figures[("adjustment_premium", "all")] == (0, 0)
+    assert frame["this_month"].notna().all()
+
+
 def test_kpi_reconciliation_rows_per_sheet() -> None:
     figures = _figures(summary.kpi(sample_policies(), sample_claims(), MONTH, sample_reconciliation()))
     assert figures[("rows_read", "policies")][0] == 7
@@ -366,3 +398,25 @@ def test_japanese_names_in_cells_and_headers() -> None:
     assert "IT事故（ユーザー危険）" in claims.frame["event_type"].tolist()
     kpi = next(s for s in sheets["portfolio_summary.xlsx"] if s.name == "kpi")
     assert "有効契約件数" in kpi.frame["figure"].tolist()
+
+
+def test_leak_lite_has_one_plan_name_everywhere() -> None:
+    """leak_lite has no plan: its coverage tables call it standard, and so do by_plan, limits_low
+    and the lines (README § How the figures are made)."""
+    for lang, shown in (("en", "standard"), ("ja", "標準（プランなし）")):
+        sheets = {s.name: s for s in sample_workbooks(lang)["portfolio_summary.xlsx"]}
+        by_plan = sheets["by_plan"].frame
+        product = labels_for(BOOK, lang).product_names["leak_lite"] if lang == "ja" else "leak_lite"
+        assert set(by_plan.loc[by_plan["product"] == product, "plan"]) == {shown}
+    policies = sample_policies().assign(remaining_liability_limit=_int([0, 0, 0, 0, 0]))
+    low = summary.limits_low(policies, book=BOOK)
+    assert set(low.loc[low["product"] == "leak_lite", "plan"]) == {"standard"}
+
+
+def test_tool_sheets_keep_canonical_names_in_japanese() -> None:
+    sheets = {s.name: s for s in sample_workbooks("ja")["portfolio_summary.xlsx"]}
+    long = sheets["triangle_long"]
+    assert long.headers is None and list(long.frame.columns) == list(triangle.LONG_COLUMNS)
+    about = sheets["about"].frame
+    meaning = about.loc[about["code"] == "triangle_long", "meaning"].iloc[0]
+    assert "columns=['cumulative'], cumulative=True" in meaning

@@ -10,7 +10,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline.io.workbook import Chart, Sheet, column_kind, write_workbook
+from pipeline.io.workbook import Chart, Document, Sheet, column_kind, display_width, write_workbook
 from tests.unit.test_reports import sample_workbooks
 
 
@@ -132,3 +132,84 @@ def test_english_headers_are_the_contract_names(tmp_path: Path) -> None:
     header = [c.value for c in policies[1]]
     assert policies.cell(2, header.index("period_start") + 1).is_date
     assert policies.cell(2, header.index("written_premium") + 1).number_format == "#,##0"
+
+
+# -- what a workbook says about itself, widths and wrapping (#16) ----------------------------------
+
+
+def test_document_properties_and_page_header_and_footer(tmp_path: Path) -> None:
+    document = Document(
+        title="Portfolio summary as at 2027-03",
+        subject="Key figures as at 2027-03",
+        keywords="cyber-bordereaux, 2027-03",
+        author="cyber-bordereaux 0.1.0",
+        created=dt.datetime(2027, 3, 31, tzinfo=dt.UTC),
+        header=("R&D book.xlsx", "{sheet}", "as at 2027-03"),
+        footer=("", "page {page} of {pages}", ""),
+    )
+    path = tmp_path / "d.xlsx"
+    write_workbook(path, [Sheet("s", _frame()), Sheet("t", _frame())], document=document)
+    book = openpyxl.load_workbook(path)
+    assert book.properties.title == document.title and book.properties.keywords == document.keywords
+    assert book.properties.created == dt.datetime(2027, 3, 31)
+    for sheet in book.worksheets:
+        assert sheet.oddHeader.left.text == "R&&D book.xlsx"  # a literal & is doubled in a header
+        assert (sheet.oddHeader.center.text, sheet.oddHeader.right.text) == ("&A", "as at 2027-03")
+        assert sheet.oddFooter.center.text == "page &P of &N"
+        assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToHeight == 0
+
+
+def test_the_same_document_gives_the_same_bytes(tmp_path: Path) -> None:
+    document = Document(title="t", created=dt.datetime(2027, 3, 31, tzinfo=dt.UTC))
+    first, second = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
+    write_workbook(first, [Sheet("s", _frame())], document=document)
+    write_workbook(second, [Sheet("s", _frame())], document=document)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_display_width_counts_wide_characters_twice() -> None:
+    assert display_width("事故通知受領日") == 14
+    assert display_width("ABC") == 3
+    assert display_width("ｱｲｳ") == 3  # half-width katakana is narrow
+    assert display_width("ＡＢ1") == 5  # full-width letters are wide
+    assert display_width("賠償 limit") == 10
+
+
+def test_long_text_wraps_and_its_row_grows(tmp_path: Path) -> None:
+    reason = "支払限度額は次のいずれかとしてください：" + "、".join(
+        f"{n:,}" for n in range(10_000_000, 110_000_000, 10_000_000)
+    )
+    frame = pd.DataFrame({"row": [2, 3], "reason": [reason, "短い"]})
+    path = tmp_path / "w.xlsx"
+    write_workbook(path, [Sheet("rejected", frame)])
+    sheet = openpyxl.load_workbook(path)["rejected"]
+    assert sheet["B2"].alignment.wrap_text
+    width = sheet.column_dimensions["B"].width
+    lines = sheet.row_dimensions[2].height / 15
+    assert lines >= display_width(reason) / width and sheet.row_dimensions[3].height is None
+
+
+def test_a_chart_over_some_rows_has_flat_labels_and_its_own_page(tmp_path: Path) -> None:
+    chart = Chart("Premium", "policy_id", ("written_premium",), kind="bar", rows=(1, 2))
+    path = tmp_path / "c.xlsx"
+    write_workbook(path, [Sheet("s", _frame(), charts=(chart,))])
+    with zipfile.ZipFile(path) as archive:
+        xml = archive.read("xl/charts/chart1.xml").decode()
+    assert "$A$3:$A$4" in xml and "$B$3:$B$4" in xml
+    assert 'rot="0"' in xml
+    assert openpyxl.load_workbook(path)["s"].row_breaks.count == 1
+
+
+def test_the_note_of_a_sheet_written_as_parquet_is_in_the_workbooks_language(tmp_path: Path) -> None:
+    from pipeline.io.outputs import output_files
+    from pipeline.products import load_products
+    from pipeline.reports.labels import labels_for
+
+    labels = labels_for(load_products(), "ja")
+    files, moved = output_files({"claims_annotated.xlsx": [Sheet("lines", _frame())]}, 2, note=labels.parquet_note())
+    assert moved == [
+        {"workbook": "claims_annotated.xlsx", "sheet": "lines", "file": "claims_annotated.lines.parquet", "rows": 3}
+    ]
+    files["claims_annotated.xlsx"](tmp_path / "claims_annotated.xlsx")
+    rows = list(openpyxl.load_workbook(tmp_path / "claims_annotated.xlsx")["lines"].iter_rows(values_only=True))
+    assert rows[0] == ("注記",) and "3行" in rows[1][0] and "claims_annotated.lines.parquet" in rows[2][0]
