@@ -20,8 +20,8 @@ from pipeline.io.workbook import Chart, Sheet
 from pipeline.products.load import ProductBook
 from pipeline.reports import reserves, summary, triangle
 from pipeline.reports.labels import Labels
-from pipeline.stages.premium import earned_by_month
 from pipeline.reports.run_info import RUN_COLUMNS, RUN_SHEET
+from pipeline.stages.premium import earned_by_month
 from pipeline.stages.reinsurance import treaty_summary
 
 
