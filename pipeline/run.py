@@ -35,7 +35,7 @@ from pipeline.reports.rejected import rejected_sheets
 from pipeline.reports.run_info import RunInfo, with_run
 from pipeline.stages.claims import claim_totals, lines_with_movements, remaining_limits
 from pipeline.stages.premium import accounted_policies, priced_policies
-from pipeline.stages.reinsurance import reinsurance_claims, reinsurance_policies
+from pipeline.stages.reinsurance import Reinsurance, claim_first_months, reinsurance
 from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, InForce, as_at
 from pipeline.stages.waterfall import adjudicated_lines
@@ -69,6 +69,7 @@ class RunResult:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     reinsurance_policies: pd.DataFrame | None = None
     reinsurance_claims: pd.DataFrame | None = None
+    reinsurance: Reinsurance | None = None
     payable_history: pd.DataFrame | None = None
     sheets: dict[str, list[Sheet]] = field(default_factory=dict)
     cached_months: list[str] = field(default_factory=list)
@@ -173,8 +174,21 @@ def run_month(
             rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(adjudicated))
 
         with stages.stage("reinsurance") as rows:
-            ceded = reinsurance_policies(policies, book.treaty)
-            recovered = reinsurance_claims(claims, book.treaty, policies=policies)
+            first_months = claim_first_months(validated.history.claims, month)
+            ceded_and_recovered = reinsurance(
+                policies,
+                claims.assign(first_month=claims["claim_id"].map(first_months)),
+                book.programme,
+                policies_before=priced_before,
+                claims_before=claim_totals(previous.claims, lines_before) if lines_before is not None else None,
+            )
+            ceded, recovered = ceded_and_recovered.policies, ceded_and_recovered.claims
+            if ceded_and_recovered.outside_policies:
+                log.warning(
+                    "warning: %d policies in no treaty year of the programme: they cede nothing and their "
+                    "claims recover nothing (treaty sheet, layer 'outside')",
+                    ceded_and_recovered.outside_policies,
+                )
             rows.update(rows_out=len(ceded) + len(recovered))
 
         with stages.stage("reports"):
@@ -190,6 +204,7 @@ def run_month(
                 reconciliation=table,
                 policies_previous=priced_before,
                 claims_previous=previous.claims,
+                reinsurance=ceded_and_recovered,
             )
             sheets, documents = with_run(
                 {
@@ -243,6 +258,7 @@ def run_month(
         inputs=inputs,
         reinsurance_policies=ceded,
         reinsurance_claims=recovered,
+        reinsurance=ceded_and_recovered,
         payable_history=history,
         sheets=sheets,
         cached_months=sorted(cached),

@@ -37,12 +37,14 @@ CLAIM_KINDS = {
     "claim_jurisdiction": "code",
     "evidence": "code_list",
     "exclusion_code": "code",
+    "cat_event_id": "id",
 }
 
 
 class ClaimValid(Provenance):
     """A claim row that passed validation. ``evidence`` is the ``;``-joined list of evidence codes
-    (lower case, trimmed, in the order given), empty when none."""
+    (lower case, trimmed, in the order given), empty when none. ``cat_event_id`` (集積事故番号)
+    joins claims of one cyber event across policies (REINSURANCE.md), empty when none."""
 
     claim_id: Series[str] = pa.Field(str_length={"min_value": 1})
     policy_id: Series[str]
@@ -56,6 +58,7 @@ class ClaimValid(Provenance):
     claim_jurisdiction: Series[str] = pa.Field(nullable=True, isin=["domestic", "overseas"])
     evidence: Series[str]
     exclusion_code: Series[str] = pa.Field(nullable=True)
+    cat_event_id: Series[str] = pa.Field(nullable=True)
 
 
 class ClaimTotals(ClaimValid):
@@ -80,6 +83,7 @@ class ClaimParsed(Provenance):
     claim_jurisdiction: Series[str] = pa.Field(nullable=True)
     evidence: Series[str]
     exclusion_code: Series[str] = pa.Field(nullable=True)
+    cat_event_id: Series[str] = pa.Field(nullable=True)
 
 
 def claim_rules(

@@ -75,6 +75,7 @@ def claim_row(index: int = 0, **overrides: Any) -> dict[str, Any]:
         "claim_jurisdiction": "domestic",
         "evidence": "media",
         "exclusion_code": None,
+        "cat_event_id": None,
     }
     row.update(overrides)
     return row

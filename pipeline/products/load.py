@@ -3,7 +3,7 @@
 Layout of a products folder (the shipped one is ``pipeline/products/data``)::
 
     common.toml                  never-paid items, event types, evidence codes
-    treaty.toml                  the reinsurance treaty
+    treaty.toml                  the reinsurance programme (treaty years; ``programme.py``)
     reserving.toml               reserving assumptions: BF a priori loss ratio, credibility, Mack sigma
     <product>/product.toml       plans, riders, options or fixed terms, how limits and deductibles apply
     <product>/tariff.toml        premium: revenue bands, factors, minimum, surcharges
@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from pipeline.products.programme import Programme, programme_from
 
 DEFAULT_PRODUCTS_DIR = Path(__file__).parent / "data"
 PARTS = ("liability", "expense")
@@ -60,13 +62,14 @@ class Product:
 
 @dataclass(frozen=True)
 class ProductBook:
-    """Every product, the treaty, the shared terms and the reserving assumptions, as loaded from one
-    folder."""
+    """Every product, the treaty (as read, and checked as a ``Programme`` of treaty years), the
+    shared terms and the reserving assumptions, as loaded from one folder."""
 
     folder: Path
     common: dict[str, Any]
     treaty: dict[str, Any]
     products: dict[str, Product]
+    programme: Programme
     reserving: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -332,15 +335,8 @@ def load_products(folder: Path | str = DEFAULT_PRODUCTS_DIR) -> ProductBook:
         for index, entry in enumerate(check_list):
             common_check.get(entry, "item" if key == "never_paid_items" else "code", str, f"{key}[{index}]")
 
-    treaty_check = _Checker(folder / "treaty.toml")
-    treaty = treaty_check.data
-    quota = treaty_check.get(treaty, "quota_share", dict, "")
-    treaty_check.ratio(quota, "ceded_share", "quota_share", Decimal(1))
-    treaty_check.ratio(quota, "ceding_commission", "quota_share", Decimal(1))
-    layer = treaty_check.get(treaty, "excess_of_loss", dict, "")
-    treaty_check.money(layer, "retention", "excess_of_loss")
-    treaty_check.money(layer, "limit", "excess_of_loss")
-    codes = treaty_check.codes(treaty, "products", "")
+    treaty, programme = _load_treaty(folder / "treaty.toml")
+    codes = list(programme.products)
 
     products = {}
     for code in codes:
@@ -349,4 +345,17 @@ def load_products(folder: Path | str = DEFAULT_PRODUCTS_DIR) -> ProductBook:
         coverage, items, events = _load_coverage(folder, code, definition, common)
         products[code] = Product(code, definition, tariff, coverage, items, events)
     reserving = _load_reserving(folder)
-    return ProductBook(folder=folder, common=common, treaty=treaty, products=products, reserving=reserving)
+    return ProductBook(
+        folder=folder, common=common, treaty=treaty, products=products, programme=programme, reserving=reserving
+    )
+
+
+def _load_treaty(path: Path) -> tuple[dict[str, Any], Programme]:
+    check = _Checker(path)
+    codes = check.codes(check.data, "products", "")
+    return check.data, programme_from(check.data, codes, check.fail)
+
+
+def load_programme(path: Path | str) -> Programme:
+    """The checked programme of one treaty file (e.g. ``data/treaty_plain.toml``)."""
+    return _load_treaty(Path(path))[1]

@@ -20,9 +20,10 @@ from pipeline.io.workbook import Chart, Sheet
 from pipeline.products.load import ProductBook
 from pipeline.reports import reserves, summary, triangle
 from pipeline.reports.labels import Labels
+from pipeline.reports.reinsurance import reinsurance_account_sheets, treaty_sheet
 from pipeline.reports.run_info import RUN_COLUMNS, RUN_SHEET
 from pipeline.stages.premium import earned_by_month
-from pipeline.stages.reinsurance import treaty_summary
+from pipeline.stages.reinsurance import Reinsurance
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class PortfolioInputs:
     ``reconciliation``: ``scope, rows_read, rows_processed, rows_rejected`` per input sheet.
     ``policies_previous`` (PolicyPriced as at M−1) and ``claims_previous`` (claims as at M−1) give
     the KPIs' this-month counts.
+    ``reinsurance``: the reinsurance stage's outputs (its ``policies`` and ``claims`` are
+    ``reinsurance_policies`` and ``reinsurance_claims``).
     """
 
     month: str
@@ -43,6 +46,7 @@ class PortfolioInputs:
     lines: pd.DataFrame
     reinsurance_policies: pd.DataFrame
     reinsurance_claims: pd.DataFrame
+    reinsurance: Reinsurance
     payable_history: pd.DataFrame | None = None
     reconciliation: pd.DataFrame | None = None
     policies_previous: pd.DataFrame | None = None
@@ -202,12 +206,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
             labels,
             row_kind="kind",
         ),
-        _named(
-            "treaty",
-            treaty_summary(inputs.reinsurance_policies, inputs.reinsurance_claims, book.treaty),
-            labels,
-            row_kind="kind",
-        ),
+        treaty_sheet(inputs.reinsurance, labels, _named),
         _named("by_product", summary.by_policy_dims(policies, claims, month, book, ["product"], bands), labels),
         _named("by_plan", summary.by_policy_dims(policies, claims, month, book, ["product", "plan"], bands), labels),
         _named(
@@ -250,5 +249,6 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
         *reserve_sheets,
         _named("reinsurance_policies", inputs.reinsurance_policies, labels, freeze_columns=1),
         _named("reinsurance_claims", inputs.reinsurance_claims, labels, freeze_columns=1),
+        *reinsurance_account_sheets(inputs.reinsurance, labels, _named),
     ]
     return [_about(sheets, labels), *sheets]

@@ -164,3 +164,18 @@ def global_order(
     within = pc.sort_indices(pa.table({"tie": tie, "id": ids}), sort_keys=[("tie", "ascending"), ("id", "ascending")])
     order[at] = rows[np.asarray(within, dtype=np.int64)]
     return order
+
+
+def capped_excess(amounts: np.ndarray, keys: np.ndarray, deductible: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """Each row's share of ``clip(running total − deductible, 0, limit)`` within its group: the
+    annual aggregate deductible and limit of a reinsurance layer (REINSURANCE.md), rows already in
+    the layer's order, ``amounts`` >= 0, ``keys`` (>= 0) each row's group, ``deductible`` and
+    ``limit`` the group's terms on each row. With ``after`` the group's running total up to and
+    including the row and ``before`` = after − the row's amount, the row gets
+    ``clip(after − deductible, 0, limit) − clip(before − deductible, 0, limit)`` (int64), so a row
+    never changes what the rows before it got."""
+    after = group_cumsum(amounts, keys)
+    before = after - amounts
+    reached = np.clip(after - deductible, 0, limit)
+    reached_before = np.clip(before - deductible, 0, limit)
+    return np.asarray(reached - reached_before, dtype=np.int64)

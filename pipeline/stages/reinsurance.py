@@ -1,78 +1,269 @@
-"""Reinsurance: quota-share ceded premium and commission per policy, QS and XoL recoveries per claim.
+"""Reinsurance: the programme of treaty years on the policies and claims as at M, and its movements.
 
-Rules: CALCULATION.md § Reinsurance, § Time; terms from ``treaty.toml`` (PRODUCTS.md § Reinsurance
-treaty), never from code.
+Rules: REINSURANCE.md (the programme, the rules per treaty year, the technical account), building on
+CALCULATION.md § Reinsurance and § Time; every term comes from the treaty file
+(``pipeline.products.programme``), never from code. The layers are the small vectorised functions
+of ``pipeline.stages.layers``.
 
-- ceded premium = ``floor(ceded_share × written_premium)``; commission = ``floor(ceding_commission ×
-  ceded premium)``; retained premium = written − ceded.
-- QS recovery = ``floor(ceded_share × payable_total)``; retained = payable_total − QS recovery;
-  XoL recovery = ``min(max(retained − retention, 0), limit)``; net = retained − XoL recovery.
-- "This month" = the figure as at M − the same figure as at M−1, each floored on its own (a floor of
-  the movement would lose or gain a yen). As at M−1 the written premium is
-  ``written_premium − written_this_month`` (or the M−1 frame when given) and the payable total is
-  ``payable_total − payable_this_month``; a row absent at M−1 counts as 0.
+- A policy belongs to the treaty year in which its ``period_start`` falls; its claims follow it. A
+  policy in no treaty year (or of a product the programme does not list) cedes 0 and its claims
+  recover 0 (``treaty_year`` empty); :attr:`Reinsurance.outside_policies` counts them.
+- Per policy: ceded premium = ``floor(ceded_share × written)``, commission = ``floor(commission ×
+  ceded)``. Per treaty year: GNPI = Σ (written − ceded), an empty figure counting 0; layer premium =
+  ``floor(rate_on_gnpi × GNPI)``.
+- Per claim: QS recovery, retained, the per-risk layer (AAD, aggregate limit), its reinstatement
+  premium, the event layer over the claims of one ``cat_event_id`` and its reinstatement premium,
+  net.
+- Every figure is computed as at M and, the same way, as at M−1; "this month" = as at M − as at M−1,
+  per row and per total (a row absent at M−1 counts 0). As at M−1 the frames given are used
+  (``policies_before``: PolicyPriced as at M−1; ``claims_before``: ClaimTotals as at M−1), else they
+  are derived from the frames as at M (written − ``written_this_month``, payable −
+  ``payable_this_month``, every other attribute as at M).
 
-Referrals (premium empty): ceded premium and commission are empty, like the premium they come
-from; the movement treats an empty figure as 0 (so a policy referred this month after being priced
-last month shows the reversal) and is empty only when both dates are empty. A policy or claim of a
-product the treaty does not list cedes nothing (0).
+Referrals (premium empty): ceded premium and commission are empty, like the premium they come from;
+the movement treats an empty figure as 0 and is empty only when both are empty.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from pipeline.money import floor_times
+from pipeline.money import floor_times_fraction
+from pipeline.products.programme import Programme
+from pipeline.stages import layers
+from pipeline.stages.layers import OUTSIDE, on_rows
+from pipeline.stages.treaty import treaty_summary
+
+CLAIM_MONEY = (
+    "payable_total",
+    "qs_recovery",
+    "retained",
+    "risk_layer_loss",
+    "xol_recovery",
+    "net_after_risk_xol",
+    "event_layer_loss",
+    "cat_recovery",
+    "net",
+    "reinstatement_premium_risk",
+    "reinstatement_premium_event",
+)
+"""Money columns of ``reinsurance_claims``, each with its ``_this_month`` movement."""
+
+TECHNICAL_ACCOUNT_LINES = (
+    "qs_ceded_premium",
+    "qs_commission",
+    "risk_layer_premium",
+    "event_layer_premium",
+    "reinstatement_premium_risk",
+    "reinstatement_premium_event",
+    "qs_recovery",
+    "risk_xol_recovery",
+    "event_recovery",
+    "balance",
+)
+"""REINSURANCE.md § Outputs: the lines of the technical account, in order."""
 
 
 @dataclass(frozen=True)
-class TreatyTerms:
-    """The treaty figures the formulas need, read from ``ProductBook.treaty``."""
+class Reinsurance:
+    """The reinsurance stage's outputs as at M (REINSURANCE.md § Outputs), and how many policies
+    are in no treaty year."""
 
-    ceded_share: Decimal
-    ceding_commission: Decimal
-    retention: int
-    limit: int
-    products: tuple[str, ...] | None
-
-    @classmethod
-    def of(cls, treaty: Mapping[str, Any]) -> TreatyTerms:
-        quota = treaty["quota_share"]
-        layer = treaty["excess_of_loss"]
-        products = treaty.get("products")
-        return cls(
-            ceded_share=Decimal(quota["ceded_share"]),
-            ceding_commission=Decimal(quota["ceding_commission"]),
-            retention=int(layer["retention"]),
-            limit=int(layer["limit"]),
-            products=tuple(products) if products is not None else None,
-        )
+    policies: pd.DataFrame
+    claims: pd.DataFrame
+    events: pd.DataFrame
+    technical_account: pd.DataFrame
+    treaty: pd.DataFrame
+    outside_policies: int
 
 
-def _covered(frame: pd.DataFrame, terms: TreatyTerms) -> pd.Series:
-    """True where the row's product is under the treaty (every row when the frame has no product)."""
-    if terms.products is None or "product" not in frame.columns:
-        return pd.Series(True, index=frame.index)
-    return frame["product"].isin(terms.products).astype(bool)
+# -- one valuation ---------------------------------------------------------------------------------
 
 
 def _int64(values: pd.Series) -> pd.Series:
     return values.astype("Int64")
 
 
-def ceded_premium(written_premium: pd.Series, terms: TreatyTerms) -> pd.Series:
-    """``floor(ceded_share × written premium)`` (Int64; empty where the premium is empty)."""
-    return floor_times(_int64(written_premium), terms.ceded_share)
+def policy_years(policies: pd.DataFrame, programme: Programme) -> pd.Series:
+    """Per policy (aligned), its treaty year code: the year its ``period_start`` falls in, −1 when
+    none or when the programme does not list its product."""
+    year = layers.treaty_year_codes(policies["period_start"], programme)
+    if "product" in policies.columns:
+        year = np.where(policies["product"].isin(programme.products).to_numpy(dtype=bool), year, OUTSIDE)
+    return pd.Series(year, index=policies.index, dtype="int64")
 
 
-def commission(ceded: pd.Series, terms: TreatyTerms) -> pd.Series:
-    """``floor(ceding_commission × ceded premium)`` (Int64; empty where ceded is empty)."""
-    return floor_times(_int64(ceded), terms.ceding_commission)
+def _fraction_of_year(amounts: pd.Series, year: pd.Series, terms: pd.DataFrame, name: str) -> pd.Series:
+    """``floor(amount × the year's <name> fraction)`` per row (Int64; empty stays empty; 0 in no year)."""
+    codes = year.to_numpy()
+    numerator = pd.Series(on_rows(terms, f"{name}_num", codes), index=amounts.index)
+    denominator = pd.Series(np.maximum(on_rows(terms, f"{name}_den", codes), 1), index=amounts.index)
+    return _int64(floor_times_fraction(_int64(amounts), numerator, denominator))
+
+
+def ceded_premiums(written: pd.Series, year: pd.Series, terms: pd.DataFrame) -> pd.Series:
+    """``floor(ceded_share × written)`` with the year's share (Int64; empty where written is empty;
+    0 in no year)."""
+    return _fraction_of_year(written, year, terms, "qs")
+
+
+def commissions(ceded: pd.Series, year: pd.Series, terms: pd.DataFrame) -> pd.Series:
+    """``floor(ceding_commission × ceded)`` with the year's commission (Int64)."""
+    return _fraction_of_year(ceded, year, terms, "commission")
+
+
+def policy_figures(policies: pd.DataFrame, programme: Programme, terms: pd.DataFrame) -> pd.DataFrame:
+    """Per policy at one valuation: ``policy_id, year, written_premium, ceded_premium, commission``."""
+    year = policy_years(policies, programme)
+    written = _int64(policies["written_premium"])
+    ceded = ceded_premiums(written, year, terms)
+    return pd.DataFrame(
+        {
+            "policy_id": policies["policy_id"],
+            "year": year,
+            "written_premium": written,
+            "ceded_premium": ceded,
+            "commission": commissions(ceded, year, terms),
+        }
+    )
+
+
+def layer_premiums(figures: pd.DataFrame, terms: pd.DataFrame) -> pd.DataFrame:
+    """Per treaty year (index = year code): ``gnpi`` = Σ (written − ceded) of its policies (empty
+    counts 0), ``risk_layer_premium`` and ``event_layer_premium`` = ``floor(rate × GNPI)``."""
+    retained = (figures["written_premium"].fillna(0) - figures["ceded_premium"].fillna(0)).astype("int64")
+    gnpi = retained.groupby(figures["year"]).sum().reindex(terms.index, fill_value=0).astype("int64")
+    out = pd.DataFrame({"gnpi": gnpi})
+    for layer in ("risk", "event"):
+        numerator = terms[f"{layer}_rate_num"].astype("int64")
+        out[f"{layer}_layer_premium"] = (gnpi * numerator // terms[f"{layer}_rate_den"].astype("int64")).astype("int64")
+    return out
+
+
+def _claim_years(claims: pd.DataFrame, policies: pd.DataFrame, year: pd.Series) -> np.ndarray:
+    by_policy = pd.Series(year.to_numpy(), index=policies["policy_id"].to_numpy())
+    by_policy = by_policy[~by_policy.index.duplicated(keep="last")]
+    return claims["policy_id"].map(by_policy).fillna(OUTSIDE).to_numpy(dtype=np.int64)
+
+
+def _first_months(claims: pd.DataFrame) -> pd.Series:
+    return claims["first_month"] if "first_month" in claims.columns else claims["bordereau_month"]
+
+
+def _cat_events(claims: pd.DataFrame) -> pd.Series:
+    if "cat_event_id" in claims.columns:
+        return claims["cat_event_id"].astype("string")
+    return pd.Series(pd.NA, index=claims.index, dtype="string")
+
+
+def _reinstatement_premiums(
+    recovered: np.ndarray, year: np.ndarray, layer: str, terms: pd.DataFrame, premiums: pd.DataFrame
+) -> np.ndarray:
+    """Per claim in the layer's order, RP(recoveries after it) − RP(before it) (REINSURANCE.md)."""
+    after = layers.running_total(recovered, year)
+    limit = on_rows(terms, f"{layer}_limit", year)
+    premium = np.where(year >= 0, np.take(np.append(premiums[f"{layer}_layer_premium"].to_numpy(), 0), year), 0)
+    count = int(terms.attrs.get("reinstatements", 0))
+    numerators = [on_rows(terms, f"{layer}_reinstatement_{k}", year) for k in range(count)]
+    denominator = np.maximum(on_rows(terms, f"{layer}_reinstatement_denominator", year), 1)
+
+    def rp(x: np.ndarray) -> np.ndarray:
+        return layers.reinstatement_premium_at(x, limit, premium.astype(np.int64), numerators, denominator)
+
+    return rp(after) - rp(after - recovered)
+
+
+def claim_figures(claims: pd.DataFrame, year: np.ndarray, terms: pd.DataFrame, premiums: pd.DataFrame) -> pd.DataFrame:
+    """Per claim at one valuation (aligned with ``claims``): every money column of
+    :data:`CLAIM_MONEY` and ``event`` (the event code), walking the claims in treaty order and, for
+    the event layer's aggregate, in (event order, treaty order)."""
+    payable = claims["payable_total"].to_numpy(dtype=np.int64)
+    inside = year >= 0
+    qs_num, qs_den = on_rows(terms, "qs_num", year), np.maximum(on_rows(terms, "qs_den", year), 1)
+    qs = np.where(inside, payable * qs_num // qs_den, 0)
+    retained = payable - qs
+    order = layers.treaty_order(year, _first_months(claims), claims["known_date"], claims["claim_id"])
+    y = year[order]
+    ret = retained[order]
+    loss = layers.risk_layer_loss(ret, on_rows(terms, "risk_retention", y), on_rows(terms, "risk_limit", y))
+    xol = layers.aggregate_recoveries(loss, y, on_rows(terms, "risk_aad", y), on_rows(terms, "risk_aggregate_limit", y))
+    rp_risk = _reinstatement_premiums(xol, y, "risk", terms, premiums)
+    net_after = ret - xol
+    event = layers.event_codes(
+        y, _cat_events(claims).iloc[order].reset_index(drop=True), claims["claim_id"].iloc[order]
+    )
+    event_loss = np.where(
+        y >= 0,
+        layers.event_layer_loss(
+            net_after, event, on_rows(terms, "event_retention", y), on_rows(terms, "event_limit", y)
+        ),
+        0,
+    )
+    by_event = layers.event_order(event)
+    ye = y[by_event]
+    cat_in_event_order = layers.aggregate_recoveries(
+        event_loss[by_event], ye, np.zeros(len(ye), np.int64), on_rows(terms, "event_aggregate_limit", ye)
+    )
+    rp_event_in_event_order = _reinstatement_premiums(cat_in_event_order, ye, "event", terms, premiums)
+    cat = np.empty_like(cat_in_event_order)
+    cat[by_event] = cat_in_event_order
+    rp_event = np.empty_like(rp_event_in_event_order)
+    rp_event[by_event] = rp_event_in_event_order
+    in_order = {
+        "risk_layer_loss": loss,
+        "xol_recovery": xol,
+        "net_after_risk_xol": net_after,
+        "event_layer_loss": event_loss,
+        "cat_recovery": cat,
+        "net": net_after - cat,
+        "reinstatement_premium_risk": rp_risk,
+        "reinstatement_premium_event": rp_event,
+        "event": event,
+    }
+    out = {"payable_total": payable, "qs_recovery": qs, "retained": retained}
+    for name, values in in_order.items():
+        aligned = np.empty(len(values), dtype=np.int64)
+        aligned[order] = values
+        out[name] = aligned
+    return pd.DataFrame(out, index=claims.index)
+
+
+@dataclass(frozen=True)
+class _Valuation:
+    policies: pd.DataFrame
+    premiums: pd.DataFrame
+    claims: pd.DataFrame
+    claim_year: np.ndarray
+
+
+def _valuation(policies: pd.DataFrame, claims: pd.DataFrame, programme: Programme, terms: pd.DataFrame) -> _Valuation:
+    figures = policy_figures(policies, programme, terms)
+    premiums = layer_premiums(figures, terms)
+    year = _claim_years(claims, policies, figures["year"])
+    return _Valuation(figures, premiums, claim_figures(claims, year, terms, premiums), year)
+
+
+def _policies_before(policies_now: pd.DataFrame, policies_before: pd.DataFrame | None) -> pd.DataFrame:
+    if policies_before is not None:
+        return policies_before.drop_duplicates("policy_id", keep="last")
+    written = _int64(policies_now["written_premium"])
+    this_month = _int64(policies_now["written_this_month"])
+    before = (written.fillna(0) - this_month.fillna(0)).mask(written.isna() & this_month.isna())
+    return policies_now.assign(written_premium=before)
+
+
+def _claims_before(claims_now: pd.DataFrame, claims_before: pd.DataFrame | None) -> pd.DataFrame:
+    if claims_before is None:
+        total = claims_now["payable_total"].astype("int64") - claims_now["payable_this_month"].astype("int64")
+        return claims_now.assign(payable_total=total)
+    first = _first_months(claims_now)
+    months = pd.Series(first.to_numpy(), index=claims_now["claim_id"].to_numpy())
+    own = _first_months(claims_before) if "bordereau_month" in claims_before or "first_month" in claims_before else None
+    mapped = claims_before["claim_id"].map(months)
+    return claims_before.assign(first_month=mapped.fillna(own) if own is not None else mapped)
 
 
 def _movement(now: pd.Series, before: pd.Series) -> pd.Series:
@@ -81,152 +272,230 @@ def _movement(now: pd.Series, before: pd.Series) -> pd.Series:
     return moved.mask(now.isna() & before.isna())
 
 
-def _written_before(policies_now: pd.DataFrame, policies_before: pd.DataFrame | None) -> pd.Series:
-    """Written premium as at M−1 aligned on ``policies_now`` (Int64, empty where unknown)."""
-    written = _int64(policies_now["written_premium"])
-    if policies_before is not None:
-        before = policies_before.drop_duplicates("policy_id", keep="last").set_index("policy_id")
-        mapped = policies_now["policy_id"].map(_int64(before["written_premium"]))
-        absent = ~policies_now["policy_id"].isin(before.index)
-        return _int64(mapped).mask(absent, 0)
-    this_month = _int64(policies_now["written_this_month"])
-    before_value = written.fillna(0) - this_month.fillna(0)
-    return before_value.mask(written.isna() & this_month.isna())
+def _year_names(year: pd.Series | np.ndarray, programme: Programme) -> pd.Series:
+    names = pd.Series([y.code for y in programme.years], dtype="string")
+    codes = pd.Series(np.asarray(year), dtype="int64")
+    return codes.map(names).astype("string")
 
 
-def reinsurance_policies(
-    policies_now: pd.DataFrame,
-    treaty: Mapping[str, Any],
-    policies_before: pd.DataFrame | None = None,
+# -- outputs ---------------------------------------------------------------------------------------
+
+
+def _policies_frame(
+    policies_now: pd.DataFrame, now: pd.DataFrame, before: pd.DataFrame, programme: Programme
 ) -> pd.DataFrame:
-    """Ceded premium and ceding commission per policy as at M, and their movements this month.
+    aligned = before.drop_duplicates("policy_id", keep="last").set_index("policy_id")
+    present = policies_now["policy_id"].isin(aligned.index)
 
-    ``policies_now`` is PolicyAccounted (needs ``policy_id``, ``written_premium`` and, without
-    ``policies_before``, ``written_this_month``; ``product`` when present selects the treaty's
-    products). ``policies_before`` is the same frame as at M−1 (optional).
+    def previous(column: str) -> pd.Series:
+        values = _int64(policies_now["policy_id"].map(aligned[column]))
+        return values.mask(~present, 0)
 
-    Returns ``policy_id, [product,] written_premium, written_premium_this_month, ceded_premium,
-    ceded_premium_this_month, retained_premium, retained_premium_this_month, commission,
-    commission_this_month`` (Int64 yen).
-    """
-    terms = TreatyTerms.of(treaty)
-    covered = _covered(policies_now, terms)
-    written = _int64(policies_now["written_premium"])
-    before = _written_before(policies_now, policies_before)
-    ceded = ceded_premium(written, terms).mask(~covered & written.notna(), 0)
-    ceded_before = ceded_premium(before, terms).mask(~covered & before.notna(), 0)
-    commission_now = commission(ceded, terms)
-    commission_before = commission(ceded_before, terms)
     out = pd.DataFrame({"policy_id": policies_now["policy_id"]})
     if "product" in policies_now.columns:
         out["product"] = policies_now["product"]
-    written_this_month = _movement(written, before)
-    ceded_this_month = _movement(ceded, ceded_before)
+    out["treaty_year"] = _year_names(now["year"], programme).to_numpy()
+    written, ceded, commission = now["written_premium"], now["ceded_premium"], now["commission"]
+    written_tm = _movement(written, previous("written_premium"))
+    ceded_tm = _movement(ceded, previous("ceded_premium"))
     return out.assign(
         written_premium=written,
-        written_premium_this_month=written_this_month,
+        written_premium_this_month=written_tm,
         ceded_premium=ceded,
-        ceded_premium_this_month=ceded_this_month,
+        ceded_premium_this_month=ceded_tm,
         retained_premium=written - ceded,
-        retained_premium_this_month=written_this_month - ceded_this_month,
-        commission=commission_now,
-        commission_this_month=_movement(commission_now, commission_before),
+        retained_premium_this_month=written_tm - ceded_tm,
+        commission=commission,
+        commission_this_month=_movement(commission, previous("commission")),
     ).reset_index(drop=True)
 
 
-def _claim_layers(payable_total: pd.Series, covered: pd.Series, terms: TreatyTerms) -> dict[str, pd.Series]:
-    """QS recovery, retained, XoL recovery and net for a payable total (int64)."""
-    total = payable_total.astype("int64")
-    qs = floor_times(total, terms.ceded_share).where(covered, 0).astype("int64")
-    retained = total - qs
-    xol = (retained - terms.retention).clip(lower=0, upper=terms.limit).where(covered, 0).astype("int64")
-    return {"qs_recovery": qs, "retained": retained, "xol_recovery": xol, "net": retained - xol}
-
-
-def reinsurance_claims(
-    claim_totals: pd.DataFrame,
-    treaty: Mapping[str, Any],
-    policies: pd.DataFrame | None = None,
+def _claims_frame(
+    claims_now: pd.DataFrame,
+    policies_now: pd.DataFrame,
+    now: _Valuation,
+    before: _Valuation,
+    claims_before: pd.DataFrame,
+    terms: pd.DataFrame,
+    programme: Programme,
 ) -> pd.DataFrame:
-    """QS and per-claim XoL recoveries as at M, and their movements this month.
-
-    ``claim_totals`` is ClaimTotals (``claim_id``, ``policy_id``, ``payable_total``,
-    ``payable_this_month``). The claim's product comes from its own ``product`` column, else from
-    ``policies`` by ``policy_id``; without either every claim is under the treaty.
-
-    Returns ``claim_id, policy_id, [product,] payable_total, qs_recovery, retained, xol_recovery,
-    net, layer_used_share`` and the ``_this_month`` movement of each money column. ``net`` is what
-    stays with the insurer after both treaties; ``qs_recovery + xol_recovery + net = payable_total``.
-    ``layer_used_share`` is XoL recovery / layer limit (0 to 1).
-    """
-    terms = TreatyTerms.of(treaty)
-    frame = claim_totals
-    if "product" not in frame.columns and policies is not None:
-        products = policies.drop_duplicates("policy_id", keep="last").set_index("policy_id")["product"]
-        frame = frame.assign(product=frame["policy_id"].map(products))
-    covered = _covered(frame, terms)
-    total = frame["payable_total"].astype("int64")
-    total_before = total - frame["payable_this_month"].astype("int64")
-    now = _claim_layers(total, covered, terms)
-    before = _claim_layers(total_before, covered, terms)
-    out = pd.DataFrame({"claim_id": frame["claim_id"], "policy_id": frame["policy_id"]})
-    if "product" in frame.columns:
-        out["product"] = frame["product"]
-    out = out.assign(payable_total=total, **now)
-    out["layer_used_share"] = now["xol_recovery"].to_numpy(dtype="float64") / terms.limit if terms.limit else 0.0
-    out["payable_this_month"] = total - total_before
-    for name in ("qs_recovery", "retained", "xol_recovery", "net"):
-        out[f"{name}_this_month"] = now[name] - before[name]
+    out = pd.DataFrame({"claim_id": claims_now["claim_id"], "policy_id": claims_now["policy_id"]})
+    if "product" in claims_now.columns:
+        out["product"] = claims_now["product"]
+    elif "product" in policies_now.columns:
+        products = policies_now.drop_duplicates("policy_id", keep="last").set_index("policy_id")["product"]
+        out["product"] = claims_now["policy_id"].map(products)
+    out["treaty_year"] = _year_names(now.claim_year, programme).to_numpy()
+    out["first_month"] = _first_months(claims_now).astype("str").to_numpy()
+    out["known_date"] = pd.to_datetime(claims_now["known_date"]).to_numpy()
+    out["cat_event_id"] = _cat_events(claims_now).to_numpy()
+    figures = now.claims
+    previous = before.claims.set_index(claims_before["claim_id"].to_numpy())
+    previous = previous[~previous.index.duplicated(keep="last")]
+    for name in CLAIM_MONEY:
+        out[name] = figures[name].to_numpy()
+    limit = on_rows(terms, "risk_limit", now.claim_year)
+    out["layer_used_share"] = np.where(limit > 0, figures["xol_recovery"].to_numpy() / np.maximum(limit, 1), 0.0)
+    for name in CLAIM_MONEY:
+        moved = claims_now["claim_id"].map(previous[name]).fillna(0).astype("int64").to_numpy()
+        column = "payable_this_month" if name == "payable_total" else f"{name}_this_month"
+        out[column] = figures[name].to_numpy() - moved
     return out.reset_index(drop=True)
 
 
-def treaty_summary(
-    reinsurance_policies_frame: pd.DataFrame,
-    reinsurance_claims_frame: pd.DataFrame,
-    treaty: Mapping[str, Any],
+def _event_sums(claims: pd.DataFrame, figures: pd.DataFrame, year: np.ndarray, programme: Programme) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "treaty_year": _year_names(year, programme).to_numpy(),
+            "cat_event_id": _cat_events(claims).to_numpy(),
+            "claim_id": claims["claim_id"].astype("str").to_numpy(),
+            "policy_id": claims["policy_id"].astype("str").to_numpy(),
+            "event": figures["event"].to_numpy(),
+            **{
+                name: figures[name].to_numpy()
+                for name in ("net_after_risk_xol", "event_layer_loss", "cat_recovery", "reinstatement_premium_event")
+            },
+        }
+    )
+    frame = frame[year >= 0]
+    frame["key"] = (
+        frame["treaty_year"].astype("str")
+        + "\x1f"
+        + frame["cat_event_id"].fillna("\x1e" + frame["claim_id"]).astype("str")
+    )
+    grouped = frame.groupby("key", sort=False)
+    sums = grouped[["net_after_risk_xol", "event_layer_loss", "cat_recovery", "reinstatement_premium_event"]].sum()
+    sums["treaty_year"] = grouped["treaty_year"].first()
+    sums["cat_event_id"] = grouped["cat_event_id"].first()
+    sums["first_claim_id"] = grouped["claim_id"].first()
+    sums["claims"] = grouped["claim_id"].size()
+    sums["policies"] = grouped["policy_id"].nunique()
+    return sums
+
+
+def reinsurance_events_frame(
+    claims_now: pd.DataFrame, now: _Valuation, claims_before: pd.DataFrame, before: _Valuation, programme: Programme
 ) -> pd.DataFrame:
-    """Treaty figures to date and this month, one row per figure.
+    """One row per event (treaty year, ``cat_event_id``) with more than one claim or any event-layer
+    loss: its claims and policies, and Σ net after the per-risk layer, event-layer loss, event
+    recovery and event reinstatement premium, to date and this month. ``first_claim_id`` is the
+    event's first claim in treaty order. Rows in event order (of a year)."""
+    order = layers.treaty_order(
+        now.claim_year, _first_months(claims_now), claims_now["known_date"], claims_now["claim_id"]
+    )
+    ordered = claims_now.iloc[order]
+    sums = _event_sums(ordered, now.claims.iloc[order], now.claim_year[order], programme)
+    previous = _event_sums(claims_before, before.claims, before.claim_year, programme)
+    money = ["net_after_risk_xol", "event_layer_loss", "cat_recovery", "reinstatement_premium_event"]
+    shown = sums[(sums["claims"] > 1) | (sums["event_layer_loss"] > 0)]
+    out = shown[["treaty_year", "cat_event_id", "first_claim_id", "claims", "policies", *money]].copy()
+    for name in money:
+        out[f"{name}_this_month"] = (
+            out[name] - out.index.to_series().map(previous[name]).fillna(0).astype("int64")
+        ).astype("int64")
+    return out.reset_index(drop=True)
 
-    Columns ``figure`` (a code, see ``labels.toml``), ``kind`` (``money`` or ``count``),
-    ``to_date``, ``this_month`` (empty where a movement has no meaning). Premium: written, ceded,
-    retained, commission, ceded net of commission. Losses: payable, QS recovery, retained after QS,
-    XoL recovery, net. Layer: claims reaching the layer, claims exhausting it, the largest share
-    used, and the treaty terms themselves (from the data).
+
+def technical_account_frame(
+    policies: pd.DataFrame, claims: pd.DataFrame, now: _Valuation, before: _Valuation, programme: Programme
+) -> pd.DataFrame:
+    """Per treaty year the ten lines of the statement of account (REINSURANCE.md § Technical
+    account), ``to_date`` and ``this_month``, each signed as it enters the balance (+ due to the
+    reinsurers). Every line but the layer premiums is the sum of the per-policy or per-claim column
+    it names over the rows of the year (and of its ``_this_month`` column); the layer premiums are
+    the year's ``floor(rate × GNPI)`` as at M and its movement; ``balance`` is the sum of the nine."""
+    sources = {
+        "qs_ceded_premium": (policies, "ceded_premium", 1),
+        "qs_commission": (policies, "commission", -1),
+        "reinstatement_premium_risk": (claims, "reinstatement_premium_risk", 1),
+        "reinstatement_premium_event": (claims, "reinstatement_premium_event", 1),
+        "qs_recovery": (claims, "qs_recovery", -1),
+        "risk_xol_recovery": (claims, "xol_recovery", -1),
+        "event_recovery": (claims, "cat_recovery", -1),
+    }
+    codes = [year.code for year in programme.years]
+    rows = []
+    for index, code in enumerate(codes):  # one pass per treaty year of the data
+        lines: dict[str, tuple[int, int]] = {}
+        for line, (frame, column, sign) in sources.items():
+            of_year = frame["treaty_year"] == code
+            to_date = int(frame.loc[of_year, column].fillna(0).sum())
+            this_month = int(frame.loc[of_year, f"{column}_this_month"].fillna(0).sum())
+            lines[line] = (sign * to_date, sign * this_month)
+        for layer in ("risk", "event"):
+            premium_now = int(now.premiums[f"{layer}_layer_premium"].iloc[index])
+            premium_before = int(before.premiums[f"{layer}_layer_premium"].iloc[index])
+            lines[f"{layer}_layer_premium"] = (premium_now, premium_now - premium_before)
+        ordered = [(line, *lines[line]) for line in TECHNICAL_ACCOUNT_LINES[:-1]]
+        balance = (sum(to_date for _, to_date, _ in ordered), sum(moved for _, _, moved in ordered))
+        rows += [(code, line, to_date, moved) for line, to_date, moved in [*ordered, ("balance", *balance)]]
+    frame = pd.DataFrame(rows, columns=["treaty_year", "line", "to_date", "this_month"])
+    return frame.astype({"to_date": "int64", "this_month": "int64"})
+
+
+# -- the stage -------------------------------------------------------------------------------------
+
+
+def reinsurance(
+    policies_now: pd.DataFrame,
+    claims_now: pd.DataFrame,
+    programme: Programme,
+    *,
+    policies_before: pd.DataFrame | None = None,
+    claims_before: pd.DataFrame | None = None,
+) -> Reinsurance:
+    """The programme on the book as at M and its movements this month.
+
+    ``policies_now``: PolicyAccounted (``policy_id``, ``period_start``, ``written_premium``,
+    ``product`` when present, and ``written_this_month`` without ``policies_before``).
+    ``claims_now``: ClaimTotals (``claim_id``, ``policy_id``, ``known_date``, ``payable_total``,
+    ``payable_this_month``; ``first_month`` (else ``bordereau_month``) and ``cat_event_id`` when
+    present). The ``_before`` frames are the same as at M−1 (optional, see the module docstring).
     """
-    terms = TreatyTerms.of(treaty)
-    pol = reinsurance_policies_frame
-    clm = reinsurance_claims_frame
+    terms = layers.year_terms(programme)
+    policies_then = _policies_before(policies_now, policies_before)
+    claims_then = _claims_before(claims_now, claims_before)
+    now = _valuation(policies_now, claims_now, programme, terms)
+    before = _valuation(policies_then, claims_then, programme, terms)
+    policies = _policies_frame(policies_now, now.policies, before.policies, programme)
+    claims = _claims_frame(claims_now, policies_now, now, before, claims_then, terms, programme)
+    events = reinsurance_events_frame(claims_now, now, claims_then, before, programme)
+    account = technical_account_frame(policies, claims, now, before, programme)
+    outside = int((now.policies["year"] == OUTSIDE).sum())
+    summary = treaty_summary(policies, claims, events, account, programme)
+    return Reinsurance(policies, claims, events, account, summary, outside)
 
-    def total(frame: pd.DataFrame, column: str) -> int:
-        return int(frame[column].fillna(0).sum()) if column in frame.columns else 0
 
-    ceded = total(pol, "ceded_premium")
-    ceded_tm = total(pol, "ceded_premium_this_month")
-    comm = total(pol, "commission")
-    comm_tm = total(pol, "commission_this_month")
-    xol = clm["xol_recovery"] if len(clm) else pd.Series(dtype="int64")
-    xol_before = xol - clm["xol_recovery_this_month"] if len(clm) else pd.Series(dtype="int64")
-    in_layer = int((xol > 0).sum())
-    in_layer_before = int((xol_before > 0).sum())
-    exhausted = int((xol >= terms.limit).sum()) if terms.limit else 0
-    exhausted_before = int((xol_before >= terms.limit).sum()) if terms.limit else 0
-    rows: list[tuple[str, str, object, object]] = [
-        ("written_premium", "money", total(pol, "written_premium"), total(pol, "written_premium_this_month")),
-        ("ceded_premium", "money", ceded, ceded_tm),
-        ("retained_premium", "money", total(pol, "retained_premium"), total(pol, "retained_premium_this_month")),
-        ("commission", "money", comm, comm_tm),
-        ("ceded_premium_net_of_commission", "money", ceded - comm, ceded_tm - comm_tm),
-        ("payable_total", "money", total(clm, "payable_total"), total(clm, "payable_this_month")),
-        ("qs_recovery", "money", total(clm, "qs_recovery"), total(clm, "qs_recovery_this_month")),
-        ("retained", "money", total(clm, "retained"), total(clm, "retained_this_month")),
-        ("xol_recovery", "money", total(clm, "xol_recovery"), total(clm, "xol_recovery_this_month")),
-        ("net", "money", total(clm, "net"), total(clm, "net_this_month")),
-        ("claims_in_layer", "count", in_layer, in_layer - in_layer_before),
-        ("claims_exhausting_layer", "count", exhausted, exhausted - exhausted_before),
-        ("max_layer_used_share", "percent", float(xol.max()) / terms.limit if in_layer else 0.0, None),
-        ("treaty_ceded_share", "percent", float(terms.ceded_share), None),
-        ("treaty_ceding_commission", "percent", float(terms.ceding_commission), None),
-        ("treaty_xol_retention", "money", terms.retention, None),
-        ("treaty_xol_limit", "money", terms.limit, None),
-    ]
-    return pd.DataFrame(rows, columns=["figure", "kind", "to_date", "this_month"])
+def reinsurance_policies(
+    policies_now: pd.DataFrame, programme: Programme, policies_before: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Ceded premium and ceding commission per policy as at M and this month, with its
+    ``treaty_year``: ``policy_id, [product,] treaty_year, written_premium, ceded_premium,
+    retained_premium, commission`` and the ``_this_month`` of each (Int64 yen)."""
+    terms = layers.year_terms(programme)
+    now = policy_figures(policies_now, programme, terms)
+    before = policy_figures(_policies_before(policies_now, policies_before), programme, terms)
+    return _policies_frame(policies_now, now, before, programme)
+
+
+def reinsurance_claims(
+    claims_now: pd.DataFrame,
+    programme: Programme,
+    policies: pd.DataFrame,
+    claims_before: pd.DataFrame | None = None,
+    policies_before: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per claim as at M and this month: ``treaty_year``, ``first_month``, ``known_date``,
+    ``cat_event_id``, the money columns of :data:`CLAIM_MONEY` and their ``_this_month``,
+    ``layer_used_share`` (per-risk recovery / layer limit). ``qs_recovery + xol_recovery +
+    cat_recovery + net = payable_total``."""
+    return reinsurance(
+        policies, claims_now, programme, policies_before=policies_before, claims_before=claims_before
+    ).claims
+
+
+def claim_first_months(history_claims: pd.DataFrame, month: str) -> pd.Series:
+    """Per claim id, the first bordereau month up to ``month`` in which it appeared validly (its
+    place in the treaty order)."""
+    upto = history_claims[history_claims["bordereau_month"] <= month]
+    return upto.groupby("claim_id", sort=False)["bordereau_month"].min()

@@ -7,9 +7,12 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductDataError, load_products
+from pipeline.products.load import load_programme
+from pipeline.products.programme import Layer
 
 
 @pytest.fixture
@@ -68,10 +71,65 @@ def test_reserving_assumptions() -> None:
 
 
 def test_treaty_terms() -> None:
-    treaty = load_products().treaty
-    assert treaty["quota_share"]["ceded_share"] == Decimal("0.40")
-    assert treaty["excess_of_loss"]["retention"] == 30_000_000
-    assert treaty["excess_of_loss"]["limit"] == 70_000_000
+    """REINSURANCE.md's default programme: ``prior`` = PRODUCTS.md's treaty, ``2026`` the extended
+    terms; ``treaty_plain.toml`` = PRODUCTS.md's treaty over every policy."""
+    programme = load_products().programme
+    assert [year.code for year in programme.years] == ["prior", "2026"]
+    prior, extended = programme.years
+    assert (prior.start, prior.end) == (None, pd.Timestamp("2026-04-01"))
+    assert (extended.start, extended.end) == (pd.Timestamp("2026-04-01"), pd.Timestamp("2027-04-01"))
+    for year in programme.years:
+        assert (year.ceded_share, year.ceding_commission) == (Decimal("0.40"), Decimal("0.30"))
+        assert (year.risk_layer.retention, year.risk_layer.limit) == (30_000_000, 70_000_000)
+    assert prior.risk_layer == Layer(retention=30_000_000, limit=70_000_000)  # no aggregate terms
+    assert prior.risk_layer.aggregate_limit is None and prior.event_layer is None
+    risk = extended.risk_layer
+    assert risk.aggregate_deductible == 10_000_000
+    assert risk.reinstatements == (Decimal("1.00"), Decimal("0.50")) and risk.aggregate_limit == 210_000_000
+    assert risk.rate_on_gnpi == Decimal("0.03")
+    assert extended.event_layer == Layer(
+        retention=100_000_000, limit=300_000_000, reinstatements=(Decimal("1.00"),), rate_on_gnpi=Decimal("0.02")
+    )
+    plain = load_programme(DEFAULT_PRODUCTS_DIR / "treaty_plain.toml")
+    assert len(plain.years) == 1 and plain.years[0].start is None and plain.years[0].end is None
+    assert plain.years[0].risk_layer == prior.risk_layer and plain.years[0].event_layer is None
+    assert plain.products == programme.products
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "reinstatements = [1.00, 0.50]",
+            'reinstatements = [1.00, "half"]',
+            "years.2026.excess_of_loss.reinstatements[1]",
+        ),
+        ("reinstatements = [1.00, 0.50]", "reinstatements = 2", "years.2026.excess_of_loss.reinstatements"),
+        ("rate_on_gnpi = 0.03", "rate_on_gnpi = 3", "years.2026.excess_of_loss.rate_on_gnpi"),
+        (
+            "aggregate_deductible = 10_000_000",
+            "aggregate_deductible = -1",
+            "years.2026.excess_of_loss.aggregate_deductible",
+        ),
+        ("start = 2026-04-01", "start = 2026-03-01", "years.2026.start: overlaps treaty year prior"),
+        ("end = 2027-04-01", "end = 2026-04-01", "years.2026.end: must be after start"),
+        ("start = 2026-04-01", 'start = "2026-04-01"', "years.2026.start: expected a date"),
+        ("[years.2026.quota_share]", "[years.2026.quota_shares]", "years.2026.quota_shares: unknown key"),
+        ("limit = 300_000_000", "limit = 0", "years.2026.event_layer.limit: must be > 0"),
+        ("[years.prior]\nend = 2026-04-01", "[years.prior]\nend = 2026-04-01\nbogus = 1", "years.prior.bogus"),
+    ],
+)
+def test_malformed_programme_is_one_line_naming_file_and_entry(
+    products_copy: Path, old: str, new: str, message: str
+) -> None:
+    path = products_copy / "treaty.toml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ProductDataError) as error:
+        load_products(products_copy)
+    assert "\n" not in str(error.value)
+    assert "treaty.toml" in str(error.value) and message in str(error.value)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +145,7 @@ def test_treaty_terms() -> None:
         ("leak_lite/tariff.toml", "up_to = 100_000_000", "up_to = 10_000_000", "revenue_bands[1]"),
         ("cyber_security/coverage.toml", 'part = "liability"', 'part = "both"', "items[0].part"),
         ("cyber_security/coverage.toml", 'code = "it_user"', 'code = "it_users"', "events[1].code"),
-        ("treaty.toml", "retention = 30_000_000", 'retention = "30M"', "excess_of_loss.retention"),
+        ("treaty.toml", "retention = 30_000_000", 'retention = "30M"', "years.prior.excess_of_loss.retention"),
         ("leak_lite/product.toml", "[fixed_terms]", "[fixed_termz]", "missing key"),
         ("common.toml", "never_paid_items = [", "never_paid_items = [[", "not valid TOML"),
         ("reserving.toml", "apriori_loss_ratio = 0.65", "apriori_loss_ratio = -0.65", "apriori_loss_ratio"),

@@ -12,16 +12,17 @@ import pandas as pd
 import pytest
 
 from pipeline.io.workbook import Sheet
-from pipeline.products.load import load_products
+from pipeline.products.load import DEFAULT_PRODUCTS_DIR, load_products, load_programme
 from pipeline.reports import summary, triangle
 from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets
 from pipeline.reports.labels import labels_for
 from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
-from pipeline.stages.reinsurance import reinsurance_claims, reinsurance_policies
+from pipeline.stages.reinsurance import reinsurance
 from tests import factories
 
 MONTH = "2026-06"
 BOOK = load_products()
+PLAIN = load_programme(DEFAULT_PRODUCTS_DIR / "treaty_plain.toml")  # the figures below are CALCULATION.md's
 
 
 def _int(values: list[int | None]) -> pd.Series:
@@ -135,13 +136,15 @@ def sample_reconciliation() -> pd.DataFrame:
 
 def sample_inputs() -> PortfolioInputs:
     policies, claims = sample_policies(), sample_claims()
+    ceded_and_recovered = reinsurance(policies, claims, PLAIN)
     return PortfolioInputs(
         month=MONTH,
         policies=policies,
         claims=claims,
         lines=sample_lines(),
-        reinsurance_policies=reinsurance_policies(policies, BOOK.treaty),
-        reinsurance_claims=reinsurance_claims(claims, BOOK.treaty, policies),
+        reinsurance_policies=ceded_and_recovered.policies,
+        reinsurance_claims=ceded_and_recovered.claims,
+        reinsurance=ceded_and_recovered,
         payable_history=sample_history(),
         reconciliation=sample_reconciliation(),
     )
@@ -366,9 +369,17 @@ def test_portfolio_sheets_and_contract_columns() -> None:
         "reinsurance_claims",
         "reserves",
         "development",
+        "reinsurance_events",
+        "technical_account",
     } <= set(sheets)
-    assert {"claim_id", "qs_recovery", "retained", "xol_recovery", "net"} <= set(sheets["reinsurance_claims"].frame)
-    assert {"policy_id", "ceded_premium", "commission"} <= set(sheets["reinsurance_policies"].frame)
+    assert list(sheets)[-2:] == ["reinsurance_events", "technical_account"]
+    claims_columns = set(sheets["reinsurance_claims"].frame)
+    assert {"claim_id", "qs_recovery", "retained", "xol_recovery", "net"} <= claims_columns
+    assert {"treaty_year", "first_month", "known_date", "cat_event_id", "cat_recovery"} <= claims_columns
+    assert {"reinstatement_premium_risk_this_month", "event_layer_loss_this_month"} <= claims_columns
+    assert {"policy_id", "treaty_year", "ceded_premium", "commission"} <= set(sheets["reinsurance_policies"].frame)
+    assert list(sheets["technical_account"].frame.columns) == ["treaty_year", "line", "to_date", "this_month"]
+    assert sheets["treaty"].charts and sheets["treaty"].charts[0].values == ("losses", "recoveries", "aggregate_left")
     assert sheets["by_revenue_band"].charts and sheets["by_item"].charts and sheets["payable_by_month"].charts
     assert sheets["reserves"].charts
 
