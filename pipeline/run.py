@@ -185,8 +185,8 @@ def run_month(
             ceded, recovered = ceded_and_recovered.policies, ceded_and_recovered.claims
             if ceded_and_recovered.outside_policies:
                 log.warning(
-                    "warning: %d policies in no treaty year of the programme: they cede nothing and their "
-                    "claims recover nothing (treaty sheet, layer 'outside')",
+                    "%d policies in no treaty year of the programme: they cede nothing and their claims "
+                    "recover nothing (treaty sheet, layer 'outside')",
                     ceded_and_recovered.outside_policies,
                 )
             rows.update(rows_out=len(ceded) + len(recovered))

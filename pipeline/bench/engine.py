@@ -205,6 +205,7 @@ def make_claims(rng: np.random.Generator, book: ProductBook, policies: pd.DataFr
             "claim_jurisdiction": pick(["domestic", "overseas"], jurisdiction),
             "evidence": evidence,
             "exclusion_code": pd.Series(exclusion, dtype="str"),
+            "cat_event_id": pd.Series(None, index=range(n), dtype="str"),
         }
     )
 

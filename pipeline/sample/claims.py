@@ -242,6 +242,7 @@ def make_claims(
             "claim_jurisdiction": np.concatenate([jurisdiction, designed["jurisdiction"]]),
             "evidence": np.concatenate([evidence, np.array(designed_evidence, dtype=object)]),
             "exclusion_code": np.concatenate([exclusion, designed["exclusion"]]),
+            "cat_event_id": np.concatenate([np.full(n, None, dtype=object), designed["cat_event"]]),
             "month": month,
             "product": pol["product"][p],
             "plan_key": pol["plan_key"][p],

@@ -25,7 +25,7 @@ KINDS: dict[str, dict[str, str]] = {
     "claims": {
         "claim_id": "id", "policy_id": "id", "event_type": "code", "series_id": "id", "known_date": "date",
         "notice_date": "date", "claim_made_date": "date", "claim_jurisdiction": "code", "evidence": "text",
-        "exclusion_code": "code",
+        "exclusion_code": "code", "cat_event_id": "id",
     },
     "lines": {
         "line_id": "id", "claim_id": "id", "item": "code", "amount": "yen", "spent_date": "date",

@@ -15,7 +15,17 @@ claims, so that the run still exercises:
   removes (huge, reported, and not paid);
 * ``abroad_on_narrow_plan``: on a contract whose plan covers neither claims made abroad nor spending
   abroad nor every item, one line of each (``overseas_claim``, ``overseas_expense``,
-  ``item_not_covered``), rare reasons a small book might otherwise miss.
+  ``item_not_covered``), rare reasons a small book might otherwise miss;
+* ``risk_layer``: on a contract with a high limit, a lawsuit of about 80,000,000 payable: its 60%
+  retained goes 18,000,000 into the per-risk excess-of-loss layer (70M xs 30M) of the 2026 treaty
+  year, the annual aggregate deductible (10,000,000) takes the first of it, and the recovery pays a
+  reinstatement premium (REINSURANCE.md);
+* ``cat_vpn_*`` and ``cat_ransomware_*``: two cyber events (``CAT_EVENTS``), a mass-exploited VPN
+  flaw and a ransomware wave, each a leak lawsuit of about 48,000,000 payable on four or five
+  contracts with high limits, all known within days of the incident but notified over several
+  weeks (so reported in two or three bordereau months), sharing one ``cat_event_id``: each claim's
+  retained part stays under the per-risk retention, but each event's total goes over the event
+  layer's 100,000,000 retention, so the event layer recovers and pays its reinstatement premium.
 
 Items and events are the sample's flavour; a showcase is skipped when the book has no policy for it or
 the product data no longer have its event, and lines whose item is not in the catalogue are dropped."""
@@ -42,10 +52,13 @@ class Showcase:
     overseas: bool  # the third-party claim is made abroad
     excluded: bool  # an exclusion that removes every part
     lines: tuple[tuple[int, str, int, int, str], ...]  # (months after the claim's, item, amount, victims, spent_in)
+    cat_event: str | None = None  # cat_event_id written on the claim (a cyber event across policies)
+    incident: tuple[int, int] | None = None  # (bordereau month index, day of month) the event happened
+    notice_lag: int = 0  # days from the incident to the claim's notice
 
 
 D, A = "domestic", "overseas"
-SHOWCASES = (
+SHOWCASES: tuple[Showcase, ...] = (
     Showcase("limits", False, "lowest", True, "leak", True, False, False, (
         (0, "defense", 1_500_000, 0, D),
         (0, "litigation_response", 6_500_000, 0, D),
@@ -86,8 +99,28 @@ SHOWCASES = (
         (1, "defense", 400_000, 0, D),
         (1, "investigation", 300_000, 0, D),
     )),
+    Showcase("risk_layer", False, "high", True, "leak", True, False, False, (
+        (0, "defense", 4_000_000, 0, D),
+        (1, "damages", 76_000_000, 0, D),
+        (1, "response", 1_500_000, 0, D),
+    )),
 )  # fmt: skip
+CAT_LINES = (
+    (0, "defense", 2_500_000, 0, D),
+    (0, "response", 2_000_000, 0, D),
+    (1, "damages", 43_500_000, 0, D),
+)  # one claim of a cyber event: about 48,000,000 payable, 60% retained stays under 30,000,000
+CAT_EVENTS = (  # (cat_event_id, name, incident (month index, day), notice lag in days per claim)
+    ("CAT-2026-VPN", "cat_vpn", (5, 8), (2, 9, 16, 30, 41)),
+    ("CAT-2026-RANSOM", "cat_ransomware", (7, 14), (1, 5, 22, 35)),
+)
+SHOWCASES += tuple(
+    Showcase(f"{name}_{k + 1}", False, "high", True, "leak", True, False, False, CAT_LINES, event, incident, lag)
+    for event, name, incident, lags in CAT_EVENTS
+    for k, lag in enumerate(lags)
+)
 FIRST_KNOWN_DAYS = (20, 60)  # the incident is known this many days after cover starts
+INCIDENT_AFTER_START = 30  # a cyber event hits contracts whose cover started at least this many days before
 NOTICE_DAYS = (1, 10)  # and notified this many days later
 
 
@@ -125,11 +158,23 @@ def designed_claims(
     restated = policies[policies["restated"] == 1]
     cancelled = set(restated.loc[restated["cancel_date"] != MISSING, "policy_id"])
     free = ~np.isin(pol["policy_id"], list(cancelled))
-    columns = ("p", "known", "notice", "claim_made", "jurisdiction", "exclusion", "event", "liability", "showcase")
+    columns = (
+        "p", "known", "notice", "claim_made", "jurisdiction", "exclusion", "event", "liability", "showcase",
+        "cat_event",
+    )  # fmt: skip
     out: dict[str, list[object]] = {key: [] for key in columns}
     for showcase in SHOWCASES:
         span = max(offset for offset, *_ in showcase.lines)
         latest_start = int(cal.starts[max(cal.count - 1 - span, 0)]) - FIRST_KNOWN_DAYS[1] - NOTICE_DAYS[1]
+        incident = None
+        if showcase.incident is not None:
+            month, day = showcase.incident
+            if month >= cal.count or cal.month_of(np.array([int(cal.starts[month]) + day + showcase.notice_lag]))[0] > (
+                cal.count - 1 - span
+            ):
+                continue
+            incident = int(cal.starts[month]) + day - 1
+            latest_start = incident - INCIDENT_AFTER_START
         fits = free & (pol["cover_start"] <= latest_start) & (pol["it_business"] != 1) & (pol["leak_only"] != 1)
         for code, product in book.products.items():
             is_scheme = "fixed_terms" in product.definition
@@ -148,8 +193,12 @@ def designed_claims(
         p = int(rng.choice(candidates))
         free[p] = False
         product = book.products[str(pol["product"][p])]
-        known = int(pol["cover_start"][p]) + int(rng.integers(*FIRST_KNOWN_DAYS))
-        notice = known + int(rng.integers(*NOTICE_DAYS))
+        if incident is None:
+            known = int(pol["cover_start"][p]) + int(rng.integers(*FIRST_KNOWN_DAYS))
+            notice = known + int(rng.integers(*NOTICE_DAYS))
+        else:  # known within days of the incident, notified after the showcase's lag
+            known = incident + int(rng.integers(0, 2))
+            notice = max(known, incident + showcase.notice_lag)
         parts = set(product.items["part"])
         removes_all = [c for c, removed in product.exclusions.items() if parts <= set(removed)]
         out["p"].append(p)
@@ -162,6 +211,7 @@ def designed_claims(
         out["event"].append(showcase.event)
         out["liability"].append(showcase.liability)
         out["showcase"].append(showcase.name)
+        out["cat_event"].append(showcase.cat_event)
     types = {"p": np.int64, "known": np.int64, "notice": np.int64, "claim_made": np.int64, "liability": bool}
     return {key: np.array(values, dtype=types.get(key, object)) for key, values in out.items()}
 
