@@ -35,7 +35,7 @@ from pipeline.reports.rejected import rejected_sheets
 from pipeline.reports.run_info import RunInfo, with_run
 from pipeline.stages.claims import claim_totals, lines_with_movements, remaining_limits
 from pipeline.stages.premium import accounted_policies, priced_policies
-from pipeline.stages.reinsurance import Reinsurance, claim_first_months, reinsurance
+from pipeline.stages.reinsurance import Reinsurance, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, InForce, as_at
 from pipeline.stages.waterfall import adjudicated_lines
@@ -174,10 +174,9 @@ def run_month(
             rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(adjudicated))
 
         with stages.stage("reinsurance") as rows:
-            first_months = claim_first_months(validated.history.claims, month)
             ceded_and_recovered = reinsurance(
                 policies,
-                claims.assign(first_month=claims["claim_id"].map(first_months)),
+                with_first_months(claims, validated.history.claims, month),
                 book.programme,
                 policies_before=priced_before,
                 claims_before=claim_totals(previous.claims, lines_before) if lines_before is not None else None,

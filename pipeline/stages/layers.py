@@ -28,6 +28,7 @@ import pandas as pd
 from pipeline.money import INT64_MAX, ratio_parts
 from pipeline.products.programme import Layer, Programme
 from pipeline.stages.caps import capped_excess, group_cumsum
+from pipeline.stages.codes import dense, factorized, text_order_codes
 
 UNBOUNDED = INT64_MAX // 4
 """The aggregate limit of a layer whose ``reinstatements`` are omitted (far above any sum of yen)."""
@@ -94,16 +95,9 @@ def treaty_year_codes(period_start: pd.Series, programme: Programme) -> np.ndarr
 def treaty_order(year: np.ndarray, first_month: pd.Series, known_date: pd.Series, claim_id: pd.Series) -> np.ndarray:
     """The positions of the claims in treaty order: by year, then ``(first_month, known_date,
     claim_id)`` (REINSURANCE.md § Treaty order). Stable."""
-    keys = pd.DataFrame(
-        {
-            "year": year,
-            "first_month": first_month.astype("str").to_numpy(),
-            "known_date": pd.to_datetime(known_date).to_numpy(),
-            "claim_id": claim_id.astype("str").to_numpy(),
-        }
-    )
-    ordered = keys.sort_values(["year", "first_month", "known_date", "claim_id"], kind="stable")
-    return np.asarray(ordered.index.to_numpy(), dtype=np.int64)
+    known = pd.to_datetime(known_date).to_numpy(dtype="datetime64[ns]").view(np.int64)
+    keys = (text_order_codes(claim_id), known, text_order_codes(first_month), year)
+    return np.asarray(np.lexsort(keys), dtype=np.int64)
 
 
 def risk_layer_loss(retained: np.ndarray, retention: np.ndarray, limit: np.ndarray) -> np.ndarray:
@@ -142,24 +136,28 @@ def reinstatement_premium_at(
     """RP(x) for cumulative recoveries x = ``recovered``: ``floor(Σₖ pₖ × P × clip(x − (k−1)·L, 0, L)
     / L)`` with pₖ = ``numerators[k] / denominator`` (per row), P the layer premium and L the limit
     (a row with L = 0 gets 0). Exact: the products are Python integers (object arrays, vectorised)."""
-    total = np.zeros(len(recovered), dtype=object)
+    result = np.zeros(len(recovered), dtype=np.int64)
+    rows = np.flatnonzero((recovered > 0) & (limit > 0) & (premium > 0))  # RP is 0 elsewhere
+    if not len(rows) or not numerators:
+        return result
+    x, cap, paid = recovered[rows], limit[rows], premium[rows].astype(object)
+    total = np.zeros(len(rows), dtype=object)
     for k, numerator in enumerate(numerators):  # one pass per reinstatement of the data, not per claim
-        reinstated = np.clip(recovered - k * limit, 0, limit)
-        total = total + numerator.astype(object) * premium.astype(object) * reinstated.astype(object)
-    has_limit = limit > 0
-    scale = np.where(has_limit, denominator, 1).astype(object) * np.where(has_limit, limit, 1).astype(object)
-    return np.where(has_limit, total // scale, 0).astype(np.int64)
+        reinstated = np.clip(x - k * cap, 0, cap)
+        total = total + numerator[rows].astype(object) * paid * reinstated.astype(object)
+    result[rows] = (total // (denominator[rows].astype(object) * cap.astype(object))).astype(np.int64)
+    return result
 
 
-def event_codes(year: np.ndarray, cat_event_id: pd.Series, claim_id: pd.Series) -> np.ndarray:
+def event_codes(year: np.ndarray, cat_event_id: pd.Series) -> np.ndarray:
     """Per claim, an integer code of its event: same treaty year and same ``cat_event_id``; a claim
     without one (or in no year) is its own event."""
-    event = cat_event_id.astype("string")
-    own = event.isna().to_numpy() | (year < 0)
-    text = np.where(own, "c\x1f" + claim_id.astype("str").to_numpy(), "e\x1f" + event.fillna("").to_numpy(dtype=str))
-    keys = pd.Series(year.astype(str), dtype="str") + "\x1f" + pd.Series(text, dtype="str")
-    codes, _ = pd.factorize(keys, sort=False)
-    return np.asarray(codes, dtype=np.int64)
+    code, distinct = factorized(cat_event_id)
+    own = (code < 0) | (year < 0)
+    width = len(distinct) + 1
+    shared = (np.maximum(year, 0) + 1) * width + code  # below every own key
+    own_key = (int(year.max(initial=0)) + 2) * width + np.arange(len(year), dtype=np.int64)
+    return dense(np.where(own, own_key, shared))
 
 
 def event_layer_loss(net: np.ndarray, event: np.ndarray, retention: np.ndarray, limit: np.ndarray) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Rules: REINSURANCE.md (the programme, the rules per treaty year, the technical account), building on
 CALCULATION.md § Reinsurance and § Time; every term comes from the treaty file
-(``pipeline.products.programme``), never from code. The layers are the small vectorised functions
-of ``pipeline.stages.layers``.
+(``pipeline.products.programme``), never from code. One valuation is ``pipeline.stages.valuation``
+(on the small vectorised functions of ``pipeline.stages.layers``); this module runs it as at M and
+as at M−1 and lays out the differences.
 
 - A policy belongs to the treaty year in which its ``period_start`` falls; its claims follow it. A
   policy in no treaty year (or of a product the programme does not list) cedes 0 and its claims
@@ -31,11 +32,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.money import floor_times_fraction
 from pipeline.products.programme import Programme
 from pipeline.stages import layers
+from pipeline.stages.codes import positions, take_text
 from pipeline.stages.layers import OUTSIDE, on_rows
 from pipeline.stages.treaty import treaty_summary
+from pipeline.stages.valuation import (
+    Valuation,
+    cat_events,
+    first_months,
+    int64,
+    policy_figures,
+    valuation,
+    year_names,
+)
 
 CLAIM_MONEY = (
     "payable_total",
@@ -80,177 +90,11 @@ class Reinsurance:
     outside_policies: int
 
 
-# -- one valuation ---------------------------------------------------------------------------------
-
-
-def _int64(values: pd.Series) -> pd.Series:
-    return values.astype("Int64")
-
-
-def policy_years(policies: pd.DataFrame, programme: Programme) -> pd.Series:
-    """Per policy (aligned), its treaty year code: the year its ``period_start`` falls in, −1 when
-    none or when the programme does not list its product."""
-    year = layers.treaty_year_codes(policies["period_start"], programme)
-    if "product" in policies.columns:
-        year = np.where(policies["product"].isin(programme.products).to_numpy(dtype=bool), year, OUTSIDE)
-    return pd.Series(year, index=policies.index, dtype="int64")
-
-
-def _fraction_of_year(amounts: pd.Series, year: pd.Series, terms: pd.DataFrame, name: str) -> pd.Series:
-    """``floor(amount × the year's <name> fraction)`` per row (Int64; empty stays empty; 0 in no year)."""
-    codes = year.to_numpy()
-    numerator = pd.Series(on_rows(terms, f"{name}_num", codes), index=amounts.index)
-    denominator = pd.Series(np.maximum(on_rows(terms, f"{name}_den", codes), 1), index=amounts.index)
-    return _int64(floor_times_fraction(_int64(amounts), numerator, denominator))
-
-
-def ceded_premiums(written: pd.Series, year: pd.Series, terms: pd.DataFrame) -> pd.Series:
-    """``floor(ceded_share × written)`` with the year's share (Int64; empty where written is empty;
-    0 in no year)."""
-    return _fraction_of_year(written, year, terms, "qs")
-
-
-def commissions(ceded: pd.Series, year: pd.Series, terms: pd.DataFrame) -> pd.Series:
-    """``floor(ceding_commission × ceded)`` with the year's commission (Int64)."""
-    return _fraction_of_year(ceded, year, terms, "commission")
-
-
-def policy_figures(policies: pd.DataFrame, programme: Programme, terms: pd.DataFrame) -> pd.DataFrame:
-    """Per policy at one valuation: ``policy_id, year, written_premium, ceded_premium, commission``."""
-    year = policy_years(policies, programme)
-    written = _int64(policies["written_premium"])
-    ceded = ceded_premiums(written, year, terms)
-    return pd.DataFrame(
-        {
-            "policy_id": policies["policy_id"],
-            "year": year,
-            "written_premium": written,
-            "ceded_premium": ceded,
-            "commission": commissions(ceded, year, terms),
-        }
-    )
-
-
-def layer_premiums(figures: pd.DataFrame, terms: pd.DataFrame) -> pd.DataFrame:
-    """Per treaty year (index = year code): ``gnpi`` = Σ (written − ceded) of its policies (empty
-    counts 0), ``risk_layer_premium`` and ``event_layer_premium`` = ``floor(rate × GNPI)``."""
-    retained = (figures["written_premium"].fillna(0) - figures["ceded_premium"].fillna(0)).astype("int64")
-    gnpi = retained.groupby(figures["year"]).sum().reindex(terms.index, fill_value=0).astype("int64")
-    out = pd.DataFrame({"gnpi": gnpi})
-    for layer in ("risk", "event"):
-        numerator = terms[f"{layer}_rate_num"].astype("int64")
-        out[f"{layer}_layer_premium"] = (gnpi * numerator // terms[f"{layer}_rate_den"].astype("int64")).astype("int64")
-    return out
-
-
-def _claim_years(claims: pd.DataFrame, policies: pd.DataFrame, year: pd.Series) -> np.ndarray:
-    by_policy = pd.Series(year.to_numpy(), index=policies["policy_id"].to_numpy())
-    by_policy = by_policy[~by_policy.index.duplicated(keep="last")]
-    return claims["policy_id"].map(by_policy).fillna(OUTSIDE).to_numpy(dtype=np.int64)
-
-
-def _first_months(claims: pd.DataFrame) -> pd.Series:
-    return claims["first_month"] if "first_month" in claims.columns else claims["bordereau_month"]
-
-
-def _cat_events(claims: pd.DataFrame) -> pd.Series:
-    if "cat_event_id" in claims.columns:
-        return claims["cat_event_id"].astype("string")
-    return pd.Series(pd.NA, index=claims.index, dtype="string")
-
-
-def _reinstatement_premiums(
-    recovered: np.ndarray, year: np.ndarray, layer: str, terms: pd.DataFrame, premiums: pd.DataFrame
-) -> np.ndarray:
-    """Per claim in the layer's order, RP(recoveries after it) − RP(before it) (REINSURANCE.md)."""
-    after = layers.running_total(recovered, year)
-    limit = on_rows(terms, f"{layer}_limit", year)
-    premium = np.where(year >= 0, np.take(np.append(premiums[f"{layer}_layer_premium"].to_numpy(), 0), year), 0)
-    count = int(terms.attrs.get("reinstatements", 0))
-    numerators = [on_rows(terms, f"{layer}_reinstatement_{k}", year) for k in range(count)]
-    denominator = np.maximum(on_rows(terms, f"{layer}_reinstatement_denominator", year), 1)
-
-    def rp(x: np.ndarray) -> np.ndarray:
-        return layers.reinstatement_premium_at(x, limit, premium.astype(np.int64), numerators, denominator)
-
-    return rp(after) - rp(after - recovered)
-
-
-def claim_figures(claims: pd.DataFrame, year: np.ndarray, terms: pd.DataFrame, premiums: pd.DataFrame) -> pd.DataFrame:
-    """Per claim at one valuation (aligned with ``claims``): every money column of
-    :data:`CLAIM_MONEY` and ``event`` (the event code), walking the claims in treaty order and, for
-    the event layer's aggregate, in (event order, treaty order)."""
-    payable = claims["payable_total"].to_numpy(dtype=np.int64)
-    inside = year >= 0
-    qs_num, qs_den = on_rows(terms, "qs_num", year), np.maximum(on_rows(terms, "qs_den", year), 1)
-    qs = np.where(inside, payable * qs_num // qs_den, 0)
-    retained = payable - qs
-    order = layers.treaty_order(year, _first_months(claims), claims["known_date"], claims["claim_id"])
-    y = year[order]
-    ret = retained[order]
-    loss = layers.risk_layer_loss(ret, on_rows(terms, "risk_retention", y), on_rows(terms, "risk_limit", y))
-    xol = layers.aggregate_recoveries(loss, y, on_rows(terms, "risk_aad", y), on_rows(terms, "risk_aggregate_limit", y))
-    rp_risk = _reinstatement_premiums(xol, y, "risk", terms, premiums)
-    net_after = ret - xol
-    event = layers.event_codes(
-        y, _cat_events(claims).iloc[order].reset_index(drop=True), claims["claim_id"].iloc[order]
-    )
-    event_loss = np.where(
-        y >= 0,
-        layers.event_layer_loss(
-            net_after, event, on_rows(terms, "event_retention", y), on_rows(terms, "event_limit", y)
-        ),
-        0,
-    )
-    by_event = layers.event_order(event)
-    ye = y[by_event]
-    cat_in_event_order = layers.aggregate_recoveries(
-        event_loss[by_event], ye, np.zeros(len(ye), np.int64), on_rows(terms, "event_aggregate_limit", ye)
-    )
-    rp_event_in_event_order = _reinstatement_premiums(cat_in_event_order, ye, "event", terms, premiums)
-    cat = np.empty_like(cat_in_event_order)
-    cat[by_event] = cat_in_event_order
-    rp_event = np.empty_like(rp_event_in_event_order)
-    rp_event[by_event] = rp_event_in_event_order
-    in_order = {
-        "risk_layer_loss": loss,
-        "xol_recovery": xol,
-        "net_after_risk_xol": net_after,
-        "event_layer_loss": event_loss,
-        "cat_recovery": cat,
-        "net": net_after - cat,
-        "reinstatement_premium_risk": rp_risk,
-        "reinstatement_premium_event": rp_event,
-        "event": event,
-    }
-    out = {"payable_total": payable, "qs_recovery": qs, "retained": retained}
-    for name, values in in_order.items():
-        aligned = np.empty(len(values), dtype=np.int64)
-        aligned[order] = values
-        out[name] = aligned
-    return pd.DataFrame(out, index=claims.index)
-
-
-@dataclass(frozen=True)
-class _Valuation:
-    policies: pd.DataFrame
-    premiums: pd.DataFrame
-    claims: pd.DataFrame
-    claim_year: np.ndarray
-
-
-def _valuation(policies: pd.DataFrame, claims: pd.DataFrame, programme: Programme, terms: pd.DataFrame) -> _Valuation:
-    figures = policy_figures(policies, programme, terms)
-    premiums = layer_premiums(figures, terms)
-    year = _claim_years(claims, policies, figures["year"])
-    return _Valuation(figures, premiums, claim_figures(claims, year, terms, premiums), year)
-
-
 def _policies_before(policies_now: pd.DataFrame, policies_before: pd.DataFrame | None) -> pd.DataFrame:
     if policies_before is not None:
         return policies_before.drop_duplicates("policy_id", keep="last")
-    written = _int64(policies_now["written_premium"])
-    this_month = _int64(policies_now["written_this_month"])
+    written = int64(policies_now["written_premium"])
+    this_month = int64(policies_now["written_this_month"])
     before = (written.fillna(0) - this_month.fillna(0)).mask(written.isna() & this_month.isna())
     return policies_now.assign(written_premium=before)
 
@@ -259,9 +103,9 @@ def _claims_before(claims_now: pd.DataFrame, claims_before: pd.DataFrame | None)
     if claims_before is None:
         total = claims_now["payable_total"].astype("int64") - claims_now["payable_this_month"].astype("int64")
         return claims_now.assign(payable_total=total)
-    first = _first_months(claims_now)
+    first = first_months(claims_now)
     months = pd.Series(first.to_numpy(), index=claims_now["claim_id"].to_numpy())
-    own = _first_months(claims_before) if "bordereau_month" in claims_before or "first_month" in claims_before else None
+    own = first_months(claims_before) if "bordereau_month" in claims_before or "first_month" in claims_before else None
     mapped = claims_before["claim_id"].map(months)
     return claims_before.assign(first_month=mapped.fillna(own) if own is not None else mapped)
 
@@ -272,29 +116,24 @@ def _movement(now: pd.Series, before: pd.Series) -> pd.Series:
     return moved.mask(now.isna() & before.isna())
 
 
-def _year_names(year: pd.Series | np.ndarray, programme: Programme) -> pd.Series:
-    names = pd.Series([y.code for y in programme.years], dtype="string")
-    codes = pd.Series(np.asarray(year), dtype="int64")
-    return codes.map(names).astype("string")
-
-
 # -- outputs ---------------------------------------------------------------------------------------
 
 
 def _policies_frame(
     policies_now: pd.DataFrame, now: pd.DataFrame, before: pd.DataFrame, programme: Programme
 ) -> pd.DataFrame:
-    aligned = before.drop_duplicates("policy_id", keep="last").set_index("policy_id")
-    present = policies_now["policy_id"].isin(aligned.index)
+    found = positions(policies_now["policy_id"], before["policy_id"])
+    present = found >= 0
 
     def previous(column: str) -> pd.Series:
-        values = _int64(policies_now["policy_id"].map(aligned[column]))
+        taken = int64(before[column]).array.take(found, allow_fill=True)  # absent: empty, then 0
+        values = pd.Series(taken, index=policies_now.index, dtype="Int64")
         return values.mask(~present, 0)
 
     out = pd.DataFrame({"policy_id": policies_now["policy_id"]})
     if "product" in policies_now.columns:
         out["product"] = policies_now["product"]
-    out["treaty_year"] = _year_names(now["year"], programme).to_numpy()
+    out["treaty_year"] = year_names(now["year"], programme).to_numpy()
     written, ceded, commission = now["written_premium"], now["ceded_premium"], now["commission"]
     written_tm = _movement(written, previous("written_premium"))
     ceded_tm = _movement(ceded, previous("ceded_premium"))
@@ -313,8 +152,8 @@ def _policies_frame(
 def _claims_frame(
     claims_now: pd.DataFrame,
     policies_now: pd.DataFrame,
-    now: _Valuation,
-    before: _Valuation,
+    now: Valuation,
+    before: Valuation,
     claims_before: pd.DataFrame,
     terms: pd.DataFrame,
     programme: Programme,
@@ -323,48 +162,53 @@ def _claims_frame(
     if "product" in claims_now.columns:
         out["product"] = claims_now["product"]
     elif "product" in policies_now.columns:
-        products = policies_now.drop_duplicates("policy_id", keep="last").set_index("policy_id")["product"]
-        out["product"] = claims_now["policy_id"].map(products)
-    out["treaty_year"] = _year_names(now.claim_year, programme).to_numpy()
-    out["first_month"] = _first_months(claims_now).astype("str").to_numpy()
+        found_policy = positions(claims_now["policy_id"], policies_now["policy_id"])
+        out["product"] = take_text(policies_now["product"], found_policy, claims_now.index)
+    out["treaty_year"] = year_names(now.claim_year, programme).to_numpy()
+    out["first_month"] = first_months(claims_now).astype("str").to_numpy()
     out["known_date"] = pd.to_datetime(claims_now["known_date"]).to_numpy()
-    out["cat_event_id"] = _cat_events(claims_now).to_numpy()
+    out["cat_event_id"] = cat_events(claims_now).to_numpy()
     figures = now.claims
-    previous = before.claims.set_index(claims_before["claim_id"].to_numpy())
-    previous = previous[~previous.index.duplicated(keep="last")]
+    found = positions(claims_now["claim_id"], claims_before["claim_id"])
     for name in CLAIM_MONEY:
         out[name] = figures[name].to_numpy()
     limit = on_rows(terms, "risk_limit", now.claim_year)
     out["layer_used_share"] = np.where(limit > 0, figures["xol_recovery"].to_numpy() / np.maximum(limit, 1), 0.0)
     for name in CLAIM_MONEY:
-        moved = claims_now["claim_id"].map(previous[name]).fillna(0).astype("int64").to_numpy()
+        moved = np.take(np.append(before.claims[name].to_numpy(dtype=np.int64), 0), found)
         column = "payable_this_month" if name == "payable_total" else f"{name}_this_month"
         out[column] = figures[name].to_numpy() - moved
     return out.reset_index(drop=True)
 
 
+EVENT_MONEY = ("net_after_risk_xol", "event_layer_loss", "cat_recovery", "reinstatement_premium_event")
+
+
 def _event_sums(claims: pd.DataFrame, figures: pd.DataFrame, year: np.ndarray, programme: Programme) -> pd.DataFrame:
+    """Per event worth showing (claims with a ``cat_event_id``, or with an event-layer loss), in
+    treaty order of their claims: the sums of :data:`EVENT_MONEY`, the first claim, the number of
+    claims and of policies; indexed by a text key (treaty year, cat_event_id or claim)."""
+    cat = cat_events(claims)
+    shown = (year >= 0) & (cat.notna().to_numpy() | (figures["event_layer_loss"].to_numpy() != 0))
+    rows = np.flatnonzero(shown)  # a claim of no cat_event_id is an event of one: shown only with a loss
+    rows = rows[np.argsort(figures["position"].to_numpy()[rows], kind="stable")]
+    subset = claims.iloc[rows]
     frame = pd.DataFrame(
         {
-            "treaty_year": _year_names(year, programme).to_numpy(),
-            "cat_event_id": _cat_events(claims).to_numpy(),
-            "claim_id": claims["claim_id"].astype("str").to_numpy(),
-            "policy_id": claims["policy_id"].astype("str").to_numpy(),
-            "event": figures["event"].to_numpy(),
-            **{
-                name: figures[name].to_numpy()
-                for name in ("net_after_risk_xol", "event_layer_loss", "cat_recovery", "reinstatement_premium_event")
-            },
+            "treaty_year": year_names(year[rows], programme).to_numpy(),
+            "cat_event_id": cat.iloc[rows].to_numpy(),
+            "claim_id": subset["claim_id"].astype("str").to_numpy(),
+            "policy_id": subset["policy_id"].astype("str").to_numpy(),
+            **{name: figures[name].to_numpy()[rows] for name in EVENT_MONEY},
         }
     )
-    frame = frame[year >= 0]
     frame["key"] = (
         frame["treaty_year"].astype("str")
         + "\x1f"
         + frame["cat_event_id"].fillna("\x1e" + frame["claim_id"]).astype("str")
     )
     grouped = frame.groupby("key", sort=False)
-    sums = grouped[["net_after_risk_xol", "event_layer_loss", "cat_recovery", "reinstatement_premium_event"]].sum()
+    sums = grouped[list(EVENT_MONEY)].sum()
     sums["treaty_year"] = grouped["treaty_year"].first()
     sums["cat_event_id"] = grouped["cat_event_id"].first()
     sums["first_claim_id"] = grouped["claim_id"].first()
@@ -374,30 +218,24 @@ def _event_sums(claims: pd.DataFrame, figures: pd.DataFrame, year: np.ndarray, p
 
 
 def reinsurance_events_frame(
-    claims_now: pd.DataFrame, now: _Valuation, claims_before: pd.DataFrame, before: _Valuation, programme: Programme
+    claims_now: pd.DataFrame, now: Valuation, claims_before: pd.DataFrame, before: Valuation, programme: Programme
 ) -> pd.DataFrame:
     """One row per event (treaty year, ``cat_event_id``) with more than one claim or any event-layer
     loss: its claims and policies, and Σ net after the per-risk layer, event-layer loss, event
     recovery and event reinstatement premium, to date and this month. ``first_claim_id`` is the
     event's first claim in treaty order. Rows in event order (of a year)."""
-    order = layers.treaty_order(
-        now.claim_year, _first_months(claims_now), claims_now["known_date"], claims_now["claim_id"]
-    )
-    ordered = claims_now.iloc[order]
-    sums = _event_sums(ordered, now.claims.iloc[order], now.claim_year[order], programme)
+    sums = _event_sums(claims_now, now.claims, now.claim_year, programme)
     previous = _event_sums(claims_before, before.claims, before.claim_year, programme)
-    money = ["net_after_risk_xol", "event_layer_loss", "cat_recovery", "reinstatement_premium_event"]
     shown = sums[(sums["claims"] > 1) | (sums["event_layer_loss"] > 0)]
-    out = shown[["treaty_year", "cat_event_id", "first_claim_id", "claims", "policies", *money]].copy()
-    for name in money:
-        out[f"{name}_this_month"] = (
-            out[name] - out.index.to_series().map(previous[name]).fillna(0).astype("int64")
-        ).astype("int64")
+    out = shown[["treaty_year", "cat_event_id", "first_claim_id", "claims", "policies", *EVENT_MONEY]].copy()
+    for name in EVENT_MONEY:
+        moved = previous[name].reindex(out.index, fill_value=0).astype("int64")
+        out[f"{name}_this_month"] = (out[name] - moved).astype("int64")
     return out.reset_index(drop=True)
 
 
 def technical_account_frame(
-    policies: pd.DataFrame, claims: pd.DataFrame, now: _Valuation, before: _Valuation, programme: Programme
+    policies: pd.DataFrame, claims: pd.DataFrame, now: Valuation, before: Valuation, programme: Programme
 ) -> pd.DataFrame:
     """Per treaty year the ten lines of the statement of account (REINSURANCE.md § Technical
     account), ``to_date`` and ``this_month``, each signed as it enters the balance (+ due to the
@@ -455,8 +293,8 @@ def reinsurance(
     terms = layers.year_terms(programme)
     policies_then = _policies_before(policies_now, policies_before)
     claims_then = _claims_before(claims_now, claims_before)
-    now = _valuation(policies_now, claims_now, programme, terms)
-    before = _valuation(policies_then, claims_then, programme, terms)
+    now = valuation(policies_now, claims_now, programme, terms)
+    before = valuation(policies_then, claims_then, programme, terms)
     policies = _policies_frame(policies_now, now.policies, before.policies, programme)
     claims = _claims_frame(claims_now, policies_now, now, before, claims_then, terms, programme)
     events = reinsurance_events_frame(claims_now, now, claims_then, before, programme)
@@ -499,3 +337,10 @@ def claim_first_months(history_claims: pd.DataFrame, month: str) -> pd.Series:
     place in the treaty order)."""
     upto = history_claims[history_claims["bordereau_month"] <= month]
     return upto.groupby("claim_id", sort=False)["bordereau_month"].min()
+
+
+def with_first_months(claims: pd.DataFrame, history_claims: pd.DataFrame, month: str) -> pd.DataFrame:
+    """``claims`` with ``first_month``: :func:`claim_first_months` of each claim."""
+    first = claim_first_months(history_claims, month)
+    found = positions(claims["claim_id"], first.index.to_series())
+    return claims.assign(first_month=take_text(first.astype("str"), found, claims.index))
