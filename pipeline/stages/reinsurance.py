@@ -100,14 +100,16 @@ def _policies_before(policies_now: pd.DataFrame, policies_before: pd.DataFrame |
 
 
 def _claims_before(claims_now: pd.DataFrame, claims_before: pd.DataFrame | None) -> pd.DataFrame:
+    """The claims as at M−1: given, with each claim's ``first_month`` as at M (a claim known at M−1
+    first appeared then or earlier, so it is the same); else derived from the claims as at M."""
     if claims_before is None:
         total = claims_now["payable_total"].astype("int64") - claims_now["payable_this_month"].astype("int64")
         return claims_now.assign(payable_total=total)
-    first = first_months(claims_now)
-    months = pd.Series(first.to_numpy(), index=claims_now["claim_id"].to_numpy())
-    own = first_months(claims_before) if "bordereau_month" in claims_before or "first_month" in claims_before else None
-    mapped = claims_before["claim_id"].map(months)
-    return claims_before.assign(first_month=mapped.fillna(own) if own is not None else mapped)
+    found = positions(claims_before["claim_id"], claims_now["claim_id"])
+    first = take_text(first_months(claims_now).astype("str"), found, claims_before.index)
+    if "first_month" in claims_before.columns or "bordereau_month" in claims_before.columns:
+        first = first.fillna(first_months(claims_before).astype("str"))
+    return claims_before.assign(first_month=first)
 
 
 def _movement(now: pd.Series, before: pd.Series) -> pd.Series:
