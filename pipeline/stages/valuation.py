@@ -22,6 +22,7 @@ from pipeline.stages.layers import OUTSIDE, on_rows
 
 
 def int64(values: pd.Series) -> pd.Series:
+    """``values`` as nullable Int64 yen."""
     return values.astype("Int64")
 
 
@@ -88,10 +89,13 @@ def _claim_years(claims: pd.DataFrame, policies: pd.DataFrame, year: pd.Series) 
 
 
 def first_months(claims: pd.DataFrame) -> pd.Series:
+    """Each claim's ``first_month`` (its first valid month), or the month of its version when the
+    frame has none (exact for a claim never restated)."""
     return claims["first_month"] if "first_month" in claims.columns else claims["bordereau_month"]
 
 
 def cat_events(claims: pd.DataFrame) -> pd.Series:
+    """Each claim's ``cat_event_id`` (empty when the frame has no such column)."""
     if "cat_event_id" in claims.columns:
         return claims["cat_event_id"].astype("str")
     return pd.Series(None, index=claims.index, dtype="str")
@@ -178,6 +182,9 @@ def claim_figures(claims: pd.DataFrame, year: np.ndarray, terms: pd.DataFrame, p
 
 @dataclass(frozen=True)
 class Valuation:
+    """The programme at one valuation: ``policy_figures``, ``layer_premiums``, ``claim_figures``
+    and each claim's treaty year code."""
+
     policies: pd.DataFrame
     premiums: pd.DataFrame
     claims: pd.DataFrame
@@ -185,6 +192,7 @@ class Valuation:
 
 
 def valuation(policies: pd.DataFrame, claims: pd.DataFrame, programme: Programme, terms: pd.DataFrame) -> Valuation:
+    """Every figure of the programme on these policies and claims (one as-at date)."""
     figures = policy_figures(policies, programme, terms)
     premiums = layer_premiums(figures, terms)
     year = _claim_years(claims, policies, figures["year"])
@@ -192,6 +200,7 @@ def valuation(policies: pd.DataFrame, claims: pd.DataFrame, programme: Programme
 
 
 def year_names(year: pd.Series | np.ndarray, programme: Programme) -> pd.Series:
+    """The treaty year code of each year number (empty for −1: in no treaty year)."""
     names = pd.Series([y.code for y in programme.years], dtype="string")
     codes = pd.Series(np.asarray(year), dtype="int64")
     return codes.map(names).astype("string")
