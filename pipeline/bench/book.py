@@ -134,6 +134,7 @@ def run_pipeline(
         "month": month,
         "returncode": child.returncode,
         "seconds": child.seconds,
+        "cpu_seconds": child.cpu_seconds,
         "peak_mb": child.peak_mb,
         "killed": child.killed,
     }

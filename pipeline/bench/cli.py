@@ -31,6 +31,8 @@ from pipeline.bench.measure import Budget
 RESULTS_VERSION = 1
 GIB = 1024.0
 RUN_VS_FLOOR = 1.5
+RUN_VS_RUST_FLOOR = 2.5
+RUN_SECONDS = 30.0
 ENGINE_SECONDS = 10.0
 ENGINE_LINES = 10_000_000
 PEAK_MEMORY_MB = 4 * GIB
@@ -113,11 +115,34 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"full run <= {RUN_VS_FLOOR} x I/O floor",
             run_seconds,
             limit,
-            f"{_s(run_seconds)} vs {_s(limit)} (run = {ratio:.1f} x floor)"
+            f"{_s(run_seconds)} vs {_s(limit)} (run = {ratio:.1f} x floor; "
+            f"CPU: {_ratio(run.get('cpu_seconds'), floor.get('cpu_seconds'))})"
             if ratio
             else str(run.get("error") or f"not measured ({run.get('status', 'skipped')})"),
         )
     ]
+    rust_floor = floor.get("rust_seconds") if run_ok and floor.get("status") == "ok" else None
+    rust_limit = RUN_VS_RUST_FLOOR * rust_floor if rust_floor else None
+    rust_ratio = run_seconds / rust_floor if run_seconds is not None and rust_floor else None
+    rows.append(
+        target(
+            f"full run <= {RUN_VS_RUST_FLOOR} x Rust-writer floor",
+            run_seconds,
+            rust_limit,
+            f"{_s(run_seconds)} vs {_s(rust_limit)} (run = {rust_ratio:.1f} x Rust-writer floor; "
+            f"CPU: {_ratio(run.get('cpu_seconds'), floor.get('rust_cpu_seconds'))})"
+            if rust_ratio
+            else "not measured",
+        )
+    )
+    rows.append(
+        target(
+            f"full run <= {RUN_SECONDS:.0f} s",
+            run_seconds,
+            RUN_SECONDS if run_seconds is not None else None,
+            _s(run_seconds) if run_seconds is not None else "not measured",
+        )
+    )
     peak = run.get("peak_mb") if run_ok or run.get("killed") else None
     rows.append(
         target(
@@ -206,7 +231,7 @@ def bench(options: Options, *, echo: bool = True) -> dict[str, Any]:
             )
             run = results["run"]
             say(f"run: {run['status']} in {run['seconds']:.1f} s, peak {run['peak_mb']:,.0f} MiB")
-            say("floor: reading the inputs with calamine, writing the outputs with xlsxwriter ...")
+            say("floor: reading the inputs (calamine, fastexcel), writing the outputs (xlsxwriter, Rust writer) ...")
             results["floor"] = measure_floor(workdir, run)
         else:
             results["run"] = {"status": "not run: no book"}
@@ -231,6 +256,10 @@ def bench(options: Options, *, echo: bool = True) -> dict[str, Any]:
     run, floor = results.get("run", {}), results.get("floor", {})
     if run.get("status") == "ok" and floor.get("status") == "ok" and floor.get("seconds"):
         results["run_vs_floor"] = round(run["seconds"] / floor["seconds"], 2)
+        if floor.get("rust_seconds"):
+            results["run_vs_rust_floor"] = round(run["seconds"] / floor["rust_seconds"], 2)
+        if run.get("cpu_seconds") and floor.get("rust_cpu_seconds"):  # the same, in CPU seconds
+            results["run_vs_rust_floor_cpu"] = round(run["cpu_seconds"] / floor["rust_cpu_seconds"], 2)
     results["seconds"] = round(time.perf_counter() - started, 1)
     path = workdir / "results.json"
     temporary = path.with_suffix(".json.tmp")
@@ -268,6 +297,13 @@ def _s(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
 
 
+def _ratio(numerator: float | None, denominator: float | None) -> str:
+    """``a / b = r x`` for CPU seconds (the run's processes together vs the floor's)."""
+    if not numerator or not denominator:
+        return "not measured"
+    return f"{_s(numerator)} / {_s(denominator)} = {numerator / denominator:.1f} x"
+
+
 def _mb(value: float | None) -> str:
     return "" if not value else f"{value:,.0f}"
 
@@ -289,19 +325,34 @@ def table(results: dict[str, Any]) -> str:
     elif book.get("status") != "skipped":
         rows.append(("book", "-", "", str(book.get("status"))))
     if run.get("seconds") is not None:
-        rows.append((f"run as at {run.get('month')}", _s(run["seconds"]), _mb(run.get("peak_mb")), run["status"]))
+        cpu = f", CPU {_s(run['cpu_seconds'])}" if run.get("cpu_seconds") else ""
+        rows.append((f"run as at {run.get('month')}", _s(run["seconds"]), _mb(run.get("peak_mb")), run["status"] + cpu))
         for stage, seconds in run.get("stages", {}).items():
             rows.append((f"  {stage}", _s(seconds), "", ""))
         if "outside_stages_seconds" in run:
             unlisted = "start-up, imports" + ("" if "write" in run.get("stages", {}) else ", write (not in manifest)")
             rows.append(("  (outside stages)", _s(run["outside_stages_seconds"]), "", unlisted))
     if floor.get("read"):
-        read, write = floor["read"], floor["write"]
-        rows.append(("I/O floor", _s(floor["seconds"]), "", floor["status"]))
-        rows.append(("  read (calamine)", _s(read["seconds"]), "", f"{read['cells']:,} cells in {read['files']} files"))
+        read, write, rust = floor["read"], floor["write"], floor.get("rust_write", {})
+        cpu = f", CPU {_s(floor.get('cpu_seconds'))}"
+        rows.append(("I/O floor (xlsxwriter)", _s(floor["seconds"]), "", f"{floor['status']}: read + write{cpu}"))
+        if floor.get("rust_seconds") is not None:
+            cpu = f", CPU {_s(floor.get('rust_cpu_seconds'))}"
+            rows.append(("I/O floor (Rust writer)", _s(floor["rust_seconds"]), "", f"read + Rust write{cpu}"))
+        rows.append(
+            (f"  read ({read['method']})", _s(read["seconds"]), "", f"{read['cells']:,} cells in {read['files']} files")
+        )
+        for other in read.get("alternatives", []):
+            rows.append((f"  read ({other['method']})", _s(other["seconds"]), "", "slower reader, not in the floor"))
         rows.append(
             ("  write (xlsxwriter)", _s(write["seconds"]), "", f"{write['cells']:,} cells in {write['files']} files")
         )
+        if "seconds" in rust:
+            rows.append(
+                ("  write (Rust writer)", _s(rust["seconds"]), "", f"{rust['cells']:,} cells in {rust['files']} files")
+            )
+        elif rust:
+            rows.append(("  write (Rust writer)", "-", "", str(rust.get("error"))))
     if engine.get("build"):
         build = engine["build"]
         rows.append(

@@ -1,9 +1,12 @@
-"""Time a child process and read its own peak memory.
+"""Time a child process and read its peak memory, its own and that of the processes it starts.
 
-The peak is the child's ``VmHWM`` (high-water mark of its own address space, reset by ``exec``),
-polled while it runs. ``ru_maxrss`` from ``os.wait4`` is only the fallback where /proc is missing:
-Linux carries the pre-``exec`` resident size into it, so a child forked from a large parent (a test
-run) would report the parent's memory."""
+The peak is the larger of the child's ``VmHWM`` (high-water mark of its own address space, reset by
+``exec``) and the largest total, polled while it runs, of the proportional set size (``Pss`` in
+``/proc/<pid>/smaps_rollup``) of the child and its descendants: a run writes its workbooks in forked
+processes that share the run's pages, and ``Pss`` counts a shared page once across them where a sum
+of resident sizes would count it in every process. ``ru_maxrss`` from ``os.wait4`` is only the
+fallback where /proc is missing: Linux carries the pre-``exec`` resident size into it, so a child
+forked from a large parent (a test run) would report the parent's memory."""
 
 from __future__ import annotations
 
@@ -56,6 +59,7 @@ class Child:
     stdout: str
     stderr: str
     killed: str | None = None  # "timeout" or "memory" when the bench stopped it
+    cpu_seconds: float = 0.0  # user + system CPU of the child and the processes it waited for
 
     @property
     def ok(self) -> bool:
@@ -75,6 +79,52 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float | None:
     return None
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes started by ``pid``, their children and so on (Linux ``/proc``; [] elsewhere)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children", encoding="ascii") as children:
+                    pids = [int(text) for text in children.read().split()]
+            except (OSError, ValueError):
+                continue
+            found += pids
+            pending += pids
+    return found
+
+
+def pss_mb(pid: int) -> float | None:
+    """Proportional set size of process ``pid`` in MiB (``/proc/<pid>/smaps_rollup``); None if unknown."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def tree_pss_mb(pid: int) -> float | None:
+    """The ``Pss`` of ``pid`` and its descendants together, in MiB, when it has any (None otherwise:
+    then its own ``VmHWM`` says more)."""
+    children = descendants(pid)
+    if not children:
+        return None
+    sizes = [pss_mb(p) for p in (pid, *children)]
+    return sum(size for size in sizes if size is not None)
+
+
+TREE_POLL_SECONDS = 0.1  # smaps_rollup walks the page tables: polled less often than VmHWM
+
+
 def run_child(
     command: list[str], log_dir: Path, name: str, *, timeout: float = 3600.0, max_rss_mb: float | None = None
 ) -> Child:
@@ -90,11 +140,15 @@ def run_child(
         deadline = started + timeout
         killed: str | None = None
         peak: float | None = None
+        tree_polled, tree_peak = 0.0, 0.0
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
             peak = rss_mb(process.pid, "VmHWM") or peak
+            if time.perf_counter() - tree_polled >= TREE_POLL_SECONDS:
+                tree_polled = time.perf_counter()
+                tree_peak = max(tree_peak, tree_pss_mb(process.pid) or 0.0)
             if time.perf_counter() > deadline:
                 killed = "timeout"
             elif max_rss_mb is not None and (rss_mb(process.pid) or 0.0) > max_rss_mb:
@@ -110,6 +164,7 @@ def run_child(
     kib = usage.ru_maxrss
     if peak is None:
         peak = kib / 1024 if sys.platform != "darwin" else kib / MB
+    peak = max(peak, tree_peak)
     return Child(
         command=command,
         returncode=returncode,
@@ -118,6 +173,7 @@ def run_child(
         stdout=_tail(out_path),
         stderr=_tail(err_path),
         killed=killed,
+        cpu_seconds=round(usage.ru_utime + usage.ru_stime, 3),
     )
 
 

@@ -20,20 +20,29 @@ workbook; a sheet with more rows than an Excel sheet holds (1,048,576 with its h
 ``PIPELINE_MAX_SHEET_ROWS`` sets a smaller limit for tests) is written to
 ``<workbook>.<sheet>.parquet`` instead (canonical column names, the same values), and the workbook's
 sheet of that name says so in a one-column ``note`` table.
+
+The files are written at the same time, one process per core (:func:`write_files`; forked, so the
+frames are shared rather than copied; ``PIPELINE_WRITE_PROCESSES=1`` writes them one by one), all into
+the staging folder: the swap waits for the last one, so parallel writing changes neither what appears
+nor when it appears atomically, only how soon.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import json
 import logging
+import multiprocessing
 import os
 import re
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +56,7 @@ from pipeline.io.workbook import Document, Sheet, write_workbook
 MANIFEST = "manifest.json"
 MAX_SHEET_ROWS = 1_048_576  # Excel's rows per sheet, the header row included
 MAX_SHEET_ROWS_VARIABLE = "PIPELINE_MAX_SHEET_ROWS"
+WRITE_PROCESSES_VARIABLE = "PIPELINE_WRITE_PROCESSES"
 FileWriter = Callable[[Path], None]
 #: The note left on a sheet written as Parquet ({rows}, {limit}, {file}), and its header.
 PARQUET_NOTE = (
@@ -84,10 +94,24 @@ def check_output_folder(input_dir: Path, output_dir: Path) -> None:
         raise FatalInputError(output_dir, f"{what} ({problem}); choose another OUTPUT / --output folder") from None
 
 
+class WorkbookWriter:
+    """A ``files`` entry that writes ``sheets`` as one formatted workbook with ``document``'s
+    properties and page header and footer; ``cells`` is its size, so that the largest workbooks
+    start first."""
+
+    def __init__(self, sheets: list[Sheet], document: Document | None = None) -> None:
+        self.sheets = sheets
+        self.document = document
+        self.cells = sum(len(sheet.frame) * len(sheet.frame.columns) for sheet in sheets)
+
+    def __call__(self, path: Path) -> None:
+        write_workbook(path, self.sheets, document=self.document)
+
+
 def workbook_writer(sheets: list[Sheet], document: Document | None = None) -> FileWriter:
     """A ``files`` entry that writes ``sheets`` as one formatted workbook with ``document``'s
     properties and page header and footer."""
-    return lambda path: write_workbook(path, sheets, document=document)
+    return WorkbookWriter(sheets, document)
 
 
 def max_sheet_rows() -> int:
@@ -235,12 +259,89 @@ def _move_into_place(staging: Path, final: Path, retired: Path) -> None:
         raise
 
 
+def write_processes(files: int) -> int:
+    """How many processes write the files of a run: one per core (the cores this process may use),
+    at most one per file; ``PIPELINE_WRITE_PROCESSES`` sets it (1: write them one after the other in
+    this process)."""
+    value = os.environ.get(WRITE_PROCESSES_VARIABLE, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise FatalInputError(WRITE_PROCESSES_VARIABLE, f"expected a whole number from 1, got {value!r}")
+        wanted = int(value)
+    else:
+        wanted = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(wanted, files))
+
+
+_PENDING: Mapping[str, FileWriter] = {}  # the files a pool of forked processes writes (inherited, not pickled)
+
+
+def _die_with(parent: int) -> None:
+    """In a forked worker: end when the run that started it ends, however it ends (Linux
+    ``PR_SET_PDEATHSIG``), so that a killed run leaves no writer behind."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux: it ends when its task queue closes
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the run ended before the call above
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _write_pending(name: str, path: str) -> float:
+    """In a forked worker: write the pending file ``name`` to ``path``; the seconds it took."""
+    started = time.perf_counter()
+    _PENDING[name](Path(path))
+    return round(time.perf_counter() - started, 3)
+
+
+def write_files(folder: Path, files: Mapping[str, FileWriter]) -> dict[str, float]:
+    """Write every file into ``folder``; the seconds each took, by name.
+
+    With more than one core the files are written at the same time, each in a process of a pool
+    sized to the cores (:func:`write_processes`). The pool's processes are forked, so they share the
+    frames already in memory instead of receiving a copy; the largest workbooks (by cells) start
+    first, which keeps the last one to finish as early as it can be. A file that fails raises here,
+    as it would written in this process. Without ``fork`` (not Linux/macOS) they are written one by
+    one."""
+    global _PENDING
+    processes = write_processes(len(files))
+    if processes == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return {name: _timed(write, folder / name) for name, write in files.items()}
+    order = sorted(files, key=lambda name: -int(getattr(files[name], "cells", 0)))
+    try:
+        pool = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_die_with,
+            initargs=(os.getpid(),),
+        )
+    except OSError as error:  # no semaphores or shared memory here (some sandboxes): one by one
+        log.warning("writing the outputs one by one: no process pool (%s)", error)
+        return {name: _timed(write, folder / name) for name, write in files.items()}
+    _PENDING = files
+    try:
+        with pool:
+            running = {name: pool.submit(_write_pending, name, str(folder / name)) for name in order}
+            done = {name: future.result() for name, future in running.items()}
+    finally:
+        _PENDING = {}
+    return {name: done[name] for name in files}
+
+
+def _timed(write: FileWriter, path: Path) -> float:
+    started = time.perf_counter()
+    write(path)
+    return round(time.perf_counter() - started, 3)
+
+
 def write_outputs(output_dir: Path, month: str, files: Mapping[str, FileWriter], manifest: dict[str, Any]) -> Path:
     """Write ``files`` and ``manifest.json`` (``manifest`` plus the list of outputs) for ``month``
     and move them into place as ``<output_dir>/<month>/``; return that folder.
 
-    The seconds each file took are added to the manifest's ``timings`` (``write:<file>`` and their
-    sum ``write``), so the manifest accounts for the whole run."""
+    The seconds each file took are added to the manifest's ``timings`` (``write:<file>``, and
+    ``write``: the wall time of writing them all, less than their sum when they are written in
+    parallel), so the manifest accounts for the whole run."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     clean_stale_folders(output_dir)
@@ -251,13 +352,10 @@ def write_outputs(output_dir: Path, month: str, files: Mapping[str, FileWriter],
     staging.mkdir()
     swapped = False
     try:
-        seconds = {}
-        for name, write in files.items():
-            started = time.perf_counter()
-            write(staging / name)
-            seconds[f"write:{name}"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        seconds = {f"write:{name}": took for name, took in write_files(staging, files).items()}
         outputs = [*files, MANIFEST]
-        timings = {**manifest.get("timings", {}), **seconds, "write": round(sum(seconds.values()), 3)}
+        timings = {**manifest.get("timings", {}), **seconds, "write": round(time.perf_counter() - started, 3)}
         document = {**manifest, "timings": timings, "outputs": outputs}
         (staging / MANIFEST).write_text(
             json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"

@@ -11,13 +11,21 @@ else the name registry :data:`COLUMN_KINDS` and its suffix rules, else the dtype
 the project's most common integer). Formats are set once per column (``set_column``), so no cell
 carries its own format object.
 
-Speed (xlsxwriter is pure Python, ~200k cells/s on this machine): values are converted column by
-column with pandas, then written with the typed ``write_number``/``write_string``/... methods. A
-workbook beyond ``constant_memory_cells`` cells is written in xlsxwriter's ``constant_memory``
-mode (rows in order, memory flat instead of ~250 bytes per cell); that mode cannot make Excel
-tables, so its sheets get an autofilter, a styled header and banding by conditional format instead.
-Measured on 100,000 lines × 27 columns: table mode 22.3 s and 875 MB, constant_memory 14.4 s and
-315 MB; the threshold (1,000,000 cells) keeps tables for the summary and for small books.
+Two back ends apply these rules, decided once per sheet in a :class:`SheetPlan` (columns, kinds,
+headers, widths, header height, table name, print fit) with the cell values of
+:func:`typed_column`: the Rust-backed writer (:mod:`pipeline.io.workbook_rust`, the default: each
+sheet goes to Rust as Arrow columns in one call) and xlsxwriter (here; the fallback, chosen with
+``PIPELINE_XLSX_WRITER=xlsxwriter`` or ``backend=``). Both give the same values, formats, layout
+and charts (tests/unit/test_workbook.py compares them).
+
+Speed (xlsxwriter is pure Python, ~200k cells/s on this machine; the Rust writer 4–6 × faster):
+values are converted column by column with pandas, then written with the typed
+``write_number``/``write_string``/... methods. A workbook beyond ``constant_memory_cells`` cells is
+written in ``constant_memory`` mode (rows in order, memory flat instead of ~250 bytes per cell);
+that mode cannot make Excel tables, so its sheets get an autofilter, a styled header and banding by
+conditional format instead. Measured on 100,000 lines × 27 columns with xlsxwriter: table mode
+22.3 s and 875 MB, constant_memory 14.4 s and 315 MB; the threshold (1,000,000 cells) keeps tables
+for the summary and for small books.
 
 Every workbook says what it is (:class:`Document`): title, subject, keywords and author in the
 document properties, and on every printed page a header (workbook, sheet, as-at month) and a
@@ -29,7 +37,8 @@ wider than the cap wraps instead of running under its neighbour.
 
 Reproducible: the same frames give the same bytes. The document's created date is the
 ``Document.created`` given (the as-at date of a run; :data:`DOCUMENT_CREATED` without one), never
-the clock; zip members carry xlsxwriter's fixed 1980 timestamps, and sheets and rows are written in
+the clock (both writers would stamp the current time); zip members carry the writers' fixed 1980
+timestamps, and sheets and rows are written in
 the order given. Text longer than an Excel cell holds (32,767 characters) is cut visibly, by
 :func:`excel_text`, never silently.
 """
@@ -38,6 +47,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -50,6 +60,8 @@ import numpy as np
 import pandas as pd
 import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
+
+from pipeline.errors import FatalInputError
 
 YEN_FORMAT = "#,##0"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -109,6 +121,7 @@ PAPER_A4 = 9
 WIDTH_SAMPLE = 20_000
 DEFAULT_CONSTANT_MEMORY_CELLS = 1_000_000  # 100k x 27 cells: table 22.3 s / 875 MB, constant_memory 14.4 s / 315 MB
 BAND_FILL = "#EEF3FA"
+BAND_RULE = "=MOD(ROW(),2)=0"  # banding without a table: every other row
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 DOCUMENT_CREATED = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # fixed, so that reruns give identical bytes
 MAX_CELL_CHARS = 32_767  # Excel's limit for the text of one cell
@@ -222,20 +235,31 @@ def column_kind(name: str, series: pd.Series, kinds: Mapping[str, str] | None = 
     return "text"
 
 
-def _values(series: pd.Series, kind: str) -> list[Any]:
-    """Python values ready for xlsxwriter, ``None`` for an empty cell."""
+def typed_column(series: pd.Series, kind: str) -> pd.Series:
+    """A column as written, for either back end: dates as Excel serial numbers (float, NaN for an
+    empty cell), numbers with non-finite values emptied, booleans as ``boolean``, text as ``string``
+    with ``""`` emptied and over-long text cut (:func:`excel_text`)."""
     if kind == "date":
         dates = pd.to_datetime(series, errors="coerce")
-        serial = (dates - _EXCEL_EPOCH) / pd.Timedelta(days=1)
-        return list(serial.astype(object).where(serial.notna(), None))
+        return (dates - _EXCEL_EPOCH) / pd.Timedelta(days=1)
     if kind in NUMERIC_KINDS:
         numbers = series if pd.api.types.is_numeric_dtype(series.dtype) else pd.to_numeric(series, errors="coerce")
         if pd.api.types.is_float_dtype(numbers.dtype):
             numbers = numbers.where(np.isfinite(numbers.astype("float64")))
-        return _objects(numbers)
+        return numbers
     if kind == "bool":
-        return _objects(series.astype("boolean"))
-    return [None if v is None or v == "" else excel_text(v) for v in _objects(series.astype("string"))]
+        return series.astype("boolean")
+    text = series.astype("string")
+    text = text.mask(text == "")
+    long = (text.str.len() > MAX_CELL_CHARS).fillna(False)
+    if long.any():
+        text = text.where(~long, text[long].map(excel_text))
+    return text
+
+
+def _values(series: pd.Series, kind: str) -> list[Any]:
+    """Python values ready for xlsxwriter, ``None`` for an empty cell."""
+    return _objects(typed_column(series, kind))
 
 
 def excel_text(text: str) -> str:
@@ -318,6 +342,81 @@ def _unique_headers(headers: list[str]) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class SheetPlan:
+    """How a sheet is laid out, decided once for every back end: the columns written (``row_kind``
+    left out), their kinds, headers (unique, cleaned), widths and the header row's height, which
+    text columns wrap (content wider than the column) and the rows their text makes taller (1-based
+    sheet row -> points), and the table's name."""
+
+    sheet: Sheet
+    columns: list[Any]
+    kinds: list[str]
+    headers: list[str]
+    widths: list[float]
+    header_height: float
+    wrapped: list[bool]
+    row_heights: dict[int, float]
+    table_name: str
+
+    @property
+    def rows(self) -> int:
+        return len(self.sheet.frame)
+
+
+def _table_name(sheet_name: str, taken: set[str]) -> str:
+    """An Excel table name for a sheet: ``t_`` and the name's word characters, unique in ``taken``
+    (lower-case names, updated)."""
+    base = "t_" + (re.sub(r"\W", "_", sheet_name, flags=re.ASCII) or "sheet")
+    name, index = base, 1
+    while name.lower() in taken:
+        index += 1
+        name = f"{base}_{index}"
+    taken.add(name.lower())
+    return name
+
+
+def sheet_plans(sheets: Sequence[Sheet]) -> list[SheetPlan]:
+    """The layout of every sheet of a workbook (see the module docstring for the rules). Widths are
+    measured on the first :data:`WIDTH_SAMPLE` cells of a column."""
+    plans, taken = [], set[str]()
+    for sheet in sheets:
+        frame = sheet.frame
+        columns = [c for c in frame.columns if c != sheet.row_kind]
+        kinds = [column_kind(str(c), frame[c], sheet.kinds) for c in columns]
+        headers = _unique_headers([str((sheet.headers or {}).get(str(c), c)) for c in columns])
+        widths, wrapped, lines = [], [], 1
+        tall: list[tuple[list[Any], float]] = []
+        for name, kind, header in zip(columns, kinds, headers, strict=True):
+            sample = _values(frame[name].iloc[:WIDTH_SAMPLE], kind)
+            width = sheet.widths.get(str(name)) or _width(header, sample, kind)
+            widths.append(width)
+            wrapped.append(kind == "text" and _content_width(sample, kind) + 2 > width)
+            if wrapped[-1]:
+                tall.append((_values(frame[name], kind), width))
+            lines = max(lines, math.ceil((display_width(header) + 3) / width))
+        plans.append(
+            SheetPlan(
+                sheet=sheet,
+                columns=columns,
+                kinds=kinds,
+                headers=headers,
+                widths=widths,
+                header_height=ROW_HEIGHT * min(lines, 3),  # a capped long header wraps onto a second line
+                wrapped=wrapped,
+                row_heights=_wrapped_heights(tall, len(frame)),
+                table_name=_table_name(sheet.name, taken) if columns else "",
+            )
+        )
+    return plans
+
+
+def chart_row(sheet: Sheet, rows: int, number: int) -> int:
+    """The row where chart ``number`` of a sheet goes when it names no anchor: below the table and
+    the charts before it, so that the sheet reads top-down on screen and prints one page wide."""
+    return rows + 3 + sum(math.ceil(c.height / 20) + 2 for c in sheet.charts[:number])
+
+
 class _Writer:
     def __init__(self, workbook: xlsxwriter.Workbook, constant_memory: bool, document: Document) -> None:
         self.workbook = workbook
@@ -327,7 +426,6 @@ class _Writer:
         self.formats = {kind: workbook.add_format({"num_format": fmt}) for kind, fmt in NUMBER_FORMATS.items()}
         self.wrap = workbook.add_format(WRAP_STYLE)
         self.band = workbook.add_format({"bg_color": BAND_FILL})
-        self.table_names: set[str] = set()
 
     def writer_for(self, worksheet: Worksheet, kind: str) -> Callable[..., Any]:
         if kind in NUMERIC_KINDS or kind == "date":
@@ -336,35 +434,18 @@ class _Writer:
             return worksheet.write_boolean
         return worksheet.write_string
 
-    def table_name(self, sheet_name: str) -> str:
-        base = "t_" + (re.sub(r"\W", "_", sheet_name, flags=re.ASCII) or "sheet")
-        name, index = base, 1
-        while name.lower() in self.table_names:
-            index += 1
-            name = f"{base}_{index}"
-        self.table_names.add(name.lower())
-        return name
-
-    def sheet(self, sheet: Sheet) -> None:
+    def sheet(self, plan: SheetPlan) -> None:
+        sheet = plan.sheet
         worksheet = self.workbook.add_worksheet(sheet.name)
         frame = sheet.frame
-        columns = [c for c in frame.columns if c != sheet.row_kind]
-        kinds = [column_kind(str(c), frame[c], sheet.kinds) for c in columns]
-        headers = _unique_headers([str((sheet.headers or {}).get(str(c), c)) for c in columns])
+        columns, kinds, headers = plan.columns, plan.kinds, plan.headers
         values = [_values(frame[c], k) for c, k in zip(columns, kinds, strict=True)]
         rows = len(frame)
 
-        lines = 1
-        wrapped: list[tuple[list[Any], float]] = []
-        for index, (name, kind, header, column) in enumerate(zip(columns, kinds, headers, values, strict=True)):
-            width = sheet.widths.get(str(name)) or _width(header, column, kind)
-            cell_format = self.formats.get(kind)
-            if kind == "text" and _content_width(column, kind) + 2 > width:
-                cell_format = self.wrap  # long text wraps within its column instead of running on
-                wrapped.append((column, width))
-            worksheet.set_column(index, index, width, cell_format)
-            lines = max(lines, math.ceil((display_width(header) + 3) / width))
-        worksheet.set_row(0, ROW_HEIGHT * min(lines, 3))  # a capped long header wraps onto a second line
+        for index, (kind, width, wrap) in enumerate(zip(kinds, plan.widths, plan.wrapped, strict=True)):
+            # long text wraps within its column instead of running on
+            worksheet.set_column(index, index, width, self.wrap if wrap else self.formats.get(kind))
+        worksheet.set_row(0, plan.header_height)
         if self.constant_memory or not columns:
             for index, header in enumerate(headers):
                 worksheet.write_string(0, index, header, self.header)
@@ -376,7 +457,7 @@ class _Writer:
                         0,
                         rows,
                         len(columns) - 1,
-                        {"type": "formula", "criteria": "=MOD(ROW(),2)=0", "format": self.band},
+                        {"type": "formula", "criteria": BAND_RULE, "format": self.band},
                     )
         else:
             worksheet.add_table(
@@ -385,14 +466,14 @@ class _Writer:
                 max(rows, 1),
                 len(columns) - 1,
                 {
-                    "name": self.table_name(sheet.name),
+                    "name": plan.table_name,
                     "style": TABLE_STYLE,
                     "columns": [{"header": h, "header_format": self.header} for h in headers],
                 },
             )
 
         writers = [self.writer_for(worksheet, k) for k in kinds]
-        heights = _wrapped_heights(wrapped, rows)
+        heights = plan.row_heights
         if sheet.row_kind is not None:
             row_formats = [self.formats.get(str(k)) for k in frame[sheet.row_kind].tolist()]
             numeric = [k in NUMERIC_KINDS for k in kinds]
@@ -479,11 +560,40 @@ class _Writer:
         else:
             chart.set_legend({"position": "bottom"})
         chart.set_size({"width": spec.width, "height": spec.height})
-        # Below the table, so that the sheet reads top-down on screen and prints one page wide.
-        below = rows + 3 + sum(math.ceil(c.height / 20) + 2 for c in sheet.charts[:number])
+        below = chart_row(sheet, rows, number)
         anchor = spec.anchor or xlsxwriter.utility.xl_rowcol_to_cell(below, 0)
         worksheet.insert_chart(anchor, chart)
         return 0 if spec.anchor else below
+
+
+WRITER_VARIABLE = "PIPELINE_XLSX_WRITER"
+Backend = Literal["rust", "xlsxwriter"]
+BACKENDS: tuple[Backend, ...] = ("rust", "xlsxwriter")
+
+
+def requested_backend(backend: str | None = None) -> Backend:
+    """The back end asked for: ``backend``, else ``PIPELINE_XLSX_WRITER``, else ``rust``."""
+    choice = (backend or os.environ.get(WRITER_VARIABLE, "") or "rust").strip().lower()
+    if choice not in BACKENDS:
+        raise FatalInputError(WRITER_VARIABLE, f"expected one of {', '.join(BACKENDS)}, got {choice!r}")
+    return choice  # type: ignore[return-value]
+
+
+def workbook_backend(sheets: Sequence[Sheet], backend: str | None = None) -> Backend:
+    """The back end that writes ``sheets``: the one asked for (:func:`requested_backend`); xlsxwriter
+    when the Rust binding is not installed."""
+    choice = requested_backend(backend)
+    if choice == "rust" and not rust_writer_available():
+        return "xlsxwriter"
+    return choice
+
+
+def rust_writer_available() -> bool:
+    try:
+        import rvgsrust_xlsxwriter  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def write_workbook(
@@ -492,12 +602,21 @@ def write_workbook(
     *,
     document: Document | None = None,
     constant_memory_cells: int = DEFAULT_CONSTANT_MEMORY_CELLS,
-) -> None:
+    backend: str | None = None,
+) -> Backend:
     """Write ``sheets`` to ``path`` in order, with ``document``'s properties and page header and
-    footer (see the module docstring for the formatting rules)."""
+    footer (see the module docstring for the formatting rules), with the back end
+    :func:`workbook_backend` picks; return that back end."""
     document = document or Document(title=Path(path).name)
     cells = sum(len(s.frame) * len(s.frame.columns) for s in sheets)
     constant_memory = cells > constant_memory_cells
+    plans = sheet_plans(sheets)
+    chosen = workbook_backend(sheets, backend)
+    if chosen == "rust":
+        from pipeline.io.workbook_rust import write_rust_workbook
+
+        write_rust_workbook(Path(path), plans, constant_memory=constant_memory, document=document)
+        return chosen
     workbook = xlsxwriter.Workbook(
         str(path),
         {"constant_memory": constant_memory, "remove_timezone": True, "strings_to_numbers": False},
@@ -514,7 +633,8 @@ def write_workbook(
     )
     try:
         writer = _Writer(workbook, constant_memory, document)
-        for sheet in sheets:
-            writer.sheet(sheet)
+        for plan in plans:
+            writer.sheet(plan)
     finally:
         workbook.close()
+    return chosen

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from python_calamine import CalamineWorkbook
 
+from pipeline.errors import FatalInputError
 from pipeline.io import outputs
 from pipeline.io.cache import CACHE_FOLDER
 from pipeline.io.outputs import clean_stale_folders, write_outputs
@@ -218,3 +219,50 @@ def test_two_concurrent_runs_into_different_folders_give_identical_outputs(tmp_p
         if name != "manifest.json":
             assert one[name] == two[name], name
     assert sorted(p.name for p in (tmp_path / "one").iterdir() if p.name != CACHE_FOLDER) == [MONTH]
+
+
+def _pid_writer(path: Path) -> None:
+    path.write_text(str(os.getpid()))
+
+
+def test_files_are_written_by_a_pool_of_processes(tmp_path, monkeypatch):
+    """One process per core, at most one per file (here two, set by PIPELINE_WRITE_PROCESSES): each
+    file is written by a forked worker, not by the run itself; with 1, all by the run."""
+    files = {f"{name}.txt": _pid_writer for name in "abcd"}
+    monkeypatch.setenv(outputs.WRITE_PROCESSES_VARIABLE, "2")
+    final = write_outputs(tmp_path, MONTH, files, {"month": MONTH})
+    writers = {int((final / name).read_text()) for name in files}
+    assert os.getpid() not in writers and 1 <= len(writers) <= 2
+    timings = json.loads((final / "manifest.json").read_text())["timings"]
+    assert {f"write:{name}" for name in files} <= set(timings) and "write" in timings
+    monkeypatch.setenv(outputs.WRITE_PROCESSES_VARIABLE, "1")
+    final = write_outputs(tmp_path, MONTH, files, {"month": MONTH})
+    assert {int((final / name).read_text()) for name in files} == {os.getpid()}
+    monkeypatch.setenv(outputs.WRITE_PROCESSES_VARIABLE, "two")
+    with pytest.raises(FatalInputError, match=outputs.WRITE_PROCESSES_VARIABLE):
+        write_outputs(tmp_path, MONTH, files, {"month": MONTH})
+
+
+def _failing_writer(path: Path) -> None:
+    raise ValueError(f"cannot write {path.name}")
+
+
+def test_a_file_failing_in_a_worker_fails_the_write_and_keeps_the_previous_outputs(tmp_path, monkeypatch):
+    monkeypatch.setenv(outputs.WRITE_PROCESSES_VARIABLE, "2")
+    write_outputs(tmp_path, MONTH, {"a.txt": lambda path: path.write_text("old")}, {"month": MONTH})
+    files = {"a.txt": lambda path: path.write_text("new"), "b.txt": _failing_writer}
+    with pytest.raises(ValueError, match=r"cannot write b\.txt"):
+        write_outputs(tmp_path, MONTH, files, {"month": MONTH})
+    assert (tmp_path / MONTH / "a.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MONTH]
+
+
+def test_without_a_process_pool_the_files_are_written_one_by_one(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("no semaphores here")
+
+    monkeypatch.setenv(outputs.WRITE_PROCESSES_VARIABLE, "2")
+    monkeypatch.setattr(outputs, "ProcessPoolExecutor", refuse)
+    files = {f"{name}.txt": _pid_writer for name in "ab"}
+    final = write_outputs(tmp_path, MONTH, files, {"month": MONTH})
+    assert {int((final / name).read_text()) for name in files} == {os.getpid()}

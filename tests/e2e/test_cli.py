@@ -48,7 +48,9 @@ def test_run_writes_outputs_and_prints_the_reconciliation(bordereaux, tmp_path):
     ]
     assert all((month / name).is_file() for name in manifest["outputs"])
     written = [manifest["timings"][f"write:{name}"] for name in manifest["outputs"][:-1]]
-    assert manifest["timings"]["write"] == pytest.approx(sum(written), abs=0.01)
+    # ``write`` is the wall time of writing them all: the files are written at the same time, so it
+    # is at least the longest one's and, for these small files, less than their sum plus the pool's start
+    assert max(written) - 0.01 <= manifest["timings"]["write"] <= sum(written) + 5.0
     assert {"read", "validate", "claims", "reports"} <= set(manifest["timings"])
     assert [entry["file"] for entry in manifest["inputs"]] == [
         "2026-04/policies.xlsx",

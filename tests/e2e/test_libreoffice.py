@@ -1,4 +1,5 @@
-"""Every workbook of issue #5 opens in LibreOffice and reads back with the same values.
+"""Every workbook of issue #5 opens in LibreOffice and reads back with the same values, from either
+back end of the writer (Rust-backed, xlsxwriter).
 
 LibreOffice (headless) re-saves each written workbook as xlsx; a workbook it cannot load fails the
 conversion. The values of every cell of every sheet are then compared with the original. When
@@ -106,14 +107,17 @@ def _cells(path: Path) -> dict[str, list[tuple[object, ...]]]:
     return out
 
 
+@pytest.mark.parametrize("backend", ["rust", "xlsxwriter"])
 @pytest.mark.parametrize("lang", ["en", "ja"])
-def test_workbooks_open_in_libreoffice_with_the_same_values(soffice: str, tmp_path: Path, lang: str) -> None:
+def test_workbooks_open_in_libreoffice_with_the_same_values(
+    soffice: str, tmp_path: Path, lang: str, backend: str
+) -> None:
     written = tmp_path / "written"
     converted = tmp_path / "converted"
     written.mkdir()
     files = []
     for name, sheets in sample_workbooks(lang).items():
-        write_workbook(written / name, sheets)
+        write_workbook(written / name, sheets, backend=backend)
         files.append(written / name)
     _convert(soffice, files, converted, tmp_path / "profile")
     for file in files:
@@ -123,10 +127,11 @@ def test_workbooks_open_in_libreoffice_with_the_same_values(soffice: str, tmp_pa
             assert reread[sheet] == rows, f"{file.name}/{sheet}"
 
 
-def test_large_constant_memory_book_opens(soffice: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["rust", "xlsxwriter"])
+def test_large_constant_memory_book_opens(soffice: str, tmp_path: Path, backend: str) -> None:
     """The constant_memory path (inline strings, autofilter, conditional banding) also opens."""
     sheets = sample_workbooks("en")["claims_annotated.xlsx"]
     path = tmp_path / "claims_annotated.xlsx"
-    write_workbook(path, sheets, constant_memory_cells=1)
+    write_workbook(path, sheets, constant_memory_cells=1, backend=backend)
     _convert(soffice, [path], tmp_path / "converted", tmp_path / "profile")
     assert _cells(tmp_path / "converted" / path.name) == _cells(path)

@@ -1,12 +1,14 @@
 """Round trip: every sheet of every workbook a run writes reads back (python-calamine) equal to the
 frame the run held in memory (``RunResult.sheets``: file -> sheets written), cell by cell: numbers
 as numbers, dates as dates, booleans as booleans, text as text — including text that looks like a
-formula, an escape (``_x0041_``), control characters and text longer than a cell (cut visibly)."""
+formula, an escape (``_x0041_``), control characters and text longer than a cell (cut visibly). The
+run writes with the Rust-backed writer; the xlsxwriter fallback writes the same values."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -14,7 +16,15 @@ import pandas as pd
 import pytest
 from python_calamine import CalamineWorkbook
 
-from pipeline.io.workbook import NUMERIC_KINDS, Sheet, _unique_headers, column_kind, excel_text
+from pipeline.io.workbook import (
+    NUMERIC_KINDS,
+    WRITER_VARIABLE,
+    Sheet,
+    _unique_headers,
+    column_kind,
+    excel_text,
+    write_workbook,
+)
 from pipeline.run import RunResult, run_month
 from tests.commands import ROOT
 from tests.hostile.corpus import LITE, MONTH, WIDE, table, write_xlsxwriter
@@ -47,6 +57,20 @@ def same(expected: Any, actual: Any) -> bool:
     if isinstance(expected, float) and isinstance(actual, float) and not expected.is_integer():
         return math.isclose(expected, actual, rel_tol=1e-15, abs_tol=0.0)
     return type(expected) is type(actual) and expected == actual
+
+
+def differing_cells(one: list[list[Any]], two: list[list[Any]]) -> list[tuple[int, int, Any, Any]]:
+    """Cells (row, column, one, two) where two read-backs of a sheet differ (:func:`same`: a ratio
+    may differ in its last binary digit, xlsxwriter writing 16 significant digits and the Rust writer
+    the exact float); a different shape counts as a difference at its first row."""
+    if len(one) != len(two) or any(len(a) != len(b) for a, b in zip(one, two, strict=True)):
+        return [(0, 0, len(one), len(two))]
+    return [
+        (r, c, a, b)
+        for r, (row_one, row_two) in enumerate(zip(one, two, strict=True))
+        for c, (a, b) in enumerate(zip(row_one, row_two, strict=True))
+        if not same(a, b)
+    ]
 
 
 def read_back(cell: Any) -> Any:
@@ -85,11 +109,43 @@ def assert_outputs_round_trip(result: RunResult) -> int:
     return checked
 
 
+def _openpyxl_values(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Cell values as openpyxl reads them; a whole number as an int (openpyxl gives the Rust writer's
+    ``1234.0`` as a float and xlsxwriter's ``1234`` as an int: the same number)."""
+
+    def whole(value: Any) -> Any:
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return {ws.title: [tuple(map(whole, row)) for row in ws.iter_rows(values_only=True)] for ws in book.worksheets}
+    finally:
+        book.close()
+
+
 @pytest.mark.parametrize("lang", ["en", "ja"])
-def test_sample_outputs_read_back_equal_to_the_run(tmp_path, lang):
+def test_sample_outputs_read_back_equal_to_the_run(tmp_path, lang, monkeypatch):
+    monkeypatch.delenv(WRITER_VARIABLE, raising=False)  # the default: the Rust-backed writer
     result = run_month(SAMPLE, "2026-06", tmp_path / "out", lang=lang)
     assert not result.rejected.empty
     assert assert_outputs_round_trip(result) >= 5
+    # The xlsxwriter fallback writes the same values, read by calamine and by openpyxl.
+    fallback = tmp_path / "xlsxwriter"
+    fallback.mkdir()
+    for name, sheets in result.sheets.items():
+        assert write_workbook(fallback / name, sheets, backend="xlsxwriter") == "xlsxwriter"
+        written = result.output_folder / name
+        one, two = CalamineWorkbook.from_path(str(written)), CalamineWorkbook.from_path(str(fallback / name))
+        assert one.sheet_names == two.sheet_names, name
+        for sheet in one.sheet_names:
+            rows = one.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+            other = two.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+            assert not differing_cells(rows, other), f"{name}/{sheet}: {differing_cells(rows, other)[:5]}"
+        by_openpyxl = _openpyxl_values(written), _openpyxl_values(fallback / name)
+        assert by_openpyxl[0].keys() == by_openpyxl[1].keys(), name
+        for sheet, rows in by_openpyxl[0].items():
+            listed = [list(row) for row in rows], [list(row) for row in by_openpyxl[1][sheet]]
+            assert not differing_cells(*listed), f"{name}/{sheet} (openpyxl): {differing_cells(*listed)[:5]}"
 
 
 def test_awkward_text_reads_back_equal(tmp_path):

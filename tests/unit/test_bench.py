@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from python_calamine import CalamineWorkbook
 
 from pipeline.bench import Options, bench
 from pipeline.bench.book import ensure_book, stage_timings
 from pipeline.bench.cli import main, table
 from pipeline.bench.engine import make_frames, sizes, unavailable
-from pipeline.bench.floor import read_floor, write_floor
+from pipeline.bench.floor import read_floor, rust_write_floor, write_floor
 from pipeline.bench.measure import run_child
 from schemas.claims import ClaimValid
 from schemas.lines import LineValid
@@ -62,6 +63,16 @@ def test_run_child_measures_and_guards(tmp_path: Path) -> None:
     child = run_child([sys.executable, "-c", grow], tmp_path, "alloc")
     assert child.ok and child.stdout == "ok"
     assert 200 <= child.peak_mb < 1_000
+    # Memory held by a process the child forks (as a run's workbook writers are) counts too.
+    forked = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(0.6); os._exit(0)\n"
+        "os.wait(); print('ok')"
+    )
+    child = run_child([sys.executable, "-c", forked], tmp_path, "fork")
+    assert child.ok and child.stdout == "ok"
+    assert 300 <= child.peak_mb < 1_000
     stopped = run_child([sys.executable, "-c", "import time; time.sleep(30)"], tmp_path, "sleep", timeout=0.5)
     assert stopped.killed == "timeout" and not stopped.ok and stopped.seconds < 10
 
@@ -82,10 +93,17 @@ def test_floor_reads_and_writes_the_same_cells(tmp_path: Path) -> None:
     workbook.close()
     read = read_floor([source])
     written = write_floor([source], tmp_path / "scratch")
-    assert read["cells"] == written["cells"] == 51 * 3
+    rust = rust_write_floor([source], tmp_path / "scratch")
+    assert read["cells"] == written["cells"] == rust["cells"] == 51 * 3
+    assert rust["seconds"] > 0 and rust["sheets"] == written["sheets"]
+    rewritten = CalamineWorkbook.from_path(str(tmp_path / "scratch" / "rust-00-out.xlsx"))
+    assert (
+        rewritten.get_sheet_by_name("lines").to_python()
+        == CalamineWorkbook.from_path(str(source)).get_sheet_by_name("lines").to_python()
+    )
     assert written["sheets"] == [{"file": str(source), "sheet": "lines", "rows": 51, "columns": 3}]
     assert read["seconds"] >= 0 and written["seconds"] > 0
-    assert read_floor(sorted((tmp_path / "scratch").glob("*.xlsx")))["cells"] == 51 * 3
+    assert read_floor(sorted((tmp_path / "scratch").glob("*.xlsx")))["cells"] == 2 * 51 * 3
 
 
 def test_bench_run_on_a_tiny_book(tmp_path: Path) -> None:
@@ -105,8 +123,14 @@ def test_bench_run_on_a_tiny_book(tmp_path: Path) -> None:
     assert floor["status"] == "ok" and floor["read"]["files"] == 24
     assert floor["read"]["cells"] > counts["lines"] and floor["write"]["cells"] > 0
     assert floor["seconds"] == pytest.approx(floor["read"]["seconds"] + floor["write"]["seconds"], abs=0.01)
+    rust = floor["rust_write"]
+    assert rust["cells"] == floor["write"]["cells"] and rust["seconds"] > 0
+    assert floor["rust_seconds"] == pytest.approx(floor["read"]["seconds"] + rust["seconds"], abs=0.01)
+    assert saved["run_vs_rust_floor"] == pytest.approx(run["seconds"] / floor["rust_seconds"], abs=0.01)
+    assert run["cpu_seconds"] > 0 and rust["cpu_seconds"] > 0 and floor["rust_cpu_seconds"] > 0
     statuses = {row["name"]: row["status"] for row in saved["targets"]}
-    assert len(statuses) == 3 and set(statuses.values()) <= {"PASS", "MISS", "N/A"}
+    assert len(statuses) == 5 and set(statuses.values()) <= {"PASS", "MISS", "N/A"}
+    assert "Rust-writer floor" in " ".join(statuses)
     assert "run as at" in table(results)
 
     again = ensure_book(tmp_path / "book", tmp_path / "book.marker.json", 200, tmp_path / "logs")

@@ -1,16 +1,34 @@
-"""The workbook writer, read back with openpyxl (DATA_CONTRACT.md § Output: money as numbers, #,##0)."""
+"""The workbook writer, read back with openpyxl (DATA_CONTRACT.md § Output: money as numbers, #,##0),
+with both back ends (Rust-backed and xlsxwriter): the same values, formats and layout."""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import re
 import zipfile
 from pathlib import Path
 
 import openpyxl
 import pandas as pd
 import pytest
+from python_calamine import CalamineWorkbook
 
-from pipeline.io.workbook import Chart, Document, Sheet, column_kind, display_width, write_workbook
+from pipeline.errors import FatalInputError
+from pipeline.io.workbook import (
+    DOCUMENT_CREATED,
+    WRITER_VARIABLE,
+    Chart,
+    Document,
+    Sheet,
+    column_kind,
+    display_width,
+    requested_backend,
+    workbook_backend,
+    write_workbook,
+)
+from pipeline.io.workbook_rust import CORE_PROPERTIES, with_member
+from tests.e2e.test_roundtrip import differing_cells
 from tests.unit.test_reports import sample_workbooks
 
 
@@ -28,12 +46,19 @@ def _frame() -> pd.DataFrame:
     )
 
 
-@pytest.fixture(params=[False, True], ids=["table", "constant_memory"])
+@pytest.fixture(
+    params=[(False, "xlsxwriter"), (True, "xlsxwriter"), (False, "rust"), (True, "rust")],
+    ids=["table-xlsxwriter", "constant_memory-xlsxwriter", "table-rust", "constant_memory-rust"],
+)
 def written(request: pytest.FixtureRequest, tmp_path: Path) -> openpyxl.Workbook:
     path = tmp_path / "book.xlsx"
-    chart = Chart("Premium", "policy_id", ("written_premium",))
-    cells = 1 if request.param else 10_000_000
-    write_workbook(path, [Sheet("policies", _frame(), charts=(chart,))], constant_memory_cells=cells)
+    constant_memory, backend = request.param
+    charts = (Chart("Premium", "policy_id", ("written_premium",)),)
+    cells = 1 if constant_memory else 10_000_000
+    used = write_workbook(
+        path, [Sheet("policies", _frame(), charts=charts)], constant_memory_cells=cells, backend=backend
+    )
+    assert used == backend
     return openpyxl.load_workbook(path)
 
 
@@ -127,7 +152,8 @@ def test_english_headers_are_the_contract_names(tmp_path: Path) -> None:
     ws = summary["reinsurance_claims"]
     column = header.index("xol_recovery") + 1
     assert ws.cell(2, column).number_format == "#,##0"
-    assert isinstance(ws.cell(2, column).value, int)
+    value = ws.cell(2, column).value  # a number, not text: the Rust writer stores 1234.0 (openpyxl: float)
+    assert isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
     policies = openpyxl.load_workbook(tmp_path / "policies_annotated.xlsx")["policies"]
     header = [c.value for c in policies[1]]
     assert policies.cell(2, header.index("period_start") + 1).is_date
@@ -213,3 +239,129 @@ def test_the_note_of_a_sheet_written_as_parquet_is_in_the_workbooks_language(tmp
     files["claims_annotated.xlsx"](tmp_path / "claims_annotated.xlsx")
     rows = list(openpyxl.load_workbook(tmp_path / "claims_annotated.xlsx")["lines"].iter_rows(values_only=True))
     assert rows[0] == ("注記",) and "3行" in rows[1][0] and "claims_annotated.lines.parquet" in rows[2][0]
+
+
+# -- the two back ends ------------------------------------------------------------------------------
+
+
+def _calamine_cells(path: Path) -> dict[str, list[list[object]]]:
+    book = CalamineWorkbook.from_path(str(path))
+    return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in book.sheet_names}
+
+
+def _looks(path: Path) -> dict[str, object]:
+    """What a reader sees of each sheet besides the values: every cell's number format, the header
+    style, frozen panes, column widths, table or filter, banding, print settings."""
+    book = openpyxl.load_workbook(path)
+    seen: dict[str, object] = {}
+    for ws in book.worksheets:
+        header = ws["A1"]
+        seen[ws.title] = {
+            "formats": [[cell.number_format for cell in row] for row in ws.iter_rows(min_row=2)],
+            "header": (header.font.b, header.fill.fgColor.rgb, header.alignment.wrap_text, header.border.left.style),
+            "header_height": ws.row_dimensions[1].height,
+            "freeze": ws.freeze_panes,
+            "widths": {  # one <col> may span adjacent columns alike (the Rust writer joins them)
+                column: round(dim.width, 2)
+                for dim in ws.column_dimensions.values()
+                for column in range(dim.min or 1, (dim.max or dim.min or 1) + 1)
+            },
+            "tables": {name: (ws.tables[name].ref, ws.tables[name].tableStyleInfo.name) for name in ws.tables},
+            "filter": ws.auto_filter.ref,
+            "banding": [str(rule.formula) for rules in ws.conditional_formatting for rule in rules.rules],
+            "print": (
+                ws.page_setup.orientation,
+                str(ws.page_setup.paperSize),
+                ws.print_title_rows,
+                ws.sheet_properties.pageSetUpPr.fitToPage if ws.sheet_properties.pageSetUpPr else None,
+                ws.page_setup.fitToWidth if ws.sheet_properties.pageSetUpPr else None,
+            ),
+        }
+    return seen
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+@pytest.mark.parametrize("cells", [10_000_000, 1], ids=["table", "constant_memory"])
+def test_both_back_ends_write_the_same_workbooks(tmp_path: Path, lang: str, cells: int) -> None:
+    """Every sample workbook: the same cell values (calamine), the same look (openpyxl) and the same
+    charts from the Rust-backed writer and from xlsxwriter."""
+    for name, sheets in sample_workbooks(lang).items():
+        rust, fallback = tmp_path / f"rust-{name}", tmp_path / f"xlsxwriter-{name}"
+        assert write_workbook(rust, sheets, constant_memory_cells=cells, backend="rust") == "rust"
+        assert write_workbook(fallback, sheets, constant_memory_cells=cells, backend="xlsxwriter") == "xlsxwriter"
+        one, two = _calamine_cells(rust), _calamine_cells(fallback)
+        assert one.keys() == two.keys(), name
+        for sheet in one:
+            assert not differing_cells(one[sheet], two[sheet]), f"{name}/{sheet}"
+        assert _looks(rust) == _looks(fallback), name
+        assert _charts(rust) == _charts(fallback), name
+
+
+def _charts(path: Path) -> list[dict[str, object]]:
+    """What each native chart shows: its type and direction, series ranges, titles, value-axis number
+    format, legend and markers (xlsxwriter also writes the category axis's default ``General``)."""
+    with zipfile.ZipFile(path) as archive:
+        names = sorted(n for n in archive.namelist() if re.fullmatch(r"xl/charts/chart\d+\.xml", n))
+        found = []
+        for name in names:
+            xml = archive.read(name).decode()
+            found.append(
+                {
+                    "type": re.findall(r"<c:(\w+Chart)>", xml),
+                    "direction": re.findall(r'<c:barDir val="(\w+)"', xml),
+                    "ranges": re.findall(r"<c:f>([^<]*)</c:f>", xml),
+                    "texts": re.findall(r"<a:t>([^<]*)</a:t>", xml),
+                    "axes": re.findall(r'<c:orientation val="(\w+)"', xml),
+                    "formats": [f for f in re.findall(r'formatCode="([^"]*)"', xml) if f != "General"],
+                    "legend": re.findall(r'<c:legendPos val="(\w+)"', xml),
+                    "markers": re.findall(r'<c:symbol val="(\w+)"', xml),
+                }
+            )
+    return found
+
+
+def test_rust_reruns_are_byte_identical_and_dated(tmp_path: Path) -> None:
+    sheets = sample_workbooks("ja")["claims_annotated.xlsx"]
+    first, second = tmp_path / "a" / "book.xlsx", tmp_path / "b" / "book.xlsx"  # the title is the file name
+    first.parent.mkdir()
+    second.parent.mkdir()
+    write_workbook(first, sheets, backend="rust")
+    write_workbook(second, sheets, backend="rust")
+    assert first.read_bytes() == second.read_bytes()
+    core = zipfile.ZipFile(first).read(CORE_PROPERTIES).decode()
+    stamp = DOCUMENT_CREATED.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert f">{stamp}</dcterms:created>" in core and f">{stamp}</dcterms:modified>" in core
+    assert openpyxl.load_workbook(first).properties.created == DOCUMENT_CREATED.replace(tzinfo=None)
+
+
+def test_replacing_one_zip_member_copies_the_others_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / "z.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.xml", "<a>" + "x" * 5000 + "</a>")
+        archive.writestr("docProps/core.xml", "<when>now</when>")
+        archive.writestr("b/c.bin", bytes(range(256)) * 40)
+    original = path.read_bytes()
+    changed = with_member(original, "docProps/core.xml", lambda text: text.replace(b"now", b"then, fixed"))
+    before, after = zipfile.ZipFile(path), zipfile.ZipFile(io.BytesIO(changed))
+    assert after.testzip() is None
+    assert after.namelist() == before.namelist()
+    assert after.read("docProps/core.xml") == b"<when>then, fixed</when>"
+    for name in ("a.xml", "b/c.bin"):
+        old, new = before.getinfo(name), after.getinfo(name)
+        assert after.read(name) == before.read(name)
+        raw_old = original[old.header_offset : old.header_offset + 30 + len(name) + old.compress_size]
+        raw_new = changed[new.header_offset : new.header_offset + 30 + len(name) + new.compress_size]
+        assert raw_new == raw_old  # local header and compressed bytes copied, not recompressed
+
+
+def test_the_back_end_is_chosen_by_option_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = [Sheet("policies", _frame())]
+    monkeypatch.delenv(WRITER_VARIABLE, raising=False)
+    assert requested_backend() == "rust"
+    assert workbook_backend(plain) == "rust"
+    monkeypatch.setenv(WRITER_VARIABLE, "xlsxwriter")
+    assert workbook_backend(plain) == "xlsxwriter"
+    assert workbook_backend(plain, "rust") == "rust"
+    monkeypatch.setenv(WRITER_VARIABLE, "excel")
+    with pytest.raises(FatalInputError, match=WRITER_VARIABLE):
+        workbook_backend(plain)
