@@ -75,6 +75,29 @@ def capped_rows(amounts: np.ndarray, rows: np.ndarray, keys: np.ndarray, limits:
     return result
 
 
+def capped_at_level(
+    amounts: np.ndarray,
+    applies: np.ndarray,
+    level: np.ndarray,
+    limits: np.ndarray,
+    groups: np.ndarray,
+    within: tuple[np.ndarray, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``amounts`` (>= 0, lines in global order) with the lines where ``applies`` capped cumulatively
+    at ``limits`` per group, and the positions of the lines capped.
+
+    A line's group is ``groups[line, level[line]]`` (``groups``: one int64 code per line and level;
+    a line with ``level`` -1 is not capped at this step), subdivided by ``within``: codes and their
+    bound (the part or the catalogue row). Lines of amount 0 are left out (they get 0 anyway).
+    """
+    rows = np.flatnonzero(applies & (level >= 0) & (amounts > 0))
+    key = np.take(groups.reshape(-1), rows * groups.shape[1] + np.take(level, rows)).astype(np.int64)
+    if within is not None:
+        key *= within[1]
+        key += np.take(within[0], rows)
+    return capped_rows(amounts, rows, key, np.take(limits, rows)), rows
+
+
 def group_cumsum(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """The running total of ``values`` within each group, in the order given; ``keys`` (>= 0) is
     each value's group.

@@ -94,8 +94,9 @@ class LineFacts:
 
     ``claim`` and ``policy`` are positions in the claims and policies frames; ``product``, ``row``
     (catalogue row, -1 if the product has no such item) and ``part`` (0 liability, 1 expense, -1
-    neither) index ``coverage.lookups``; ``claim_policy`` and ``claim_rank`` are, per claim, the position
-    of its policy and the rank of its id in text order; ``reason`` indexes ``reason_labels``.
+    neither) index ``coverage.lookups``; ``claim_policy``, ``claim_rank`` and ``claim_series`` are,
+    per claim, the position of its policy, the rank of its id in text order and its series code within the policy
+    (``series_codes``); ``reason`` indexes ``reason_labels``.
     """
 
     index: pd.Index
@@ -106,6 +107,7 @@ class LineFacts:
     part: np.ndarray
     claim_policy: np.ndarray
     claim_rank: np.ndarray
+    claim_series: np.ndarray
     reason: np.ndarray
     reason_labels: list[str]
     eligible_amount: np.ndarray
@@ -296,6 +298,7 @@ def line_facts(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame
         part=part,
         claim_policy=claim_policy,
         claim_rank=claim_rank,
+        claim_series=series_codes(claims, claim_policy),
         reason=reason,
         reason_labels=_reason_labels(table.exclusions),
         eligible_amount=np.where(eligible, amount, 0),

@@ -1,32 +1,37 @@
 """The claims waterfall: CALCULATION.md § Waterfall, steps 1–6, after the eligibility of step 0.
 
-Every line goes through the steps in turn; each step's result is an output column::
+Every line goes through the steps in turn; each step is one function named for the output column it
+returns, and its docstring quotes the rule it implements::
 
     eligible_amount -> after_victim_cap -> after_deductible -> after_reduction -> after_sublimit
                     -> after_limit -> payable
 
+``adjudicated_lines`` asks eligibility once (``eligibility.line_facts``: reason, eligible amount and
+the integer codes of each line), hands those results to ``waterfall_steps``, and writes the columns.
 The lines are put once into the global order ``(first_month, spent_date, claim_id, item number,
-line_id)`` by sorting integer keys (``caps.global_order``); each cumulative step (deductible,
-sub-limits, part limits, combined cap) is then one ``caps.capped_shares`` per group level, read from
-the product data (``parts.<part>.deductible_per``, ``sublimit_per``, ``parts.<part>.limit_per``,
-``combined_cap``). A group is one int64 code: the claim, the (policy, series) pair or the policy,
-combined with the part or the item. A line's limits are its policy's ``liability_limit`` /
-``expense_limit`` at every level of its part. Money stays int64 throughout.
+line_id)`` by sorting integer keys (``caps.global_order``, held by ``InGlobalOrder``); each
+cumulative step (deductible, sub-limits, part limits, combined cap) is then one
+``caps.capped_at_level`` per group level, read from the product data (``parts.<part>.deductible_per``,
+``sublimit_per``, ``parts.<part>.limit_per``, ``combined_cap``). A group is one int64 code: the
+claim, the (policy, series) pair or the policy, combined with the part or the item. A line's limits
+are its policy's ``liability_limit`` / ``expense_limit`` at every level of its part. Money stays
+int64 throughout; the reduction ratio is ``money.floor_times_fraction``.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from pipeline.money import INT64_MAX
+from pipeline.money import floor_times_fraction
 from pipeline.products.load import PARTS, ProductBook
 from pipeline.stages import coverage
-from pipeline.stages.caps import capped_rows, global_order
+from pipeline.stages.caps import capped_at_level, global_order
 from pipeline.stages.codes import codes, lookup, take_text, text_order_codes
-from pipeline.stages.eligibility import LineFacts, eligibility_columns, line_facts, series_codes
+from pipeline.stages.eligibility import LineFacts, eligibility_columns, line_facts
 
 STEP_COLUMNS = [
     "eligible_amount",
@@ -77,9 +82,69 @@ def _part_terms(policies: pd.DataFrame, name: str) -> np.ndarray:
     return values
 
 
-def victim_capped(facts: LineFacts, lines: pd.DataFrame, products: ProductBook) -> np.ndarray:
-    """Step 1: a line of an item with ``victim_cap`` (coverage.toml: ``condolence``) is capped at
-    ``victims × condolence_caps[victim_type]``; a line without victims or victim type is not capped."""
+@dataclass(frozen=True)
+class InGlobalOrder:
+    """What the cumulative steps read of each line, every array in the global order.
+
+    ``order`` holds the lines' input positions in global order; ``row`` and ``part`` are the line's
+    catalogue row and part; ``groups[line, level]`` its group code at each ``coverage.LEVELS`` level
+    (claim, series within the policy, policy: codes that never collide across levels);
+    ``deductible`` and ``limit`` its policy's terms for its part (-1 where empty); ``table`` the
+    product data as integer tables.
+    """
+
+    order: np.ndarray
+    row: np.ndarray
+    part: np.ndarray
+    groups: np.ndarray
+    deductible: np.ndarray
+    limit: np.ndarray
+    table: coverage.Lookups
+
+
+def lines_in_global_order(
+    facts: LineFacts, lines: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
+) -> InGlobalOrder:
+    """The lines' terms in the global order (CALCULATION.md § Order: "Every cumulative step below
+    walks the lines in one global order: ``(first_month, spent_date, claim_id, item number,
+    line_id)``").
+
+    What the cumulative steps need of each line is worked out in input order, then moved into global
+    order with ``np.take`` (several times faster than fancy indexing on millions of rows), where
+    every access of the steps is sequential.
+    """
+    table = coverage.lookups(products)
+    n, n_claims = len(lines), len(facts.claim_policy)
+    order = global_order(
+        text_order_codes(lines["first_month"]),
+        _spent_key(np.asarray(lines["spent_date"].to_numpy(dtype="datetime64[ns]"))),
+        np.take(facts.claim_rank, facts.claim),
+        np.take(table.row_terms["number_key"], facts.row),
+        lines["line_id"],
+    )
+    row = np.take(facts.row, order)
+    groups = np.empty((n, len(coverage.LEVELS)), dtype=np.int32 if 3 * n_claims < 2**31 else np.int64)
+    groups[:, 0] = np.take(facts.claim, order)
+    groups[:, 1] = np.take(np.take(facts.claim_series + n_claims, facts.claim), order)
+    groups[:, 2] = np.take(facts.policy + 2 * n_claims, order)
+    return InGlobalOrder(
+        order=order,
+        row=row,
+        part=np.take(table.item_part, row),
+        groups=groups,
+        deductible=np.take(lookup(_part_terms(policies, "deductible"), facts.policy, facts.part), order),
+        limit=np.take(lookup(_part_terms(policies, "limit"), facts.policy, facts.part), order),
+        table=table,
+    )
+
+
+def after_victim_cap(facts: LineFacts, lines: pd.DataFrame, products: ProductBook) -> np.ndarray:
+    """Step 1, in input order. CALCULATION.md: "**Victim cap**: ``condolence`` lines are capped at
+    ``victims × cap(victim_type)``."
+
+    The items capped are those with ``victim_cap`` (coverage.toml: ``condolence``), the cap per
+    victim ``condolence_caps[victim_type]``; a line without victims or victim type is not capped.
+    """
     table = coverage.lookups(products)
     amount = facts.eligible_amount.copy()
     rows = np.flatnonzero(table.item_victim_cap[facts.row])
@@ -91,118 +156,84 @@ def victim_capped(facts: LineFacts, lines: pd.DataFrame, products: ProductBook) 
     return amount
 
 
-def floor_times_ratio(amount: np.ndarray, numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """``floor(amount × numerator / denominator)`` exactly in int64 (OverflowError if it cannot)."""
-    peak_amount = int(np.abs(amount).max()) if len(amount) else 0
-    peak_numerator = int(np.abs(numerator).max()) if len(numerator) else 0
-    if peak_amount and peak_numerator and peak_amount > INT64_MAX // peak_numerator:
-        raise OverflowError("amount × ratio numerator exceeds int64; use object arithmetic")
-    result: np.ndarray = (amount * numerator) // denominator
+def after_deductible(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
+    """Step 2, in global order. CALCULATION.md: "**Deductible**: the liability deductible is shared by
+    the claim's lines of items it applies to; the expense deductible by the series' expense lines. In
+    global order, each line absorbs what is left of the deductible, up to its own amount."
+
+    What a line absorbs is its cumulative-capped share of the deductible within its group
+    (``parts.<part>.deductible_per``), subtracted from its amount.
+    """
+    table, row = lines.table, lines.row
+    applies = np.take(table.item_deductible, row) & (lines.deductible >= 0)
+    level = np.take(table.row_terms["deductible_level"], row)
+    absorbed, rows = capped_at_level(amount, applies, level, lines.deductible, lines.groups, (lines.part, len(PARTS)))
+    result = amount.copy()
+    result[rows] -= np.take(absorbed, rows)
     return result
 
 
-def step_amounts(
-    facts: LineFacts, lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
-) -> dict[str, np.ndarray]:
-    """Every ``STEP_COLUMNS`` figure of each line (arrays in the lines' input order).
+def after_reduction(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
+    """Step 3. CALCULATION.md: "**Reduction ratio**: ``floor(amount × ratio)`` for items that have
+    one." (An item without a ratio reads 1/1.)"""
+    table, row = lines.table, lines.row
+    return floor_times_fraction(amount, np.take(table.ratio_numerator, row), np.take(table.ratio_denominator, row))
 
-    What the cumulative steps need of each line (amount, group codes, catalogue row, the policy's
-    limit and deductible for the part) is worked out in input order, then moved into global order
-    with ``np.take`` (several times faster than fancy indexing on millions of rows); the steps run
-    in global order, where every access is sequential, and their results come back by the inverse
-    permutation. Every term that follows from the product and part is read by catalogue row.
-    """
-    table = coverage.lookups(products)
-    terms = table.row_terms
-    n, n_claims = len(lines), len(claims)
-    order = global_order(
-        text_order_codes(lines["first_month"]),
-        _spent_key(np.asarray(lines["spent_date"].to_numpy(dtype="datetime64[ns]"))),
-        np.take(facts.claim_rank, facts.claim),
-        np.take(terms["number_key"], facts.row),
-        lines["line_id"],
-    )
-    in_input_order = {
-        "amount": victim_capped(facts, lines, products),
-        "row": facts.row,
-        "deductible": lookup(_part_terms(policies, "deductible"), facts.policy, facts.part),
-        "limit": lookup(_part_terms(policies, "limit"), facts.policy, facts.part),
-    }
-    line = {name: np.take(values, order) for name, values in in_input_order.items()}
-    row = line["row"]
-    part = np.take(table.item_part, row)
-    # Each line's group at each level, side by side: claim, series (within the policy), policy.
-    groups = np.empty((n, len(coverage.LEVELS)), dtype=np.int32 if 3 * n_claims < 2**31 else np.int64)
-    groups[:, 0] = np.take(facts.claim, order)
-    groups[:, 1] = np.take(np.take(series_codes(claims, facts.claim_policy) + n_claims, facts.claim), order)
-    groups[:, 2] = np.take(facts.policy + 2 * n_claims, order)
-    flat_groups = groups.reshape(-1)
 
-    def cap(
-        amount: np.ndarray,
-        applies: np.ndarray,
-        level: np.ndarray,
-        limit: np.ndarray,
-        within: tuple[np.ndarray, int] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``amount`` with the lines where ``applies`` capped cumulatively at ``limit`` per group
-        (the group at ``level``, subdivided by ``within``: codes and their bound), and the rows
-        capped."""
-        rows = np.flatnonzero(applies & (level >= 0) & (amount > 0))
-        key = np.take(flat_groups, rows * len(coverage.LEVELS) + np.take(level, rows)).astype(np.int64)
-        if within is not None:
-            key *= within[1]
-            key += np.take(within[0], rows)
-        return capped_rows(amount, rows, key, np.take(limit, rows)), rows
-
-    # Step 2: the part's deductible, absorbed in global order by the lines of its group.
-    amount, deductible = line["amount"], line["deductible"]
-    applies = np.take(table.item_deductible, row) & (deductible >= 0)
-    level = np.take(terms["deductible_level"], row)
-    absorbed, rows = cap(amount, applies, level, deductible, (part, len(PARTS)))
-    amount = amount.copy()
-    amount[rows] -= np.take(absorbed, rows)
-    steps = {"after_deductible": amount}
-
-    # Step 3: the reduction ratio, exact and floored.
-    amount = floor_times_ratio(amount, np.take(table.ratio_numerator, row), np.take(table.ratio_denominator, row))
-
-    # Step 4: sub-limits per (claim, item), then per (policy, item).
+def after_sublimit(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
+    """Step 4, in global order. CALCULATION.md: "**Sub-limits**: an item with a sub-limit is capped
+    cumulatively per (claim, item), then per (policy, item), in global order." (The levels are the
+    product's ``sublimit_per``, innermost first.)"""
+    table, row = lines.table, lines.row
     sublimit = np.take(table.item_sublimit, row)
     for depth in range(table.sublimit_levels.shape[1]):
-        level = np.take(terms[f"sublimit_level_{depth}"], row)
-        amount, _ = cap(amount, sublimit >= 0, level, sublimit, (row, len(table.item_number)))
-    steps["after_sublimit"] = amount
+        level = np.take(table.row_terms[f"sublimit_level_{depth}"], row)
+        amount, _ = capped_at_level(amount, sublimit >= 0, level, sublimit, lines.groups, (row, len(table.item_number)))
+    return amount
 
-    # Step 5: part limits per each group of parts.<part>.limit_per, innermost first.
-    limit = line["limit"]
+
+def after_limit(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
+    """Step 5, in global order. CALCULATION.md: "**Part limits**: liability lines capped cumulatively
+    per claim, then per policy (``leak_lite``: per policy only); expense lines per series, then per
+    policy (``leak_lite``: per claim only)." (The levels are ``parts.<part>.limit_per``, innermost
+    first; the limit is the policy's ``liability_limit`` / ``expense_limit``.)"""
+    table, row, limit = lines.table, lines.row, lines.limit
     for depth in range(table.limit_levels.shape[2]):
-        level = np.take(terms[f"limit_level_{depth}"], row)
-        amount, _ = cap(amount, limit >= 0, level, limit, (part, len(PARTS)))
-    steps["after_limit"] = amount
+        level = np.take(table.row_terms[f"limit_level_{depth}"], row)
+        amount, _ = capped_at_level(amount, limit >= 0, level, limit, lines.groups, (lines.part, len(PARTS)))
+    return amount
 
-    # Step 6: the combined cap on liability + expense per policy.
-    combined = np.take(terms["combined_cap"], row)
+
+def payable(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
+    """Step 6, in global order. CALCULATION.md: "**Combined cap** (``leak_lite``): liability + expense
+    per policy capped at 100,000,000." (The cap is the product's ``combined_cap``.)"""
+    combined = np.take(lines.table.row_terms["combined_cap"], lines.row)
     policy_level = np.where(combined >= 0, coverage.LEVELS.index("policy"), -1)
-    steps["payable"], _ = cap(amount, combined >= 0, policy_level, combined)
+    result, _ = capped_at_level(amount, combined >= 0, policy_level, combined, lines.groups)
+    return result
 
-    del line, row, part, applies, level, absorbed, rows, sublimit, limit, combined, policy_level
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[order] = np.arange(n, dtype=np.int64)
-    del order
+
+def waterfall_steps(
+    facts: LineFacts, lines: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
+) -> dict[str, np.ndarray]:
+    """Every ``STEP_COLUMNS`` figure of each line (arrays in the lines' input order), given the
+    eligibility results ``facts`` of step 0.
+
+    Step 1 runs in input order; steps 2–6 run in global order and their results come back by the
+    inverse permutation.
+    """
+    victim_capped = after_victim_cap(facts, lines, products)
+    ordered = lines_in_global_order(facts, lines, policies, products)
+    steps = {"after_deductible": after_deductible(np.take(victim_capped, ordered.order), ordered)}
+    steps["after_reduction"] = after_reduction(steps["after_deductible"], ordered)
+    steps["after_sublimit"] = after_sublimit(steps["after_reduction"], ordered)
+    steps["after_limit"] = after_limit(steps["after_sublimit"], ordered)
+    steps["payable"] = payable(steps["after_limit"], ordered)
+    inverse = np.empty(len(lines), dtype=np.int64)
+    inverse[ordered.order] = np.arange(len(lines), dtype=np.int64)
+    del ordered
     back = {name: np.take(values, inverse) for name, values in steps.items()}
-    after_reduction = floor_times_ratio(
-        back["after_deductible"], np.take(table.ratio_numerator, facts.row), np.take(table.ratio_denominator, facts.row)
-    )
-    return {
-        "eligible_amount": facts.eligible_amount,
-        "after_victim_cap": in_input_order["amount"],
-        "after_deductible": back["after_deductible"],
-        "after_reduction": after_reduction,
-        "after_sublimit": back["after_sublimit"],
-        "after_limit": back["after_limit"],
-        "payable": back["payable"],
-    }
+    return {"eligible_amount": facts.eligible_amount, "after_victim_cap": victim_capped, **back}
 
 
 def adjustments(steps: dict[str, np.ndarray], index: pd.Index) -> pd.Series:
@@ -222,9 +253,12 @@ def adjudicated_lines(
 ) -> pd.DataFrame:
     """``lines`` (same rows, order and index) with the context columns, ``reason``, every waterfall
     step and ``adjustments``: a ``LineAdjudicated`` frame without ``payable_this_month`` (added by
-    ``pipeline.stages.claims.lines_with_movements``). CALCULATION.md § Claims."""
+    ``pipeline.stages.claims.lines_with_movements``). CALCULATION.md § Claims.
+
+    Eligibility (step 0) is worked out once; the waterfall and the output columns read its results.
+    """
     facts = line_facts(lines, claims, policies, products)
-    steps = step_amounts(facts, lines, claims, policies, products)  # its scratch arrays are freed first
+    steps = waterfall_steps(facts, lines, policies, products)  # its scratch arrays are freed first
     columns = eligibility_columns(facts, claims, policies, products)
     for column in STEP_COLUMNS:
         columns[column] = pd.Series(steps[column], index=lines.index, dtype="int64", copy=False)
