@@ -204,7 +204,8 @@ class Lookups:
     engine tests membership and reads terms by indexing (``table[codes]``), never by merging.
 
     Codes index the name lists (``products``, ``plans``, ``events``, ``items``, ``exclusions``,
-    ``victim_types``); every table has one sentinel entry at its end along each coded axis, read by
+    ``victim_types``; ``evidence_codes`` names the ``needs_evidence_<code>`` flags); every table has
+    one sentinel entry at its end along each coded axis, read by
     the code -1 (absent), holding the default: False, -1 or 0.
     """
 
@@ -214,6 +215,7 @@ class Lookups:
     items: list[str]
     exclusions: list[str]
     victim_types: list[str]
+    evidence_codes: list[str]
     never_paid: np.ndarray  # [item] bool
     item_row: np.ndarray  # [product, item] -> catalogue row, -1 if the product has no such item
     item_number: np.ndarray  # [row] int64 (-1 sentinel)
@@ -330,6 +332,7 @@ def lookups(products: ProductBook) -> Lookups:
         items=item_names,
         exclusions=exclusion_names,
         victim_types=victim_names,
+        evidence_codes=list(products.evidence_codes),
         never_paid=never_paid,
         item_row=item_row,
         item_number=per_row(items["item_number"], -1, np.int64),

@@ -1,11 +1,13 @@
 """Eligibility of claim lines: CALCULATION.md § Waterfall, step 0.
 
 A line is eligible unless one of ten reasons holds; the first that holds (in the order of the spec)
-is its ``reason`` and its ``eligible_amount`` is 0. Every rule is read from the product data through
-the integer tables of ``pipeline.stages.coverage.lookups``: ids and codes are turned into integer
-positions once (``pipeline.stages.codes``), the facts of each claim are worked out on the claims
-(not on their lines), and every rule is a vectorised boolean array. No loop over lines, claims or
-policies, and no merge on text.
+is its ``reason`` and its ``eligible_amount`` is 0. Each reason is one small function named for it
+(``not_covered_item`` … ``no_consent``), in order of precedence below; the reasons that depend on the
+claim and the line's part only (``CLAIM_REASONS``) are worked out once per claim, the others
+(``LINE_REASONS``) per line, and ``first_reason`` keeps the first that holds. Every rule is read from
+the product data through the integer tables of ``pipeline.stages.coverage.lookups``: ids and codes
+are turned into integer positions once (``pipeline.stages.codes``), and every rule is a vectorised
+boolean array. No loop over lines, claims or policies, and no merge on text.
 """
 
 from __future__ import annotations
@@ -163,20 +165,39 @@ def _evidence_held(evidence: pd.Series, evidence_codes: list[str]) -> np.ndarray
 @dataclass(frozen=True)
 class ClaimFacts:
     """Per claim (arrays in the claims' order): its policy's position, product and plan codes, its
-    event code, exclusion code, dates, and ``first_reason[claim, part]``: the first of the reasons
-    that depend on the claim and the line's part only (event_not_covered, outside_period,
-    excluded, overseas_claim, no_evidence), ``NO_REASON`` if none (part -1 reads column 2)."""
+    event code and catalogue row (``event_row``, -1 if the plan does not cover it), exclusion code,
+    dates and cover period, whether it was made overseas, the riders its policy has, its expense
+    window; ``claims`` is the claims frame itself (for the evidence listed)."""
 
+    claims: pd.DataFrame
     policy: np.ndarray
     product: np.ndarray
     plan: np.ndarray
     event: np.ndarray
+    event_row: np.ndarray
     exclusion: np.ndarray
     known_date: np.ndarray
+    made_date: np.ndarray
+    cover_start: np.ndarray
+    cover_end: np.ndarray
+    made_overseas: np.ndarray
+    riders: dict[str, np.ndarray]
     window_end: np.ndarray
     has_window: np.ndarray
-    overseas_spending_covered: np.ndarray
-    first_reason: np.ndarray
+
+
+@dataclass(frozen=True)
+class LineContext:
+    """Per line (arrays in the lines' input order): its claim's position, item code, catalogue row
+    and part; with the lines frame, its claims' facts and the product data's tables."""
+
+    lines: pd.DataFrame
+    claim: np.ndarray
+    item: np.ndarray
+    row: np.ndarray
+    part: np.ndarray
+    claims: ClaimFacts
+    table: coverage.Lookups
 
 
 NO_REASON = np.iinfo(np.int8).max
@@ -198,17 +219,10 @@ def claim_facts(
         product = plan = np.full(n_claims, NONE, dtype=np.int64)
         cover_start = cover_end = np.full(n_claims, np.datetime64("NaT"), dtype="datetime64[ns]")
     event = codes(claims["event_type"], table.events)
-    event_row = lookup(table.event_row, product, event, plan)
-    flags = table.event_flags
-    uncovered = event_row < 0
-    for rider in coverage.all_riders(products):
-        attached = np.take(policies[rider].eq(True).to_numpy(dtype=bool), on) if len(policies) else uncovered & False
-        uncovered |= np.take(flags[f"requires_{rider}"], event_row) & ~attached
-        uncovered |= np.take(flags[f"excluded_by_{rider}"], event_row) & attached
-    known_date, made_date = _dates(claims["known_date"]), _dates(claims["claim_made_date"])
-    exclusion = codes(claims["exclusion_code"], table.exclusions)
-    overseas_claim = claims["claim_jurisdiction"].eq("overseas").to_numpy(dtype=bool)
-    overseas_claim = overseas_claim & ~np.take(flags["overseas_claim_covered"], event_row)
+    riders = {
+        rider: np.take(policies[rider].eq(True).to_numpy(dtype=bool), on) if len(policies) else np.zeros(n_claims, bool)
+        for rider in coverage.all_riders(products)
+    }
     window_end = np.full(n_claims, np.datetime64("NaT"), dtype="datetime64[ns]")
     has_window = np.zeros(n_claims, dtype=bool)
     for window_product, window_plan, length in table.windows:
@@ -216,41 +230,154 @@ def claim_facts(
         if len(rows):
             has_window[rows] = True
             window_end[rows] = _dates(claims["notice_date"].iloc[rows] + length)
-    needed = np.stack([np.take(flags[f"needs_evidence_{code}"], event_row) for code in products.evidence_codes], 1)
-    lacks_evidence = np.asarray(needed.any(axis=1), dtype=bool)
-    asking = np.flatnonzero(lacks_evidence)
-    held = _evidence_held(claims["evidence"].iloc[asking], products.evidence_codes)
-    lacks_evidence[asking] = ~(needed[asking] & held).any(axis=1)
-
-    # The first claim-level reason for a line of each part (column 2: a line in neither part).
-    first_reason = np.full((n_claims, len(PARTS) + 1), NO_REASON, dtype=np.int8)
-    inside = {
-        LIABILITY: (made_date >= cover_start) & (made_date < cover_end),
-        EXPENSE: (known_date >= cover_start) & (known_date < cover_end),
-    }
-    by_part = {
-        LIABILITY: [("outside_period", ~inside[LIABILITY]), ("overseas_claim", overseas_claim)],
-        EXPENSE: [("outside_period", ~inside[EXPENSE]), ("no_evidence", lacks_evidence)],
-    }
-    for part in range(len(PARTS) + 1):
-        holds = [("event_not_covered", uncovered)]
-        if part < len(PARTS):
-            removed = lookup(table.excludes, product, exclusion, np.full(n_claims, part))
-            holds += [*by_part[part], ("excluded", removed)]
-        for name, where in holds:
-            np.minimum(first_reason[:, part], REASONS.index(name), out=first_reason[:, part], where=where)
     return ClaimFacts(
+        claims=claims,
         policy=claim_policy,
         product=product,
         plan=plan,
         event=event,
-        exclusion=exclusion,
-        known_date=known_date,
+        event_row=lookup(table.event_row, product, event, plan),
+        exclusion=codes(claims["exclusion_code"], table.exclusions),
+        known_date=_dates(claims["known_date"]),
+        made_date=_dates(claims["claim_made_date"]),
+        cover_start=cover_start,
+        cover_end=cover_end,
+        made_overseas=claims["claim_jurisdiction"].eq("overseas").to_numpy(dtype=bool),
+        riders=riders,
         window_end=window_end,
         has_window=has_window,
-        overseas_spending_covered=np.take(flags["overseas_spending_covered"], event_row),
-        first_reason=first_reason,
     )
+
+
+# Step 0's ten reasons, in order of precedence (CALCULATION.md § Waterfall, 0.1–0.10), one function
+# each, returning where the reason holds. The reasons that depend on the claim (and the line's part)
+# only are worked out per claim, as [claim, part] (column 2: a line in neither part); the others per
+# line. Only the order of ``REASON_RULES`` decides which reason a line gets.
+
+
+def _for_parts(holds: np.ndarray, parts: tuple[int, ...]) -> np.ndarray:
+    """[claim, part]: ``holds`` (per claim) for lines of ``parts``, False for the others."""
+    result = np.zeros((len(holds), len(PARTS) + 1), dtype=bool)
+    for part in parts:
+        result[:, part] = holds
+    return result
+
+
+def not_covered_item(line: LineContext) -> np.ndarray:
+    """0.1 ``not_covered_item``: the item is one no product pays (``never_paid`` in common.toml)."""
+    return np.asarray(np.take(line.table.never_paid, line.item), dtype=bool)
+
+
+def event_not_covered(claim: ClaimFacts, table: coverage.Lookups) -> np.ndarray:
+    """0.2 ``event_not_covered``: the product/plan/riders do not cover the claim's event type (the plan
+    lists no such event, a rider it requires is missing, or a rider the policy has excludes it)."""
+    flags = table.event_flags
+    uncovered = claim.event_row < 0
+    for rider, attached in claim.riders.items():
+        uncovered |= np.take(flags[f"requires_{rider}"], claim.event_row) & ~attached
+        uncovered |= np.take(flags[f"excluded_by_{rider}"], claim.event_row) & attached
+    return _for_parts(uncovered, (LIABILITY, EXPENSE, len(PARTS)))
+
+
+def item_not_covered(line: LineContext) -> np.ndarray:
+    """0.3 ``item_not_covered``: the item is not available for this plan and event type."""
+    plan, event = np.take(line.claims.plan, line.claim), np.take(line.claims.event, line.claim)
+    return ~lookup(line.table.offered, line.row, plan, event)
+
+
+def outside_period(claim: ClaimFacts, table: coverage.Lookups) -> np.ndarray:
+    """0.4 ``outside_period``: liability line whose claim's ``claim_made_date`` is outside the cover
+    period ``[cover_start, cover_end)``, or expense line whose claim's ``known_date`` is outside it."""
+    result = np.zeros((len(claim.policy), len(PARTS) + 1), dtype=bool)
+    for part, date in ((LIABILITY, claim.made_date), (EXPENSE, claim.known_date)):
+        result[:, part] = ~((date >= claim.cover_start) & (date < claim.cover_end))
+    return result
+
+
+def excluded(claim: ClaimFacts, table: coverage.Lookups) -> np.ndarray:
+    """0.5 ``excluded:<code>``: the claim's ``exclusion_code`` removes this line's part."""
+    result = np.zeros((len(claim.policy), len(PARTS) + 1), dtype=bool)
+    for part in range(len(PARTS)):
+        result[:, part] = lookup(table.excludes, claim.product, claim.exclusion, np.full(len(claim.policy), part))
+    return result
+
+
+def overseas_claim(claim: ClaimFacts, table: coverage.Lookups) -> np.ndarray:
+    """0.6 ``overseas_claim``: liability line, claim made overseas, not covered for its event."""
+    covered = np.take(table.event_flags["overseas_claim_covered"], claim.event_row)
+    return _for_parts(claim.made_overseas & ~covered, (LIABILITY,))
+
+
+def overseas_expense(line: LineContext) -> np.ndarray:
+    """0.7 ``overseas_expense``: expense line spent overseas, not covered for its claim's event."""
+    covered = np.take(line.table.event_flags["overseas_spending_covered"], line.claims.event_row)
+    spent_overseas = line.lines["spent_in"].eq("overseas").to_numpy(dtype=bool)
+    return (line.part == EXPENSE) & spent_overseas & ~np.take(covered, line.claim)
+
+
+def outside_window(line: LineContext) -> np.ndarray:
+    """0.8 ``outside_window``: expense line spent outside the expense window, from ``known_date`` up
+    to and including ``notice_date`` + the plan's window (a plan without a window: never)."""
+    window = (line.part == EXPENSE) & np.take(line.claims.has_window, line.claim)
+    at = np.flatnonzero(window)
+    spent, claim = _dates(line.lines["spent_date"].iloc[at]), line.claim[at]
+    window[at] = (spent < np.take(line.claims.known_date, claim)) | (spent > np.take(line.claims.window_end, claim))
+    return window
+
+
+def no_evidence(claim: ClaimFacts, table: coverage.Lookups) -> np.ndarray:
+    """0.9 ``no_evidence``: expense line whose claim lacks the objective evidence its event needs (at
+    least one of the codes its plan asks for, listed in the claim's ``evidence``)."""
+    codes_needed = table.evidence_codes
+    flags = table.event_flags
+    needed = np.stack([np.take(flags[f"needs_evidence_{code}"], claim.event_row) for code in codes_needed], 1)
+    lacks = np.asarray(needed.any(axis=1), dtype=bool)
+    asking = np.flatnonzero(lacks)
+    held = _evidence_held(claim.claims["evidence"].iloc[asking], codes_needed)
+    lacks[asking] = ~(needed[asking] & held).any(axis=1)
+    return _for_parts(lacks, (EXPENSE,))
+
+
+def no_consent(line: LineContext) -> np.ndarray:
+    """0.10 ``no_consent``: the item needs insurer consent and ``insurer_consent`` is false."""
+    return np.take(line.table.item_consent, line.row) & ~line.lines["insurer_consent"].to_numpy(dtype=bool)
+
+
+CLAIM_REASONS = {
+    "event_not_covered": event_not_covered,
+    "outside_period": outside_period,
+    "excluded": excluded,
+    "overseas_claim": overseas_claim,
+    "no_evidence": no_evidence,
+}
+"""The reasons that hold for every line of a claim in the same part: ``(claim facts, tables) ->
+[claim, part]``."""
+LINE_REASONS = {
+    "not_covered_item": not_covered_item,
+    "item_not_covered": item_not_covered,
+    "overseas_expense": overseas_expense,
+    "outside_window": outside_window,
+    "no_consent": no_consent,
+}
+"""The reasons that depend on the line itself: ``line context -> [line]``."""
+
+
+def first_claim_reason(claim: ClaimFacts, table: coverage.Lookups) -> np.ndarray:
+    """[claim, part]: the code of the first reason of ``CLAIM_REASONS`` that holds (int8, ``NO_REASON``
+    if none); part -1 (a line in neither part) reads column 2."""
+    first = np.full((len(claim.policy), len(PARTS) + 1), NO_REASON, dtype=np.int8)
+    for name, holds in CLAIM_REASONS.items():
+        np.minimum(first, REASONS.index(name), out=first, where=holds(claim, table))
+    return first
+
+
+def first_reason(line: LineContext) -> np.ndarray:
+    """Per line, the code of the first of the ten reasons that holds (``REASONS`` order; int8,
+    ``NO_REASON`` if none)."""
+    reason = lookup(first_claim_reason(line.claims, line.table), line.claim, line.part)
+    for name, holds in LINE_REASONS.items():
+        np.minimum(reason, REASONS.index(name), out=reason, where=holds(line))
+    return reason
 
 
 def line_facts(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook) -> LineFacts:
@@ -261,33 +388,15 @@ def line_facts(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame
     table = coverage.lookups(products)
     claim, claim_policy, claim_rank = claim_positions(lines, claims, policies)
     facts = claim_facts(claims, policies, claim_policy, products)
-
-    # Per line: gather the claim's facts by position, read the item's terms from the catalogue.
     product = np.take(facts.product, claim)
     item = codes(lines["item"], table.items)
     row = lookup(table.item_row, product, item)
     part = np.take(table.item_part, row)
-    expense = part == EXPENSE
-    reason = lookup(facts.first_reason, claim, part)
-
-    def first(name: str, holds: np.ndarray) -> None:
-        np.minimum(reason, REASONS.index(name), out=reason, where=holds)
-
-    first("not_covered_item", np.take(table.never_paid, item))
-    first("item_not_covered", ~lookup(table.offered, row, np.take(facts.plan, claim), np.take(facts.event, claim)))
-    spent_overseas = lines["spent_in"].eq("overseas").to_numpy(dtype=bool)
-    first("overseas_expense", expense & spent_overseas & ~np.take(facts.overseas_spending_covered, claim))
-    window = expense & np.take(facts.has_window, claim)
-    at = np.flatnonzero(window)
-    spent = _dates(lines["spent_date"].iloc[at])
-    window[at] = (spent < np.take(facts.known_date, claim[at])) | (spent > np.take(facts.window_end, claim[at]))
-    first("outside_window", window)
-    first("no_consent", np.take(table.item_consent, row) & ~lines["insurer_consent"].to_numpy(dtype=bool))
-    reason = reason.astype(np.int64)
+    reason = first_reason(LineContext(lines, claim, item, row, part, facts, table)).astype(np.int64)
     eligible = reason == NO_REASON
     reason[eligible] = 0
-    excluded = np.flatnonzero(reason == REASONS.index("excluded"))
-    reason[excluded] = len(REASONS) + np.take(facts.exclusion, claim[excluded])
+    excluded_rows = np.flatnonzero(reason == REASONS.index("excluded"))
+    reason[excluded_rows] = len(REASONS) + np.take(facts.exclusion, claim[excluded_rows])
     amount = lines["amount"].to_numpy(dtype=np.int64)
     return LineFacts(
         index=lines.index,

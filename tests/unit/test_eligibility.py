@@ -185,3 +185,12 @@ def test_eligible_lines_keep_rows_order_index_and_add_context() -> None:
 def test_unknown_claim_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown"):
         eligible_lines(factories.lines({"claim_id": "C9999"}), factories.claims({}), factories.policies({}), PRODUCTS)
+
+
+def test_every_reason_has_one_function_named_for_it() -> None:
+    """The ten reasons of step 0 are found by name: one function each, claim-level or line-level."""
+    from pipeline.stages import eligibility
+
+    rules = {**eligibility.CLAIM_REASONS, **eligibility.LINE_REASONS}
+    assert sorted(rules) == sorted(eligibility.REASONS[1:])
+    assert all(function.__name__ == name for name, function in rules.items())
