@@ -6,6 +6,7 @@ Rules:
   (31 Jan + 1 month = 28 Feb, or 29 Feb in a leap year).
 - "Whole months from a to b" is the largest ``n`` with ``a + n months <= b``.
 - A run as at month ``M`` (``"YYYY-MM"``) reports figures at the last day of ``M``.
+- Months as text ``"YYYY-MM"``: the month before, the months from one to another, first and last days.
 
 Dates are midnight timestamps; an empty date (NaT) gives an empty result.
 """
@@ -64,3 +65,25 @@ def month_end(month: str) -> pd.Timestamp:
 def previous_month(month: str) -> str:
     """The month before ``"YYYY-MM"``: ``previous_month("2026-01") == "2025-12"`` (§ Time, movements)."""
     return str(pd.Period(month, freq="M") - 1)
+
+
+def months_from(first: str, last: str) -> list[str]:
+    """Every month ``"YYYY-MM"`` from ``first`` to ``last``, both included (empty if ``last`` is
+    earlier)."""
+    return [str(period) for period in pd.period_range(first, last, freq="M")]
+
+
+def month_numbers(months: pd.Series) -> pd.Series:
+    """``"YYYY-MM"`` -> year × 12 + month, so that the difference of two is the months between."""
+    parts = months.astype(str).str.split("-", expand=True).astype("int64")
+    return parts[0] * MONTHS_PER_YEAR + parts[1]
+
+
+def month_starts(months: pd.Series) -> pd.Series:
+    """The first day of each month ``"YYYY-MM"`` (midnight timestamps, the index kept)."""
+    return pd.to_datetime(months + "-01")
+
+
+def month_ends(months: pd.Series) -> pd.DatetimeIndex:
+    """The last day of each month ``"YYYY-MM"`` (midnight timestamps), as :func:`month_end`."""
+    return pd.PeriodIndex(months, freq="M").end_time.normalize()

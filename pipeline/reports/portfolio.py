@@ -32,7 +32,7 @@ class PortfolioInputs:
 
     ``payable_history``: per-claim ``payable_total`` as at every month from the first bordereau
     month to M (``claim_id, valuation_month, payable_total``), from running the claims stage as at
-    each month; when None it is approximated from the lines (``triangle.payable_history_from_lines``).
+    each month (``pipeline.stages.claims.payable_history``).
     ``reconciliation``: ``scope, rows_read, rows_processed, rows_rejected`` per input sheet.
     ``policies_previous`` (PolicyPriced as at M−1) and ``claims_previous`` (claims as at M−1) give
     the KPIs' this-month counts.
@@ -47,7 +47,7 @@ class PortfolioInputs:
     reinsurance_policies: pd.DataFrame
     reinsurance_claims: pd.DataFrame
     reinsurance: Reinsurance
-    payable_history: pd.DataFrame | None = None
+    payable_history: pd.DataFrame
     reconciliation: pd.DataFrame | None = None
     policies_previous: pd.DataFrame | None = None
     claims_previous: pd.DataFrame | None = None
@@ -155,10 +155,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
     yen = labels.text("charts", "million_yen")
     policies, claims, lines = inputs.policies, inputs.claims, inputs.lines
 
-    history = inputs.payable_history
-    if history is None:
-        history = triangle.payable_history_from_lines(lines, month)
-    long = triangle.triangle_long(history, claims, month)
+    long = triangle.triangle_long(inputs.payable_history, claims, month)
     by_month = triangle.payable_by_month(long)
     reserve_sheets = _reserve_sheets(long, policies, book, labels)
 

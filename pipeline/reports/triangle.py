@@ -6,10 +6,6 @@
   exact input is a **payable history**: per claim, ``payable_total`` as at every month from the
   first bordereau month to M (``claim_id, valuation_month, payable_total``), which the claims stage
   gives when run as at each month. A claim absent from a month's run counts as 0.
-- :func:`payable_history_from_lines` approximates the history from the lines as at M alone: each
-  line's payable is dated at its ``first_month``. Because the global order starts with
-  ``first_month``, later lines never change earlier lines' payable, so this is exact unless a line
-  or claim was restated in a later month (then the restated figure is dated at the first month).
 
 Outputs: the long format chainladder-python reads directly (``origin`` = first day of the accident
 month, ``valuation`` = last day of the reporting month, ``incremental``, ``cumulative``)::
@@ -26,6 +22,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipeline.calendar import month_ends, month_numbers, month_starts, months_from
+
 HISTORY_COLUMNS = ("claim_id", "valuation_month", "payable_total")
 LONG_COLUMNS = (
     "accident_month",
@@ -36,29 +34,6 @@ LONG_COLUMNS = (
     "incremental",
     "cumulative",
 )
-
-
-def _months(first: str, last: str) -> list[str]:
-    return [str(p) for p in pd.period_range(first, last, freq="M")]
-
-
-def _month_number(months: pd.Series) -> pd.Series:
-    parts = months.astype(str).str.split("-", expand=True).astype("int64")
-    return parts[0] * 12 + parts[1]
-
-
-def payable_history_from_lines(lines: pd.DataFrame, month: str) -> pd.DataFrame:
-    """Per-claim payable as at every month from the first line's month to ``month``, dating each
-    line's payable (as at M) at its ``first_month`` (see the module docstring for when this is
-    exact). Columns ``claim_id, valuation_month, payable_total``."""
-    if lines.empty:
-        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "payable_total" else "str") for c in HISTORY_COLUMNS})
-    by_month = lines.groupby(["claim_id", "first_month"])["payable"].sum().unstack("first_month")
-    months = _months(min(by_month.columns), month)
-    cumulative = by_month.reindex(columns=months).fillna(0).astype("int64").cumsum(axis=1)
-    cumulative.columns.name = "valuation_month"
-    long = cumulative.stack().rename("payable_total").reset_index()  # type: ignore[call-overload]
-    return long[list(HISTORY_COLUMNS)]
 
 
 def accident_months(claims: pd.DataFrame) -> pd.Series:
@@ -80,7 +55,7 @@ def triangle_long(payable_history: pd.DataFrame, claims: pd.DataFrame, month: st
     if history.empty:
         return pd.DataFrame({c: pd.Series(dtype="int64") for c in LONG_COLUMNS})
     first = min(history["accident_month"].min(), history["valuation_month"].min())
-    months = _months(first, month)
+    months = months_from(first, month)
     grid = (
         history.groupby(["accident_month", "valuation_month"])["payable_total"]
         .sum()
@@ -92,7 +67,7 @@ def triangle_long(payable_history: pd.DataFrame, claims: pd.DataFrame, month: st
     # Payable is cumulative to date: a valuation month with no run for a claim means nothing known.
     long = grid.stack().rename("cumulative").reset_index()  # type: ignore[call-overload]
     long.columns = ["accident_month", "reporting_month", "cumulative"]
-    age = _month_number(long["reporting_month"]) - _month_number(long["accident_month"]) + 1
+    age = month_numbers(long["reporting_month"]) - month_numbers(long["accident_month"]) + 1
     long = long.assign(development_age=age)
     long.loc[long["development_age"] < 1, "cumulative"] = 0
     long = long.sort_values(["accident_month", "reporting_month"], kind="stable")
@@ -100,8 +75,8 @@ def triangle_long(payable_history: pd.DataFrame, claims: pd.DataFrame, month: st
     long = long.assign(incremental=long["cumulative"] - previous)
     long = long[long["development_age"] >= 1]
     long = long.assign(
-        origin=pd.to_datetime(long["accident_month"] + "-01"),
-        valuation=pd.PeriodIndex(long["reporting_month"], freq="M").end_time.normalize(),
+        origin=month_starts(long["accident_month"]),
+        valuation=month_ends(long["reporting_month"]),
     )
     out = long[list(LONG_COLUMNS)].astype({"incremental": "int64", "cumulative": "int64", "development_age": "int64"})
     return out.reset_index(drop=True)

@@ -9,13 +9,14 @@ one ``groupby().cumsum()``, one clip and one ``groupby().shift()`` — no loop o
 
 The engine uses the integer form, ``capped_rows``: groups are single int64 codes, lines are already
 in the global order of ``global_order`` (integer keys, one sort), and a line's share is
-``clip(limit − what earlier lines asked for, 0, amount)`` with a single grouped running total.
-``cumulative_cap`` and ``in_global_order`` (on frames and text keys) state the same rules plainly.
+``clip(limit − what earlier lines asked for, 0, amount)`` with a single grouped running total;
+``capped_at_level`` picks each line's group at a level of the waterfall (claim, series, policy) and
+caps it. ``capped_excess`` is the same running total with a deductible below the limit: a
+reinsurance layer's annual aggregate deductible and limit (``pipeline.stages.layers``). The plain
+pandas statement of the rule, ``cumulative_cap``, is a test helper (``tests/helpers.py``).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,39 +25,9 @@ import pyarrow.compute as pc
 
 from pipeline.stages.codes import arrow_strings
 
-GLOBAL_ORDER = ["first_month", "spent_date", "claim_id", "item_number", "line_id"]
-"""CALCULATION.md § Order: every cumulative step walks the lines in this order."""
-
-
-def in_global_order(lines: pd.DataFrame) -> pd.DataFrame:
-    """``lines`` sorted into the global order ``(first_month, spent_date, claim_id, item number,
-    line_id)``; lines without an item number (never-paid items) go last among equals. Stable."""
-    return lines.sort_values(GLOBAL_ORDER, kind="stable", na_position="last")
-
-
-def cumulative_cap(amounts: pd.Series, groups: Sequence[pd.Series], limits: pd.Series) -> pd.Series:
-    """What each line gets under a limit shared by its group, lines already in global order.
-
-    ``groups`` are the key columns of the group (aligned with ``amounts``); ``limits`` is the group's
-    limit on each of its lines (the same within a group), empty (NA) where the line is not capped at
-    this step: those lines keep their amount. Returns int64 aligned with ``amounts``.
-    """
-    capped = limits.notna().to_numpy()
-    result = amounts.astype("int64").copy()
-    if not capped.any():
-        return result
-    amount = result[capped]
-    keys = [group[capped] for group in groups]
-    limit = limits[capped].astype("int64")
-    running_total = amount.groupby(keys, sort=False, dropna=False).cumsum()
-    reached = running_total.clip(upper=limit)
-    reached_before = reached.groupby(keys, sort=False, dropna=False).shift(1, fill_value=0)
-    result[capped] = (reached - reached_before).astype("int64")
-    return result
-
 
 def capped_rows(amounts: np.ndarray, rows: np.ndarray, keys: np.ndarray, limits: np.ndarray) -> np.ndarray:
-    """``cumulative_cap`` on integer arrays: ``amounts`` (>= 0) of the lines in global order, of which
+    """The cumulative cap on integer arrays: ``amounts`` (>= 0) of the lines in global order, of which
     the lines at ``rows`` (ascending positions) are capped, ``keys`` (their group as one int64 code)
     and ``limits`` (their group's limit) aligned with ``rows``. Returns the new amounts (int64).
 

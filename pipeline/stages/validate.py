@@ -32,7 +32,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.calendar import month_end
-from pipeline.io.read import EXCEL_ROW, Bordereaux, RawSheet
+from pipeline.io.read import EXCEL_ROW, RawSheet
 from pipeline.parse import PARSERS, cell_text, raw_text
 from pipeline.products import ProductBook
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History, latest_versions
@@ -491,13 +491,6 @@ def combined(months: Sequence[MonthValidated]) -> Validated:
         rejected=pd.concat(rejected, ignore_index=True) if rejected else rejected_rows_empty(),
         counts=pd.DataFrame([row for month in months for row in month.counts], columns=COUNT_COLUMNS),
     )
-
-
-def validate_bordereaux(bordereaux: Bordereaux, book: ProductBook) -> Validated:
-    """Validate every month in order; each row once, as at its own month, against what is known by
-    then. Returns the history of valid rows, the rejected rows and the counts per sheet."""
-    sheets = {month: [s for s in bordereaux.sheets if s.month == month] for month in bordereaux.months}
-    return combined(validate_months(bordereaux.months, sheets, {}, book))
 
 
 def rejected_rows_empty() -> pd.DataFrame:

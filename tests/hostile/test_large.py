@@ -11,7 +11,8 @@ import pytest
 
 from pipeline.io.read import read_bordereaux
 from pipeline.products import load_products
-from pipeline.stages.validate import reconciliation, validate_bordereaux
+from pipeline.stages.validate import reconciliation
+from tests.helpers import validate_bordereaux
 from tests.hostile.corpus import MONTH, write_large_policies
 
 ROWS = 1_000_000

@@ -26,10 +26,11 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from pipeline.io.read import read_bordereaux
 from pipeline.parse import PARSERS, UnsavedFormula, is_empty_cell, raw_text
 from pipeline.products import load_products
-from pipeline.stages.validate import reconciliation, validate_bordereaux
+from pipeline.stages.validate import reconciliation
 from schemas.claims import CLAIM_KINDS
 from schemas.lines import LINE_KINDS
 from schemas.policies import POLICY_KINDS
+from tests.helpers import validate_bordereaux
 from tests.hostile.corpus import write_xlsxwriter
 
 BOOK = load_products()

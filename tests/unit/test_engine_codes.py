@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.stages.caps import capped_rows, cumulative_cap, global_order, group_cumsum
+from pipeline.stages.caps import capped_rows, global_order, group_cumsum
 from pipeline.stages.codes import codes, lookup, positions, take_text, text_order_codes, text_rank
+from tests.helpers import cumulative_cap
 
 
 def test_positions_and_codes() -> None:

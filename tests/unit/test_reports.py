@@ -19,6 +19,7 @@ from pipeline.reports.labels import labels_for
 from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
 from pipeline.stages.reinsurance import reinsurance
 from tests import factories
+from tests.helpers import payable_history_from_lines
 
 MONTH = "2026-06"
 BOOK = load_products()
@@ -335,7 +336,7 @@ def test_triangle_long_format_for_chainladder() -> None:
 
 
 def test_history_from_lines_matches_the_month_by_month_history() -> None:
-    approx = triangle.payable_history_from_lines(sample_lines(), MONTH)
+    approx = payable_history_from_lines(sample_lines(), MONTH)
     exact = triangle.triangle_long(sample_history(), sample_claims(), MONTH)
     assert triangle.triangle_long(approx, sample_claims(), MONTH).equals(exact)
 

@@ -8,11 +8,12 @@ import pytest
 
 from pipeline.io.read import read_bordereaux
 from pipeline.products import load_products
-from pipeline.stages.validate import REJECTED_COLUMNS, reconciliation, validate_bordereaux
+from pipeline.stages.validate import REJECTED_COLUMNS, reconciliation
 from pipeline.stages.versions import as_at
 from schemas.claims import ClaimValid
 from schemas.lines import LineValid
 from schemas.policies import PolicyValid
+from tests.helpers import validate_bordereaux
 from tests.workbooks import write_bordereau
 
 BOOK = load_products()

@@ -7,12 +7,12 @@ import pandas as pd
 from pipeline.calendar import month_end, previous_month
 from pipeline.io.read import read_bordereaux
 from pipeline.products import load_products
-from pipeline.stages.validate import validate_bordereaux
 from pipeline.stages.versions import History, as_at
 from schemas.claims import ClaimValid
 from schemas.lines import LineValid
 from schemas.policies import PolicyValid
 from tests import factories
+from tests.helpers import validate_bordereaux
 from tests.unit.test_validate import CLAIM, LINE, WIDE
 from tests.workbooks import write_bordereau
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from pipeline.products.load import load_products
-from pipeline.stages.caps import cumulative_cap
 from pipeline.stages.waterfall import STEP_COLUMNS, adjudicated_lines
 from tests import factories
+from tests.helpers import cumulative_cap
 from tests.reference import reference_lines
 
 PRODUCTS = load_products()
