@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,9 @@ import pandas as pd
 from tqdm import tqdm
 
 import pipeline
-from pipeline.calendar import month_end, previous_month
+from pipeline.calendar import month_end, months_from, previous_month
 from pipeline.io.cache import CACHE_FOLDER, ParseCache, file_fingerprint, folder_fingerprint
-from pipeline.io.outputs import check_output_folder, frame_records, output_files, write_outputs
+from pipeline.io.outputs import check_output_folder, manifest, output_files, write_outputs
 from pipeline.io.read import find_bordereaux, input_files, read_month
 from pipeline.io.workbook import Sheet
 from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
@@ -33,12 +32,17 @@ from pipeline.reports.labels import labels_for
 from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
 from pipeline.reports.rejected import rejected_sheets
 from pipeline.reports.run_info import RunInfo, with_run
-from pipeline.stages.claims import claim_totals, lines_with_movements, remaining_limits
+from pipeline.stages.claims import (
+    adjudicated_by_month,
+    claim_totals,
+    lines_with_movements,
+    payable_history,
+    remaining_limits,
+)
 from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import Reinsurance, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
-from pipeline.stages.versions import History, InForce, as_at
-from pipeline.stages.waterfall import adjudicated_lines
+from pipeline.stages.versions import History, as_at
 
 log = logging.getLogger("pipeline")
 STAGES = ("products", "read", "validate", "versions", "premium", "claims", "reinsurance", "reports", "write")
@@ -219,22 +223,19 @@ def run_month(
         inputs = [{"file": f.file, "sha256": f.sha256, "rows": f.rows} for f in input_files(found, validated.counts)]
         files, parquet_sheets = output_files(sheets, documents=documents, note=labels.parquet_note())
         with stages.stage("write") as rows:
-            manifest = {
-                "package": "cyber-bordereaux",
-                "version": pipeline.__version__,
-                "month": month,
-                "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                "input_folder": str(input_dir),
-                "products_folder": str(book.folder),
-                "lang": lang,
-                "inputs": inputs,
-                "counts": frame_records(table),
-                "rejected_rows": len(validated.rejected),
-                "cache": cache.describe(output_dir, cached) if cache else None,
-                "sheets_as_parquet": parquet_sheets,
-                "timings": stages.timings,
-            }
-            output_folder = write_outputs(output_dir, month, files, manifest)
+            described = manifest(
+                month=month,
+                input_folder=input_dir,
+                products_folder=book.folder,
+                lang=lang,
+                inputs=inputs,
+                reconciliation=table,
+                rejected_rows=len(validated.rejected),
+                cache=cache.describe(output_dir, cached) if cache else None,
+                sheets_as_parquet=parquet_sheets,
+                timings=stages.timings,
+            )
+            output_folder = write_outputs(output_dir, month, files, described)
             rows.update(rows_out=sum(len(sheet.frame) for file_sheets in sheets.values() for sheet in file_sheets))
     finally:
         stages.close()
@@ -291,26 +292,4 @@ def run_info(
 def bordereau_months(history: History, month: str) -> list[str]:
     """Every calendar month from the first bordereau month on file to ``month``."""
     months = pd.concat([frame["bordereau_month"] for frame in (history.policies, history.claims, history.lines)])
-    first = min([*months.dropna().tolist(), month])
-    return [str(period) for period in pd.period_range(first, month, freq="M")]
-
-
-def adjudicated_by_month(in_force: dict[str, InForce], book: ProductBook) -> dict[str, pd.DataFrame]:
-    """The adjudicated lines as at every bordereau month up to M (CALCULATION.md § Time): the last
-    two give the month's movements, all of them the development triangle."""
-    return {
-        valuation: adjudicated_lines(rows.lines, rows.claims, rows.policies, book)
-        for valuation, rows in in_force.items()
-    }
-
-
-def payable_history(adjudicated: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per claim, ``payable_total`` as at each valuation month (the triangle's input)."""
-    frames = [
-        claim_totals(lines[["claim_id"]].drop_duplicates(), lines)[["claim_id", "payable_total"]].assign(
-            valuation_month=valuation
-        )
-        for valuation, lines in adjudicated.items()
-    ]
-    columns = ["claim_id", "valuation_month", "payable_total"]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    return months_from(min([*months.dropna().tolist(), month]), month)

@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 import pipeline
 from pipeline.errors import FatalInputError
 from pipeline.io.read import BordereauFiles
-from pipeline.stages.validate import MonthValidated
+from pipeline.tables import MonthValidated
 
 log = logging.getLogger(__name__)
 

@@ -43,6 +43,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+import pipeline
 from pipeline.errors import FatalInputError
 from pipeline.io.workbook import Document, Sheet, write_workbook
 
@@ -170,6 +172,40 @@ def output_files(
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """A small frame as JSON-ready records (numpy scalars become Python numbers)."""
     return json.loads(frame.to_json(orient="records", force_ascii=False))
+
+
+def manifest(
+    *,
+    month: str,
+    input_folder: Path,
+    products_folder: Path,
+    lang: str,
+    inputs: list[dict[str, Any]],
+    reconciliation: pd.DataFrame,
+    rejected_rows: int,
+    cache: dict[str, Any] | None,
+    sheets_as_parquet: list[dict[str, Any]],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """``manifest.json`` of a run (DATA_CONTRACT.md § Run): the package and version, the month, when
+    it was created (UTC, to the second), the folders and language, every input file with its SHA-256
+    and rows, the counts per sheet, the rejected rows, the parse cache used, the sheets written as
+    Parquet and the seconds of every stage so far."""
+    return {
+        "package": "cyber-bordereaux",
+        "version": pipeline.__version__,
+        "month": month,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "input_folder": str(input_folder),
+        "products_folder": str(products_folder),
+        "lang": lang,
+        "inputs": inputs,
+        "counts": frame_records(reconciliation),
+        "rejected_rows": rejected_rows,
+        "cache": cache,
+        "sheets_as_parquet": sheets_as_parquet,
+        "timings": timings,
+    }
 
 
 def _running(pid: int) -> bool:

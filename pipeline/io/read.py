@@ -49,25 +49,12 @@ from python_calamine import CalamineWorkbook
 
 from pipeline.errors import FatalInputError
 from pipeline.parse import UnsavedFormula, cell_text, is_empty_cell
-from schemas.claims import ClaimTotals
-from schemas.lines import LineAdjudicated
-from schemas.policies import PolicyAccounted
+from pipeline.tables import EXCEL_ROW, RESERVED_COLUMNS, STAGE_COLUMNS, RawSheet
 
 log = logging.getLogger(__name__)
 
 COLUMNS_FILE = Path(__file__).parent / "columns.toml"
 MONTH_FOLDER = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-EXCEL_ROW = "excel_row"
-# Names the pipeline adds to every row; an input column of the same name is renamed on reading.
-RESERVED_COLUMNS = ("bordereau_month", "source_file", "source_sheet", EXCEL_ROW, "first_month")
-# Columns the stages add (the computed schemas, and the context the claims stage puts on lines): an
-# unknown input column of the same name would be overwritten, so it is carried as "<name> (input)".
-STAGE_COLUMNS = frozenset(
-    column
-    for model in (PolicyAccounted, ClaimTotals, LineAdjudicated)
-    for column in model.to_schema().columns
-    if column not in RESERVED_COLUMNS
-) | {"policy_id", "product", "plan", "series", "part", "item_number"}
 
 # An OLE compound file: what Excel writes for an encrypted (password-protected) workbook, or an old .xls.
 OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
@@ -96,22 +83,6 @@ class ColumnSpec:
     name: str
     ja: str
     required: bool
-
-
-@dataclass(frozen=True)
-class RawSheet:
-    """One sheet of one month as read: ``frame`` holds the canonical columns (in ``columns.toml``
-    order), then the unknown ``extra_columns``, then ``excel_row``; cells are raw python values."""
-
-    month: str
-    file: str  # relative to the input folder, e.g. "2026-04/claims.xlsx"
-    sheet: str
-    frame: pd.DataFrame = field(repr=False)
-    extra_columns: tuple[str, ...] = ()
-
-    @property
-    def rows_read(self) -> int:
-        return len(self.frame)
 
 
 @dataclass(frozen=True)

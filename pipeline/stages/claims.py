@@ -2,6 +2,9 @@
 
 Inputs are adjudicated lines (``pipeline.stages.waterfall.adjudicated_lines``), which carry ``part``
 (``liability``, ``expense``, or empty for never-paid items: those count in no total) and ``payable``.
+The claims stage runs as at every bordereau month up to M (``adjudicated_by_month``): the last two
+give the month's movements, all of them the exact payable history of the development triangle
+(``payable_history``).
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import pandas as pd
 
 from pipeline.products.load import ProductBook
 from pipeline.stages import coverage
+from pipeline.stages.versions import InForce
+from pipeline.stages.waterfall import adjudicated_lines
 
 PARTS_PAYABLE = {"liability": "payable_liability", "expense": "payable_expense"}
 
@@ -98,3 +103,24 @@ def remaining_limits(policies: pd.DataFrame, lines_now: pd.DataFrame, products: 
         },
         index=policies.index,
     )
+
+
+def adjudicated_by_month(in_force: dict[str, InForce], book: ProductBook) -> dict[str, pd.DataFrame]:
+    """The adjudicated lines as at every bordereau month up to M (CALCULATION.md § Time): the last
+    two give the month's movements, all of them the development triangle."""
+    return {
+        valuation: adjudicated_lines(rows.lines, rows.claims, rows.policies, book)
+        for valuation, rows in in_force.items()
+    }
+
+
+def payable_history(adjudicated: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per claim, ``payable_total`` as at each valuation month (the triangle's input)."""
+    frames = [
+        claim_totals(lines[["claim_id"]].drop_duplicates(), lines)[["claim_id", "payable_total"]].assign(
+            valuation_month=valuation
+        )
+        for valuation, lines in adjudicated.items()
+    ]
+    columns = ["claim_id", "valuation_month", "payable_total"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)

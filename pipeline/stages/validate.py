@@ -32,10 +32,10 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.calendar import month_end
-from pipeline.io.read import EXCEL_ROW, RawSheet
 from pipeline.parse import PARSERS, cell_text, raw_text
 from pipeline.products import ProductBook
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History, latest_versions
+from pipeline.tables import EXCEL_ROW, MonthValidated, RawSheet
 from schemas.claims import CLAIM_KINDS, ClaimParsed, ClaimValid, claim_restatement_rules, claim_rules, series_rule
 from schemas.common import Rule, duplicate_id_rule, known_id_rules
 from schemas.lines import (
@@ -68,22 +68,6 @@ class Validated:
     history: History
     rejected: pd.DataFrame
     counts: pd.DataFrame
-
-
-@dataclass(frozen=True)
-class MonthValidated:
-    """One month's outcome, all that later months and the run need of it (and what the parse cache
-    stores): the valid rows it added (PolicyValid, ClaimValid, LineValid), its rejected rows, its
-    counts per sheet (records of COUNT_COLUMNS) and the policy and claim ids it rejected."""
-
-    month: str
-    policies: pd.DataFrame
-    claims: pd.DataFrame
-    lines: pd.DataFrame
-    rejected: pd.DataFrame
-    counts: list[dict[str, object]]
-    rejected_policies: frozenset[str]
-    rejected_claims: frozenset[str]
 
 
 @dataclass(frozen=True)

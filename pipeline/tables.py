@@ -1,0 +1,59 @@
+"""The tables that reading (``pipeline/io/``) and the stages (``pipeline/stages/``) both speak of, so
+that neither layer imports the other for them: a sheet as read (``RawSheet``), one month's validated
+outcome (``MonthValidated``, what the parse cache stores), and the column names the pipeline puts on
+rows (``EXCEL_ROW``, ``RESERVED_COLUMNS``, ``STAGE_COLUMNS``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from schemas.claims import ClaimTotals
+from schemas.lines import LineAdjudicated
+from schemas.policies import PolicyAccounted
+
+EXCEL_ROW = "excel_row"
+# Names the pipeline adds to every row; an input column of the same name is renamed on reading.
+RESERVED_COLUMNS = ("bordereau_month", "source_file", "source_sheet", EXCEL_ROW, "first_month")
+# Columns the stages add (the computed schemas, and the context the claims stage puts on lines): an
+# unknown input column of the same name would be overwritten, so it is carried as "<name> (input)".
+STAGE_COLUMNS = frozenset(
+    column
+    for model in (PolicyAccounted, ClaimTotals, LineAdjudicated)
+    for column in model.to_schema().columns
+    if column not in RESERVED_COLUMNS
+) | {"policy_id", "product", "plan", "series", "part", "item_number"}
+
+
+@dataclass(frozen=True)
+class RawSheet:
+    """One sheet of one month as read: ``frame`` holds the canonical columns (in ``columns.toml``
+    order), then the unknown ``extra_columns``, then ``excel_row``; cells are raw python values."""
+
+    month: str
+    file: str  # relative to the input folder, e.g. "2026-04/claims.xlsx"
+    sheet: str
+    frame: pd.DataFrame = field(repr=False)
+    extra_columns: tuple[str, ...] = ()
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.frame)
+
+
+@dataclass(frozen=True)
+class MonthValidated:
+    """One month's outcome, all that later months and the run need of it (and what the parse cache
+    stores): the valid rows it added (PolicyValid, ClaimValid, LineValid), its rejected rows, its
+    counts per sheet (records of COUNT_COLUMNS) and the policy and claim ids it rejected."""
+
+    month: str
+    policies: pd.DataFrame
+    claims: pd.DataFrame
+    lines: pd.DataFrame
+    rejected: pd.DataFrame
+    counts: list[dict[str, object]]
+    rejected_policies: frozenset[str]
+    rejected_claims: frozenset[str]
