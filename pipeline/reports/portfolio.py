@@ -75,12 +75,8 @@ def _named(name: str, frame: pd.DataFrame, labels: Labels, **options: Any) -> Sh
 
 def _about(sheets: list[Sheet], labels: Labels) -> Sheet:
     rows: list[dict[str, str]] = []
-    section = {
-        "en": ("sheet", "column", "reason", "adjustment", "warning", "method note"),
-        "ja": ("シート", "列", "不支払理由", "調整内容", "警告", "算出方法の注記"),
-    }
     keys = ("sheet", "column", "reason", "adjustment", "warning", "method_note")
-    names = dict(zip(keys, section[labels.lang], strict=True))
+    names = {key: labels.text("about_sections", key) for key in keys}
     for name in (RUN_SHEET, *(sheet.name for sheet in sheets)):
         rows.append(
             {

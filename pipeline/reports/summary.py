@@ -19,7 +19,9 @@ for a language and makes sheets. Inputs are the stage outputs as at M: PolicyAcc
 
 from __future__ import annotations
 
+import tomllib
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,8 +40,13 @@ POLICY_MEASURES = (
 )
 CLAIM_MEASURES = ("payable_liability", "payable_expense", "payable_total", "payable_this_month")
 LINE_MEASURES = ("amount", "eligible_amount", "payable", "payable_this_month")
-LOW_LIMIT_SHARE = Decimal("0.2")
-LARGEST_CLAIMS = 20
+THRESHOLDS_FILE = Path(__file__).with_name("summary.toml")
+with THRESHOLDS_FILE.open("rb") as _handle:
+    _THRESHOLDS = tomllib.load(_handle)
+LOW_LIMIT_SHARE = Decimal(str(_THRESHOLDS["low_limit_share"]))
+"""``limits_low``: a policy is listed with under this share of a limit left (``summary.toml``)."""
+LARGEST_CLAIMS = int(_THRESHOLDS["largest_claims"])
+"""``largest_claims``: how many claims it lists (``summary.toml``)."""
 MISSING = "(none)"
 
 
