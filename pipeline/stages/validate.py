@@ -19,11 +19,13 @@ on one policy; and a restatement may not break rows already on file: a policy ma
 under claims or lines its new product does not allow, and a claim may not move to a policy whose
 product lacks its lines' items, nor drop ``claim_made_date`` under liability lines. Those rows on
 file were validated once and stay valid in every later as-at view (pipeline.stages.versions).
+
+The rules run through pandera and come back as people's reasons, and failures become rejected rows,
+in ``pipeline.stages.rejections``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -32,12 +34,13 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.calendar import month_end
-from pipeline.parse import PARSERS, cell_text, raw_text
+from pipeline.parse import PARSERS, raw_text
 from pipeline.products import ProductBook
+from pipeline.stages.rejections import failure_frame, failures_of, rejected_rows, rejected_rows_empty, rule_failures
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History, latest_versions
 from pipeline.tables import EXCEL_ROW, MonthValidated, RawSheet
 from schemas.claims import CLAIM_KINDS, ClaimParsed, ClaimValid, claim_restatement_rules, claim_rules, series_rule
-from schemas.common import Rule, duplicate_id_rule, known_id_rules
+from schemas.common import duplicate_id_rule, known_id_rules
 from schemas.lines import (
     CONDOLENCE_ITEM,
     DEFAULT_SPENT_IN,
@@ -56,9 +59,7 @@ from schemas.policies import (
     product_change_rule,
 )
 
-REJECTED_COLUMNS = ["month", "file", "sheet", "row", "column", "value", "reason"]
 COUNT_COLUMNS = ["month", "file", "sheet", "rows_read", "rows_processed", "rows_rejected"]
-FAILURE_COLUMNS = ["index", "column", "reason"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class SheetResult:
     failures: pd.DataFrame  # FAILURE_COLUMNS, index = row label in the raw frame
 
 
-# --- parsing and pandera plumbing -----------------------------------------------------------
+# --- parsing (pandera's failures and the rejected rows: pipeline.stages.rejections) ---------------
 
 
 def parsed_sheet(raw: RawSheet, kinds: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -110,82 +111,7 @@ def parsed_sheet(raw: RawSheet, kinds: dict[str, str]) -> tuple[pd.DataFrame, pd
     }
     extra = {column: raw_text(raw.frame[column]) for column in raw.extra_columns}
     frame = pd.DataFrame({**provenance, **columns, **extra}, index=index)
-    return frame, _failures(failures)
-
-
-def _failures(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    parts = [part for part in parts if len(part)]
-    if not parts:
-        return pd.DataFrame({"index": pd.Series(dtype="int64"), "column": [], "reason": []}, dtype=object)
-    return pd.concat(parts, ignore_index=True)
-
-
-_BUILTIN_REASONS: list[tuple[re.Pattern[str], Callable[[str, re.Match[str]], str]]] = [
-    (re.compile(r"not_nullable"), lambda column, m: f"{column} is required"),
-    (re.compile(r"str_length\("), lambda column, m: f"{column} is required"),
-    (re.compile(r"greater_than_or_equal_to\((.*)\)"), lambda column, m: f"{column} must be at least {m.group(1)}"),
-    (re.compile(r"isin\((.*)\)"), lambda column, m: f"{column} must be one of {m.group(1)}"),
-    (re.compile(r"str_matches\((.*)\)"), lambda column, m: f"{column} must match {m.group(1)}"),
-    (re.compile(r"(coerce_)?dtype\((.*)\)"), lambda column, m: f"{column} could not be read as {m.group(2)}"),
-]
-
-
-def _reason(column: str, check: str) -> str:
-    """A person's reason for a pandera failure: our rules carry it; built-in checks are translated."""
-    for pattern, reason in _BUILTIN_REASONS:
-        match = pattern.match(check)
-        if match:
-            return reason(column, match)
-    return check
-
-
-def _holds(rule: Rule) -> Callable[[pd.Series], pd.Series]:
-    return lambda values: rule.holds.reindex(values.index, fill_value=True)
-
-
-def _schema_with_rules(model: type[pa.DataFrameModel] | None, rules: list[Rule]) -> pa.DataFrameSchema:
-    schema = model.to_schema() if model is not None else pa.DataFrameSchema({}, strict=False)
-    added: dict[str, list[pa.Check]] = {}
-    for rule in rules:
-        added.setdefault(rule.column, []).append(pa.Check(_holds(rule), error=rule.reason, ignore_na=False))
-    updates = {
-        column: {"checks": [*schema.columns[column].checks, *checks]}
-        for column, checks in added.items()
-        if column in schema.columns
-    }
-    if updates:
-        schema = schema.update_columns(updates)
-    new = {
-        column: pa.Column(checks=checks, nullable=True)
-        for column, checks in added.items()
-        if column not in schema.columns
-    }
-    return schema.add_columns(new) if new else schema
-
-
-def _failure_frame(errors: pa.errors.SchemaErrors) -> pd.DataFrame:
-    cases = errors.failure_cases
-    located = cases[cases["index"].notna() & cases["column"].notna()]
-    if len(located) < len(cases):
-        unlocated = cases[cases["index"].isna() | cases["column"].isna()].iloc[0]
-        raise RuntimeError(f"validation failure without a row: {unlocated.to_dict()}") from None
-    reasons = [_reason(str(c), str(k)) for c, k in zip(located["column"], located["check"], strict=True)]
-    return pd.DataFrame(
-        {
-            "index": located["index"].astype("int64").to_numpy(),
-            "column": located["column"].astype(str).to_numpy(),
-            "reason": reasons,
-        }
-    ).drop_duplicates()
-
-
-def rule_failures(frame: pd.DataFrame, model: type[pa.DataFrameModel] | None, rules: list[Rule]) -> pd.DataFrame:
-    """Validate ``frame`` lazily against ``model`` plus ``rules``; one failure per (row, column, reason)."""
-    try:
-        _schema_with_rules(model, rules).validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        return _failure_frame(errors)
-    return _failures([])
+    return frame, failures_of(failures)
 
 
 def _without_parse_failures(failures: pd.DataFrame, parse_failures: pd.DataFrame) -> pd.DataFrame:
@@ -213,9 +139,9 @@ def _valid_rows(
     try:
         return SheetResult(valid=valid_model.validate(candidates, lazy=True), failures=failures)
     except pa.errors.SchemaErrors as errors:
-        final = _failure_frame(errors)
+        final = failure_frame(errors)
     valid = valid_model.validate(candidates.drop(index=_failed_rows(final)))
-    return SheetResult(valid=valid, failures=_failures([failures, final]))
+    return SheetResult(valid=valid, failures=failures_of([failures, final]))
 
 
 @cache
@@ -246,7 +172,7 @@ def validated_policies(raw: RawSheet, on_file: History, book: ProductBook) -> Sh
     ]
     failures = _without_parse_failures(rule_failures(frame, PolicyParsed, rules), parse_failures)
     return _valid_rows(
-        frame, _failures([parse_failures, failures]), PolicyValid, lambda rows: effective_terms(rows, book)
+        frame, failures_of([parse_failures, failures]), PolicyValid, lambda rows: effective_terms(rows, book)
     )
 
 
@@ -266,10 +192,10 @@ def validated_claims(
         *claim_restatement_rules(frame, lines_on_file, policy_products, book),
     ]
     failures = _without_parse_failures(rule_failures(frame, ClaimParsed, rules), parse_failures)
-    failures = _failures([parse_failures, failures])
+    failures = failures_of([parse_failures, failures])
     passing = frame.drop(index=_failed_rows(failures))
     series = rule_failures(passing, None, [series_rule(passing, claims_on_file)])
-    return _valid_rows(frame, _failures([failures, series]), ClaimValid, lambda rows: rows)
+    return _valid_rows(frame, failures_of([failures, series]), ClaimValid, lambda rows: rows)
 
 
 def _with_line_defaults(frame: pd.DataFrame, parse_failures: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -315,54 +241,10 @@ def validated_lines(
     def with_first_month(rows: pd.DataFrame) -> pd.DataFrame:
         return rows.assign(first_month=rows[LINE_ID].map(first_seen).astype(object).fillna(raw.month).astype("str"))
 
-    return _valid_rows(frame, _failures([parse_failures, failures]), LineValid, with_first_month)
+    return _valid_rows(frame, failures_of([parse_failures, failures]), LineValid, with_first_month)
 
 
 # --- every month -----------------------------------------------------------------------------
-
-
-MAX_SHOWN_VALUE = 1_000  # characters of a rejected cell shown in rejected.xlsx
-
-
-def shown_value(text: str) -> str:
-    """A rejected cell as shown: as typed, or its start and its length when it is very long."""
-    if len(text) <= MAX_SHOWN_VALUE:
-        return text
-    return f"{text[:MAX_SHOWN_VALUE]}… ({len(text):,} characters)"
-
-
-def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
-    """One rejected row per failing (row, column): the cell as typed and every reason, joined."""
-    if failures.empty:
-        return rejected_rows_empty()
-    unique = failures.drop_duplicates()
-    grouped = unique.groupby(["index", "column"], sort=False)["reason"]
-    joined = grouped.ngroups < len(unique)  # a cell failing several rules: one row, reasons joined
-    cells = grouped.agg("; ".join).reset_index() if joined else unique.reset_index(drop=True)
-    positions = raw.frame.index.get_indexer(pd.Index(cells["index"]))
-    values = [""] * len(cells)
-    for column, rows in cells.groupby("column", sort=False).indices.items():
-        if column in raw.frame.columns:
-            for row, cell in zip(rows, raw.frame[column].to_numpy()[positions[rows]], strict=True):
-                values[row] = shown_value(cell_text(cell))
-    rejected = pd.DataFrame(
-        {
-            "month": raw.month,
-            "file": raw.file,
-            "sheet": raw.sheet,
-            "row": raw.frame[EXCEL_ROW].to_numpy(dtype="int64")[positions],
-            "column": cells["column"].astype(str).to_numpy(),
-            "value": pd.Series(values, dtype="str").to_numpy(),
-            "reason": cells["reason"].to_numpy(),
-        }
-    )
-    column_order = {name: order for order, name in enumerate(raw.frame.columns)}
-    return (
-        rejected.assign(_order=rejected["column"].map(column_order).fillna(len(column_order)))
-        .sort_values(["row", "_order"], kind="stable")
-        .drop(columns="_order")
-        .reset_index(drop=True)
-    )
 
 
 def _ids_of(raw: RawSheet, failures: pd.DataFrame, id_column: str) -> set[str]:
@@ -475,10 +357,6 @@ def combined(months: Sequence[MonthValidated]) -> Validated:
         rejected=pd.concat(rejected, ignore_index=True) if rejected else rejected_rows_empty(),
         counts=pd.DataFrame([row for month in months for row in month.counts], columns=COUNT_COLUMNS),
     )
-
-
-def rejected_rows_empty() -> pd.DataFrame:
-    return pd.DataFrame({column: pd.Series(dtype="str") for column in REJECTED_COLUMNS}).astype({"row": "int64"})
 
 
 def _appended(history: pd.DataFrame, valid: pd.DataFrame) -> pd.DataFrame:

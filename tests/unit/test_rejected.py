@@ -13,7 +13,7 @@ from pipeline.parse import PARSERS, UnsavedFormula
 from pipeline.products import DEFAULT_PRODUCTS_DIR, load_products
 from pipeline.reports.labels import labels_for
 from pipeline.reports.rejected import reason_in_japanese, rejected_sheets
-from pipeline.stages.validate import _reason
+from pipeline.stages.rejections import _reason
 
 BOOK = load_products(DEFAULT_PRODUCTS_DIR)
 JA = labels_for(BOOK, "ja")

@@ -8,7 +8,8 @@ import pytest
 
 from pipeline.io.read import read_bordereaux
 from pipeline.products import load_products
-from pipeline.stages.validate import REJECTED_COLUMNS, reconciliation
+from pipeline.stages.rejections import REJECTED_COLUMNS
+from pipeline.stages.validate import reconciliation
 from pipeline.stages.versions import as_at
 from schemas.claims import ClaimValid
 from schemas.lines import LineValid

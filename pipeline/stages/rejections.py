@@ -1,0 +1,149 @@
+"""Failures and rejected rows: pandera's failures as reasons people read, and one rejected row per
+failing cell (DATA_CONTRACT.md § Values people really type: every bad row goes to the rejected sheet
+with file, sheet, Excel row, column, value and an actionable reason).
+
+A failure is one (row index, column, reason) of a parsed sheet (``FAILURE_COLUMNS``): from parsing
+(``pipeline.parse``), from the rules of ``schemas`` (which carry their own reasons) or from pandera's
+built-in checks, translated by ``_reason``. ``rejected_rows`` turns a sheet's failures into
+``REJECTED_COLUMNS`` rows, the cell shown as typed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pandas as pd
+import pandera.pandas as pa
+
+from pipeline.parse import cell_text
+from pipeline.tables import EXCEL_ROW, RawSheet
+from schemas.common import Rule
+
+REJECTED_COLUMNS = ["month", "file", "sheet", "row", "column", "value", "reason"]
+FAILURE_COLUMNS = ["index", "column", "reason"]
+
+
+def failures_of(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The failures of every part (frames of ``FAILURE_COLUMNS``) one under the other."""
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return pd.DataFrame({"index": pd.Series(dtype="int64"), "column": [], "reason": []}, dtype=object)
+    return pd.concat(parts, ignore_index=True)
+
+
+_BUILTIN_REASONS: list[tuple[re.Pattern[str], Callable[[str, re.Match[str]], str]]] = [
+    (re.compile(r"not_nullable"), lambda column, m: f"{column} is required"),
+    (re.compile(r"str_length\("), lambda column, m: f"{column} is required"),
+    (re.compile(r"greater_than_or_equal_to\((.*)\)"), lambda column, m: f"{column} must be at least {m.group(1)}"),
+    (re.compile(r"isin\((.*)\)"), lambda column, m: f"{column} must be one of {m.group(1)}"),
+    (re.compile(r"str_matches\((.*)\)"), lambda column, m: f"{column} must match {m.group(1)}"),
+    (re.compile(r"(coerce_)?dtype\((.*)\)"), lambda column, m: f"{column} could not be read as {m.group(2)}"),
+]
+
+
+def _reason(column: str, check: str) -> str:
+    """A person's reason for a pandera failure: our rules carry it; built-in checks are translated."""
+    for pattern, reason in _BUILTIN_REASONS:
+        match = pattern.match(check)
+        if match:
+            return reason(column, match)
+    return check
+
+
+def _holds(rule: Rule) -> Callable[[pd.Series], pd.Series]:
+    return lambda values: rule.holds.reindex(values.index, fill_value=True)
+
+
+def _schema_with_rules(model: type[pa.DataFrameModel] | None, rules: list[Rule]) -> pa.DataFrameSchema:
+    schema = model.to_schema() if model is not None else pa.DataFrameSchema({}, strict=False)
+    added: dict[str, list[pa.Check]] = {}
+    for rule in rules:
+        added.setdefault(rule.column, []).append(pa.Check(_holds(rule), error=rule.reason, ignore_na=False))
+    updates = {
+        column: {"checks": [*schema.columns[column].checks, *checks]}
+        for column, checks in added.items()
+        if column in schema.columns
+    }
+    if updates:
+        schema = schema.update_columns(updates)
+    new = {
+        column: pa.Column(checks=checks, nullable=True)
+        for column, checks in added.items()
+        if column not in schema.columns
+    }
+    return schema.add_columns(new) if new else schema
+
+
+def failure_frame(errors: pa.errors.SchemaErrors) -> pd.DataFrame:
+    """pandera's failure cases as ``FAILURE_COLUMNS``: the row, the column and a person's reason."""
+    cases = errors.failure_cases
+    located = cases[cases["index"].notna() & cases["column"].notna()]
+    if len(located) < len(cases):
+        unlocated = cases[cases["index"].isna() | cases["column"].isna()].iloc[0]
+        raise RuntimeError(f"validation failure without a row: {unlocated.to_dict()}") from None
+    reasons = [_reason(str(c), str(k)) for c, k in zip(located["column"], located["check"], strict=True)]
+    return pd.DataFrame(
+        {
+            "index": located["index"].astype("int64").to_numpy(),
+            "column": located["column"].astype(str).to_numpy(),
+            "reason": reasons,
+        }
+    ).drop_duplicates()
+
+
+def rule_failures(frame: pd.DataFrame, model: type[pa.DataFrameModel] | None, rules: list[Rule]) -> pd.DataFrame:
+    """Validate ``frame`` lazily against ``model`` plus ``rules``; one failure per (row, column, reason)."""
+    try:
+        _schema_with_rules(model, rules).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        return failure_frame(errors)
+    return failures_of([])
+
+
+MAX_SHOWN_VALUE = 1_000  # characters of a rejected cell shown in rejected.xlsx
+
+
+def shown_value(text: str) -> str:
+    """A rejected cell as shown: as typed, or its start and its length when it is very long."""
+    if len(text) <= MAX_SHOWN_VALUE:
+        return text
+    return f"{text[:MAX_SHOWN_VALUE]}… ({len(text):,} characters)"
+
+
+def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
+    """One rejected row per failing (row, column): the cell as typed and every reason, joined."""
+    if failures.empty:
+        return rejected_rows_empty()
+    unique = failures.drop_duplicates()
+    grouped = unique.groupby(["index", "column"], sort=False)["reason"]
+    joined = grouped.ngroups < len(unique)  # a cell failing several rules: one row, reasons joined
+    cells = grouped.agg("; ".join).reset_index() if joined else unique.reset_index(drop=True)
+    positions = raw.frame.index.get_indexer(pd.Index(cells["index"]))
+    values = [""] * len(cells)
+    for column, rows in cells.groupby("column", sort=False).indices.items():
+        if column in raw.frame.columns:
+            for row, cell in zip(rows, raw.frame[column].to_numpy()[positions[rows]], strict=True):
+                values[row] = shown_value(cell_text(cell))
+    rejected = pd.DataFrame(
+        {
+            "month": raw.month,
+            "file": raw.file,
+            "sheet": raw.sheet,
+            "row": raw.frame[EXCEL_ROW].to_numpy(dtype="int64")[positions],
+            "column": cells["column"].astype(str).to_numpy(),
+            "value": pd.Series(values, dtype="str").to_numpy(),
+            "reason": cells["reason"].to_numpy(),
+        }
+    )
+    column_order = {name: order for order, name in enumerate(raw.frame.columns)}
+    return (
+        rejected.assign(_order=rejected["column"].map(column_order).fillna(len(column_order)))
+        .sort_values(["row", "_order"], kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+
+
+def rejected_rows_empty() -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series(dtype="str") for column in REJECTED_COLUMNS}).astype({"row": "int64"})
