@@ -3,9 +3,10 @@
 A line is eligible unless one of ten reasons holds; the first that holds (in the order of the spec)
 is its ``reason`` and its ``eligible_amount`` is 0. Each reason is one small function named for it
 (``not_covered_item`` … ``no_consent``), in order of precedence below; the reasons that depend on the
-claim and the line's part only (``CLAIM_REASONS``) are worked out once per claim, the others
+claim and the line's part only (``CLAIM_REASONS``) are worked out once per claim, on the facts of
+``pipeline.stages.claim_facts``, the others
 (``LINE_REASONS``) per line, and ``first_reason`` keeps the first that holds. Every rule is read from
-the product data through the integer tables of ``pipeline.stages.coverage.lookups``: ids and codes
+the product data through the integer tables of ``pipeline.stages.product_tables.lookups``: ids and codes
 are turned into integer positions once (``pipeline.stages.codes``), and every rule is a vectorised
 boolean array. No loop over lines, claims or policies, and no merge on text.
 """
@@ -20,41 +21,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.products.load import PARTS, ProductBook
-from pipeline.stages import coverage
-from pipeline.stages.codes import NONE, arrow_strings, codes, factorized, lookup, positions, take_text, text_rank
+from pipeline.stages import coverage, product_tables
+from pipeline.stages.claim_facts import ClaimFacts, claim_facts, claim_positions, dates, series_codes
+from pipeline.stages.codes import arrow_strings, codes, factorized, lookup, take_text
 
-LINE_COLUMNS = [
-    "line_id",
-    "claim_id",
-    "item",
-    "amount",
-    "spent_date",
-    "spent_in",
-    "insurer_consent",
-    "victims",
-    "victim_type",
-    "first_month",
-]
-CLAIM_COLUMNS = [
-    "claim_id",
-    "policy_id",
-    "event_type",
-    "series_id",
-    "known_date",
-    "notice_date",
-    "claim_made_date",
-    "claim_jurisdiction",
-    "evidence",
-    "exclusion_code",
-]
-POLICY_COLUMNS = [
-    "policy_id",
-    "product",
-    "liability_limit",
-    "liability_deductible",
-    "expense_limit",
-    "expense_deductible",
-]
 CONTEXT_COLUMNS = ["policy_id", "product", "plan", "series", "part", "item_number"]
 """Columns added to every line so that a reader can redo its figures: the policy and product, the
 plan whose rules apply (``leak_lite``: its single plan ``standard``), the series (``series_id``, or
@@ -78,27 +48,15 @@ REASONS = [
 LIABILITY, EXPENSE = PARTS.index("liability"), PARTS.index("expense")
 
 
-def cover_period(policies: pd.DataFrame) -> pd.DataFrame:
-    """``cover_start`` = join_date or period_start, ``cover_end`` = cancel_date or period_end: the
-    cover period ``[cover_start, cover_end)`` of each policy (CALCULATION.md § Policies)."""
-    return pd.DataFrame(
-        {
-            "cover_start": policies["join_date"].fillna(policies["period_start"]),
-            "cover_end": policies["cancel_date"].fillna(policies["period_end"]),
-        },
-        index=policies.index,
-    )
-
-
 @dataclass(frozen=True)
 class LineFacts:
     """What the engine knows of each line (arrays in the lines' input order), as integer codes.
 
     ``claim`` and ``policy`` are positions in the claims and policies frames; ``product``, ``row``
     (catalogue row, -1 if the product has no such item) and ``part`` (0 liability, 1 expense, -1
-    neither) index ``coverage.lookups``; ``claim_policy``, ``claim_rank`` and ``claim_series`` are,
-    per claim, the position of its policy, the rank of its id in text order and its series code within the policy
-    (``series_codes``); ``reason`` indexes ``reason_labels``.
+    neither) index ``product_tables.lookups``; ``claim_policy``, ``claim_rank`` and ``claim_series`` are,
+    per claim, the position of its policy, the rank of its id in text order and its series code
+    within the policy (``series_codes``); ``reason`` indexes ``reason_labels``.
     """
 
     index: pd.Index
@@ -115,40 +73,6 @@ class LineFacts:
     eligible_amount: np.ndarray
 
 
-def _dates(values: pd.Series) -> np.ndarray:
-    """A date column as numpy ``datetime64[ns]`` (NaT where empty)."""
-    return np.asarray(values.to_numpy(dtype="datetime64[ns]"))
-
-
-def _ranked_ids(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """The text rank of each id of ``frame[column]``; raises ValueError if an id repeats."""
-    rank, repeated = text_rank(frame[column])
-    if repeated:
-        raise ValueError(f"{column} repeated: {', '.join(repeated)}")
-    return rank
-
-
-def claim_positions(
-    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per line, the position of its claim in ``claims``; per claim, the position of its policy in
-    ``policies`` (-1 if unknown) and the rank of its id in text order.
-
-    Raises ValueError if a line's claim or a claim's policy is missing (the stages before guarantee
-    it), or if a claim or policy id repeats.
-    """
-    claim_rank = _ranked_ids(claims, "claim_id")
-    _ranked_ids(policies, "policy_id")
-    claim_policy = positions(claims["policy_id"], policies["policy_id"])
-    claim = positions(lines["claim_id"], claims["claim_id"])
-    known = claim >= 0
-    known[known] = claim_policy[claim[known]] >= 0
-    if not known.all():
-        missing = ", ".join(lines["line_id"].iloc[np.flatnonzero(~known)[:5]].astype(str))
-        raise ValueError(f"lines whose claim or policy is unknown: {missing}")
-    return claim, claim_policy, claim_rank
-
-
 def _evidence_held(evidence: pd.Series, evidence_codes: list[str]) -> np.ndarray:
     """[claim, code]: the claim's ``evidence`` (``;``-separated, spaces ignored) lists the code."""
     listed = pc.fill_null(arrow_strings(evidence), "")
@@ -163,30 +87,6 @@ def _evidence_held(evidence: pd.Series, evidence_codes: list[str]) -> np.ndarray
 
 
 @dataclass(frozen=True)
-class ClaimFacts:
-    """Per claim (arrays in the claims' order): its policy's position, product and plan codes, its
-    event code and catalogue row (``event_row``, -1 if the plan does not cover it), exclusion code,
-    dates and cover period, whether it was made overseas, the riders its policy has, its expense
-    window; ``claims`` is the claims frame itself (for the evidence listed)."""
-
-    claims: pd.DataFrame
-    policy: np.ndarray
-    product: np.ndarray
-    plan: np.ndarray
-    event: np.ndarray
-    event_row: np.ndarray
-    exclusion: np.ndarray
-    known_date: np.ndarray
-    made_date: np.ndarray
-    cover_start: np.ndarray
-    cover_end: np.ndarray
-    made_overseas: np.ndarray
-    riders: dict[str, np.ndarray]
-    window_end: np.ndarray
-    has_window: np.ndarray
-
-
-@dataclass(frozen=True)
 class LineContext:
     """Per line (arrays in the lines' input order): its claim's position, item code, catalogue row
     and part; with the lines frame, its claims' facts and the product data's tables."""
@@ -197,56 +97,10 @@ class LineContext:
     row: np.ndarray
     part: np.ndarray
     claims: ClaimFacts
-    table: coverage.Lookups
+    table: product_tables.Lookups
 
 
 NO_REASON = np.iinfo(np.int8).max
-
-
-def claim_facts(
-    claims: pd.DataFrame, policies: pd.DataFrame, claim_policy: np.ndarray, products: ProductBook
-) -> ClaimFacts:
-    """The facts of each claim that its lines share (worked out once per claim, not per line)."""
-    table = coverage.lookups(products)
-    on = np.maximum(claim_policy, 0)  # claims of unknown policies have no lines (checked before)
-    n_claims = len(claims)
-    if len(policies):
-        product = np.take(codes(policies["product"], table.products), on)
-        plan = np.take(codes(coverage.coverage_plan(policies, products), table.plans), on)
-        period = cover_period(policies)
-        cover_start, cover_end = np.take(_dates(period["cover_start"]), on), np.take(_dates(period["cover_end"]), on)
-    else:
-        product = plan = np.full(n_claims, NONE, dtype=np.int64)
-        cover_start = cover_end = np.full(n_claims, np.datetime64("NaT"), dtype="datetime64[ns]")
-    event = codes(claims["event_type"], table.events)
-    riders = {
-        rider: np.take(policies[rider].eq(True).to_numpy(dtype=bool), on) if len(policies) else np.zeros(n_claims, bool)
-        for rider in coverage.all_riders(products)
-    }
-    window_end = np.full(n_claims, np.datetime64("NaT"), dtype="datetime64[ns]")
-    has_window = np.zeros(n_claims, dtype=bool)
-    for window_product, window_plan, length in table.windows:
-        rows = np.flatnonzero((product == window_product) & (plan == window_plan))
-        if len(rows):
-            has_window[rows] = True
-            window_end[rows] = _dates(claims["notice_date"].iloc[rows] + length)
-    return ClaimFacts(
-        claims=claims,
-        policy=claim_policy,
-        product=product,
-        plan=plan,
-        event=event,
-        event_row=lookup(table.event_row, product, event, plan),
-        exclusion=codes(claims["exclusion_code"], table.exclusions),
-        known_date=_dates(claims["known_date"]),
-        made_date=_dates(claims["claim_made_date"]),
-        cover_start=cover_start,
-        cover_end=cover_end,
-        made_overseas=claims["claim_jurisdiction"].eq("overseas").to_numpy(dtype=bool),
-        riders=riders,
-        window_end=window_end,
-        has_window=has_window,
-    )
 
 
 # Step 0's ten reasons, in order of precedence (CALCULATION.md § Waterfall, 0.1–0.10), one function
@@ -268,7 +122,7 @@ def not_covered_item(line: LineContext) -> np.ndarray:
     return np.asarray(np.take(line.table.never_paid, line.item), dtype=bool)
 
 
-def event_not_covered(claim: ClaimFacts, table: coverage.Lookups) -> np.ndarray:
+def event_not_covered(claim: ClaimFacts, table: product_tables.Lookups) -> np.ndarray:
     """0.2 ``event_not_covered``: the product/plan/riders do not cover the claim's event type (the plan
     lists no such event, a rider it requires is missing, or a rider the policy has excludes it)."""
     flags = table.event_flags
@@ -285,7 +139,7 @@ def item_not_covered(line: LineContext) -> np.ndarray:
     return ~lookup(line.table.offered, line.row, plan, event)
 
 
-def outside_period(claim: ClaimFacts, table: coverage.Lookups) -> np.ndarray:
+def outside_period(claim: ClaimFacts, table: product_tables.Lookups) -> np.ndarray:
     """0.4 ``outside_period``: liability line whose claim's ``claim_made_date`` is outside the cover
     period ``[cover_start, cover_end)``, or expense line whose claim's ``known_date`` is outside it."""
     result = np.zeros((len(claim.policy), len(PARTS) + 1), dtype=bool)
@@ -294,7 +148,7 @@ def outside_period(claim: ClaimFacts, table: coverage.Lookups) -> np.ndarray:
     return result
 
 
-def excluded(claim: ClaimFacts, table: coverage.Lookups) -> np.ndarray:
+def excluded(claim: ClaimFacts, table: product_tables.Lookups) -> np.ndarray:
     """0.5 ``excluded:<code>``: the claim's ``exclusion_code`` removes this line's part."""
     result = np.zeros((len(claim.policy), len(PARTS) + 1), dtype=bool)
     for part in range(len(PARTS)):
@@ -302,7 +156,7 @@ def excluded(claim: ClaimFacts, table: coverage.Lookups) -> np.ndarray:
     return result
 
 
-def overseas_claim(claim: ClaimFacts, table: coverage.Lookups) -> np.ndarray:
+def overseas_claim(claim: ClaimFacts, table: product_tables.Lookups) -> np.ndarray:
     """0.6 ``overseas_claim``: liability line, claim made overseas, not covered for its event."""
     covered = np.take(table.event_flags["overseas_claim_covered"], claim.event_row)
     return _for_parts(claim.made_overseas & ~covered, (LIABILITY,))
@@ -320,12 +174,12 @@ def outside_window(line: LineContext) -> np.ndarray:
     to and including ``notice_date`` + the plan's window (a plan without a window: never)."""
     window = (line.part == EXPENSE) & np.take(line.claims.has_window, line.claim)
     at = np.flatnonzero(window)
-    spent, claim = _dates(line.lines["spent_date"].iloc[at]), line.claim[at]
+    spent, claim = dates(line.lines["spent_date"].iloc[at]), line.claim[at]
     window[at] = (spent < np.take(line.claims.known_date, claim)) | (spent > np.take(line.claims.window_end, claim))
     return window
 
 
-def no_evidence(claim: ClaimFacts, table: coverage.Lookups) -> np.ndarray:
+def no_evidence(claim: ClaimFacts, table: product_tables.Lookups) -> np.ndarray:
     """0.9 ``no_evidence``: expense line whose claim lacks the objective evidence its event needs (at
     least one of the codes its plan asks for, listed in the claim's ``evidence``)."""
     codes_needed = table.evidence_codes
@@ -362,7 +216,7 @@ LINE_REASONS = {
 """The reasons that depend on the line itself: ``line context -> [line]``."""
 
 
-def first_claim_reason(claim: ClaimFacts, table: coverage.Lookups) -> np.ndarray:
+def first_claim_reason(claim: ClaimFacts, table: product_tables.Lookups) -> np.ndarray:
     """[claim, part]: the code of the first reason of ``CLAIM_REASONS`` that holds (int8, ``NO_REASON``
     if none); part -1 (a line in neither part) reads column 2."""
     first = np.full((len(claim.policy), len(PARTS) + 1), NO_REASON, dtype=np.int8)
@@ -385,7 +239,7 @@ def line_facts(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame
 
     Raises ValueError if a line's claim or a claim's policy is missing (the stages before guarantee it).
     """
-    table = coverage.lookups(products)
+    table = product_tables.lookups(products)
     claim, claim_policy, claim_rank = claim_positions(lines, claims, policies)
     facts = claim_facts(claims, policies, claim_policy, products)
     product = np.take(facts.product, claim)
@@ -414,14 +268,6 @@ def line_facts(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame
     )
 
 
-def series_codes(claims: pd.DataFrame, claim_policy: np.ndarray) -> np.ndarray:
-    """Per claim, a code of its series within its policy (``series_id``, or the claim itself when
-    empty): claims share a code when they share the policy and the series."""
-    series_text = pc.coalesce(arrow_strings(claims["series_id"]), arrow_strings(claims["claim_id"]))
-    series_code, _ = factorized(pd.Series(series_text, dtype="str"))
-    return np.asarray(pd.factorize(claim_policy * (len(claims) + 1) + series_code)[0], dtype=np.int64)
-
-
 def _reason_labels(exclusions: list[str]) -> list[str]:
     """The text of every reason code (``excluded`` once per exclusion code)."""
     return [*REASONS, *(f"excluded:{code}" for code in exclusions)]
@@ -431,7 +277,7 @@ def context_columns(
     facts: LineFacts, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
 ) -> dict[str, pd.Series]:
     """The ``CONTEXT_COLUMNS`` of each line, indexed as the lines."""
-    table = coverage.lookups(products)
+    table = product_tables.lookups(products)
     index = facts.index
     product_code, product_names = factorized(policies["product"])
     plan_code, plan_names = factorized(coverage.coverage_plan(policies, products))

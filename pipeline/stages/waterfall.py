@@ -28,7 +28,7 @@ import pandas as pd
 
 from pipeline.money import floor_times_fraction
 from pipeline.products.load import PARTS, ProductBook
-from pipeline.stages import coverage
+from pipeline.stages import product_tables
 from pipeline.stages.caps import capped_at_level, global_order
 from pipeline.stages.codes import codes, lookup, take_text, text_order_codes
 from pipeline.stages.eligibility import LineFacts, eligibility_columns, line_facts
@@ -87,7 +87,7 @@ class InGlobalOrder:
     """What the cumulative steps read of each line, every array in the global order.
 
     ``order`` holds the lines' input positions in global order; ``row`` and ``part`` are the line's
-    catalogue row and part; ``groups[line, level]`` its group code at each ``coverage.LEVELS`` level
+    catalogue row and part; ``groups[line, level]`` its group code at each ``product_tables.LEVELS`` level
     (claim, series within the policy, policy: codes that never collide across levels);
     ``deductible`` and ``limit`` its policy's terms for its part (-1 where empty); ``table`` the
     product data as integer tables.
@@ -99,7 +99,7 @@ class InGlobalOrder:
     groups: np.ndarray
     deductible: np.ndarray
     limit: np.ndarray
-    table: coverage.Lookups
+    table: product_tables.Lookups
 
 
 def lines_in_global_order(
@@ -113,7 +113,7 @@ def lines_in_global_order(
     order with ``np.take`` (several times faster than fancy indexing on millions of rows), where
     every access of the steps is sequential.
     """
-    table = coverage.lookups(products)
+    table = product_tables.lookups(products)
     n, n_claims = len(lines), len(facts.claim_policy)
     order = global_order(
         text_order_codes(lines["first_month"]),
@@ -123,7 +123,7 @@ def lines_in_global_order(
         lines["line_id"],
     )
     row = np.take(facts.row, order)
-    groups = np.empty((n, len(coverage.LEVELS)), dtype=np.int32 if 3 * n_claims < 2**31 else np.int64)
+    groups = np.empty((n, len(product_tables.LEVELS)), dtype=np.int32 if 3 * n_claims < 2**31 else np.int64)
     groups[:, 0] = np.take(facts.claim, order)
     groups[:, 1] = np.take(np.take(facts.claim_series + n_claims, facts.claim), order)
     groups[:, 2] = np.take(facts.policy + 2 * n_claims, order)
@@ -145,7 +145,7 @@ def after_victim_cap(facts: LineFacts, lines: pd.DataFrame, products: ProductBoo
     The items capped are those with ``victim_cap`` (coverage.toml: ``condolence``), the cap per
     victim ``condolence_caps[victim_type]``; a line without victims or victim type is not capped.
     """
-    table = coverage.lookups(products)
+    table = product_tables.lookups(products)
     amount = facts.eligible_amount.copy()
     rows = np.flatnonzero(table.item_victim_cap[facts.row])
     per_victim = table.victim_caps[facts.product[rows], codes(lines["victim_type"].iloc[rows], table.victim_types)]
@@ -208,7 +208,7 @@ def payable(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
     """Step 6, in global order. CALCULATION.md: "**Combined cap** (``leak_lite``): liability + expense
     per policy capped at 100,000,000." (The cap is the product's ``combined_cap``.)"""
     combined = np.take(lines.table.row_terms["combined_cap"], lines.row)
-    policy_level = np.where(combined >= 0, coverage.LEVELS.index("policy"), -1)
+    policy_level = np.where(combined >= 0, product_tables.LEVELS.index("policy"), -1)
     result, _ = capped_at_level(amount, combined >= 0, policy_level, combined, lines.groups)
     return result
 
