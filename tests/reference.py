@@ -25,13 +25,13 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as dicts with plain Python values (None for empty cells, datetime.date for dates)."""
     rows = []
     for row in frame.to_dict("records"):
-        clean = {}
+        clean: dict[str, Any] = {}
         for key, value in row.items():
             if value is None or (not isinstance(value, str) and pd.isna(value)):
                 value = None
             elif isinstance(value, pd.Timestamp):
                 value = value.date()
-            clean[key] = value
+            clean[str(key)] = value
         rows.append(clean)
     return rows
 

@@ -66,18 +66,18 @@ def reference(policies: list[dict[str, Any]], claims: list[dict[str, Any]], prog
         if year is not None and written is not None and not pd.isna(written):
             ceded = floor(Fraction(year.ceded_share) * int(written))
             gnpi[year.code] += int(written) - ceded
-    premiums = {}
+    premiums: dict[str, dict[str, int]] = {}
     for year in programme.years:
-        risk = floor(Fraction(year.risk_layer.rate_on_gnpi) * gnpi[year.code])
-        event = floor(Fraction(year.event_layer.rate_on_gnpi) * gnpi[year.code]) if year.event_layer else 0
-        premiums[year.code] = {"gnpi": gnpi[year.code], "risk": risk, "event": event}
+        risk_premium = floor(Fraction(year.risk_layer.rate_on_gnpi) * gnpi[year.code])
+        event_premium = floor(Fraction(year.event_layer.rate_on_gnpi) * gnpi[year.code]) if year.event_layer else 0
+        premiums[year.code] = {"gnpi": gnpi[year.code], "risk": risk_premium, "event": event_premium}
 
     out: dict[str, dict[str, Any]] = {}
     by_year: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for claim in claims:
         year = policy_year.get(claim["policy_id"])
         payable = int(claim["payable_total"])
-        row = {"year": year.code if year else None, "payable_total": payable}
+        row: dict[str, Any] = {"year": year.code if year else None, "payable_total": payable}
         if year is None:
             row.update(qs_recovery=0, retained=payable, risk_layer_loss=0, xol_recovery=0)
             row.update(net_after_risk_xol=payable, event_layer_loss=0, cat_recovery=0, net=payable)
@@ -109,7 +109,7 @@ def reference(policies: list[dict[str, Any]], claims: list[dict[str, Any]], prog
             row.update(risk_layer_loss=loss, xol_recovery=recovery, net_after_risk_xol=row["retained"] - recovery)
             row.update(reinstatement_premium_risk=rp, event_layer_loss=0, cat_recovery=0, reinstatement_premium_event=0)
 
-        events: dict[str, list[dict[str, Any]]] = {}
+        events: dict[tuple[str, Any], list[dict[str, Any]]] = {}
         for claim in ordered:
             key = claim["cat_event_id"]
             key = ("event", key) if isinstance(key, str) else ("claim", claim["claim_id"])

@@ -95,6 +95,11 @@ def _staged(output: Path, process: subprocess.Popen[str]) -> int:
         return -1
 
 
+def _after(seconds: float) -> bool:
+    time.sleep(seconds)
+    return True
+
+
 def _when_staged(count: int):
     return lambda output, process: _wait_for(lambda: _staged(output, process) >= count, process)
 
@@ -102,7 +107,7 @@ def _when_staged(count: int):
 # From the start of the process: importing, then reading and validating (after a delay), then each
 # step of writing, found by polling the run's own temporary folder.
 KILL_POINTS = {
-    "after 1 s": lambda output, process: time.sleep(1.0) or True,
+    "after 1 s": lambda output, process: _after(1.0),
     "as the temporary folder appears": _when_staged(0),
     "while writing the second workbook": _when_staged(2),
     "while writing the manifest": _when_staged(5),

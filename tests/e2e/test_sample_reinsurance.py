@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
 def test_aad_absorbs_and_reinstatements_are_paid(result: RunResult) -> None:
     assert result.reinsurance is not None
     treaty = result.reinsurance.treaty.set_index(["treaty_year", "layer"])
-    risk = treaty.loc[("2026", "risk_xol")]
+    risk: Any = treaty.loc[("2026", "risk_xol")]  # one row of the treaty summary
     assert risk["aggregate_deductible_used"] == 10_000_000
     assert risk["losses"] > 10_000_000 and risk["recoveries"] == risk["losses"] - 10_000_000
     assert risk["reinstatement_premium"] > 0

@@ -5,6 +5,8 @@ and lines sheets. One run holds every case; each ends as rejected rows with a pr
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pipeline.run import RunResult, run_month
@@ -19,7 +21,7 @@ POLICIES = [
     {**WIDE, "policy_id": "D1"},  # row 4: duplicated
     {**WIDE, "policy_id": "D1", "insured_name": "other"},  # row 5
 ]
-CLAIMS = [
+CLAIMS: list[dict[str, Any]] = [
     CLAIM,  # row 2: C1 on P1
     {**CLAIM, "claim_id": "ORPHAN", "policy_id": "NOPE"},  # row 3
     {**CLAIM, "claim_id": "OF-REJECTED", "policy_id": "D1"},  # row 4
@@ -30,7 +32,7 @@ CLAIMS = [
     {**CLAIM, "claim_id": "ERR", "notice_date": Error("#N/A")},  # row 9
     {**CLAIM, "claim_id": "FORMULA", "known_date": Formula("=DATE(2026,4,10)")},  # row 10
 ]
-LINES = [
+LINES: list[dict[str, Any]] = [
     LINE,  # row 2: X1 on C1
     {**LINE, "line_id": "L-ORPHAN", "claim_id": "NOCLAIM"},  # row 3
     {**LINE, "line_id": "L-OF-REJECTED", "claim_id": "C2"},  # row 4

@@ -79,7 +79,7 @@ def books(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame]:
         written_premium=pd.Series(written, dtype="Int64"), written_this_month=pd.Series(this_month, dtype="Int64")
     )
     claims_count = draw(st.integers(1, 12))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index in range(claims_count):
         total = draw(st.one_of(st.integers(0, 300 * M), st.sampled_from([0, 50 * M, 100 * M, 250 * M])))
         rows.append(

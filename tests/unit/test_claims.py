@@ -73,7 +73,7 @@ def test_remaining_limits() -> None:
     assert remaining.loc["P0001", "remaining_liability_limit"] == 0
     assert remaining.loc["P0001", "remaining_expense_limit"] == 7_000_000
     assert remaining.loc["P0002", "remaining_liability_limit"] == 100_000_000 - 5_000_000
-    assert pd.isna(remaining.loc["P0002", "remaining_expense_limit"])
+    assert remaining["remaining_expense_limit"].isna().loc["P0002"]
     assert str(remaining["remaining_liability_limit"].dtype) == "Int64"
 
 

@@ -9,6 +9,9 @@ formulas. The second part works by hand through REINSURANCE.md's rules on the sh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -29,8 +32,8 @@ PROGRAMME = load_products().programme
 
 
 def _policies(
-    written: list[int | None],
-    this_month: list[int | None] | None = None,
+    written: Sequence[int | None],
+    this_month: Sequence[int | None] | None = None,
     products: list[str] | None = None,
     starts: list[str] | None = None,
 ) -> pd.DataFrame:
@@ -45,7 +48,7 @@ def _policies(
     )
 
 
-def _claims(totals: list[int], this_month: list[int] | None = None, **columns: list[object]) -> pd.DataFrame:
+def _claims(totals: list[int], this_month: list[int] | None = None, **columns: Any) -> pd.DataFrame:
     frame = factories.claims(*[{} for _ in totals])
     extra = {"first_month": ["2026-04"] * len(totals), **columns}
     return frame.assign(payable_total=totals, payable_this_month=this_month or [0] * len(totals), **extra)
@@ -94,7 +97,7 @@ def test_this_month_from_the_previous_frame() -> None:
 def test_referral_has_empty_ceded_premium() -> None:
     out = reinsurance_policies(_policies([None, None], [None, -50_000]), PLAIN)
     assert out["ceded_premium"].isna().all() and out["commission"].isna().all()
-    assert pd.isna(out.loc[0, "ceded_premium_this_month"])  # empty at both dates
+    assert out["ceded_premium_this_month"].isna().loc[0]  # empty at both dates
     assert out.loc[1, "ceded_premium_this_month"] == -20_000  # referred this month: reversal of last month's
 
 

@@ -62,7 +62,7 @@ def _date(cell: Any) -> Any:
     if not isinstance(cell, str):
         return BAD  # a bare number is an Excel serial typed as General
     text = _nfkc(cell)
-    patterns = [
+    patterns: list[tuple[str, str | None]] = [
         (r"(\d{4})-(\d{2})-(\d{2})", None),
         (r"(\d{4})/(\d{1,2})/(\d{1,2})", None),
         (r"(\d{4})年(\d{1,2})月(\d{1,2})日", None),
@@ -72,18 +72,18 @@ def _date(cell: Any) -> Any:
             (rf"{era}(\d{{1,2}})年(\d{{1,2}})月(\d{{1,2}})日", era),
             (rf"{letter}(\d{{1,2}})\.(\d{{1,2}})\.(\d{{1,2}})", era),
         ]
-    for pattern, era in patterns:
+    for pattern, pattern_era in patterns:
         match = re.fullmatch(pattern, text)
         if not match:
             continue
         year, month, day = (int(g) for g in match.groups())
-        if era:
-            year += ERAS[era][1]
+        if pattern_era:
+            year += ERAS[pattern_era][1]
         try:
             value = dt.date(year, month, day)
         except ValueError:
             return BAD
-        if era and not ERAS[era][2] <= value <= ERAS[era][3]:
+        if pattern_era and not ERAS[pattern_era][2] <= value <= ERAS[pattern_era][3]:
             return BAD
         return value
     return BAD
@@ -97,7 +97,7 @@ def _bool(cell: Any) -> Any:
     if isinstance(cell, bool):
         return cell
     if isinstance(cell, (int, float)):
-        return {1: True, 0: False}.get(cell, BAD)  # type: ignore[call-overload]
+        return {1.0: True, 0.0: False}.get(float(cell), BAD)
     text = _nfkc(cell).lower()
     return True if text in TRUE_WORDS else False if text in FALSE_WORDS else BAD
 
@@ -282,7 +282,7 @@ def check_book(root: Path) -> dict[str, Any]:
             for sheet in sheets:
                 head, rows = read_sheet(root / label / file_name, sheet)
                 headers[(label, sheet)] = head
-                key = KINDS[sheet] and next(iter(KINDS[sheet]))
+                key = next(iter(KINDS[sheet]))
                 counts = Counter(row[key] for row in rows)
                 for row in rows:
                     if counts[row[key]] > 1:
@@ -349,7 +349,7 @@ def test_layout_sheets_and_headers(default_book: tuple[Path, dict, dict]) -> Non
     for label in result["months"]:
         for file_name, sheets in FILES.items():
             assert CalamineWorkbook.from_path(str(root / label / file_name)).sheet_names == list(sheets)
-    styles = Counter()
+    styles: Counter[str] = Counter()
     for (label, sheet), head in checked["headers"].items():
         names = [_canonical_header(h, sheet) for h in head]
         assert set(KINDS[sheet]) <= set(names), (label, sheet)
@@ -382,7 +382,7 @@ def test_typed_spellings_occur(default_book: tuple[Path, dict, dict]) -> None:
                 seen["excel_date"] += 1
             elif isinstance(cell, float) and cell >= 7_100_000 and cell < 8_000_000:
                 seen["numeric_id"] += 1
-    expected = ("yen_comma", "yen_sign", "yen_suffix", "full_width_digits", "reiwa", "era_letter")
+    expected: tuple[str, ...] = ("yen_comma", "yen_sign", "yen_suffix", "full_width_digits", "reiwa", "era_letter")
     expected += ("slash_date", "kanji_date", "bool_word", "excel_date", "numeric_id")
     missing = [k for k in expected if not seen[k]]
     assert missing == []

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import pytest
 
@@ -122,7 +124,7 @@ def test_leak_lite_may_give_exactly_its_own_terms(tmp_path):
     assert validated(tmp_path, {"2026-04": {"policies": [row]}}).rejected.empty
 
 
-CYBER_SECURITY_CASES = [
+CYBER_SECURITY_CASES: list[tuple[dict[str, Any], str, str]] = [
     ({"product": "cyber_plus"}, "product", "product must be one of leak_lite, cyber_security"),
     ({"product": None}, "product", "product is required"),
     ({"insured_name": None}, "insured_name", "insured_name is required"),
@@ -148,7 +150,7 @@ CYBER_SECURITY_CASES = [
     ({"period_start": 46113}, "period_start", "a bare number (46113) is not a date"),
     ({"leak_only": "maybe"}, "leak_only", "expected TRUE/FALSE"),
 ]
-LEAK_LITE_CASES = [
+LEAK_LITE_CASES: list[tuple[dict[str, Any], str, str]] = [
     ({"plan": "wide"}, "plan", "leak_lite has no plan"),
     ({"liability_limit": 50_000_000}, "liability_limit", "leak_lite takes liability_limit 100,000,000"),
     ({"expense_limit": 2_000_000}, "expense_limit", "leak_lite takes expense_limit 1,000,000"),

@@ -8,6 +8,7 @@ import io
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pandas as pd
@@ -37,7 +38,7 @@ def _frame() -> pd.DataFrame:
         {
             "policy_id": ["1001", "P0002", "P0003"],
             "written_premium": pd.array([1_234_567, None, 0], dtype="Int64"),
-            "period_start": pd.to_datetime(["2026-04-01", None, "2026-05-31"]),
+            "period_start": pd.to_datetime(pd.Series(["2026-04-01", None, "2026-05-31"])),
             "leak_only": [True, False, True],
             "loss_ratio": [0.1234, float("nan"), 1.5],
             "insured_name": ["=1+1", "株式会社テスト", None],
@@ -244,7 +245,7 @@ def test_the_note_of_a_sheet_written_as_parquet_is_in_the_workbooks_language(tmp
 # -- the two back ends ------------------------------------------------------------------------------
 
 
-def _calamine_cells(path: Path) -> dict[str, list[list[object]]]:
+def _calamine_cells(path: Path) -> dict[str, list[list[Any]]]:
     book = CalamineWorkbook.from_path(str(path))
     return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in book.sheet_names}
 
@@ -297,7 +298,7 @@ def test_both_back_ends_write_the_same_workbooks(tmp_path: Path, lang: str, cell
         assert _charts(rust) == _charts(fallback), name
 
 
-def _charts(path: Path) -> list[dict[str, object]]:
+def _charts(path: Path) -> list[dict[str, Any]]:
     """What each native chart shows: its type and direction, series ranges, titles, value-axis number
     format, legend and markers (xlsxwriter also writes the category axis's default ``General``)."""
     with zipfile.ZipFile(path) as archive:
