@@ -29,16 +29,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import posixpath
 import re
 import tomllib
 import unicodedata
-import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -48,7 +45,8 @@ import pyarrow.parquet as pq
 from python_calamine import CalamineWorkbook
 
 from pipeline.errors import FatalInputError
-from pipeline.parse import UnsavedFormula, cell_text, is_empty_cell
+from pipeline.io.sheet_xml import CELL_BUDGET, bounded_workbook, column_letters, sheet_scan, special_cells
+from pipeline.parse import cell_text, is_empty_cell
 from schemas.claims import ClaimTotals
 from schemas.lines import LineAdjudicated
 from schemas.policies import PolicyAccounted
@@ -71,10 +69,6 @@ STAGE_COLUMNS = frozenset(
 
 # An OLE compound file: what Excel writes for an encrypted (password-protected) workbook, or an old .xls.
 OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
-# Markers of cells python-calamine reads as '' although they are not empty: an error value
-# (``t="e"``) or a formula (``<f>``), which may have no saved result. See :func:`special_cells`.
-_SPECIAL_MARKERS = (b't="e"', b"t='e'", b"<f>", b"<f ", b"<f/", b":f>", b":f ", b":f/")
-_CELL_REF = re.compile(r"([A-Z]+)(\d+)")
 
 # The workbooks of a month and the sheets each must hold (DATA_CONTRACT.md § Input).
 BORDEREAU_FILES: dict[str, tuple[str, ...]] = {
@@ -234,88 +228,6 @@ def _open_workbook(path: Path, relative: str) -> CalamineWorkbook:
         raise FatalInputError(relative, f"cannot be opened as an Excel workbook ({hint}: {kind})") from None
 
 
-def _column_number(letters: str) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + ord(letter) - 64
-    return number - 1
-
-
-def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
-    """The zip member holding the XML of worksheet ``sheet`` (via workbook.xml and its rels)."""
-    relationships = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
-    rel_id = None
-    for element in ElementTree.fromstring(archive.read("xl/workbook.xml")).iter():
-        if element.tag.rsplit("}", 1)[-1] == "sheet" and element.get("name") == sheet:
-            rel_id = element.get(relationships)
-    if rel_id is None:
-        return None
-    for element in ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels")).iter():
-        if element.get("Id") == rel_id:
-            target = element.get("Target", "")
-            return target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
-    return None
-
-
-def _has_marker(archive: zipfile.ZipFile, part: str) -> bool:
-    tail = b""
-    with archive.open(part) as stream:
-        for block in iter(lambda: stream.read(1 << 22), b""):
-            window = tail + block
-            if any(marker in window for marker in _SPECIAL_MARKERS):
-                return True
-            tail = block[-8:]
-    return False
-
-
-def _special_cells_of(archive: zipfile.ZipFile, part: str) -> Iterator[tuple[int, int, object]]:
-    row, column = 0, -1
-    with archive.open(part) as stream:
-        for event, element in ElementTree.iterparse(stream, events=("start", "end")):
-            tag = element.tag.rsplit("}", 1)[-1]
-            if event == "start":
-                if tag == "row":
-                    row = int(element.get("r") or row + 1) - 1
-                    column = -1
-                continue
-            if tag != "c":
-                continue
-            reference = _CELL_REF.fullmatch(element.get("r") or "")
-            column = _column_number(reference.group(1)) if reference else column + 1
-            kind = element.get("t")
-            value = formula = None
-            for child in element:
-                name = child.tag.rsplit("}", 1)[-1]
-                if name == "v":
-                    value = child.text or ""
-                elif name == "f":
-                    formula = child.text or ""
-            if kind == "e":
-                yield row, column, (value or "#VALUE!").strip()
-            elif formula is not None and not value and kind not in ("str", "inlineStr"):
-                yield row, column, UnsavedFormula(formula)
-            element.clear()
-
-
-def special_cells(path: Path, sheet: str) -> dict[tuple[int, int], object]:
-    """Cells python-calamine reads as empty although they are not (python-calamine issue #105):
-    an Excel error value (``#N/A``) becomes its text, which the parsers reject by name; a formula
-    with no saved result (a file written by a program that does not calculate, e.g. openpyxl)
-    becomes an :class:`~pipeline.parse.UnsavedFormula`. Keyed by 0-based (row, column).
-
-    The sheet's XML is scanned for the markers first (fast), and parsed only when they occur. A
-    file whose XML cannot be scanned this way yields nothing (calamine has read it already)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            part = _sheet_part(archive, sheet)
-            if part is None or not _has_marker(archive, part):
-                return {}
-            return {(row, column): cell for row, column, cell in _special_cells_of(archive, part)}
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, ElementTree.ParseError) as error:
-        log.warning("%s: sheet '%s': could not scan for error cells (%s)", path, sheet, type(error).__name__)
-        return {}
-
-
 def _with_special_cells(rows: list[list[object]], special: dict[tuple[int, int], object]) -> list[list[object]]:
     for (row, column), cell in special.items():
         while len(rows) <= row:
@@ -329,18 +241,13 @@ def _with_special_cells(rows: list[list[object]], special: dict[tuple[int, int],
 
 
 def _unnamed(position: int) -> str:
-    letters = ""
-    position += 1
-    while position:
-        position, rest = divmod(position - 1, 26)
-        letters = chr(65 + rest) + letters
-    return f"(column {letters})"
+    return f"(column {column_letters(position)})"
 
 
 def _merged_header_hint(merged: Sequence[tuple[tuple[int, int], tuple[int, int]]]) -> str:
     """'; header cells A1:B1 are merged (unmerge them)' when merged ranges touch the header row."""
     ranges = [
-        f"{_unnamed(start[1])[8:-1]}{start[0] + 1}:{_unnamed(end[1])[8:-1]}{end[0] + 1}"
+        f"{column_letters(start[1])}{start[0] + 1}:{column_letters(end[1])}{end[0] + 1}"
         for start, end in merged
         if start[0] == 0
     ]
@@ -451,13 +358,17 @@ def _read_file(path: Path, month: str, relative: str, sheet_names: tuple[str, ..
         if len(actual) > 1:
             listed = ", ".join(repr(name) for name in actual)
             raise FatalInputError(relative, f"several sheets could be '{sheet}' ({listed}): keep one")
+        scan = sheet_scan(path, actual[0])
+        book = workbook
+        if scan.cells > CELL_BUDGET:  # python-calamine would allocate every cell up to the farthest one
+            book = CalamineWorkbook.from_filelike(bounded_workbook(path, relative, sheet, scan))
         try:
-            worksheet = workbook.get_sheet_by_name(actual[0])
+            worksheet = book.get_sheet_by_name(actual[0])
             rows: Sequence[Sequence[object]] = worksheet.to_python(skip_empty_area=False)
             merged = worksheet.merged_cell_ranges or []
         except Exception as error:
             raise FatalInputError(relative, f"sheet '{sheet}' cannot be read ({type(error).__name__})") from None
-        special = special_cells(path, actual[0])
+        special = special_cells(path, scan)
         if special:
             rows = _with_special_cells([list(row) for row in rows], special)
         sheets.append(read_sheet(rows, month, relative, sheet, merged))
@@ -477,6 +388,14 @@ def _parquet_empty(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return empty
 
 
+def _nan_as_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A float column with NaN as null: in Parquet, NaN is how pandas writes a missing value (an
+    xlsx cell holding NaN, which no Excel writes, is a bad value instead)."""
+    if not pa.types.is_floating(column.type):
+        return column
+    return pc.if_else(pc.fill_null(pc.is_nan(column), False), pa.scalar(None, column.type), column)
+
+
 def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> RawSheet:
     """A raw sheet from a Parquet file: its column names are the headers, its cells python values
     (as python-calamine gives them: str, int, float, bool, date, datetime; None when null); a row
@@ -487,7 +406,7 @@ def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> Raw
         raise FatalInputError(relative, f"cannot be read as a Parquet file ({type(error).__name__})") from None
     names = _header_map(list(table.column_names), sheet, relative)
     columns = [
-        column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+        _nan_as_null(column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column)
         for column in table.columns
     ]
     keep = pa.chunked_array([pa.array(np.zeros(table.num_rows, dtype=bool))])  # a row with any cell given
