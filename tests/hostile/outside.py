@@ -8,12 +8,11 @@ but exit 0 or 2 with one ``error:`` line, never a traceback or a Rust panic.
 from __future__ import annotations
 
 import re
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.hostile.corpus import MONTH
+from tests.hostile.corpus import MONTH, patch_sheet
 
 POLICIES = f"{MONTH}/policies.xlsx"
 CLAIMS = f"{MONTH}/claims.xlsx"
@@ -26,16 +25,6 @@ class Outcome:
 
     exit: int
     says: str
-
-
-def patch_sheet(path: Path, change: Callable[[str], str], part: str = "xl/worksheets/sheet1.xml") -> Path:
-    """Rewrite the XML of one worksheet of a saved workbook (cells no writer library produces)."""
-    with zipfile.ZipFile(path) as source:
-        members = [(info, source.read(info.filename)) for info in source.infolist()]
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
-        for info, data in members:
-            target.writestr(info, change(data.decode()).encode() if info.filename == part else data)
-    return path
 
 
 def _far_cell(cell: str) -> Callable[[str], str]:

@@ -18,6 +18,7 @@ from tests.hostile.corpus import (
     WIDE,
     Error,
     Formula,
+    Raw,
     table,
     write_openpyxl,
     write_xlsxwriter,
@@ -26,6 +27,7 @@ from tests.hostile.corpus import (
 YEN = "expected yen like 1,234,567"
 DATE = "expected a date like 2026-04-01"
 BOOL = "expected TRUE/FALSE"
+NOT_A_DIGIT = "contains '%s' (U+"
 LONG = "100,000 characters, more than an Excel cell holds (32,767)"
 
 # (case, writer, changes to a valid cyber_security row, expected): expected is ("rejected", column,
@@ -95,6 +97,49 @@ CASES: list[Case] = [
     ("boolean in yen", "xlsxwriter", {"revenue": True}, ("rejected", "revenue", YEN)),
     ("date in yen", "xlsxwriter", {"revenue": dt.date(2026, 4, 1)}, ("rejected", "revenue", YEN)),
     ("huge number in yen", "xlsxwriter", {"revenue": 1e20}, ("rejected", "revenue", "is implausibly large")),
+    # digits NFKC would have turned into other digits; full width is read; NaN and infinities
+    ("superscript in yen (10⁸)", "xlsxwriter", {"revenue": "10⁸"}, ("rejected", "revenue", NOT_A_DIGIT % "⁸")),
+    ("circled number in yen (⑩)", "xlsxwriter", {"revenue": "⑩"}, ("rejected", "revenue", NOT_A_DIGIT % "⑩")),
+    ("Arabic-Indic digits in yen", "xlsxwriter", {"revenue": "٣٠٠٠٠٠٠٠٠"}, ("rejected", "revenue", NOT_A_DIGIT % "٣")),
+    ("full-width yen", "xlsxwriter", {"revenue": "３００，０００，０００円"}, ("valid", "revenue", 300_000_000)),
+    ("<v>NaN</v> in yen", "xlsxwriter", {"revenue": Raw("NaN")}, ("rejected", "revenue", "NaN is not a value")),
+    (
+        "<v>INF</v> in a limit",
+        "xlsxwriter",
+        {"liability_limit": Raw("INF")},
+        ("rejected", "liability_limit", "is not a value"),
+    ),
+    (
+        "<v>NaN</v> in an optional date",
+        "xlsxwriter",
+        {"cancel_date": Raw("NaN")},
+        ("rejected", "cancel_date", "NaN is not a value"),
+    ),
+    # look-alike ids and boolean cells where text is expected
+    (
+        "zero-width space in an id",
+        "xlsxwriter",
+        {"policy_id": "CS0000001\u200b"},
+        ("rejected", "policy_id", "contains an invisible character (U+200B ZERO WIDTH SPACE)"),
+    ),
+    (
+        "BOM in an id",
+        "xlsxwriter",
+        {"policy_id": "\ufeffCS0000002"},
+        ("rejected", "policy_id", "contains an invisible character (U+FEFF"),
+    ),
+    (
+        "TRUE in an id",
+        "xlsxwriter",
+        {"policy_id": True},
+        ("rejected", "policy_id", "a TRUE (boolean) cell is not an id"),
+    ),
+    (
+        "FALSE in text",
+        "xlsxwriter",
+        {"insured_name": False},
+        ("rejected", "insured_name", "a FALSE (boolean) cell is not text"),
+    ),
     # dates
     (
         "impossible date (text)",
