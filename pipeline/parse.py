@@ -43,7 +43,12 @@ ID_REASON = "expected an id (text or a whole number)"
 
 MAX_CELL_CHARS = 32_767  # Excel's limit for one cell; longer text cannot have been typed in Excel
 MAX_YEN = 10**15  # far above any limit or premium; keeps every amount exact in int64 and float
-FIRST_YEAR, LAST_YEAR = 1900, 2200  # plausible dates; also the safe range of datetime64[ns]
+# Plausible dates: from the first day of 平成 (1989-01-08; the earliest date the era spellings can
+# write, and long before any cyber policy) to 2199-12-31 (inside datetime64[ns]). The floor rejects
+# what Excel's 1900 date system produces from a stray small number: serial 60 shows as 1900-02-29,
+# a day that never was, and is read as 1900-02-28; such a date also stretched the development
+# triangle over a century of empty months.
+EARLIEST_DATE, LATEST_DATE = dt.date(1989, 1, 8), dt.date(2199, 12, 31)
 
 EXCEL_ERRORS = frozenset(
     {
@@ -183,6 +188,29 @@ def cell_text(cell: object) -> str:
     if isinstance(cell, dt.date):
         return cell.isoformat()
     return str(cell)
+
+
+_EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 0 in Excel's 1900 date system (from 1900-03-01 on)
+
+
+def shown_cell(cell: object) -> str:
+    """What a rejected cell held, for ``rejected.xlsx``: the text it shows (:func:`cell_text`) and,
+    for a cell whose date or time format hides the number (a time-only value, a duration, a date
+    before the earliest accepted), the Excel serial number it holds. python-calamine gives serials
+    below 1 as a time of day (serial 0 as ``00:00:00``) and serials 59 and 60 both as 1900-02-28."""
+    text = cell_text(cell)
+    if isinstance(cell, dt.timedelta):
+        return f"{text} (a duration format, serial {_number_text(cell.total_seconds() / 86_400)})"
+    if isinstance(cell, dt.time):
+        seconds = cell.hour * 3600 + cell.minute * 60 + cell.second + cell.microsecond / 1e6
+        return f"{text} (a date or time format, serial {_number_text(seconds / 86_400)} or that less a whole number)"
+    if isinstance(cell, dt.date) and (cell.date() if isinstance(cell, dt.datetime) else cell) < EARLIEST_DATE:
+        day = cell.date() if isinstance(cell, dt.datetime) else cell
+        if day == dt.date(1900, 2, 28):
+            return f"{text} (a date format, serial 59 or 60: Excel shows 60 as 1900-02-29, a day that never was)"
+        serial = (day - _EXCEL_EPOCH).days + (1 if day < dt.date(1900, 3, 1) else 0)
+        return f"{text} (a date format, serial {serial})"
+    return text
 
 
 def _too_long(text: str, expected: str) -> str | None:
@@ -339,8 +367,13 @@ def _calendar_date(year: int, month: int, day: int, text: str) -> Outcome:
 
 
 def _plausible(date: dt.date) -> Outcome:
-    if not FIRST_YEAR <= date.year < LAST_YEAR:
-        return None, f"{date.isoformat()} is outside {FIRST_YEAR}-{LAST_YEAR - 1}; {DATE_REASON}"
+    if date < EARLIEST_DATE:
+        return (
+            None,
+            f"{date.isoformat()} is before {EARLIEST_DATE.isoformat()}, the earliest date accepted; {DATE_REASON}",
+        )
+    if date > LATEST_DATE:
+        return None, f"{date.isoformat()} is after {LATEST_DATE.isoformat()}, the latest date accepted; {DATE_REASON}"
     return date, None
 
 
@@ -349,13 +382,14 @@ def _era_date(key: str, era_year: str, month: str, day: str, text: str) -> Outco
     year_in_era = 1 if era_year == "元" else int(era_year)
     if year_in_era < 1:
         return None, f"{text}: there is no year 0 of an era; {DATE_REASON}"
-    date, problem = _calendar_date(era.first_day.year + year_in_era - 1, int(month), int(day), text)
-    if problem or not isinstance(date, dt.date):
-        return None, problem
+    try:
+        date = dt.date(era.first_day.year + year_in_era - 1, int(month), int(day))
+    except ValueError:
+        return None, f"{text} is not a calendar date; {DATE_REASON}"
     if date < era.first_day or (era.last_day is not None and date > era.last_day):
         span = f"{era.first_day.isoformat()} to {era.last_day.isoformat() if era.last_day else 'today'}"
         return None, f"{text} is outside the {era.english} era ({era.name}: {span})"
-    return date, None
+    return _plausible(date)
 
 
 def _date_cell(cell: object) -> Outcome:

@@ -33,7 +33,7 @@ import pandera.pandas as pa
 
 from pipeline.calendar import month_end
 from pipeline.io.read import EXCEL_ROW, Bordereaux, RawSheet
-from pipeline.parse import PARSERS, cell_text, raw_text
+from pipeline.parse import PARSERS, raw_text, shown_cell
 from pipeline.products import ProductBook
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History, latest_versions
 from schemas.claims import CLAIM_KINDS, ClaimParsed, ClaimValid, claim_restatement_rules, claim_rules, series_rule
@@ -360,7 +360,7 @@ def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
     for column, rows in cells.groupby("column", sort=False).indices.items():
         if column in raw.frame.columns:
             for row, cell in zip(rows, raw.frame[column].to_numpy()[positions[rows]], strict=True):
-                values[row] = shown_value(cell_text(cell))
+                values[row] = shown_value(shown_cell(cell))
     rejected = pd.DataFrame(
         {
             "month": raw.month,

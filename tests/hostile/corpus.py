@@ -59,6 +59,13 @@ class Raw:
     text: str
 
 
+@dataclass(frozen=True)
+class Dated:
+    """A number cell with a date format (``yyyy-mm-dd``): what Excel holds for a date."""
+
+    serial: float
+
+
 def _raw_placeholder(number: int) -> float:
     return 987_654_321.0625 + number
 
@@ -92,6 +99,8 @@ def write_xlsxwriter(path: Path, sheets: dict[str, list[list[Any]]], *, constant
                 if isinstance(cell, Raw):
                     sheet.write_number(r, c, _raw_placeholder(len(raw[-1])))
                     raw[-1].append(cell.text)
+                elif isinstance(cell, Dated):
+                    sheet.write_number(r, c, cell.serial, date_format)
                 elif isinstance(cell, Formula):
                     sheet.write_formula(r, c, cell.formula, None, cell.value)
                 elif isinstance(cell, Error):

@@ -16,6 +16,7 @@ from tests.hostile.corpus import (
     MONTH,
     POLICY_COLUMNS,
     WIDE,
+    Dated,
     Error,
     Formula,
     Raw,
@@ -157,13 +158,25 @@ CASES: list[Case] = [
         "far-future date (cell)",
         "xlsxwriter",
         {"cancel_date": dt.date(9999, 12, 31)},
-        ("rejected", "cancel_date", "9999-12-31 is outside 1900-2199"),
+        ("rejected", "cancel_date", "9999-12-31 is after 2199-12-31, the latest date accepted"),
     ),
     (
         "far-future date (text)",
         "xlsxwriter",
         {"period_start": "3026-04-01"},
-        ("rejected", "period_start", "3026-04-01 is outside 1900-2199"),
+        ("rejected", "period_start", "3026-04-01 is after 2199-12-31"),
+    ),
+    (
+        "serial 60 (Excel shows 1900-02-29) in a date",
+        "xlsxwriter",
+        {"period_start": Dated(60)},
+        ("rejected", "period_start", "1900-02-28 is before 1989-01-08, the earliest date accepted"),
+    ),
+    (
+        "serial 0 in a date (Excel shows 00:00:00)",
+        "xlsxwriter",
+        {"cancel_date": Dated(0)},
+        ("rejected", "cancel_date", DATE),
     ),
     (
         "date typed as a number",
@@ -304,6 +317,25 @@ def test_rejected_cells_show_what_was_typed_and_long_ones_are_shortened(runs):
     ]
     (value,) = shown["value"].tolist()
     assert value.startswith("x" * 1000) and value.endswith("… (100,000 characters)") and len(value) < 1100
+
+
+@pytest.mark.parametrize(
+    ("case", "shown"),
+    [
+        ("serial 0 in a date (Excel shows 00:00:00)", "00:00:00 (a date or time format, serial 0"),
+        (
+            "serial 60 (Excel shows 1900-02-29) in a date",
+            "1900-02-28 (a date format, serial 59 or 60: Excel shows 60 as 1900-02-29, a day that never was)",
+        ),
+    ],
+)
+def test_rejected_date_cells_show_the_serial_they_hold(runs, case, shown):
+    result, excel_rows = runs["xlsxwriter"]
+    number = next(n for n, c in enumerate(CASES) if c[0] == case)
+    row = result.rejected[result.rejected["row"] == excel_rows[number]]
+    column = CASES[number][3][1]
+    (value,) = row.loc[row["column"] == column, "value"].tolist()
+    assert value.startswith(shown), value
 
 
 def test_outputs_of_hostile_cells_read_back(runs):

@@ -195,7 +195,10 @@ def test_era_dates_inside_their_era(cell, expected):
         (True, DATE_REASON),
         (dt.time(10, 0), DATE_REASON),
         ("#N/A", "Excel error value #N/A"),
-        ("3026-01-01", "outside 1900-2199"),
+        ("3026-01-01", "is after 2199-12-31, the latest date accepted"),
+        ("1989-01-07", "1989-01-07 is before 1989-01-08, the earliest date accepted"),
+        (dt.date(1900, 2, 28), "1900-02-28 is before 1989-01-08, the earliest date accepted"),
+        (dt.datetime(1970, 1, 1), "1970-01-01 is before 1989-01-08"),
     ],
 )
 def test_dates_reject_anything_else(cell, reason_part):
