@@ -335,6 +335,53 @@ def _timed(write: FileWriter, path: Path) -> float:
     return round(time.perf_counter() - started, 3)
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NO_SPACE_TEXTS = ("no space left on device", "disk quota exceeded", "not enough space")
+
+
+def out_of_space(error: BaseException) -> bool:
+    """Whether ``error`` (or an error it wraps: a writer's own exception around the OSError, the
+    error of a forked writer) says that the disk or the user's quota is full."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if getattr(current, "errno", None) in _NO_SPACE:
+            return True
+        if any(text in str(current).lower() for text in _NO_SPACE_TEXTS):
+            return True
+        pending.extend([current.__cause__, current.__context__])
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return False
+
+
+def _size(folder: Path) -> int:
+    return sum(entry.stat().st_size for entry in folder.iterdir() if entry.is_file()) if folder.is_dir() else 0
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB" if size >= 1_000_000 else f"{size / 1e3:,.0f} KB"
+
+
+def no_space_left(output_dir: Path, month: str, staging: Path, final: Path) -> str:
+    """The one line for a full disk or quota: the output folder, the space the outputs need (at
+    least what was written before the disk filled, and at least the size of the month's previous
+    outputs) and the space free."""
+    written, previous = _size(staging), _size(final)
+    shutil.rmtree(staging, ignore_errors=True)  # what was written is freed before the space is measured
+    free = shutil.disk_usage(output_dir).free if output_dir.is_dir() else 0
+    need = max(written, previous)
+    estimate = f"about {_megabytes(need)}" if previous >= written else f"more than {_megabytes(need)}"
+    return (
+        f"no space left to write the outputs of {month} (the disk or your quota is full): they need "
+        f"{estimate} next to the previous outputs, {_megabytes(free)} is free; free some space or choose "
+        "another --output folder (previous outputs, if any, are untouched)"
+    )
+
+
 def write_outputs(output_dir: Path, month: str, files: Mapping[str, FileWriter], manifest: dict[str, Any]) -> Path:
     """Write ``files`` and ``manifest.json`` (``manifest`` plus the list of outputs) for ``month``
     and move them into place as ``<output_dir>/<month>/``; return that folder.
@@ -352,17 +399,22 @@ def write_outputs(output_dir: Path, month: str, files: Mapping[str, FileWriter],
     staging.mkdir()
     swapped = False
     try:
-        started = time.perf_counter()
-        seconds = {f"write:{name}": took for name, took in write_files(staging, files).items()}
-        outputs = [*files, MANIFEST]
-        timings = {**manifest.get("timings", {}), **seconds, "write": round(time.perf_counter() - started, 3)}
-        document = {**manifest, "timings": timings, "outputs": outputs}
-        (staging / MANIFEST).write_text(
-            json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
-        )
-        for name in outputs:
-            _fsync(staging / name)
-        _fsync(staging)
+        try:
+            started = time.perf_counter()
+            seconds = {f"write:{name}": took for name, took in write_files(staging, files).items()}
+            outputs = [*files, MANIFEST]
+            timings = {**manifest.get("timings", {}), **seconds, "write": round(time.perf_counter() - started, 3)}
+            document = {**manifest, "timings": timings, "outputs": outputs}
+            (staging / MANIFEST).write_text(
+                json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
+            )
+            for name in outputs:
+                _fsync(staging / name)
+            _fsync(staging)
+        except Exception as error:
+            if out_of_space(error):
+                raise FatalInputError(output_dir, no_space_left(output_dir, month, staging, final)) from None
+            raise
         _move_into_place(staging, final, retired)
         swapped = True
         _fsync(output_dir)
