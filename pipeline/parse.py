@@ -549,6 +549,23 @@ def raw_text(raw: pd.Series) -> pd.Series:
     return pd.Series([cell_text(cell) for cell in raw.tolist()], index=raw.index, dtype="str")
 
 
+def carried(raw: pd.Series) -> pd.Series:
+    """An unknown column as carried through, never rejected: a column whose every given cell is a
+    finite number stays numeric (``Int64`` when every number is whole, else ``float64``; empty cells
+    missing), any other column is the text each cell shows (:func:`raw_text`)."""
+    cells = raw.tolist()
+    given = [cell for cell in cells if not is_empty_cell(cell)]
+    numeric = bool(given) and all(
+        isinstance(cell, int | float) and not isinstance(cell, bool) and math.isfinite(cell) for cell in given
+    )
+    if not numeric:
+        return raw_text(raw)
+    numbers = [None if is_empty_cell(cell) else cell for cell in cells]
+    if all(float(cell).is_integer() and abs(cell) < 2**53 for cell in given):
+        return pd.Series([None if n is None else int(n) for n in numbers], index=raw.index, dtype="Int64")
+    return pd.Series(numbers, index=raw.index, dtype="float64")
+
+
 PARSERS: dict[str, Callable[[pd.Series], Parsed]] = {
     "yen": parse_yen,
     "integer": parse_integer,

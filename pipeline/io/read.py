@@ -67,6 +67,10 @@ STAGE_COLUMNS = frozenset(
     if column not in RESERVED_COLUMNS
 ) | {"policy_id", "product", "plan", "series", "part", "item_number"}
 
+# An unknown input column whose header, after NFKC (normalise_header) and case-folding, is the name
+# of a column the pipeline adds is carried as "<header> (input)": `Annual_Premium`, `ＵＰＲ` and
+# `status` never push the contract's `annual_premium`, `upr` or `status` aside.
+_COMPUTED_KEYS = frozenset(name.casefold() for name in (*RESERVED_COLUMNS, *STAGE_COLUMNS))
 # An OLE compound file: what Excel writes for an encrypted (password-protected) workbook, or an old .xls.
 OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
 
@@ -271,7 +275,7 @@ def _header_map(
             names[position] = _unnamed(position)  # kept only if a cell below holds a value
             continue
         name = lookup.get(text.lower(), lookup.get(text, text))
-        if name in RESERVED_COLUMNS or (name in STAGE_COLUMNS and name not in lookup.values()):
+        if name not in lookup.values() and name.casefold() in _COMPUTED_KEYS:
             name = f"{name} (input)"
         if name in seen:
             raise FatalInputError(

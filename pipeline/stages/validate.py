@@ -33,7 +33,7 @@ import pandera.pandas as pa
 
 from pipeline.calendar import month_end
 from pipeline.io.read import EXCEL_ROW, Bordereaux, RawSheet
-from pipeline.parse import PARSERS, raw_text, shown_cell
+from pipeline.parse import PARSERS, carried, shown_cell
 from pipeline.products import ProductBook
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History, latest_versions
 from schemas.claims import CLAIM_KINDS, ClaimParsed, ClaimValid, claim_restatement_rules, claim_rules, series_rule
@@ -108,8 +108,8 @@ class SheetResult:
 
 
 def parsed_sheet(raw: RawSheet, kinds: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The sheet with every column parsed to its type, provenance added, unknown columns as text,
-    and the parse failures."""
+    """The sheet with every column parsed to its type, provenance added, unknown columns carried
+    (numbers as numbers, anything else as text), and the parse failures."""
     columns: dict[str, pd.Series] = {}
     failures = []
     for column, kind in kinds.items():
@@ -124,7 +124,7 @@ def parsed_sheet(raw: RawSheet, kinds: dict[str, str]) -> tuple[pd.DataFrame, pd
         "source_sheet": pd.Series(raw.sheet, index=index, dtype="str"),
         EXCEL_ROW: raw.frame[EXCEL_ROW].astype("int64"),
     }
-    extra = {column: raw_text(raw.frame[column]) for column in raw.extra_columns}
+    extra = {column: carried(raw.frame[column]) for column in raw.extra_columns}
     frame = pd.DataFrame({**provenance, **columns, **extra}, index=index)
     return frame, _failures(failures)
 
