@@ -228,6 +228,7 @@ def run_month(
                 "products_folder": str(book.folder),
                 "lang": lang,
                 "inputs": inputs,
+                "not_read": [vars(entry) for entry in found.not_read],
                 "counts": frame_records(table),
                 "rejected_rows": len(validated.rejected),
                 "cache": cache.describe(output_dir, cached) if cache else None,

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import tomllib
 import unicodedata
 from collections.abc import Sequence
@@ -45,6 +44,7 @@ import pyarrow.parquet as pq
 from python_calamine import CalamineWorkbook
 
 from pipeline.errors import FatalInputError
+from pipeline.io.inventory import MONTH_FOLDER, Inventory, NotRead, inventory
 from pipeline.io.sheet_xml import CELL_BUDGET, bounded_workbook, column_letters, sheet_scan, special_cells
 from pipeline.parse import cell_text, is_empty_cell
 from schemas.claims import ClaimTotals
@@ -54,7 +54,6 @@ from schemas.policies import PolicyAccounted
 log = logging.getLogger(__name__)
 
 COLUMNS_FILE = Path(__file__).parent / "columns.toml"
-MONTH_FOLDER = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 EXCEL_ROW = "excel_row"
 # Names the pipeline adds to every row; an input column of the same name is renamed on reading.
 RESERVED_COLUMNS = ("bordereau_month", "source_file", "source_sheet", EXCEL_ROW, "first_month")
@@ -73,18 +72,6 @@ STAGE_COLUMNS = frozenset(
 _COMPUTED_KEYS = frozenset(name.casefold() for name in (*RESERVED_COLUMNS, *STAGE_COLUMNS))
 # An OLE compound file: what Excel writes for an encrypted (password-protected) workbook, or an old .xls.
 OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
-
-# The workbooks of a month and the sheets each must hold (DATA_CONTRACT.md § Input).
-BORDEREAU_FILES: dict[str, tuple[str, ...]] = {
-    "policies.xlsx": ("policies",),
-    "claims.xlsx": ("claims", "lines"),
-}
-# The alternative for books beyond Excel's row limit: one Parquet file per sheet.
-PARQUET_FILES: dict[str, tuple[str, ...]] = {
-    "policies.parquet": ("policies",),
-    "claims.parquet": ("claims",),
-    "lines.parquet": ("lines",),
-}
 
 
 @dataclass(frozen=True)
@@ -135,11 +122,12 @@ class SourceFile:
 @dataclass(frozen=True)
 class BordereauFiles:
     """Every month folder up to M, in month order, and the input files found in them (in month order,
-    then policies before claims before lines)."""
+    then policies before claims before lines); every other entry of the input folder, not read."""
 
     input_dir: Path
     months: tuple[str, ...]
     files: tuple[SourceFile, ...]
+    not_read: tuple[NotRead, ...] = ()
 
     def of_month(self, month: str) -> tuple[SourceFile, ...]:
         return tuple(f for f in self.files if f.month == month)
@@ -177,30 +165,20 @@ def column_specs() -> dict[str, tuple[ColumnSpec, ...]]:
     }
 
 
-def month_folders(input_dir: Path, month: str) -> list[str]:
+def month_folders(input_dir: Path, month: str, found: Inventory | None = None) -> list[str]:
     """The ``YYYY-MM`` folders of ``input_dir`` up to and including ``month``; ``month`` must exist."""
     if not MONTH_FOLDER.fullmatch(month):
         raise FatalInputError("--month", f"expected a month like 2026-04, got {month!r}")
-    if not input_dir.is_dir():
-        raise FatalInputError(input_dir, "input folder missing")
-    if not (input_dir / month).is_dir():
-        raise FatalInputError(input_dir / month, f"month folder for {month} missing")
-    return sorted(
-        entry.name
-        for entry in input_dir.iterdir()
-        if entry.is_dir() and MONTH_FOLDER.fullmatch(entry.name) and entry.name <= month
-    )
+    found = found or inventory(input_dir)
+    if month not in found.months:
+        raise FatalInputError(Path(input_dir) / month, f"month folder for {month} missing")
+    return [folder for folder in found.months if folder <= month]
 
 
 def latest_month(input_dir: Path) -> str:
-    """The latest ``YYYY-MM`` folder of ``input_dir`` (the default as-at month); a one-line error
-    naming the folder when it is missing or has no month folder."""
-    input_dir = Path(input_dir)
-    if not input_dir.is_dir():
-        raise FatalInputError(input_dir, "input folder missing")
-    months = sorted(
-        entry.name for entry in input_dir.iterdir() if entry.is_dir() and MONTH_FOLDER.fullmatch(entry.name)
-    )
+    """The latest real ``YYYY-MM`` folder of ``input_dir`` (the default as-at month; ``2026-13`` is
+    not a month); a one-line error naming the folder when it is missing or has no month folder."""
+    months = inventory(Path(input_dir)).months
     if not months:
         raise FatalInputError(
             input_dir,
@@ -425,28 +403,32 @@ def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> Raw
 
 def find_bordereaux(input_dir: Path, month: str) -> BordereauFiles:
     """The month folders up to and including ``month`` (which must exist) and their input files,
-    hashed (SHA-256) but not opened. A sheet given twice in a month (as xlsx and as Parquet) stops
-    the run."""
+    hashed (SHA-256) but not opened, and every entry of the input folder not read, each logged (a
+    warning; hidden entries and months after ``month`` as information). A sheet given twice in a
+    month (as xlsx and as Parquet) stops the run."""
     input_dir = Path(input_dir)
-    months = month_folders(input_dir, month)
+    found = inventory(input_dir)
+    months = month_folders(input_dir, month, found)
+    later = [NotRead(folder, f"after {month}, the month of this run") for folder in found.months if folder > month]
     files: list[SourceFile] = []
-    for folder in months:
-        given: dict[str, str] = {}
-        for file_name, sheet_names in {**BORDEREAU_FILES, **PARQUET_FILES}.items():
-            path = input_dir / folder / file_name
-            if not path.exists():
-                continue
-            relative = f"{folder}/{file_name}"
-            if not path.is_file():
-                raise FatalInputError(relative, "is not a file")
-            for sheet in sheet_names:
-                if sheet in given:
-                    raise FatalInputError(relative, f"sheet '{sheet}' is also given by {given[sheet]}: keep one")
-                given[sheet] = relative
-            files.append(SourceFile(folder, relative, path, sheet_names, _sha256(path)))
-    order = {sheet: number for number, sheet in enumerate(("policies", "claims", "lines"))}
-    files.sort(key=lambda f: (f.month, order[f.sheets[0]]))
-    return BordereauFiles(input_dir=input_dir, months=tuple(months), files=tuple(files))
+    given: dict[tuple[str, str], str] = {}
+    for entry in found.files:
+        if entry.month > month:
+            continue
+        for sheet in entry.sheets:
+            if (entry.month, sheet) in given:
+                raise FatalInputError(
+                    entry.file, f"sheet '{sheet}' is also given by {given[entry.month, sheet]}: keep one"
+                )
+            given[entry.month, sheet] = entry.file
+        files.append(SourceFile(entry.month, entry.file, entry.path, entry.sheets, _sha256(entry.path)))
+    # entries inside month folders after M are not looked at: their month is not read at all
+    not_read = tuple(skip for skip in found.not_read if "/" not in skip.path or skip.path.split("/")[0] <= month)
+    for skip in not_read:
+        log.log(logging.INFO if skip.reason == "hidden" else logging.WARNING, "%s", skip.message())
+    for skip in later:
+        log.info("%s", skip.message())
+    return BordereauFiles(input_dir=input_dir, months=tuple(months), files=tuple(files), not_read=(*not_read, *later))
 
 
 def read_file(source: SourceFile) -> list[RawSheet]:

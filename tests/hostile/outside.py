@@ -8,11 +8,12 @@ but exit 0 or 2 with one ``error:`` line, never a traceback or a Rust panic.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.hostile.corpus import MONTH, patch_sheet
+from tests.hostile.corpus import MONTH, WIDE, patch_sheet, write_xlsxwriter
 
 POLICIES = f"{MONTH}/policies.xlsx"
 CLAIMS = f"{MONTH}/claims.xlsx"
@@ -25,6 +26,8 @@ class Outcome:
 
     exit: int
     says: str
+    month: str | None = MONTH  # the --month given (None: the command line picks the latest)
+    not_read: str = ""  # the path manifest.json lists as not read
 
 
 def _far_cell(cell: str) -> Callable[[str], str]:
@@ -56,7 +59,70 @@ def far_value_cell(folder: Path) -> Outcome:
     )
 
 
+def excel_width(folder: Path) -> Outcome:
+    """A policies sheet of 16,384 columns (Excel's most): 19 contract columns and 16,365 unknown
+    ones. The annotated sheet would need 16,406: the unknown columns that do not fit go to a Parquet
+    side file, and status, the premiums, the limits and the provenance stay in the workbook."""
+    columns = [*WIDE, *(f"x{number}" for number in range(16_384 - len(WIDE)))]
+    rows = [columns, [WIDE.get(column, number) for number, column in enumerate(columns)]]
+    write_xlsxwriter(folder / POLICIES, {"policies": rows}, constant_memory=True)
+    return Outcome(
+        0,
+        "policies_annotated.xlsx: sheet 'policies' has 16,406 columns, more than an Excel sheet holds (16,384): "
+        "the last 22 input columns not in the contract are in policies_annotated.policies.columns.parquet",
+    )
+
+
+def renamed(old: str, new: str) -> Callable[[Path], Outcome]:
+    """A month's file under a near-miss name: not read, and the warning says what to call it."""
+
+    def case(folder: Path) -> Outcome:
+        (folder / MONTH / old).rename(folder / MONTH / new)
+        shown = repr(new) if new != new.strip() else new
+        return Outcome(0, f"{MONTH}/{shown}: not read (", not_read=f"{MONTH}/{shown}")
+
+    return case
+
+
+def _link(target: str) -> Callable[[Path], Outcome]:
+    def case(folder: Path) -> Outcome:
+        (folder / CLAIMS).unlink()
+        (folder / CLAIMS).symlink_to(target)
+        if target == "claims.xlsx":
+            return Outcome(2, f"{CLAIMS}: is a symbolic link that points to itself (a loop")
+        return Outcome(2, f"{CLAIMS}: is a broken symbolic link (it points to {target}, which does not exist)")
+
+    return case
+
+
+def month_folder(name: str, says: str, *, month: str | None = MONTH) -> Callable[[Path], Outcome]:
+    """A folder ``name`` next to the real month, holding a copy of its files."""
+
+    def case(folder: Path) -> Outcome:
+        shutil.copytree(folder / MONTH, folder / name)
+        return Outcome(0, says, month=month, not_read=name if name == name.strip() else repr(name))
+
+    return case
+
+
 CASES: dict[str, Callable[[Path], Outcome]] = {
     "space at XFD1048576": far_blank_cell,
     "value at XFD1048576": far_value_cell,
+    "16,384 input columns": excel_width,
+    "Policies.xlsx (case)": renamed("policies.xlsx", "Policies.xlsx"),
+    "claims.XLSX (case)": renamed("claims.xlsx", "claims.XLSX"),
+    "policies.xlsm (extension)": renamed("policies.xlsx", "policies.xlsm"),
+    "claims.xlsx with a trailing space": renamed("claims.xlsx", "claims.xlsx "),
+    "dangling claims.xlsx symlink": _link("gone.xlsx"),
+    "self-referencing claims.xlsx symlink": _link("claims.xlsx"),
+    "month folder 2026-5": month_folder("2026-5", "2026-5: not read (not a YYYY-MM month folder): rename it 2026-05"),
+    "month folder 2026-05 with a trailing space": month_folder(
+        "2026-05 ", "'2026-05 ': not read (not a YYYY-MM month folder): rename it 2026-05", month="2026-04"
+    ),
+    "month folder ２０２６-０５ (full width)": month_folder(
+        "２０２６-０５", "２０２６-０５: not read (not a YYYY-MM month folder): rename it 2026-05"
+    ),
+    "month folder 2026-13, run without --month": month_folder(
+        "2026-13", "2026-13: not read (not a month: months are 01 to 12)", month=None
+    ),
 }

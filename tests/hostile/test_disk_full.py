@@ -48,7 +48,7 @@ def test_a_writer_failing_with_enospc_is_one_fatal_line_and_keeps_the_previous_o
         with pytest.raises(FatalInputError) as raised:
             outputs.write_outputs(tmp_path, MONTH, {"a.txt": failing}, {})
         assert raised.value.file == str(tmp_path)
-        assert raised.value.problem.startswith(NO_SPACE + "about 5 KB next to the previous outputs")
+        assert raised.value.problem.startswith(NO_SPACE + "about 5 KB (the size of the previous outputs), ")
         assert _digests(previous) == before
         assert sorted(entry.name for entry in tmp_path.iterdir()) == [MONTH]  # no staging folder left
 
@@ -97,7 +97,7 @@ def test_a_really_full_disk(tmp_path, writer):
     assert done.returncode == 2, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {out}: {NO_SPACE}"), done.stderr
-    assert "next to the previous outputs" in errors[0]
+    assert "(the size of the previous outputs)" in errors[0]
     for text in ("Traceback", "panicked", "Exception ignored"):
         assert text not in done.stderr + done.stdout
     assert (tmp_path / "before.sha").read_text() == (tmp_path / "after.sha").read_text()
