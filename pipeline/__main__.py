@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipeline.io.read import latest_month
+    from pipeline.io.find import latest_month
     from pipeline.run import run_month
 
     result = run_month(

@@ -24,8 +24,9 @@ from tqdm import tqdm
 import pipeline
 from pipeline.calendar import month_end, previous_month
 from pipeline.io.cache import CACHE_FOLDER, ParseCache, file_fingerprint, folder_fingerprint
+from pipeline.io.find import find_bordereaux, input_files
 from pipeline.io.outputs import check_output_folder, frame_records, output_files, write_outputs
-from pipeline.io.read import find_bordereaux, input_files, read_month
+from pipeline.io.read import read_month
 from pipeline.io.workbook import Sheet
 from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
 from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets

@@ -176,5 +176,6 @@ def inventory(input_dir: Path) -> Inventory:
         else:
             not_read.append(NotRead(_shown(name), "a file outside the month folders; only YYYY-MM folders are read"))
     order = {"policies": 0, "claims": 1, "lines": 2}
-    files.sort(key=lambda f: (f.month, order[f.sheets[0]], f.file))
+    names = list(INPUT_FILES)  # a workbook before the Parquet file giving the same sheet
+    files.sort(key=lambda f: (f.month, order[f.sheets[0]], names.index(f.path.name)))
     return Inventory(input_dir, tuple(months), tuple(files), tuple(not_read))

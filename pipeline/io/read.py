@@ -9,8 +9,10 @@ through. Wholly empty rows are skipped and not counted. Every row keeps its Exce
 (1-based, the header is row 1).
 
 python-calamine reads an Excel error value (``#N/A``) and a formula with no saved result as an empty
-cell; :func:`special_cells` finds them in the sheet's XML so that they are rejected by name instead
-of vanishing (an error in an optional column would otherwise pass as "not given").
+cell; :func:`~pipeline.io.sheet_xml.special_cells` finds them in the sheet's XML so that they are
+rejected by name instead of vanishing (an error in an optional column would otherwise pass as "not
+given"). A sheet whose cells reach too far for python-calamine is read from a copy bounded by its
+non-blank cells (:func:`~pipeline.io.sheet_xml.bounded_workbook`).
 
 A sheet may also come as a Parquet file (``policies.parquet``, ``claims.parquet``, ``lines.parquet``:
 one sheet each, for books beyond an Excel sheet's 1,048,576 rows). Its columns are headers and its
@@ -18,7 +20,7 @@ cells values, read through the same header matching, empty-row rule and parsers;
 the Parquet row number (0-based) + 2, as if the file were a sheet under a header row.
 
 Reading is in two steps so that a month whose parse is cached (pipeline.io.cache) is never opened:
-:func:`find_bordereaux` lists the month folders and files and hashes them (cheap);
+:func:`~pipeline.io.find.find_bordereaux` lists the month folders and files and hashes them (cheap);
 :func:`read_month` reads the sheets of one month.
 
 Anything that makes a month unreadable raises :class:`~pipeline.errors.FatalInputError` with one
@@ -27,7 +29,6 @@ line naming the file and the problem.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tomllib
 import unicodedata
@@ -44,7 +45,7 @@ import pyarrow.parquet as pq
 from python_calamine import CalamineWorkbook
 
 from pipeline.errors import FatalInputError
-from pipeline.io.inventory import MONTH_FOLDER, Inventory, NotRead, inventory
+from pipeline.io.find import BordereauFiles, InputFile, SourceFile, find_bordereaux, input_file
 from pipeline.io.sheet_xml import CELL_BUDGET, bounded_workbook, column_letters, sheet_scan, special_cells
 from pipeline.parse import cell_text, is_empty_cell
 from schemas.claims import ClaimTotals
@@ -100,40 +101,6 @@ class RawSheet:
 
 
 @dataclass(frozen=True)
-class InputFile:
-    """An input workbook for the manifest: path relative to the input folder, SHA-256, rows per sheet."""
-
-    file: str
-    sha256: str
-    rows: dict[str, int]
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """An input file found in a month folder, hashed but not opened: the sheets it holds."""
-
-    month: str
-    file: str  # relative to the input folder, e.g. "2026-04/claims.xlsx"
-    path: Path = field(repr=False)
-    sheets: tuple[str, ...]
-    sha256: str
-
-
-@dataclass(frozen=True)
-class BordereauFiles:
-    """Every month folder up to M, in month order, and the input files found in them (in month order,
-    then policies before claims before lines); every other entry of the input folder, not read."""
-
-    input_dir: Path
-    months: tuple[str, ...]
-    files: tuple[SourceFile, ...]
-    not_read: tuple[NotRead, ...] = ()
-
-    def of_month(self, month: str) -> tuple[SourceFile, ...]:
-        return tuple(f for f in self.files if f.month == month)
-
-
-@dataclass(frozen=True)
 class Bordereaux:
     """Every month folder up to M, in month order, with the sheets read and the files they came from."""
 
@@ -163,37 +130,6 @@ def column_specs() -> dict[str, tuple[ColumnSpec, ...]]:
         )
         for sheet, cols in data.items()
     }
-
-
-def month_folders(input_dir: Path, month: str, found: Inventory | None = None) -> list[str]:
-    """The ``YYYY-MM`` folders of ``input_dir`` up to and including ``month``; ``month`` must exist."""
-    if not MONTH_FOLDER.fullmatch(month):
-        raise FatalInputError("--month", f"expected a month like 2026-04, got {month!r}")
-    found = found or inventory(input_dir)
-    if month not in found.months:
-        raise FatalInputError(Path(input_dir) / month, f"month folder for {month} missing")
-    return [folder for folder in found.months if folder <= month]
-
-
-def latest_month(input_dir: Path) -> str:
-    """The latest real ``YYYY-MM`` folder of ``input_dir`` (the default as-at month; ``2026-13`` is
-    not a month); a one-line error naming the folder when it is missing or has no month folder."""
-    months = inventory(Path(input_dir)).months
-    if not months:
-        raise FatalInputError(
-            input_dir,
-            "no YYYY-MM month folders in this folder (a month's bordereaux go in <input>/YYYY-MM/, "
-            "e.g. 2026-04/policies.xlsx and 2026-04/claims.xlsx)",
-        )
-    return months[-1]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _open_workbook(path: Path, relative: str) -> CalamineWorkbook:
@@ -401,36 +337,6 @@ def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> Raw
     return _raw_sheet(frame, (rows + 2).tolist(), month, relative, sheet)
 
 
-def find_bordereaux(input_dir: Path, month: str) -> BordereauFiles:
-    """The month folders up to and including ``month`` (which must exist) and their input files,
-    hashed (SHA-256) but not opened, and every entry of the input folder not read, each logged (a
-    warning; hidden entries and months after ``month`` as information). A sheet given twice in a
-    month (as xlsx and as Parquet) stops the run."""
-    input_dir = Path(input_dir)
-    found = inventory(input_dir)
-    months = month_folders(input_dir, month, found)
-    later = [NotRead(folder, f"after {month}, the month of this run") for folder in found.months if folder > month]
-    files: list[SourceFile] = []
-    given: dict[tuple[str, str], str] = {}
-    for entry in found.files:
-        if entry.month > month:
-            continue
-        for sheet in entry.sheets:
-            if (entry.month, sheet) in given:
-                raise FatalInputError(
-                    entry.file, f"sheet '{sheet}' is also given by {given[entry.month, sheet]}: keep one"
-                )
-            given[entry.month, sheet] = entry.file
-        files.append(SourceFile(entry.month, entry.file, entry.path, entry.sheets, _sha256(entry.path)))
-    # entries inside month folders after M are not looked at: their month is not read at all
-    not_read = tuple(skip for skip in found.not_read if "/" not in skip.path or skip.path.split("/")[0] <= month)
-    for skip in not_read:
-        log.log(logging.INFO if skip.reason == "hidden" else logging.WARNING, "%s", skip.message())
-    for skip in later:
-        log.info("%s", skip.message())
-    return BordereauFiles(input_dir=input_dir, months=tuple(months), files=tuple(files), not_read=(*not_read, *later))
-
-
 def read_file(source: SourceFile) -> list[RawSheet]:
     """The sheets of one input file, in the order of ``source.sheets``."""
     if source.path.suffix == ".parquet":
@@ -441,21 +347,6 @@ def read_file(source: SourceFile) -> list[RawSheet]:
 def read_month(files: BordereauFiles, month: str) -> list[RawSheet]:
     """Every sheet of ``month`` (policies, claims, lines; those it reported)."""
     return [sheet for source in files.of_month(month) for sheet in read_file(source)]
-
-
-def input_file(source: SourceFile, rows: dict[str, int]) -> InputFile:
-    """The manifest entry of an input file, given its rows read per sheet."""
-    return InputFile(source.file, source.sha256, {sheet: rows.get(sheet, 0) for sheet in source.sheets})
-
-
-def input_files(files: BordereauFiles, counts: pd.DataFrame) -> list[InputFile]:
-    """The manifest entries of every input file, with the rows read per sheet from ``counts`` (the
-    validation's counts per month, file and sheet: a cached month's file is not opened)."""
-    rows = counts.groupby(["file", "sheet"], sort=False)["rows_read"].sum()
-    return [
-        input_file(source, {sheet: int(rows.get((source.file, sheet), 0)) for sheet in source.sheets})
-        for source in files.files
-    ]
 
 
 def read_bordereaux(input_dir: Path, month: str) -> Bordereaux:
