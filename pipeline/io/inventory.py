@@ -166,7 +166,7 @@ def inventory(input_dir: Path) -> Inventory:
             not_read.append(NotRead(_shown(name), "not a YYYY-MM month folder", meant))
         elif MONTH_FOLDER.fullmatch(name):
             problem = _link_problem(entry) or "is not a folder"
-            not_read.append(NotRead(name, f"a month folder's name, but it {problem.removeprefix('is ')}"))
+            not_read.append(NotRead(name, f"a month folder's name, but it {problem}"))
         elif entry.is_dir() and re.fullmatch(r"\s*\d{4}\s*-\s*\d+\s*", half_width(name)):
             not_read.append(NotRead(_shown(name), "not a month: months are 01 to 12"))
         elif name.startswith("."):
