@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 INPUT ?= sample_data
 OUTPUT ?= output
-MONTH ?= $(shell ls -d $(INPUT)/[0-9][0-9][0-9][0-9]-[0-9][0-9] 2>/dev/null | sort | tail -n 1 | xargs -r -n1 basename)
+MONTH ?=  # empty: the command line picks the latest real YYYY-MM month folder (2026-13 is not one)
 LANG_OUT ?= en
 
 .DEFAULT_GOAL := help

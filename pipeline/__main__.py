@@ -41,6 +41,14 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
+def _quiet_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    """An exception Python cannot raise (one in a ``__del__``, e.g. ``ZipFile.__del__`` closing a
+    half-written workbook on a full disk) prints nothing: the error that stopped the run has its one
+    line already. ``PIPELINE_TRACEBACK=1`` shows it."""
+    if os.environ.get(TRACEBACK_VARIABLE):
+        sys.__unraisablehook__(unraisable)
+
+
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
@@ -122,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipeline.io.read import latest_month
+    from pipeline.io.find import latest_month
     from pipeline.run import run_month
 
     result = run_month(
@@ -154,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code. Every failure ends as one ``error:`` line on stderr."""
     argv = list(sys.argv[1:] if argv is None else argv)
     previous = None
+    sys.unraisablehook = _quiet_unraisable
     with contextlib.suppress(ValueError):  # not the main thread (e.g. called from a test runner thread)
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:

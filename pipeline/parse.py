@@ -8,6 +8,14 @@ per cell, ``None`` or a reason a person can act on that says what was expected. 
 raises on a cell: Excel error values (``#N/A``), control characters, time-only cells and anything
 else unexpected become reasons.
 
+Text is normalised for width only (:func:`half_width`: full-width letters, digits and signs and the
+ideographic space become their ASCII forms, half-width katakana full-width), never by NFKC: NFKC
+also turns ``10⁸`` into ``108`` and ``⑩`` into ``10``, which would accept a wrong amount. Digits
+other than ASCII 0-9 (superscripts, circled, Arabic-Indic, …) are rejected with a reason naming the
+character, and so are invisible characters (zero-width space, BOM, direction marks, …) in anything
+but free text. A NaN or infinite number (no Excel can hold one; a program wrote it) is a bad value,
+never an empty cell.
+
 Parsing works cell by cell on the distinct cells of a column (each distinct cell is parsed once),
 which keeps 100k rows × 21 columns to a couple of seconds; the calculation path is elsewhere.
 """
@@ -31,10 +39,16 @@ INTEGER_REASON = "expected a whole number like 3"
 DATE_REASON = "expected a date like 2026-04-01, 2026/4/1, 2026年4月1日, 令和8年4月1日 or R8.4.1"
 BOOL_REASON = "expected TRUE/FALSE, 1/0, yes/no, Y/N, 有/無, あり/なし, ○/× or はい/いいえ (empty = false)"
 TEXT_REASON = "expected text"
+ID_REASON = "expected an id (text or a whole number)"
 
 MAX_CELL_CHARS = 32_767  # Excel's limit for one cell; longer text cannot have been typed in Excel
 MAX_YEN = 10**15  # far above any limit or premium; keeps every amount exact in int64 and float
-FIRST_YEAR, LAST_YEAR = 1900, 2200  # plausible dates; also the safe range of datetime64[ns]
+# Plausible dates: from the first day of 平成 (1989-01-08; the earliest date the era spellings can
+# write, and long before any cyber policy) to 2199-12-31 (inside datetime64[ns]). The floor rejects
+# what Excel's 1900 date system produces from a stray small number: serial 60 shows as 1900-02-29,
+# a day that never was, and is read as 1900-02-28; such a date also stretched the development
+# triangle over a century of empty months.
+EARLIEST_DATE, LATEST_DATE = dt.date(1989, 1, 8), dt.date(2199, 12, 31)
 
 EXCEL_ERRORS = frozenset(
     {
@@ -76,7 +90,7 @@ ERAS = (
 )
 _ERA_BY_KEY = {era.name: era for era in ERAS} | {era.letter: era for era in ERAS}
 
-_GROUPED_DIGITS = r"(?:\d{1,3}(?:,\d{3})+|\d+)"
+_GROUPED_DIGITS = r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)"
 _YEN = re.compile(rf"¥?\s*({_GROUPED_DIGITS})\s*円?")
 _INTEGER = re.compile(rf"({_GROUPED_DIGITS})")
 _WESTERN_DATES = (
@@ -91,6 +105,16 @@ _ERA_SHORT = re.compile(rf"([{_ERA_LETTERS}])\s*(\d{{1,2}})\.(\d{{1,2}})\.(\d{{1
 _CONTROL_STRICT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _EDGE_SPACE = " \t\n\r\u3000\xa0"  # surrounding white space that is trimmed, not reported
 _CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # line breaks allowed in free text
+# Width-only normalisation: the characters whose compatibility form differs in width alone
+# (<wide>: full-width ASCII and the ideographic space; <narrow>: half-width katakana and signs).
+_HALF_WIDTH = {
+    code: unicodedata.normalize("NFKC", chr(code))
+    for code in [0x3000, *range(0xFF00, 0xFFF0)]
+    if unicodedata.decomposition(chr(code)).startswith(("<wide>", "<narrow>"))
+}
+# Characters that cannot be seen or that a value never holds: format characters (zero-width space
+# and joiners, BOM, direction marks, soft hyphen), private use, unassigned, line/paragraph separators.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
 
 
 class UnsavedFormula:
@@ -131,18 +155,19 @@ class Parsed(NamedTuple):
 
 
 def is_empty_cell(cell: object) -> bool:
-    """An empty cell: None, NaN, or a string of whitespace only."""
+    """An empty cell: None, or a string of whitespace only. A NaN number is not empty: it is a bad
+    value (pipeline.io.read turns a Parquet NaN, pandas' missing value, into None)."""
     if cell is None:
         return True
-    if isinstance(cell, float):
-        return math.isnan(cell)
     if isinstance(cell, str):
         return not cell.strip()
     return cell is pd.NA or cell is pd.NaT
 
 
 def _number_text(number: float | int) -> str:
-    """1001.0 -> '1001'; 1001.5 -> '1001.5'."""
+    """1001.0 -> '1001'; 1001.5 -> '1001.5'; NaN -> 'NaN', inf -> 'Infinity'."""
+    if isinstance(number, float) and not math.isfinite(number):
+        return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
     if isinstance(number, float) and number.is_integer():
         return str(int(number))
     return str(number)
@@ -165,15 +190,68 @@ def cell_text(cell: object) -> str:
     return str(cell)
 
 
+_EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 0 in Excel's 1900 date system (from 1900-03-01 on)
+
+
+def shown_cell(cell: object) -> str:
+    """What a rejected cell held, for ``rejected.xlsx``: the text it shows (:func:`cell_text`) and,
+    for a cell whose date or time format hides the number (a time-only value, a duration, a date
+    before the earliest accepted), the Excel serial number it holds. python-calamine gives serials
+    below 1 as a time of day (serial 0 as ``00:00:00``) and serials 59 and 60 both as 1900-02-28."""
+    text = cell_text(cell)
+    if isinstance(cell, dt.timedelta):
+        return f"{text} (a duration format, serial {_number_text(cell.total_seconds() / 86_400)})"
+    if isinstance(cell, dt.time):
+        seconds = cell.hour * 3600 + cell.minute * 60 + cell.second + cell.microsecond / 1e6
+        return f"{text} (a date or time format, serial {_number_text(seconds / 86_400)} or that less a whole number)"
+    if isinstance(cell, dt.date) and (cell.date() if isinstance(cell, dt.datetime) else cell) < EARLIEST_DATE:
+        day = cell.date() if isinstance(cell, dt.datetime) else cell
+        if day == dt.date(1900, 2, 28):
+            return f"{text} (a date format, serial 59 or 60: Excel shows 60 as 1900-02-29, a day that never was)"
+        serial = (day - _EXCEL_EPOCH).days + (1 if day < dt.date(1900, 3, 1) else 0)
+        return f"{text} (a date format, serial {serial})"
+    return text
+
+
 def _too_long(text: str, expected: str) -> str | None:
     if len(text) > MAX_CELL_CHARS:
         return f"{len(text):,} characters, more than an Excel cell holds ({MAX_CELL_CHARS:,}); {expected}"
     return None
 
 
+def half_width(text: str) -> str:
+    """Width-only normalisation: full-width ASCII (``１，２３４``, ``ＣＳ０１``) and the ideographic
+    space as ASCII, half-width katakana as full-width; nothing else changes (``10⁸`` stays)."""
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFC", text.translate(_HALF_WIDTH))
+
+
+def _character(char: str) -> str:
+    return f"'{char}' (U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')})"
+
+
+def _foreign(text: str, expected: str) -> str | None:
+    """A reason when ``text`` holds a digit other than 0-9 (a superscript, circled or Arabic-Indic
+    digit: NFKC would have read ``10⁸`` as 108) or an invisible character."""
+    if text.isascii():
+        return None
+    for char in text:
+        if char.isascii():
+            continue
+        category = unicodedata.category(char)
+        if category in _INVISIBLE_CATEGORIES:
+            name = unicodedata.name(char, "unnamed")
+            return f"contains an invisible character (U+{ord(char):04X} {name}); {expected}"
+        if category[0] == "N":  # a number character other than 0-9
+            return f"contains {_character(char)}, not one of the digits 0-9; {expected}"
+    return None
+
+
 def _clean(cell: str, expected: str, *, allow_breaks: bool = False) -> tuple[str, str | None]:
-    """Trim and NFKC-normalise a text cell; a reason if it holds control characters or an error,
-    or is longer than an Excel cell can be."""
+    """Trim and width-normalise a text cell (:func:`half_width`); a reason if it holds control or
+    invisible characters, digits other than 0-9 or an error value, or is longer than an Excel
+    cell can be."""
     text = cell.strip()
     long = _too_long(text, expected)
     if long:
@@ -182,10 +260,20 @@ def _clean(cell: str, expected: str, *, allow_breaks: bool = False) -> tuple[str
     control = (_CONTROL_TEXT if allow_breaks else _CONTROL_STRICT).search(cell.strip(_EDGE_SPACE))
     if control:
         return "", f"contains a control character (U+{ord(control.group()):04X}); {expected}"
-    text = unicodedata.normalize("NFKC", text).strip()
+    text = half_width(text).strip()
     if text.upper() in EXCEL_ERRORS:
         return "", f"Excel error value {text.upper()}; {expected}"
+    foreign = _foreign(text, expected)
+    if foreign:
+        return "", foreign
     return text, None
+
+
+def _not_finite(cell: object) -> str | None:
+    """A reason for a NaN or infinite number: no Excel can hold one (a program wrote the file)."""
+    if isinstance(cell, float) and not math.isfinite(cell):
+        return f"{_number_text(cell)} is not a value (written by a program, no Excel holds it): give the value"
+    return None
 
 
 def _parse_column(raw: pd.Series, parse_cell: Callable[[object], Outcome]) -> tuple[list[object], list[str | None]]:
@@ -201,7 +289,11 @@ def _parse_column(raw: pd.Series, parse_cell: Callable[[object], Outcome]) -> tu
             outcome = None
         if outcome is None:
             try:
-                outcome = (None, cell.reason()) if isinstance(cell, UnsavedFormula) else parse_cell(cell)
+                if isinstance(cell, UnsavedFormula):
+                    outcome = (None, cell.reason())
+                else:
+                    not_finite = _not_finite(cell)
+                    outcome = (None, not_finite) if not_finite else parse_cell(cell)
             except Exception as error:  # a parser bug must not stop the run: the cell is reported
                 outcome = (None, f"could not read the cell ({type(error).__name__})")
             with contextlib.suppress(TypeError):
@@ -275,8 +367,13 @@ def _calendar_date(year: int, month: int, day: int, text: str) -> Outcome:
 
 
 def _plausible(date: dt.date) -> Outcome:
-    if not FIRST_YEAR <= date.year < LAST_YEAR:
-        return None, f"{date.isoformat()} is outside {FIRST_YEAR}-{LAST_YEAR - 1}; {DATE_REASON}"
+    if date < EARLIEST_DATE:
+        return (
+            None,
+            f"{date.isoformat()} is before {EARLIEST_DATE.isoformat()}, the earliest date accepted; {DATE_REASON}",
+        )
+    if date > LATEST_DATE:
+        return None, f"{date.isoformat()} is after {LATEST_DATE.isoformat()}, the latest date accepted; {DATE_REASON}"
     return date, None
 
 
@@ -285,13 +382,14 @@ def _era_date(key: str, era_year: str, month: str, day: str, text: str) -> Outco
     year_in_era = 1 if era_year == "元" else int(era_year)
     if year_in_era < 1:
         return None, f"{text}: there is no year 0 of an era; {DATE_REASON}"
-    date, problem = _calendar_date(era.first_day.year + year_in_era - 1, int(month), int(day), text)
-    if problem or not isinstance(date, dt.date):
-        return None, problem
+    try:
+        date = dt.date(era.first_day.year + year_in_era - 1, int(month), int(day))
+    except ValueError:
+        return None, f"{text} is not a calendar date; {DATE_REASON}"
     if date < era.first_day or (era.last_day is not None and date > era.last_day):
         span = f"{era.first_day.isoformat()} to {era.last_day.isoformat() if era.last_day else 'today'}"
         return None, f"{text} is outside the {era.english} era ({era.name}: {span})"
-    return date, None
+    return _plausible(date)
 
 
 def _date_cell(cell: object) -> Outcome:
@@ -389,7 +487,9 @@ def _code_list_cell(cell: object) -> Outcome:
 def _id_cell(cell: object) -> Outcome:
     if is_empty_cell(cell):
         return None, None
-    text, problem = _clean(cell_text(cell), "expected an id (text or a whole number)")
+    if isinstance(cell, bool):
+        return None, f"a {cell_text(cell)} (boolean) cell is not an id; {ID_REASON}"
+    text, problem = _clean(cell_text(cell), ID_REASON)
     if problem:
         return None, problem
     return text or None, None
@@ -398,6 +498,8 @@ def _id_cell(cell: object) -> Outcome:
 def _text_cell(cell: object) -> Outcome:
     if is_empty_cell(cell):
         return None, None
+    if isinstance(cell, bool):
+        return None, f"a {cell_text(cell)} (boolean) cell is not text; {TEXT_REASON}"
     shown = cell_text(cell)
     text = shown.strip()
     long = _too_long(text, TEXT_REASON)
@@ -406,7 +508,7 @@ def _text_cell(cell: object) -> Outcome:
     control = _CONTROL_TEXT.search(shown.strip(_EDGE_SPACE))
     if control:
         return None, f"contains a control character (U+{ord(control.group()):04X}); {TEXT_REASON}"
-    if unicodedata.normalize("NFKC", text).upper() in EXCEL_ERRORS:
+    if half_width(text).upper() in EXCEL_ERRORS:
         return None, f"Excel error value {text}; {TEXT_REASON}"
     return text, None
 
@@ -416,7 +518,7 @@ def _strings(values: list[object], index: pd.Index) -> pd.Series:
 
 
 def parse_code(raw: pd.Series) -> Parsed:
-    """Codes (``product``, ``plan``, ``item``, …): NFKC, trimmed, lower case; missing when empty.
+    """Codes (``product``, ``plan``, ``item``, …): width-normalised, trimmed, lower case; missing when empty.
     Whether a code is allowed is a validation rule, not parsing."""
     values, errors = _parse_column(raw, _code_cell)
     return Parsed(_strings(values, raw.index), _errors(errors, raw.index))
@@ -430,7 +532,8 @@ def parse_code_list(raw: pd.Series) -> Parsed:
 
 
 def parse_id(raw: pd.Series) -> Parsed:
-    """Ids are text: NFKC, trimmed, case kept; a numeric cell ``1001`` is the id ``"1001"``."""
+    """Ids are text: width-normalised, trimmed, case kept; a numeric cell ``1001`` is the id ``"1001"``;
+    a boolean cell, an invisible character or a digit other than 0-9 is bad."""
     values, errors = _parse_column(raw, _id_cell)
     return Parsed(_strings(values, raw.index), _errors(errors, raw.index))
 
@@ -444,6 +547,23 @@ def parse_text(raw: pd.Series) -> Parsed:
 def raw_text(raw: pd.Series) -> pd.Series:
     """Unknown columns are carried through as the text each cell shows, never rejected."""
     return pd.Series([cell_text(cell) for cell in raw.tolist()], index=raw.index, dtype="str")
+
+
+def carried(raw: pd.Series) -> pd.Series:
+    """An unknown column as carried through, never rejected: a column whose every given cell is a
+    finite number stays numeric (``Int64`` when every number is whole, else ``float64``; empty cells
+    missing), any other column is the text each cell shows (:func:`raw_text`)."""
+    cells = raw.tolist()
+    given = [cell for cell in cells if not is_empty_cell(cell)]
+    numeric = bool(given) and all(
+        isinstance(cell, int | float) and not isinstance(cell, bool) and math.isfinite(cell) for cell in given
+    )
+    if not numeric:
+        return raw_text(raw)
+    numbers = [None if is_empty_cell(cell) else cell for cell in cells]
+    if all(float(cell).is_integer() and abs(cell) < 2**53 for cell in given):
+        return pd.Series([None if n is None else int(n) for n in numbers], index=raw.index, dtype="Int64")
+    return pd.Series(numbers, index=raw.index, dtype="float64")
 
 
 PARSERS: dict[str, Callable[[pd.Series], Parsed]] = {

@@ -23,8 +23,9 @@ from tqdm import tqdm
 import pipeline
 from pipeline.calendar import month_end, months_from, previous_month
 from pipeline.io.cache import CACHE_FOLDER, ParseCache, file_fingerprint, folder_fingerprint
+from pipeline.io.find import find_bordereaux, input_files
 from pipeline.io.outputs import check_output_folder, manifest, output_files, write_outputs
-from pipeline.io.read import find_bordereaux, input_files, read_month
+from pipeline.io.read import read_month
 from pipeline.io.workbook import Sheet
 from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
 from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets
@@ -229,6 +230,7 @@ def run_month(
                 products_folder=book.folder,
                 lang=lang,
                 inputs=inputs,
+                not_read=[vars(entry) for entry in found.not_read],
                 reconciliation=table,
                 rejected_rows=len(validated.rejected),
                 cache=cache.describe(output_dir, cached) if cache else None,

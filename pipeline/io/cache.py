@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 
 import pipeline
 from pipeline.errors import FatalInputError
-from pipeline.io.read import BordereauFiles
+from pipeline.io.find import BordereauFiles
 from pipeline.tables import MonthValidated
 
 log = logging.getLogger(__name__)

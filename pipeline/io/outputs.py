@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import errno
 import json
 import logging
@@ -53,11 +54,17 @@ import pyarrow.parquet as pq
 
 import pipeline
 from pipeline.errors import FatalInputError
+from pipeline.io.read import column_specs
 from pipeline.io.workbook import Document, Sheet, write_workbook
+from pipeline.tables import RESERVED_COLUMNS, STAGE_COLUMNS
 
 MANIFEST = "manifest.json"
 MAX_SHEET_ROWS = 1_048_576  # Excel's rows per sheet, the header row included
 MAX_SHEET_ROWS_VARIABLE = "PIPELINE_MAX_SHEET_ROWS"
+MAX_SHEET_COLUMNS = 16_384  # Excel's columns per sheet
+MAX_SHEET_COLUMNS_VARIABLE = "PIPELINE_MAX_SHEET_COLUMNS"
+# The columns that say where a row came from: kept in a side file of columns, to join it back.
+ROW_KEYS = ("bordereau_month", "source_file", "source_sheet", "excel_row")
 WRITE_PROCESSES_VARIABLE = "PIPELINE_WRITE_PROCESSES"
 FileWriter = Callable[[Path], None]
 #: The note left on a sheet written as Parquet ({rows}, {limit}, {file}), and its header.
@@ -128,6 +135,38 @@ def max_sheet_rows() -> int:
     return int(value)
 
 
+def max_sheet_columns() -> int:
+    """Columns an output sheet may have: Excel's 16,384, or fewer from ``PIPELINE_MAX_SHEET_COLUMNS``
+    (so that a test need not write 16,384 columns)."""
+    value = os.environ.get(MAX_SHEET_COLUMNS_VARIABLE, "").strip()
+    if not value:
+        return MAX_SHEET_COLUMNS
+    if not value.isdigit() or not 2 <= int(value) <= MAX_SHEET_COLUMNS:
+        expected = f"expected a whole number from 2 to {MAX_SHEET_COLUMNS:,}, got {value!r}"
+        raise FatalInputError(MAX_SHEET_COLUMNS_VARIABLE, expected)
+    return int(value)
+
+
+def _within_columns(name: str, sheet: Sheet, limit: int) -> tuple[Sheet, str, pd.DataFrame | None]:
+    """``sheet`` cut to ``limit`` columns: the contract's input columns, the computed ones and the
+    provenance always stay; unknown input columns fill the room left, in their order, and those that
+    do not fit go to ``<workbook>.<sheet>.columns.parquet`` (returned with that name) beside the
+    columns that say where each row came from."""
+    columns = [str(column) for column in sheet.frame.columns]
+    if len(columns) <= limit:
+        return sheet, "", None
+    contract = {spec.name for specs in column_specs().values() for spec in specs}
+    fixed = contract | STAGE_COLUMNS | set(RESERVED_COLUMNS)
+    unknown = [column for column in columns if column not in fixed]
+    room = max(limit - (len(columns) - len(unknown)), 0)
+    moved = unknown[room:]
+    kept = [column for column in columns if column not in set(moved)]
+    keys = [column for column in ROW_KEYS if column in columns]
+    file = f"{Path(name).stem}.{sheet.name}.columns.parquet"
+    side = sheet.frame[[*keys, *moved]]
+    return dataclasses.replace(sheet, frame=sheet.frame[kept]), file, side
+
+
 def parquet_writer(frame: pd.DataFrame) -> FileWriter:
     """A ``files`` entry that writes ``frame`` (no index) as Parquet."""
 
@@ -147,14 +186,33 @@ def output_files(
     workbook says about itself), and a record (workbook, sheet, file, rows) of each sheet too long
     for Excel, written to ``<workbook stem>.<sheet>.parquet`` instead. ``note`` gives the lines
     (templates with ``{rows}``, ``{limit}``, ``{file}``) and the header of the note left in the
-    workbook for such a sheet, in the workbook's language."""
+    workbook for such a sheet, in the workbook's language. A sheet with more columns than Excel holds
+    keeps the contract's, computed and provenance columns and as many unknown input columns as fit;
+    the others go to ``<workbook stem>.<sheet>.columns.parquet`` (a record with ``columns``: how many,
+    and a warning)."""
     limit = max_rows or max_sheet_rows()
+    column_limit = max_sheet_columns()
     files: dict[str, FileWriter] = {}
     moved: list[dict[str, Any]] = []
     for name, sheets in workbooks.items():
         kept: list[Sheet] = []
         parquet: dict[str, FileWriter] = {}
-        for sheet in sheets:
+        for whole in sheets:
+            sheet, side_file, side = _within_columns(name, whole, column_limit)
+            if side is not None:
+                count = len(side.columns) - len([c for c in ROW_KEYS if c in side.columns])
+                parquet[side_file] = parquet_writer(side)
+                moved.append({"workbook": name, "sheet": sheet.name, "file": side_file, "columns": count})
+                log.warning(
+                    "%s: sheet '%s' has %s columns, more than an Excel sheet holds (%s): the last %s input "
+                    "columns not in the contract are in %s, with the columns that say where each row came from",
+                    name,
+                    sheet.name,
+                    f"{len(whole.frame.columns):,}",
+                    f"{column_limit:,}",
+                    f"{count:,}",
+                    side_file,
+                )
             if len(sheet.frame) + 1 <= limit:
                 kept.append(sheet)
                 continue
@@ -181,6 +239,7 @@ def manifest(
     products_folder: Path,
     lang: str,
     inputs: list[dict[str, Any]],
+    not_read: list[dict[str, Any]],
     reconciliation: pd.DataFrame,
     rejected_rows: int,
     cache: dict[str, Any] | None,
@@ -189,8 +248,8 @@ def manifest(
 ) -> dict[str, Any]:
     """``manifest.json`` of a run (DATA_CONTRACT.md § Run): the package and version, the month, when
     it was created (UTC, to the second), the folders and language, every input file with its SHA-256
-    and rows, the counts per sheet, the rejected rows, the parse cache used, the sheets written as
-    Parquet and the seconds of every stage so far."""
+    and rows, the files found and not read (with why), the counts per sheet, the rejected rows, the
+    parse cache used, the sheets written as Parquet and the seconds of every stage so far."""
     return {
         "package": "cyber-bordereaux",
         "version": pipeline.__version__,
@@ -200,6 +259,7 @@ def manifest(
         "products_folder": str(products_folder),
         "lang": lang,
         "inputs": inputs,
+        "not_read": not_read,
         "counts": frame_records(reconciliation),
         "rejected_rows": rejected_rows,
         "cache": cache,
@@ -371,6 +431,58 @@ def _timed(write: FileWriter, path: Path) -> float:
     return round(time.perf_counter() - started, 3)
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NO_SPACE_TEXTS = ("no space left on device", "disk quota exceeded", "not enough space")
+
+
+def out_of_space(error: BaseException) -> bool:
+    """Whether ``error`` (or an error it wraps: a writer's own exception around the OSError, the
+    error of a forked writer) says that the disk or the user's quota is full."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if getattr(current, "errno", None) in _NO_SPACE:
+            return True
+        if any(text in str(current).lower() for text in _NO_SPACE_TEXTS):
+            return True
+        pending.extend([current.__cause__, current.__context__])
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return False
+
+
+def _size(folder: Path) -> int:
+    return sum(entry.stat().st_size for entry in folder.iterdir() if entry.is_file()) if folder.is_dir() else 0
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB" if size >= 1_000_000 else f"{size / 1e3:,.0f} KB"
+
+
+def no_space_left(output_dir: Path, month: str, staging: Path, final: Path) -> str:
+    """The one line for a full disk or quota: the output folder, the space the outputs need (at
+    least what was written before the disk filled, and at least the size of the month's previous
+    outputs) and the space free."""
+    written, previous = _size(staging), _size(final)
+    shutil.rmtree(staging, ignore_errors=True)  # what was written is freed before the space is measured
+    free = shutil.disk_usage(output_dir).free if output_dir.is_dir() else 0
+    need = max(written, previous)
+    if not need:
+        needed = "they need more than is free"
+    elif previous >= written:
+        needed = f"they need about {_megabytes(need)} (the size of the previous outputs)"
+    else:
+        needed = f"they need more than {_megabytes(need)}"
+    return (
+        f"no space left to write the outputs of {month} (the disk or your quota is full): {needed}, "
+        f"{_megabytes(free)} is free; free some space or choose another --output folder (previous "
+        "outputs, if any, are untouched)"
+    )
+
+
 def write_outputs(output_dir: Path, month: str, files: Mapping[str, FileWriter], manifest: dict[str, Any]) -> Path:
     """Write ``files`` and ``manifest.json`` (``manifest`` plus the list of outputs) for ``month``
     and move them into place as ``<output_dir>/<month>/``; return that folder.
@@ -388,17 +500,22 @@ def write_outputs(output_dir: Path, month: str, files: Mapping[str, FileWriter],
     staging.mkdir()
     swapped = False
     try:
-        started = time.perf_counter()
-        seconds = {f"write:{name}": took for name, took in write_files(staging, files).items()}
-        outputs = [*files, MANIFEST]
-        timings = {**manifest.get("timings", {}), **seconds, "write": round(time.perf_counter() - started, 3)}
-        document = {**manifest, "timings": timings, "outputs": outputs}
-        (staging / MANIFEST).write_text(
-            json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
-        )
-        for name in outputs:
-            _fsync(staging / name)
-        _fsync(staging)
+        try:
+            started = time.perf_counter()
+            seconds = {f"write:{name}": took for name, took in write_files(staging, files).items()}
+            outputs = [*files, MANIFEST]
+            timings = {**manifest.get("timings", {}), **seconds, "write": round(time.perf_counter() - started, 3)}
+            document = {**manifest, "timings": timings, "outputs": outputs}
+            (staging / MANIFEST).write_text(
+                json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
+            )
+            for name in outputs:
+                _fsync(staging / name)
+            _fsync(staging)
+        except Exception as error:
+            if out_of_space(error):
+                raise FatalInputError(output_dir, no_space_left(output_dir, month, staging, final)) from None
+            raise
         _move_into_place(staging, final, retired)
         swapped = True
         _fsync(output_dir)

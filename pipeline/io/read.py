@@ -9,8 +9,10 @@ through. Wholly empty rows are skipped and not counted. Every row keeps its Exce
 (1-based, the header is row 1).
 
 python-calamine reads an Excel error value (``#N/A``) and a formula with no saved result as an empty
-cell; :func:`special_cells` finds them in the sheet's XML so that they are rejected by name instead
-of vanishing (an error in an optional column would otherwise pass as "not given").
+cell; :func:`~pipeline.io.sheet_xml.special_cells` finds them in the sheet's XML so that they are
+rejected by name instead of vanishing (an error in an optional column would otherwise pass as "not
+given"). A sheet whose cells reach too far for python-calamine is read from a copy bounded by its
+non-blank cells (:func:`~pipeline.io.sheet_xml.bounded_workbook`).
 
 A sheet may also come as a Parquet file (``policies.parquet``, ``claims.parquet``, ``lines.parquet``:
 one sheet each, for books beyond an Excel sheet's 1,048,576 rows). Its columns are headers and its
@@ -18,7 +20,7 @@ cells values, read through the same header matching, empty-row rule and parsers;
 the Parquet row number (0-based) + 2, as if the file were a sheet under a header row.
 
 Reading is in two steps so that a month whose parse is cached (pipeline.io.cache) is never opened:
-:func:`find_bordereaux` lists the month folders and files and hashes them (cheap);
+:func:`~pipeline.io.find.find_bordereaux` lists the month folders and files and hashes them (cheap);
 :func:`read_month` reads the sheets of one month.
 
 Anything that makes a month unreadable raises :class:`~pipeline.errors.FatalInputError` with one
@@ -27,18 +29,13 @@ line naming the file and the problem.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import posixpath
-import re
 import tomllib
 import unicodedata
-import zipfile
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -48,32 +45,21 @@ import pyarrow.parquet as pq
 from python_calamine import CalamineWorkbook
 
 from pipeline.errors import FatalInputError
-from pipeline.parse import UnsavedFormula, cell_text, is_empty_cell
+from pipeline.io.find import BordereauFiles, InputFile, SourceFile, find_bordereaux, input_file
+from pipeline.io.sheet_xml import CELL_BUDGET, bounded_workbook, column_letters, sheet_scan, special_cells
+from pipeline.parse import cell_text, is_empty_cell
 from pipeline.tables import EXCEL_ROW, RESERVED_COLUMNS, STAGE_COLUMNS, RawSheet
 
 log = logging.getLogger(__name__)
 
 COLUMNS_FILE = Path(__file__).parent / "columns.toml"
-MONTH_FOLDER = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
+# An unknown input column whose header, after NFKC (normalise_header) and case-folding, is the name
+# of a column the pipeline adds is carried as "<header> (input)": `Annual_Premium`, `ＵＰＲ` and
+# `status` never push the contract's `annual_premium`, `upr` or `status` aside.
+_COMPUTED_KEYS = frozenset(name.casefold() for name in (*RESERVED_COLUMNS, *STAGE_COLUMNS))
 # An OLE compound file: what Excel writes for an encrypted (password-protected) workbook, or an old .xls.
 OLE_SIGNATURE = bytes.fromhex("D0CF11E0A1B11AE1")
-# Markers of cells python-calamine reads as '' although they are not empty: an error value
-# (``t="e"``) or a formula (``<f>``), which may have no saved result. See :func:`special_cells`.
-_SPECIAL_MARKERS = (b't="e"', b"t='e'", b"<f>", b"<f ", b"<f/", b":f>", b":f ", b":f/")
-_CELL_REF = re.compile(r"([A-Z]+)(\d+)")
-
-# The workbooks of a month and the sheets each must hold (DATA_CONTRACT.md § Input).
-BORDEREAU_FILES: dict[str, tuple[str, ...]] = {
-    "policies.xlsx": ("policies",),
-    "claims.xlsx": ("claims", "lines"),
-}
-# The alternative for books beyond Excel's row limit: one Parquet file per sheet.
-PARQUET_FILES: dict[str, tuple[str, ...]] = {
-    "policies.parquet": ("policies",),
-    "claims.parquet": ("claims",),
-    "lines.parquet": ("lines",),
-}
 
 
 @dataclass(frozen=True)
@@ -83,39 +69,6 @@ class ColumnSpec:
     name: str
     ja: str
     required: bool
-
-
-@dataclass(frozen=True)
-class InputFile:
-    """An input workbook for the manifest: path relative to the input folder, SHA-256, rows per sheet."""
-
-    file: str
-    sha256: str
-    rows: dict[str, int]
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """An input file found in a month folder, hashed but not opened: the sheets it holds."""
-
-    month: str
-    file: str  # relative to the input folder, e.g. "2026-04/claims.xlsx"
-    path: Path = field(repr=False)
-    sheets: tuple[str, ...]
-    sha256: str
-
-
-@dataclass(frozen=True)
-class BordereauFiles:
-    """Every month folder up to M, in month order, and the input files found in them (in month order,
-    then policies before claims before lines)."""
-
-    input_dir: Path
-    months: tuple[str, ...]
-    files: tuple[SourceFile, ...]
-
-    def of_month(self, month: str) -> tuple[SourceFile, ...]:
-        return tuple(f for f in self.files if f.month == month)
 
 
 @dataclass(frozen=True)
@@ -150,47 +103,6 @@ def column_specs() -> dict[str, tuple[ColumnSpec, ...]]:
     }
 
 
-def month_folders(input_dir: Path, month: str) -> list[str]:
-    """The ``YYYY-MM`` folders of ``input_dir`` up to and including ``month``; ``month`` must exist."""
-    if not MONTH_FOLDER.fullmatch(month):
-        raise FatalInputError("--month", f"expected a month like 2026-04, got {month!r}")
-    if not input_dir.is_dir():
-        raise FatalInputError(input_dir, "input folder missing")
-    if not (input_dir / month).is_dir():
-        raise FatalInputError(input_dir / month, f"month folder for {month} missing")
-    return sorted(
-        entry.name
-        for entry in input_dir.iterdir()
-        if entry.is_dir() and MONTH_FOLDER.fullmatch(entry.name) and entry.name <= month
-    )
-
-
-def latest_month(input_dir: Path) -> str:
-    """The latest ``YYYY-MM`` folder of ``input_dir`` (the default as-at month); a one-line error
-    naming the folder when it is missing or has no month folder."""
-    input_dir = Path(input_dir)
-    if not input_dir.is_dir():
-        raise FatalInputError(input_dir, "input folder missing")
-    months = sorted(
-        entry.name for entry in input_dir.iterdir() if entry.is_dir() and MONTH_FOLDER.fullmatch(entry.name)
-    )
-    if not months:
-        raise FatalInputError(
-            input_dir,
-            "no YYYY-MM month folders in this folder (a month's bordereaux go in <input>/YYYY-MM/, "
-            "e.g. 2026-04/policies.xlsx and 2026-04/claims.xlsx)",
-        )
-    return months[-1]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _open_workbook(path: Path, relative: str) -> CalamineWorkbook:
     try:
         return CalamineWorkbook.from_path(str(path))
@@ -203,88 +115,6 @@ def _open_workbook(path: Path, relative: str) -> CalamineWorkbook:
         else:
             hint = "damaged or not an xlsx file"
         raise FatalInputError(relative, f"cannot be opened as an Excel workbook ({hint}: {kind})") from None
-
-
-def _column_number(letters: str) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + ord(letter) - 64
-    return number - 1
-
-
-def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
-    """The zip member holding the XML of worksheet ``sheet`` (via workbook.xml and its rels)."""
-    relationships = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
-    rel_id = None
-    for element in ElementTree.fromstring(archive.read("xl/workbook.xml")).iter():
-        if element.tag.rsplit("}", 1)[-1] == "sheet" and element.get("name") == sheet:
-            rel_id = element.get(relationships)
-    if rel_id is None:
-        return None
-    for element in ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels")).iter():
-        if element.get("Id") == rel_id:
-            target = element.get("Target", "")
-            return target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
-    return None
-
-
-def _has_marker(archive: zipfile.ZipFile, part: str) -> bool:
-    tail = b""
-    with archive.open(part) as stream:
-        for block in iter(lambda: stream.read(1 << 22), b""):
-            window = tail + block
-            if any(marker in window for marker in _SPECIAL_MARKERS):
-                return True
-            tail = block[-8:]
-    return False
-
-
-def _special_cells_of(archive: zipfile.ZipFile, part: str) -> Iterator[tuple[int, int, object]]:
-    row, column = 0, -1
-    with archive.open(part) as stream:
-        for event, element in ElementTree.iterparse(stream, events=("start", "end")):
-            tag = element.tag.rsplit("}", 1)[-1]
-            if event == "start":
-                if tag == "row":
-                    row = int(element.get("r") or row + 1) - 1
-                    column = -1
-                continue
-            if tag != "c":
-                continue
-            reference = _CELL_REF.fullmatch(element.get("r") or "")
-            column = _column_number(reference.group(1)) if reference else column + 1
-            kind = element.get("t")
-            value = formula = None
-            for child in element:
-                name = child.tag.rsplit("}", 1)[-1]
-                if name == "v":
-                    value = child.text or ""
-                elif name == "f":
-                    formula = child.text or ""
-            if kind == "e":
-                yield row, column, (value or "#VALUE!").strip()
-            elif formula is not None and not value and kind not in ("str", "inlineStr"):
-                yield row, column, UnsavedFormula(formula)
-            element.clear()
-
-
-def special_cells(path: Path, sheet: str) -> dict[tuple[int, int], object]:
-    """Cells python-calamine reads as empty although they are not (python-calamine issue #105):
-    an Excel error value (``#N/A``) becomes its text, which the parsers reject by name; a formula
-    with no saved result (a file written by a program that does not calculate, e.g. openpyxl)
-    becomes an :class:`~pipeline.parse.UnsavedFormula`. Keyed by 0-based (row, column).
-
-    The sheet's XML is scanned for the markers first (fast), and parsed only when they occur. A
-    file whose XML cannot be scanned this way yields nothing (calamine has read it already)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            part = _sheet_part(archive, sheet)
-            if part is None or not _has_marker(archive, part):
-                return {}
-            return {(row, column): cell for row, column, cell in _special_cells_of(archive, part)}
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, ElementTree.ParseError) as error:
-        log.warning("%s: sheet '%s': could not scan for error cells (%s)", path, sheet, type(error).__name__)
-        return {}
 
 
 def _with_special_cells(rows: list[list[object]], special: dict[tuple[int, int], object]) -> list[list[object]]:
@@ -300,18 +130,13 @@ def _with_special_cells(rows: list[list[object]], special: dict[tuple[int, int],
 
 
 def _unnamed(position: int) -> str:
-    letters = ""
-    position += 1
-    while position:
-        position, rest = divmod(position - 1, 26)
-        letters = chr(65 + rest) + letters
-    return f"(column {letters})"
+    return f"(column {column_letters(position)})"
 
 
 def _merged_header_hint(merged: Sequence[tuple[tuple[int, int], tuple[int, int]]]) -> str:
     """'; header cells A1:B1 are merged (unmerge them)' when merged ranges touch the header row."""
     ranges = [
-        f"{_unnamed(start[1])[8:-1]}{start[0] + 1}:{_unnamed(end[1])[8:-1]}{end[0] + 1}"
+        f"{column_letters(start[1])}{start[0] + 1}:{column_letters(end[1])}{end[0] + 1}"
         for start, end in merged
         if start[0] == 0
     ]
@@ -335,7 +160,7 @@ def _header_map(
             names[position] = _unnamed(position)  # kept only if a cell below holds a value
             continue
         name = lookup.get(text.lower(), lookup.get(text, text))
-        if name in RESERVED_COLUMNS or (name in STAGE_COLUMNS and name not in lookup.values()):
+        if name not in lookup.values() and name.casefold() in _COMPUTED_KEYS:
             name = f"{name} (input)"
         if name in seen:
             raise FatalInputError(
@@ -422,13 +247,17 @@ def _read_file(path: Path, month: str, relative: str, sheet_names: tuple[str, ..
         if len(actual) > 1:
             listed = ", ".join(repr(name) for name in actual)
             raise FatalInputError(relative, f"several sheets could be '{sheet}' ({listed}): keep one")
+        scan = sheet_scan(path, actual[0])
+        book = workbook
+        if scan.cells > CELL_BUDGET:  # python-calamine would allocate every cell up to the farthest one
+            book = CalamineWorkbook.from_filelike(bounded_workbook(path, relative, sheet, scan))
         try:
-            worksheet = workbook.get_sheet_by_name(actual[0])
+            worksheet = book.get_sheet_by_name(actual[0])
             rows: Sequence[Sequence[object]] = worksheet.to_python(skip_empty_area=False)
             merged = worksheet.merged_cell_ranges or []
         except Exception as error:
             raise FatalInputError(relative, f"sheet '{sheet}' cannot be read ({type(error).__name__})") from None
-        special = special_cells(path, actual[0])
+        special = special_cells(path, scan)
         if special:
             rows = _with_special_cells([list(row) for row in rows], special)
         sheets.append(read_sheet(rows, month, relative, sheet, merged))
@@ -448,6 +277,14 @@ def _parquet_empty(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return empty
 
 
+def _nan_as_null(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A float column with NaN as null: in Parquet, NaN is how pandas writes a missing value (an
+    xlsx cell holding NaN, which no Excel writes, is a bad value instead)."""
+    if not pa.types.is_floating(column.type):
+        return column
+    return pc.if_else(pc.fill_null(pc.is_nan(column), False), pa.scalar(None, column.type), column)
+
+
 def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> RawSheet:
     """A raw sheet from a Parquet file: its column names are the headers, its cells python values
     (as python-calamine gives them: str, int, float, bool, date, datetime; None when null); a row
@@ -458,7 +295,7 @@ def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> Raw
         raise FatalInputError(relative, f"cannot be read as a Parquet file ({type(error).__name__})") from None
     names = _header_map(list(table.column_names), sheet, relative)
     columns = [
-        column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+        _nan_as_null(column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column)
         for column in table.columns
     ]
     keep = pa.chunked_array([pa.array(np.zeros(table.num_rows, dtype=bool))])  # a row with any cell given
@@ -471,32 +308,6 @@ def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> Raw
     return _raw_sheet(frame, (rows + 2).tolist(), month, relative, sheet)
 
 
-def find_bordereaux(input_dir: Path, month: str) -> BordereauFiles:
-    """The month folders up to and including ``month`` (which must exist) and their input files,
-    hashed (SHA-256) but not opened. A sheet given twice in a month (as xlsx and as Parquet) stops
-    the run."""
-    input_dir = Path(input_dir)
-    months = month_folders(input_dir, month)
-    files: list[SourceFile] = []
-    for folder in months:
-        given: dict[str, str] = {}
-        for file_name, sheet_names in {**BORDEREAU_FILES, **PARQUET_FILES}.items():
-            path = input_dir / folder / file_name
-            if not path.exists():
-                continue
-            relative = f"{folder}/{file_name}"
-            if not path.is_file():
-                raise FatalInputError(relative, "is not a file")
-            for sheet in sheet_names:
-                if sheet in given:
-                    raise FatalInputError(relative, f"sheet '{sheet}' is also given by {given[sheet]}: keep one")
-                given[sheet] = relative
-            files.append(SourceFile(folder, relative, path, sheet_names, _sha256(path)))
-    order = {sheet: number for number, sheet in enumerate(("policies", "claims", "lines"))}
-    files.sort(key=lambda f: (f.month, order[f.sheets[0]]))
-    return BordereauFiles(input_dir=input_dir, months=tuple(months), files=tuple(files))
-
-
 def read_file(source: SourceFile) -> list[RawSheet]:
     """The sheets of one input file, in the order of ``source.sheets``."""
     if source.path.suffix == ".parquet":
@@ -507,21 +318,6 @@ def read_file(source: SourceFile) -> list[RawSheet]:
 def read_month(files: BordereauFiles, month: str) -> list[RawSheet]:
     """Every sheet of ``month`` (policies, claims, lines; those it reported)."""
     return [sheet for source in files.of_month(month) for sheet in read_file(source)]
-
-
-def input_file(source: SourceFile, rows: dict[str, int]) -> InputFile:
-    """The manifest entry of an input file, given its rows read per sheet."""
-    return InputFile(source.file, source.sha256, {sheet: rows.get(sheet, 0) for sheet in source.sheets})
-
-
-def input_files(files: BordereauFiles, counts: pd.DataFrame) -> list[InputFile]:
-    """The manifest entries of every input file, with the rows read per sheet from ``counts`` (the
-    validation's counts per month, file and sheet: a cached month's file is not opened)."""
-    rows = counts.groupby(["file", "sheet"], sort=False)["rows_read"].sum()
-    return [
-        input_file(source, {sheet: int(rows.get((source.file, sheet), 0)) for sheet in source.sheets})
-        for source in files.files
-    ]
 
 
 def read_bordereaux(input_dir: Path, month: str) -> Bordereaux:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pandas as pd
 import pandera.pandas as pa
 
-from pipeline.parse import cell_text
+from pipeline.parse import shown_cell
 from pipeline.tables import EXCEL_ROW, RawSheet
 from schemas.common import Rule
 
@@ -124,7 +124,7 @@ def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
     for column, rows in cells.groupby("column", sort=False).indices.items():
         if column in raw.frame.columns:
             for row, cell in zip(rows, raw.frame[column].to_numpy()[positions[rows]], strict=True):
-                values[row] = shown_value(cell_text(cell))
+                values[row] = shown_value(shown_cell(cell))
     rejected = pd.DataFrame(
         {
             "month": raw.month,

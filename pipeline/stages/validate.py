@@ -34,7 +34,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.calendar import month_end
-from pipeline.parse import PARSERS, raw_text
+from pipeline.parse import PARSERS, carried
 from pipeline.products import ProductBook
 from pipeline.stages.rejections import failure_frame, failures_of, rejected_rows, rejected_rows_empty, rule_failures
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History, latest_versions
@@ -93,8 +93,8 @@ class SheetResult:
 
 
 def parsed_sheet(raw: RawSheet, kinds: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The sheet with every column parsed to its type, provenance added, unknown columns as text,
-    and the parse failures."""
+    """The sheet with every column parsed to its type, provenance added, unknown columns carried
+    (numbers as numbers, anything else as text), and the parse failures."""
     columns: dict[str, pd.Series] = {}
     failures = []
     for column, kind in kinds.items():
@@ -109,7 +109,7 @@ def parsed_sheet(raw: RawSheet, kinds: dict[str, str]) -> tuple[pd.DataFrame, pd
         "source_sheet": pd.Series(raw.sheet, index=index, dtype="str"),
         EXCEL_ROW: raw.frame[EXCEL_ROW].astype("int64"),
     }
-    extra = {column: raw_text(raw.frame[column]) for column in raw.extra_columns}
+    extra = {column: carried(raw.frame[column]) for column in raw.extra_columns}
     frame = pd.DataFrame({**provenance, **columns, **extra}, index=index)
     return frame, failures_of(failures)
 

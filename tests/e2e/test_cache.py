@@ -17,7 +17,8 @@ from python_calamine import CalamineWorkbook
 from pipeline.__main__ import main
 from pipeline.io import cache as parse_cache
 from pipeline.io import read
-from pipeline.io.read import find_bordereaux, read_month
+from pipeline.io.find import find_bordereaux
+from pipeline.io.read import read_month
 from pipeline.products import DEFAULT_PRODUCTS_DIR, load_products
 from pipeline.reports.run_info import RUN_SHEET
 from pipeline.run import RunResult, run_month

@@ -104,7 +104,7 @@ def test_typed_parquet_cells_and_japanese_headers(tmp_path):
     assert policies["policy_id"].tolist() == ["1001", "1003"]
     assert policies["revenue"].tolist()[0] == 40_000_000 and pd.isna(policies["revenue"].tolist()[1])
     assert policies["period_end"].tolist() == [pd.Timestamp("2027-04-01")] * 2
-    assert policies["score"].tolist() == ["1.5", ""]
+    assert policies["score"].tolist()[0] == 1.5 and pd.isna(policies["score"].tolist()[1])  # numbers stay numbers
     rejected = result.rejected
     assert rejected[["file", "row", "column", "value"]].values.tolist() == [
         ["2026-04/policies.parquet", 5, "revenue", "-5"]

@@ -11,7 +11,7 @@ import datetime as dt
 import struct
 import subprocess
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,21 +51,57 @@ class Error:
     code: str
 
 
+@dataclass(frozen=True)
+class Raw:
+    """A number cell whose saved ``<v>`` text is ``text`` as is (``NaN``, ``INF``): no Excel writes
+    one, a program can."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Dated:
+    """A number cell with a date format (``yyyy-mm-dd``): what Excel holds for a date."""
+
+    serial: float
+
+
+def _raw_placeholder(number: int) -> float:
+    return 987_654_321.0625 + number
+
+
+def patch_sheet(path: Path, change: Callable[[str], str], part: str = "xl/worksheets/sheet1.xml") -> Path:
+    """Rewrite the XML of one worksheet of a saved workbook (cells no writer library produces)."""
+    with zipfile.ZipFile(path) as source:
+        members = [(info, source.read(info.filename)) for info in source.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info, data in members:
+            target.writestr(info, change(data.decode()).encode() if info.filename == part else data)
+    return path
+
+
 def write_xlsxwriter(path: Path, sheets: dict[str, list[list[Any]]], *, constant_memory: bool = False) -> Path:
     """Rows of cells (row 0 is the header) per sheet. Formulas keep their cached ``value``; dates are
     date cells; strings are always text (control characters are escaped as ``_xHHHH_`` by xlsxwriter);
-    NaN and infinite floats become Excel error cells."""
+    NaN and infinite floats become Excel error cells; :class:`Raw` cells keep their ``<v>`` text."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    raw: list[list[str]] = []
     options = {"constant_memory": constant_memory, "strings_to_numbers": False, "nan_inf_to_errors": True}
     workbook = xlsxwriter.Workbook(str(path), options)
     date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
     for name, rows in sheets.items():
         sheet = workbook.add_worksheet(name)
+        raw.append([])
         for r, row in enumerate(rows):
             for c, cell in enumerate(row):
                 if cell is None:
                     continue
-                if isinstance(cell, Formula):
+                if isinstance(cell, Raw):
+                    sheet.write_number(r, c, _raw_placeholder(len(raw[-1])))
+                    raw[-1].append(cell.text)
+                elif isinstance(cell, Dated):
+                    sheet.write_number(r, c, cell.serial, date_format)
+                elif isinstance(cell, Formula):
                     sheet.write_formula(r, c, cell.formula, None, cell.value)
                 elif isinstance(cell, Error):
                     sheet.write_formula(r, c, "=NA()" if cell.code == "#N/A" else "=1/0", None, cell.code)
@@ -78,6 +114,15 @@ def write_xlsxwriter(path: Path, sheets: dict[str, list[list[Any]]], *, constant
                 else:
                     sheet.write_number(r, c, cell)
     workbook.close()
+    for number, texts in enumerate(raw, start=1):
+
+        def change(xml: str, texts: list[str] = texts) -> str:
+            for index, text in enumerate(texts):
+                xml = xml.replace(f"<v>{_raw_placeholder(index)!r}</v>", f"<v>{text}</v>")
+            return xml
+
+        if texts:
+            patch_sheet(path, change, f"xl/worksheets/sheet{number}.xml")
     return path
 
 

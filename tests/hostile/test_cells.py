@@ -16,8 +16,10 @@ from tests.hostile.corpus import (
     MONTH,
     POLICY_COLUMNS,
     WIDE,
+    Dated,
     Error,
     Formula,
+    Raw,
     table,
     write_openpyxl,
     write_xlsxwriter,
@@ -26,6 +28,7 @@ from tests.hostile.corpus import (
 YEN = "expected yen like 1,234,567"
 DATE = "expected a date like 2026-04-01"
 BOOL = "expected TRUE/FALSE"
+NOT_A_DIGIT = "contains '%s' (U+"
 LONG = "100,000 characters, more than an Excel cell holds (32,767)"
 
 # (case, writer, changes to a valid cyber_security row, expected): expected is ("rejected", column,
@@ -95,6 +98,49 @@ CASES: list[Case] = [
     ("boolean in yen", "xlsxwriter", {"revenue": True}, ("rejected", "revenue", YEN)),
     ("date in yen", "xlsxwriter", {"revenue": dt.date(2026, 4, 1)}, ("rejected", "revenue", YEN)),
     ("huge number in yen", "xlsxwriter", {"revenue": 1e20}, ("rejected", "revenue", "is implausibly large")),
+    # digits NFKC would have turned into other digits; full width is read; NaN and infinities
+    ("superscript in yen (10⁸)", "xlsxwriter", {"revenue": "10⁸"}, ("rejected", "revenue", NOT_A_DIGIT % "⁸")),
+    ("circled number in yen (⑩)", "xlsxwriter", {"revenue": "⑩"}, ("rejected", "revenue", NOT_A_DIGIT % "⑩")),
+    ("Arabic-Indic digits in yen", "xlsxwriter", {"revenue": "٣٠٠٠٠٠٠٠٠"}, ("rejected", "revenue", NOT_A_DIGIT % "٣")),
+    ("full-width yen", "xlsxwriter", {"revenue": "３００，０００，０００円"}, ("valid", "revenue", 300_000_000)),
+    ("<v>NaN</v> in yen", "xlsxwriter", {"revenue": Raw("NaN")}, ("rejected", "revenue", "NaN is not a value")),
+    (
+        "<v>INF</v> in a limit",
+        "xlsxwriter",
+        {"liability_limit": Raw("INF")},
+        ("rejected", "liability_limit", "is not a value"),
+    ),
+    (
+        "<v>NaN</v> in an optional date",
+        "xlsxwriter",
+        {"cancel_date": Raw("NaN")},
+        ("rejected", "cancel_date", "NaN is not a value"),
+    ),
+    # look-alike ids and boolean cells where text is expected
+    (
+        "zero-width space in an id",
+        "xlsxwriter",
+        {"policy_id": "CS0000001\u200b"},
+        ("rejected", "policy_id", "contains an invisible character (U+200B ZERO WIDTH SPACE)"),
+    ),
+    (
+        "BOM in an id",
+        "xlsxwriter",
+        {"policy_id": "\ufeffCS0000002"},
+        ("rejected", "policy_id", "contains an invisible character (U+FEFF"),
+    ),
+    (
+        "TRUE in an id",
+        "xlsxwriter",
+        {"policy_id": True},
+        ("rejected", "policy_id", "a TRUE (boolean) cell is not an id"),
+    ),
+    (
+        "FALSE in text",
+        "xlsxwriter",
+        {"insured_name": False},
+        ("rejected", "insured_name", "a FALSE (boolean) cell is not text"),
+    ),
     # dates
     (
         "impossible date (text)",
@@ -112,13 +158,25 @@ CASES: list[Case] = [
         "far-future date (cell)",
         "xlsxwriter",
         {"cancel_date": dt.date(9999, 12, 31)},
-        ("rejected", "cancel_date", "9999-12-31 is outside 1900-2199"),
+        ("rejected", "cancel_date", "9999-12-31 is after 2199-12-31, the latest date accepted"),
     ),
     (
         "far-future date (text)",
         "xlsxwriter",
         {"period_start": "3026-04-01"},
-        ("rejected", "period_start", "3026-04-01 is outside 1900-2199"),
+        ("rejected", "period_start", "3026-04-01 is after 2199-12-31"),
+    ),
+    (
+        "serial 60 (Excel shows 1900-02-29) in a date",
+        "xlsxwriter",
+        {"period_start": Dated(60)},
+        ("rejected", "period_start", "1900-02-28 is before 1989-01-08, the earliest date accepted"),
+    ),
+    (
+        "serial 0 in a date (Excel shows 00:00:00)",
+        "xlsxwriter",
+        {"cancel_date": Dated(0)},
+        ("rejected", "cancel_date", DATE),
     ),
     (
         "date typed as a number",
@@ -259,6 +317,25 @@ def test_rejected_cells_show_what_was_typed_and_long_ones_are_shortened(runs):
     ]
     (value,) = shown["value"].tolist()
     assert value.startswith("x" * 1000) and value.endswith("… (100,000 characters)") and len(value) < 1100
+
+
+@pytest.mark.parametrize(
+    ("case", "shown"),
+    [
+        ("serial 0 in a date (Excel shows 00:00:00)", "00:00:00 (a date or time format, serial 0"),
+        (
+            "serial 60 (Excel shows 1900-02-29) in a date",
+            "1900-02-28 (a date format, serial 59 or 60: Excel shows 60 as 1900-02-29, a day that never was)",
+        ),
+    ],
+)
+def test_rejected_date_cells_show_the_serial_they_hold(runs, case, shown):
+    result, excel_rows = runs["xlsxwriter"]
+    number = next(n for n, c in enumerate(CASES) if c[0] == case)
+    row = result.rejected[result.rejected["row"] == excel_rows[number]]
+    column = CASES[number][3][1]
+    (value,) = row.loc[row["column"] == column, "value"].tolist()
+    assert value.startswith(shown), value
 
 
 def test_outputs_of_hostile_cells_read_back(runs):

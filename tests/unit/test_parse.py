@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pandas as pd
 import pytest
@@ -10,8 +11,11 @@ import pytest
 from pipeline.parse import (
     BOOL_REASON,
     DATE_REASON,
+    ID_REASON,
     INTEGER_REASON,
+    TEXT_REASON,
     YEN_REASON,
+    half_width,
     parse_bool,
     parse_code,
     parse_code_list,
@@ -72,9 +76,59 @@ def test_yen_rejects_anything_else_saying_what_was_expected(cell):
 
 
 def test_yen_empty_is_missing_not_an_error():
-    values, errors = parse_yen(pd.Series(["", "  ", None, float("nan")], dtype=object))
+    values, errors = parse_yen(pd.Series(["", "  ", None], dtype=object))
     assert values.isna().all() and errors.isna().all()
     assert str(values.dtype) == "Int64"
+
+
+@pytest.mark.parametrize("parse", [parse_yen, parse_integer, parse_date, parse_bool, parse_code, parse_id, parse_text])
+@pytest.mark.parametrize(
+    ("cell", "shown"), [(float("nan"), "NaN"), (float("inf"), "Infinity"), (-math.inf, "-Infinity")]
+)
+def test_nan_and_infinities_are_bad_values_never_empty(parse, cell, shown):
+    _, error = one(parse, cell)
+    assert error == f"{shown} is not a value (written by a program, no Excel holds it): give the value"
+
+
+@pytest.mark.parametrize(
+    ("cell", "character"),
+    [
+        ("10⁸", "'⁸' (U+2078 SUPERSCRIPT EIGHT)"),
+        ("⑩", "'⑩' (U+2469 CIRCLED NUMBER TEN)"),
+        ("٣٠٠", "'٣' (U+0663 ARABIC-INDIC DIGIT THREE)"),
+        ("¥１，０⁰⁰", "'⁰' (U+2070 SUPERSCRIPT ZERO)"),
+    ],
+)
+def test_compatibility_digits_are_not_digits(cell, character):
+    """NFKC would read 10⁸ as 108 and ⑩ as 10: only width is normalised."""
+    for parse, expected in ((parse_yen, YEN_REASON), (parse_integer, INTEGER_REASON), (parse_id, ID_REASON)):
+        value, error = one(parse, cell)
+        assert pd.isna(value)
+        assert error == f"contains {character}, not one of the digits 0-9; {expected}"
+
+
+def test_full_width_is_read_as_half_width():
+    assert one(parse_yen, "¥１，２３４，５６７")[0] == 1_234_567
+    assert one(parse_id, "ＣＳ０００１")[0] == "CS0001"
+    assert one(parse_date, "２０２６／４／１")[0] == pd.Timestamp("2026-04-01")
+    assert one(parse_code, "ＷＩＤＥ")[0] == "wide"
+    assert half_width("ｶﾞｲﾄﾞ　Ａ") == "ガイド A"
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\u200e", "\u2060", "\u00ad", "\ue000"])
+def test_ids_with_invisible_characters_are_rejected(invisible):
+    for cell in (f"CS0000001{invisible}", f"CS{invisible}0000001"):
+        value, error = one(parse_id, cell)
+        assert pd.isna(value)
+        assert error.startswith(f"contains an invisible character (U+{ord(invisible):04X} ")
+        assert error.endswith(ID_REASON)
+
+
+def test_boolean_cells_are_not_ids_or_text():
+    assert pd.isna(one(parse_id, True)[0])
+    assert one(parse_id, True)[1] == f"a TRUE (boolean) cell is not an id; {ID_REASON}"
+    assert one(parse_text, False)[1] == f"a FALSE (boolean) cell is not text; {TEXT_REASON}"
+    assert one(parse_bool, True) == (True, None)
 
 
 def test_yen_excel_errors_and_control_characters_are_reasons_never_exceptions():
@@ -141,7 +195,10 @@ def test_era_dates_inside_their_era(cell, expected):
         (True, DATE_REASON),
         (dt.time(10, 0), DATE_REASON),
         ("#N/A", "Excel error value #N/A"),
-        ("3026-01-01", "outside 1900-2199"),
+        ("3026-01-01", "is after 2199-12-31, the latest date accepted"),
+        ("1989-01-07", "1989-01-07 is before 1989-01-08, the earliest date accepted"),
+        (dt.date(1900, 2, 28), "1900-02-28 is before 1989-01-08, the earliest date accepted"),
+        (dt.datetime(1970, 1, 1), "1970-01-01 is before 1989-01-08"),
     ],
 )
 def test_dates_reject_anything_else(cell, reason_part):

@@ -40,6 +40,12 @@ HOSTILE_CELLS = [
     "maybe",
     "2026.11.1",
     dt.datetime(2026, 4, 1, 10, 30),
+    "10⁸",
+    "⑩",
+    "CS0000001\u200b",
+    float("nan"),
+    float("-inf"),
+    True,
 ]
 
 
