@@ -23,20 +23,24 @@ from tqdm import tqdm
 
 import pipeline
 from pipeline.calendar import month_end, previous_month
+from pipeline.errors import FatalInputError
 from pipeline.io.cache import CACHE_FOLDER, ParseCache, file_fingerprint, folder_fingerprint
+from pipeline.io.layouts import CoverHolder, coverholder_bordereaux, coverholders, read_coverholder_month
 from pipeline.io.outputs import check_output_folder, frame_records, output_files, write_outputs
-from pipeline.io.read import find_bordereaux, input_files, read_month
+from pipeline.io.read import MONTH_FOLDER, BordereauFiles, RawSheet, input_files
 from pipeline.io.workbook import Sheet
 from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
 from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets
+from pipeline.reports.coverholders import coverholder_sheets
 from pipeline.reports.labels import labels_for
 from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
 from pipeline.reports.rejected import rejected_sheets
 from pipeline.reports.run_info import RunInfo, with_run
 from pipeline.stages.claims import claim_totals, lines_with_movements, remaining_limits
+from pipeline.stages.coverholders import coverholder_month, data_quality, in_month_order
 from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import Reinsurance, reinsurance, with_first_months
-from pipeline.stages.validate import combined, reconciliation, validate_months
+from pipeline.stages.validate import MonthValidated, combined, reconciliation, validate_months
 from pipeline.stages.versions import History, InForce, as_at
 from pipeline.stages.waterfall import adjudicated_lines
 
@@ -122,29 +126,45 @@ def run_month(
             book = load_products(products_dir or DEFAULT_PRODUCTS_DIR)
 
         with stages.stage("read") as rows:
-            found = find_bordereaux(input_dir, month)
-            cache = ParseCache.open(cache_dir or output_dir / CACHE_FOLDER, found, book.folder) if use_cache else None
-            cached = cache.load_all() if cache else {}
-            raw = {folder: read_month(found, folder) for folder in found.months if folder not in cached}
-            parsed = sum(sheet.rows_read for sheets in raw.values() for sheet in sheets)
-            if raw or not cached:
-                rows.update(rows_in=parsed, months=len(raw))
-            if cached:
-                from_cache = sum(int(str(c["rows_read"])) for result in cached.values() for c in result.counts)
-                served = f"{len(cached)} month" + ("s" if len(cached) != 1 else "")
+            holders = coverholders(input_dir, book)
+            several = bool(holders[0].prefix)  # cover-holder folders: ids scoped (LAYOUTS.md)
+            check_month(input_dir, month, holders)
+            cache_root = cache_dir or output_dir / CACHE_FOLDER
+            reads = [HolderRead.of(holder, month, cache_root, book, use_cache=use_cache) for holder in holders]
+            unclaimed = no_bordereau_warnings(input_dir, reads)
+            for read in reads:
+                read.raw = {m: read_coverholder_month(read.holder, read.found, m) for m in read.months_to_read}
+            parsed = sum(sheet.rows_read for read in reads for sheets in read.raw.values() for sheet in sheets)
+            cached_months = {(read.holder.code, m) for read in reads for m in read.cached}
+            months_read = sum(len(read.raw) for read in reads)
+            if months_read or not cached_months:
+                rows.update(rows_in=parsed, months=months_read)
+            if cached_months:
+                from_cache = sum(
+                    int(str(c["rows_read"])) for read in reads for result in read.cached.values() for c in result.counts
+                )
+                served = f"{len(cached_months)} month" + ("s" if len(cached_months) != 1 else "")
                 rows["cache"] = f"{served} ({from_cache:,} rows) from the parse cache"
+            if several:
+                rows["coverholders"] = f"{len(holders)} cover-holders"
 
         with stages.stage("validate") as rows:
-            months = validate_months(found.months, raw, cached, book)
-            if cache:
-                cache.store_all(months, skip=cached)
-            validated = combined(months)
+            outcomes = []
+            for read in reads:
+                months_of_holder = validate_months(read.found.months, read.raw, read.cached, book)
+                if read.cache:
+                    read.cache.store_all(months_of_holder, skip=read.cached)
+                outcomes.append([coverholder_month(m, read.holder.code, scoped=several) for m in months_of_holder])
+            every_month = in_month_order(outcomes)
+            validated = combined(every_month)
             table = reconciliation(validated.counts, validated.rejected)
+            quality = data_quality(every_month)
             rows.update(
                 rows_in=int(table["rows_read"].iloc[-1]),
                 rows_out=int(table["rows_processed"].iloc[-1]),
                 rejected=int(table["rows_rejected"].iloc[-1]),
             )
+        found_months = sorted({m for read in reads for m in read.found.months})
 
         with stages.stage("versions") as rows:
             in_force = {
@@ -209,14 +229,19 @@ def run_month(
                 {
                     "policies_annotated.xlsx": policies_annotated_sheets(policies, labels),
                     "claims_annotated.xlsx": claims_annotated_sheets(lines, claims, labels),
-                    "portfolio_summary.xlsx": portfolio_summary_sheets(summary_inputs, book, labels),
+                    "portfolio_summary.xlsx": portfolio_summary_sheets(summary_inputs, book, labels)
+                    + (coverholder_sheets(policies, claims, month, book, quality, labels) if several else []),
                     "rejected.xlsx": rejected_sheets(validated.rejected, table, labels),
                 },
-                run_info(input_dir, month, found.months, book, lang, table),
+                run_info(input_dir, month, found_months, book, lang, table),
                 labels,
             )
 
-        inputs = [{"file": f.file, "sha256": f.sha256, "rows": f.rows} for f in input_files(found, validated.counts)]
+        inputs = [
+            {"file": f.file, "sha256": f.sha256, "rows": f.rows}
+            for read in reads
+            for f in input_files(read.found, validated.counts)
+        ]
         files, parquet_sheets = output_files(sheets, documents=documents, note=labels.parquet_note())
         with stages.stage("write") as rows:
             manifest = {
@@ -230,7 +255,9 @@ def run_month(
                 "inputs": inputs,
                 "counts": frame_records(table),
                 "rejected_rows": len(validated.rejected),
-                "cache": cache.describe(output_dir, cached) if cache else None,
+                "cache": cache_description(reads, output_dir, several) if use_cache else None,
+                "coverholders": [read.describe() for read in reads],
+                "unclaimed_files": unclaimed,
                 "sheets_as_parquet": parquet_sheets,
                 "timings": stages.timings,
             }
@@ -260,7 +287,7 @@ def run_month(
         reinsurance=ceded_and_recovered,
         payable_history=history,
         sheets=sheets,
-        cached_months=sorted(cached),
+        cached_months=sorted({m for read in reads for m in read.cached}),
         parquet_sheets=parquet_sheets,
     )
 
@@ -314,3 +341,78 @@ def payable_history(adjudicated: dict[str, pd.DataFrame]) -> pd.DataFrame:
     ]
     columns = ["claim_id", "valuation_month", "payable_total"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+@dataclass
+class HolderRead:
+    """One cover-holder's part of the read stage: its files up to M, its parse cache, the months
+    the cache served and the raw sheets of the others; what no layout claims."""
+
+    holder: CoverHolder
+    found: BordereauFiles
+    unclaimed_files: tuple[str, ...]
+    empty_months: tuple[str, ...]
+    cache: ParseCache | None
+    cached: dict[str, MonthValidated]
+    raw: dict[str, list[RawSheet]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, holder: CoverHolder, month: str, cache_root: Path, book: ProductBook, *, use_cache: bool) -> HolderRead:
+        found, unclaimed = coverholder_bordereaux(holder, month)
+        cache = None
+        if use_cache and found.months:
+            folder = cache_root / holder.code if holder.prefix else cache_root
+            cache = ParseCache.open(folder, found, book.folder, holder.layout.sha256 if holder.layout else "")
+        cached = cache.load_all() if cache else {}
+        return cls(holder, found, unclaimed.files, unclaimed.empty_months, cache, cached)
+
+    @property
+    def months_to_read(self) -> list[str]:
+        return [m for m in self.found.months if m not in self.cached]
+
+    def describe(self) -> dict[str, Any]:
+        """The cover-holder for the manifest: code, name, folder, layout file and its SHA-256."""
+        layout = self.holder.layout
+        return {
+            "coverholder": self.holder.code,
+            "name": self.holder.name,
+            "folder": self.holder.prefix.rstrip("/") or ".",
+            "layout": str(layout.path) if layout else None,
+            "layout_sha256": layout.sha256 if layout else None,
+            "months_with_no_bordereau": list(self.empty_months),
+        }
+
+
+def check_month(input_dir: Path, month: str, holders: Sequence[CoverHolder]) -> None:
+    """``month`` must be a month and a month folder of at least one cover-holder."""
+    if not MONTH_FOLDER.fullmatch(month):
+        raise FatalInputError("--month", f"expected a month like 2026-04, got {month!r}")
+    if not any((holder.folder / month).is_dir() for holder in holders):
+        where = input_dir / month if not holders[0].prefix else input_dir / f"<cover-holder>/{month}"
+        raise FatalInputError(where, f"month folder for {month} missing")
+
+
+def no_bordereau_warnings(input_dir: Path, reads: Sequence[HolderRead]) -> list[str]:
+    """Warn of every file no layout claims and every month folder where nothing matched; stop the
+    run when no month has any bordereau. Returns the unclaimed files (for the manifest)."""
+    unclaimed = [file for read in reads for file in read.unclaimed_files]
+    for file in unclaimed:
+        log.warning("%s: not a bordereau file of the contract or of a layout.toml: not read", file)
+    for read in reads:
+        for folder in read.empty_months:
+            log.warning("%s: no bordereau file in this month folder (nothing reported this month)", folder)
+    if not any(read.found.files for read in reads):
+        raise FatalInputError(
+            input_dir,
+            "no bordereau in any month folder: name the files policies.xlsx and claims.xlsx "
+            "(DATA_CONTRACT.md) or describe them in a layout.toml (LAYOUTS.md)",
+        )
+    return unclaimed
+
+
+def cache_description(reads: Sequence[HolderRead], output_dir: Path, several: bool) -> dict[str, Any] | None:
+    """The parse cache for the manifest: one folder, or one per cover-holder."""
+    described = {read.holder.code: read.cache.describe(output_dir, read.cached) for read in reads if read.cache}
+    if not several:
+        return next(iter(described.values()), None)
+    return described

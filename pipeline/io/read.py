@@ -34,7 +34,7 @@ import re
 import tomllib
 import unicodedata
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -59,7 +59,7 @@ COLUMNS_FILE = Path(__file__).parent / "columns.toml"
 MONTH_FOLDER = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 EXCEL_ROW = "excel_row"
 # Names the pipeline adds to every row; an input column of the same name is renamed on reading.
-RESERVED_COLUMNS = ("bordereau_month", "source_file", "source_sheet", EXCEL_ROW, "first_month")
+RESERVED_COLUMNS = ("bordereau_month", "source_file", "source_sheet", EXCEL_ROW, "first_month", "coverholder")
 # Columns the stages add (the computed schemas, and the context the claims stage puts on lines): an
 # unknown input column of the same name would be overwritten, so it is carried as "<name> (input)".
 STAGE_COLUMNS = frozenset(
@@ -108,6 +108,13 @@ class RawSheet:
     sheet: str
     frame: pd.DataFrame = field(repr=False)
     extra_columns: tuple[str, ...] = ()
+    # column -> the header as written in the file, where it differs (LAYOUTS.md: rejected.xlsx shows it)
+    headers: tuple[tuple[str, str], ...] = ()
+    # a cover-holder's extra date spellings and thousands separator (LAYOUTS.md [formats]), for parsing
+    date_formats: tuple[str, ...] = ()
+    thousands_separator: str = ","
+    # a mapped column's cells as typed, before the layout's value map (rejected.xlsx shows them)
+    typed: Mapping[str, pd.Series] = field(default_factory=dict, repr=False)
 
     @property
     def rows_read(self) -> int:
@@ -399,17 +406,21 @@ def read_sheet(
     relative: str,
     sheet: str,
     merged: Sequence[tuple[tuple[int, int], tuple[int, int]]] = (),
+    header_row: int = 1,
 ) -> RawSheet:
     """A raw sheet from calamine's rows (``skip_empty_area=False``: ``rows[0]`` is Excel row 1).
-    ``merged``: the sheet's merged ranges ((row, column), (row, column)), 0-based, for messages."""
-    if not rows or (all(is_empty_cell(cell) for cell in rows[0]) and len(rows) == 1):
-        raise FatalInputError(relative, f"sheet '{sheet}' is empty (no header row)")
-    names = _header_map(list(rows[0]), sheet, relative, merged)
+    ``merged``: the sheet's merged ranges ((row, column), (row, column)), 0-based, for messages.
+    ``header_row``: the Excel row of the headers (a cover-holder's layout may have titles above)."""
+    header = header_row - 1
+    if len(rows) <= header or (all(is_empty_cell(cell) for cell in rows[header]) and len(rows) == header + 1):
+        where = "no header row" if header_row == 1 else f"no header row: row {header_row} is empty"
+        raise FatalInputError(relative, f"sheet '{sheet}' is empty ({where})")
+    names = _header_map(list(rows[header]), sheet, relative, merged)
     positions = list(names)
     kept: list[list[object]] = []
     excel_rows: list[int] = []
     every_column = positions == list(range(len(positions)))
-    for number, row in enumerate(rows[1:], start=2):
+    for number, row in enumerate(rows[header + 1 :], start=header_row + 1):
         if _empty_row(row):
             continue
         if every_column and len(row) == len(positions) and isinstance(row, list):

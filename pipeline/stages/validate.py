@@ -23,6 +23,7 @@ file were validated once and stay valid in every later as-at view (pipeline.stag
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ import pandera.pandas as pa
 
 from pipeline.calendar import month_end
 from pipeline.io.read import EXCEL_ROW, Bordereaux, RawSheet
-from pipeline.parse import PARSERS, cell_text, raw_text
+from pipeline.parse import PARSERS, Parsed, cell_text, parse_date, raw_text
 from pipeline.products import ProductBook
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History, latest_versions
 from schemas.claims import CLAIM_KINDS, ClaimParsed, ClaimValid, claim_restatement_rules, claim_rules, series_rule
@@ -56,7 +57,7 @@ from schemas.policies import (
     product_change_rule,
 )
 
-REJECTED_COLUMNS = ["month", "file", "sheet", "row", "column", "value", "reason"]
+REJECTED_COLUMNS = ["month", "file", "sheet", "row", "column", "column_as_written", "value", "reason"]
 COUNT_COLUMNS = ["month", "file", "sheet", "rows_read", "rows_processed", "rows_rejected"]
 FAILURE_COLUMNS = ["index", "column", "reason"]
 
@@ -113,7 +114,7 @@ def parsed_sheet(raw: RawSheet, kinds: dict[str, str]) -> tuple[pd.DataFrame, pd
     columns: dict[str, pd.Series] = {}
     failures = []
     for column, kind in kinds.items():
-        values, errors = PARSERS[kind](raw.frame[column])
+        values, errors = _parser(kind, raw)(raw.frame[column])
         columns[column] = values
         bad = errors[errors.notna()]
         failures.append(pd.DataFrame({"index": bad.index, "column": column, "reason": bad.to_numpy()}))
@@ -127,6 +128,16 @@ def parsed_sheet(raw: RawSheet, kinds: dict[str, str]) -> tuple[pd.DataFrame, pd
     extra = {column: raw_text(raw.frame[column]) for column in raw.extra_columns}
     frame = pd.DataFrame({**provenance, **columns, **extra}, index=index)
     return frame, _failures(failures)
+
+
+def _parser(kind: str, raw: RawSheet) -> Callable[[pd.Series], Parsed]:
+    """The parser of ``kind`` for this sheet: with its cover-holder's extra date spellings and
+    thousands separator (LAYOUTS.md [formats]) where its layout gives them."""
+    if kind == "date" and raw.date_formats:
+        return functools.partial(parse_date, formats=raw.date_formats)
+    if kind in ("yen", "integer") and raw.thousands_separator != ",":
+        return functools.partial(PARSERS[kind], thousands_separator=raw.thousands_separator)  # type: ignore[call-arg]
+    return PARSERS[kind]
 
 
 def _failures(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -356,10 +367,12 @@ def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
     joined = grouped.ngroups < len(unique)  # a cell failing several rules: one row, reasons joined
     cells = grouped.agg("; ".join).reset_index() if joined else unique.reset_index(drop=True)
     positions = raw.frame.index.get_indexer(pd.Index(cells["index"]))
+    written = dict(raw.headers)
     values = [""] * len(cells)
     for column, rows in cells.groupby("column", sort=False).indices.items():
         if column in raw.frame.columns:
-            for row, cell in zip(rows, raw.frame[column].to_numpy()[positions[rows]], strict=True):
+            typed = raw.typed.get(str(column), raw.frame[column])  # as typed, before a layout's value map
+            for row, cell in zip(rows, typed.to_numpy()[positions[rows]], strict=True):
                 values[row] = shown_value(cell_text(cell))
     rejected = pd.DataFrame(
         {
@@ -368,6 +381,7 @@ def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
             "sheet": raw.sheet,
             "row": raw.frame[EXCEL_ROW].to_numpy(dtype="int64")[positions],
             "column": cells["column"].astype(str).to_numpy(),
+            "column_as_written": cells["column"].astype(str).map(lambda c: written.get(c, c)).to_numpy(),
             "value": pd.Series(values, dtype="str").to_numpy(),
             "reason": cells["reason"].to_numpy(),
         }
