@@ -129,9 +129,9 @@ def book() -> dict[str, list[Row]]:
         "claims": [claim("C001", "P001"), claim("C002", "P002")],
         "lines": [
             line("L001", "C001", "damages", 2_500_000),
-            line("L002", "C001", "lawyer", 1_200_000),
-            line("L003", "C002", "forensics", 800_000),
-            line("L004", "C002", "call_center", 300_000),
+            line("L002", "C001", "defense", 1_200_000),
+            line("L003", "C002", "response", 800_000),
+            line("L004", "C002", "damages", 300_000),
         ],
     }
 
