@@ -375,7 +375,7 @@ def contract_sheet(raw: RawSheet, layout: SheetLayout, written: Mapping[str, str
         raw,
         frame=frame.assign(**updates),
         extra_columns=tuple(name for name in raw.extra_columns if name not in dropped),
-        headers=tuple(written.items()),
+        headers=tuple({**dict(raw.headers), **written}.items()),
         date_formats=formats.date_formats,
         thousands_separator=formats.thousands_separator,
         typed=typed,

@@ -35,7 +35,7 @@ import tomllib
 import unicodedata
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from xml.etree import ElementTree
@@ -431,7 +431,13 @@ def read_sheet(
     frame = pd.DataFrame(kept, columns=[names[i] for i in positions], dtype=object)
     if not kept:
         frame = pd.DataFrame({names[i]: pd.Series(dtype=object) for i in positions})
-    return _raw_sheet(frame, excel_rows, month, relative, sheet)
+    header_cells = rows[header]
+    written = tuple(
+        (names[i], cell_text(header_cells[i]))
+        for i in positions
+        if i < len(header_cells) and cell_text(header_cells[i]) and cell_text(header_cells[i]) != names[i]
+    )
+    return replace(_raw_sheet(frame, excel_rows, month, relative, sheet), headers=written)
 
 
 def _raw_sheet(frame: pd.DataFrame, excel_rows: Sequence[int], month: str, relative: str, sheet: str) -> RawSheet:

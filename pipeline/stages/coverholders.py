@@ -76,7 +76,7 @@ def data_quality(months: Sequence[MonthValidated]) -> pd.DataFrame:
     table = counts.groupby(keys, sort=False)[["rows_read", "rows_processed", "rows_rejected"]].sum().reset_index()
     rejected = pd.concat([month.rejected for month in months], ignore_index=True)
     if rejected.empty:
-        return table.assign(top_reasons="")
+        return table.assign(top_reasons="").sort_values(keys, kind="stable").reset_index(drop=True)
     rows = rejected.drop_duplicates([*keys, "file", "sheet", "row", "reason"])
     reasons = rows.groupby([*keys, "reason"], sort=False).size().rename("rows").reset_index()
     reasons = reasons.sort_values([*keys, "rows", "reason"], ascending=[True, True, False, True], kind="stable")
@@ -89,4 +89,5 @@ def data_quality(months: Sequence[MonthValidated]) -> pd.DataFrame:
         .reset_index()
     )
     table = table.merge(text, on=keys, how="left")
-    return table.assign(top_reasons=table["top_reasons"].fillna("")).reset_index(drop=True)
+    table = table.assign(top_reasons=table["top_reasons"].fillna(""))
+    return table.sort_values(keys, kind="stable").reset_index(drop=True)

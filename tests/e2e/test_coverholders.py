@@ -166,3 +166,33 @@ def test_a_month_no_cover_holder_has_is_named(tmp_path: Path, month: str) -> Non
     assert done.returncode == EXIT_FATAL
     (line,) = error_lines(done)
     assert f"month folder for {month} missing" in line
+
+
+def test_the_sample_shows_two_cover_holders_and_their_intended_rejections(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2] / "sample_data"
+    result = run_month(root, "2026-06", tmp_path / "out", use_cache=False)
+    assert set(result.policies["coverholder"]) == {"tokyo-agency", "osaka-mga"}
+    assert result.policies["policy_id"].str.startswith(("tokyo-agency:", "osaka-mga:")).all()
+    expected = json.loads((root / "tokyo-agency" / "expected_rejections.json").read_text(encoding="utf-8"))
+    tokyo = {(f"tokyo-agency/{e['file']}", e["sheet"], e["row"]) for e in expected if e["month"] <= "2026-06"}
+    osaka = {
+        ("osaka-mga/2026-04/契約明細_202604.xlsx", "policies", 7, "product", "商品コード", "CYB-X"),
+        ("osaka-mga/2026-05/契約明細_202605.xlsx", "policies", 5, "period_start", "始期日", "31/02/2026"),
+    }
+    rejected = result.rejected
+    by_tokyo = rejected[rejected["coverholder"] == "tokyo-agency"]
+    assert set(zip(by_tokyo["file"], by_tokyo["sheet"], by_tokyo["row"], strict=True)) == tokyo
+    by_osaka = rejected[rejected["coverholder"] == "osaka-mga"]
+    columns = ["file", "sheet", "row", "column", "column_as_written", "value"]
+    assert set(by_osaka[columns].itertuples(index=False, name=None)) == osaka
+    summary = {sheet.name for sheet in result.sheets["portfolio_summary.xlsx"]}
+    assert {"by_coverholder", "data_quality"} <= summary
+
+
+def test_the_contract_layout_with_japanese_headers_shows_them_as_written(tmp_path: Path) -> None:
+    rows = book()
+    rows["policies"][0] = rows["policies"][0] | {"plan": "gold"}
+    write_bordereau(tmp_path / "in", MONTH, **rows, japanese_headers=True)
+    result = _run(tmp_path / "in", tmp_path, "out", use_cache=False)
+    row = result.rejected[result.rejected["column"] == "plan"].iloc[0]
+    assert row["column_as_written"] == "プラン" and row["value"] == "gold" and row["coverholder"] == "in"

@@ -21,7 +21,7 @@ from pipeline.reports.rejected import reason_in_japanese
 from pipeline.reports.triangle import LONG_COLUMNS
 from pipeline.run import RunResult, run_month
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "tokyo-agency"  # one cover-holder: ids as sent
 MONTH = "2027-03"
 WORKBOOKS = ("policies_annotated.xlsx", "claims_annotated.xlsx", "portfolio_summary.xlsx", "rejected.xlsx")
 ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
