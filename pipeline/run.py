@@ -224,6 +224,7 @@ def run_month(
                 policies_previous=priced_before,
                 claims_previous=previous.claims,
                 reinsurance=ceded_and_recovered,
+                by_coverholder=several,
             )
             sheets, documents = with_run(
                 {

@@ -78,6 +78,9 @@ def test_several_cover_holders_scope_ids_and_report_each(tmp_path: Path) -> None
     table = summary["by_coverholder"].set_index("coverholder")
     assert table.loc["osaka-mga", "policies"] == table.loc["tokyo-agency", "policies"] == 2
     assert table["payable_total"].sum() == result.claims["payable_total"].sum()
+    by_product = summary["by_product"]
+    assert by_product.columns[0] == "coverholder" and set(by_product["coverholder"]) == {"osaka-mga", "tokyo-agency"}
+    assert by_product["written_premium"].sum() == table["written_premium"].sum()
     quality = summary["data_quality"]
     assert quality[["coverholder", "month"]].values.tolist() == [["osaka-mga", MONTH], ["tokyo-agency", MONTH]]
     assert quality["rows_read"].tolist() == [8, 8] and quality["rows_rejected"].tolist() == [0, 0]
