@@ -431,11 +431,11 @@ def read_sheet(
     frame = pd.DataFrame(kept, columns=[names[i] for i in positions], dtype=object)
     if not kept:
         frame = pd.DataFrame({names[i]: pd.Series(dtype=object) for i in positions})
-    header_cells = rows[header]
+    header_cells = rows[header]  # the headers as written, where other than the column's own name
     written = tuple(
         (names[i], cell_text(header_cells[i]))
         for i in positions
-        if i < len(header_cells) and cell_text(header_cells[i]) and cell_text(header_cells[i]) != names[i]
+        if i < len(header_cells) and normalise_header(header_cells[i]).lower() not in ("", names[i].lower())
     )
     return replace(_raw_sheet(frame, excel_rows, month, relative, sheet), headers=written)
 

@@ -381,7 +381,7 @@ def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
             "sheet": raw.sheet,
             "row": raw.frame[EXCEL_ROW].to_numpy(dtype="int64")[positions],
             "column": cells["column"].astype(str).to_numpy(),
-            "column_as_written": cells["column"].astype(str).map(lambda c: written.get(c, c)).to_numpy(),
+            "column_as_written": cells["column"].astype(str).map(lambda c: written.get(c, "")).to_numpy(),
             "value": pd.Series(values, dtype="str").to_numpy(),
             "reason": cells["reason"].to_numpy(),
         }
