@@ -43,7 +43,7 @@ bench: $(STAMP) ## Benchmark a 100,000-policy book against the Excel I/O floor
 	$(BIN)/python -m pipeline.bench
 
 sample: $(STAMP) ## Regenerate sample_data/ with the deterministic generator
-	$(BIN)/python -m pipeline sample --output sample_data
+	$(BIN)/python -m pipeline sample --output sample_data --coverholders
 
 clean: ## Remove the virtualenv, outputs and caches
 	rm -rf $(VENV) output .pytest_cache .mypy_cache .ruff_cache

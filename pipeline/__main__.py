@@ -130,12 +130,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipeline.io.find import latest_month
+    from pipeline.io.layouts import latest_input_month
     from pipeline.run import run_month
 
     result = run_month(
         args.input,
-        args.month or latest_month(args.input),
+        args.month or latest_input_month(args.input),
         args.output,
         products_dir=args.products,
         lang=args.lang,

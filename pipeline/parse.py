@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import math
 import re
 import unicodedata
@@ -342,16 +343,41 @@ def _integer_cell(cell: object) -> Outcome:
     return _whole_number(cell, _INTEGER, INTEGER_REASON)
 
 
-def parse_yen(raw: pd.Series) -> Parsed:
+@functools.cache
+def _grouped_by(separator: str) -> re.Pattern[str]:
+    return re.compile(rf"(.*?)(\d{{1,3}}(?:{re.escape(separator)}\d{{3}})+)(.*)")
+
+
+def _with_separator(parse_cell: Callable[[object], Outcome], separator: str) -> Callable[[object], Outcome]:
+    """``parse_cell`` also accepting digits grouped by ``separator`` (a cover-holder's habit,
+    LAYOUTS.md ``[formats]``): ``1.234.567`` is read as ``1,234,567`` would be."""
+    if separator == ",":
+        return parse_cell
+
+    def parse(cell: object) -> Outcome:
+        if isinstance(cell, str):
+            match = _grouped_by(separator).fullmatch(half_width(cell).strip())
+            if match:
+                before, digits, after = match.groups()
+                value, problem = parse_cell(before + digits.replace(separator, ",") + after)
+                if problem is None:
+                    return value, None
+        return parse_cell(cell)
+
+    return parse
+
+
+def parse_yen(raw: pd.Series, thousands_separator: str = ",") -> Parsed:
     """Whole yen >= 0 as nullable ``Int64``: ``1234567``, ``1,234,567`` (strict 3-digit groups),
-    ``¥1,234,567``, ``1,234,567円``, full-width digits; a numeric cell with no fractional part."""
-    values, errors = _parse_column(raw, _yen_cell)
+    ``¥1,234,567``, ``1,234,567円``, full-width digits; a numeric cell with no fractional part. A
+    cover-holder's ``thousands_separator`` (e.g. ``.``) is accepted as well as ``,``."""
+    values, errors = _parse_column(raw, _with_separator(_yen_cell, thousands_separator))
     return Parsed(pd.Series(values, index=raw.index, dtype="Int64"), _errors(errors, raw.index))
 
 
-def parse_integer(raw: pd.Series) -> Parsed:
+def parse_integer(raw: pd.Series, thousands_separator: str = ",") -> Parsed:
     """A whole number >= 0 (e.g. ``victims``) as nullable ``Int64``; same digits as yen, no ¥/円."""
-    values, errors = _parse_column(raw, _integer_cell)
+    values, errors = _parse_column(raw, _with_separator(_integer_cell, thousands_separator))
     return Parsed(pd.Series(values, index=raw.index, dtype="Int64"), _errors(errors, raw.index))
 
 
@@ -423,11 +449,34 @@ def _date_cell(cell: object) -> Outcome:
     return None, DATE_REASON
 
 
-def parse_date(raw: pd.Series) -> Parsed:
+def _with_date_formats(formats: tuple[str, ...]) -> Callable[[object], Outcome]:
+    """:func:`_date_cell` also accepting a cover-holder's extra spellings (strptime formats such as
+    ``%d/%m/%Y``, LAYOUTS.md ``[formats] dates``), tried after the contract's own."""
+    if not formats:
+        return _date_cell
+    reason = f"{DATE_REASON}, or as this cover-holder writes dates: {', '.join(formats)}"
+
+    def parse(cell: object) -> Outcome:
+        value, problem = _date_cell(cell)
+        if problem is None or not isinstance(cell, str):
+            return value, problem
+        text = half_width(cell).strip()
+        for spelling in formats:
+            try:
+                return _plausible(dt.datetime.strptime(text, spelling).date())
+            except ValueError:
+                continue
+        return None, problem.replace(DATE_REASON, reason)
+
+    return parse
+
+
+def parse_date(raw: pd.Series, formats: tuple[str, ...] = ()) -> Parsed:
     """Dates as ``datetime64[ns]`` at midnight: Excel date cells (a date-time keeps its date),
     ``2026-04-01``, ``2026/4/1``, ``2026年4月1日``, ``令和8年4月1日`` / ``R8.4.1`` and 平成 / ``H``
-    (an era date outside its era is bad). Bare numbers and ``2026.4.1`` are bad input."""
-    values, errors = _parse_column(raw, _date_cell)
+    (an era date outside its era is bad). Bare numbers and ``2026.4.1`` are bad input. ``formats``:
+    a cover-holder's extra spellings (strptime), accepted on top of these."""
+    values, errors = _parse_column(raw, _with_date_formats(tuple(formats)))
     dates = pd.to_datetime(pd.Series(values, index=raw.index, dtype=object)).astype("datetime64[ns]")
     return Parsed(dates, _errors(errors, raw.index))
 

@@ -22,13 +22,15 @@ from tqdm import tqdm
 
 import pipeline
 from pipeline.calendar import month_end, months_from, previous_month
-from pipeline.io.cache import CACHE_FOLDER, ParseCache, file_fingerprint, folder_fingerprint
-from pipeline.io.find import find_bordereaux, input_files
+from pipeline.io.cache import CACHE_FOLDER, file_fingerprint, folder_fingerprint
+from pipeline.io.find import input_files
+from pipeline.io.holders import HolderRead, cache_description, check_month, no_bordereau_warnings
+from pipeline.io.layouts import coverholders, read_coverholder_month
 from pipeline.io.outputs import check_output_folder, manifest, output_files, write_outputs
-from pipeline.io.read import read_month
 from pipeline.io.workbook import Sheet
 from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
 from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets
+from pipeline.reports.coverholders import coverholder_sheets
 from pipeline.reports.labels import labels_for
 from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
 from pipeline.reports.rejected import rejected_sheets
@@ -40,6 +42,7 @@ from pipeline.stages.claims import (
     payable_history,
     remaining_limits,
 )
+from pipeline.stages.coverholders import coverholder_month, data_quality, in_month_order
 from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import Reinsurance, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
@@ -127,29 +130,45 @@ def run_month(
             book = load_products(products_dir or DEFAULT_PRODUCTS_DIR)
 
         with stages.stage("read") as rows:
-            found = find_bordereaux(input_dir, month)
-            cache = ParseCache.open(cache_dir or output_dir / CACHE_FOLDER, found, book.folder) if use_cache else None
-            cached = cache.load_all() if cache else {}
-            raw = {folder: read_month(found, folder) for folder in found.months if folder not in cached}
-            parsed = sum(sheet.rows_read for sheets in raw.values() for sheet in sheets)
-            if raw or not cached:
-                rows.update(rows_in=parsed, months=len(raw))
-            if cached:
-                from_cache = sum(int(str(c["rows_read"])) for result in cached.values() for c in result.counts)
-                served = f"{len(cached)} month" + ("s" if len(cached) != 1 else "")
+            holders = coverholders(input_dir, book)
+            several = bool(holders[0].prefix)  # cover-holder folders: ids scoped (LAYOUTS.md)
+            check_month(input_dir, month, holders)
+            cache_root = cache_dir or output_dir / CACHE_FOLDER
+            reads = [HolderRead.of(holder, month, cache_root, book, use_cache=use_cache) for holder in holders]
+            no_bordereau_warnings(input_dir, reads)
+            for read in reads:
+                read.raw = {m: read_coverholder_month(read.holder, read.found, m) for m in read.months_to_read}
+            parsed = sum(sheet.rows_read for read in reads for sheets in read.raw.values() for sheet in sheets)
+            cached_months = {(read.holder.code, m) for read in reads for m in read.cached}
+            months_read = sum(len(read.raw) for read in reads)
+            if months_read or not cached_months:
+                rows.update(rows_in=parsed, months=months_read)
+            if cached_months:
+                from_cache = sum(
+                    int(str(c["rows_read"])) for read in reads for result in read.cached.values() for c in result.counts
+                )
+                served = f"{len(cached_months)} month" + ("s" if len(cached_months) != 1 else "")
                 rows["cache"] = f"{served} ({from_cache:,} rows) from the parse cache"
+            if several:
+                rows["coverholders"] = f"{len(holders)} cover-holders"
 
         with stages.stage("validate") as rows:
-            months = validate_months(found.months, raw, cached, book)
-            if cache:
-                cache.store_all(months, skip=cached)
-            validated = combined(months)
+            outcomes = []
+            for read in reads:
+                months_of_holder = validate_months(read.found.months, read.raw, read.cached, book)
+                if read.cache:
+                    read.cache.store_all(months_of_holder, skip=read.cached)
+                outcomes.append([coverholder_month(m, read.holder.code, scoped=several) for m in months_of_holder])
+            every_month = in_month_order(outcomes)
+            validated = combined(every_month)
             table = reconciliation(validated.counts, validated.rejected)
+            quality = data_quality(every_month)
             rows.update(
                 rows_in=int(table["rows_read"].iloc[-1]),
                 rows_out=int(table["rows_processed"].iloc[-1]),
                 rejected=int(table["rows_rejected"].iloc[-1]),
             )
+        found_months = sorted({m for read in reads for m in read.found.months})
 
         with stages.stage("versions") as rows:
             in_force = {
@@ -209,19 +228,25 @@ def run_month(
                 policies_previous=priced_before,
                 claims_previous=previous.claims,
                 reinsurance=ceded_and_recovered,
+                by_coverholder=several,
             )
             sheets, documents = with_run(
                 {
                     "policies_annotated.xlsx": policies_annotated_sheets(policies, labels),
                     "claims_annotated.xlsx": claims_annotated_sheets(lines, claims, labels),
-                    "portfolio_summary.xlsx": portfolio_summary_sheets(summary_inputs, book, labels),
+                    "portfolio_summary.xlsx": portfolio_summary_sheets(summary_inputs, book, labels)
+                    + (coverholder_sheets(policies, claims, month, book, quality, labels) if several else []),
                     "rejected.xlsx": rejected_sheets(validated.rejected, table, labels),
                 },
-                run_info(input_dir, month, found.months, book, lang, table),
+                run_info(input_dir, month, found_months, book, lang, table),
                 labels,
             )
 
-        inputs = [{"file": f.file, "sha256": f.sha256, "rows": f.rows} for f in input_files(found, validated.counts)]
+        inputs = [
+            {"file": f.file, "sha256": f.sha256, "rows": f.rows}
+            for read in reads
+            for f in input_files(read.found, validated.counts)
+        ]
         files, parquet_sheets = output_files(sheets, documents=documents, note=labels.parquet_note())
         with stages.stage("write") as rows:
             described = manifest(
@@ -230,10 +255,11 @@ def run_month(
                 products_folder=book.folder,
                 lang=lang,
                 inputs=inputs,
-                not_read=[vars(entry) for entry in found.not_read],
+                not_read=[vars(entry) for read in reads for entry in read.found.not_read],
                 reconciliation=table,
                 rejected_rows=len(validated.rejected),
-                cache=cache.describe(output_dir, cached) if cache else None,
+                cache=cache_description(reads, output_dir, several) if use_cache else None,
+                coverholders=[read.describe() for read in reads],
                 sheets_as_parquet=parquet_sheets,
                 timings=stages.timings,
             )
@@ -263,7 +289,7 @@ def run_month(
         reinsurance=ceded_and_recovered,
         payable_history=history,
         sheets=sheets,
-        cached_months=sorted(cached),
+        cached_months=sorted({m for read in reads for m in read.cached}),
         parquet_sheets=parquet_sheets,
     )
 

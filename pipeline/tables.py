@@ -6,6 +6,7 @@ rows (``EXCEL_ROW``, ``RESERVED_COLUMNS``, ``STAGE_COLUMNS``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -16,7 +17,7 @@ from schemas.policies import PolicyAccounted
 
 EXCEL_ROW = "excel_row"
 # Names the pipeline adds to every row; an input column of the same name is renamed on reading.
-RESERVED_COLUMNS = ("bordereau_month", "source_file", "source_sheet", EXCEL_ROW, "first_month")
+RESERVED_COLUMNS = ("bordereau_month", "source_file", "source_sheet", EXCEL_ROW, "first_month", "coverholder")
 # Columns the stages add (the computed schemas, and the context the claims stage puts on lines): an
 # unknown input column of the same name would be overwritten, so it is carried as "<name> (input)".
 STAGE_COLUMNS = frozenset(
@@ -37,6 +38,13 @@ class RawSheet:
     sheet: str
     frame: pd.DataFrame = field(repr=False)
     extra_columns: tuple[str, ...] = ()
+    # column -> the header as written in the file, where it differs (LAYOUTS.md: rejected.xlsx shows it)
+    headers: tuple[tuple[str, str], ...] = ()
+    # a cover-holder's extra date spellings and thousands separator (LAYOUTS.md [formats]), for parsing
+    date_formats: tuple[str, ...] = ()
+    thousands_separator: str = ","
+    # a mapped column's cells as typed, before the layout's value map (rejected.xlsx shows them)
+    typed: Mapping[str, pd.Series] = field(default_factory=dict, repr=False)
 
     @property
     def rows_read(self) -> int:

@@ -5,7 +5,8 @@ Validating month k depends on the workbooks of months ≤ k (a row is checked ag
 known by then), on the product data and on the code. The entry of month k is therefore keyed by the
 SHA-256 of: the cache format, the package version and the source of every module the parsing and
 validation import (:func:`code_fingerprint`), the contents of the product data folder, and the month
-folders ≤ k with the SHA-256 of each of their input files, in order. Editing a workbook of month k
+folders ≤ k with the SHA-256 of each of their input files, in order, and the SHA-256 of the
+cover-holder's layout file (LAYOUTS.md; none for the contract's layout). Editing a workbook of month k
 changes the key of month k and of every later month; their entries are no longer found and those
 months are read and validated again. Nothing else is ever compared, so a stale entry cannot be used.
 
@@ -122,9 +123,11 @@ def file_fingerprint(path: Path) -> str:
     return _sha256(Path(path))
 
 
-def month_keys(files: BordereauFiles, products_folder: Path) -> dict[str, str]:
+def month_keys(files: BordereauFiles, products_folder: Path, layout_sha256: str = "") -> dict[str, str]:
     """The cache key of every month: see the module docstring."""
     common = {"format": FORMAT, "code": code_fingerprint(), "products": folder_fingerprint(products_folder)}
+    if layout_sha256:
+        common["layout"] = layout_sha256
     keys = {}
     for position, month in enumerate(files.months):
         months = files.months[: position + 1]
@@ -156,13 +159,13 @@ class ParseCache:
     keys: dict[str, str]
 
     @classmethod
-    def open(cls, folder: Path, files: BordereauFiles, products_folder: Path) -> ParseCache:
-        """The cache in ``folder`` for the months of ``files`` with the product data of ``products_folder``;
-        never inside the input folder (raw data is immutable)."""
+    def open(cls, folder: Path, files: BordereauFiles, products_folder: Path, layout_sha256: str = "") -> ParseCache:
+        """The cache in ``folder`` for the months of ``files`` with the product data of ``products_folder``
+        (and the cover-holder's layout file's SHA-256); never inside the input folder (raw data is immutable)."""
         source, target = files.input_dir.resolve(), Path(folder).resolve()
         if target == source or source in target.parents:
             raise FatalInputError(folder, "cache folder must not be the input folder or inside it")
-        return cls(Path(folder), month_keys(files, products_folder))
+        return cls(Path(folder), month_keys(files, products_folder, layout_sha256))
 
     def _entry(self, month: str) -> Path:
         return self.folder / month / self.keys[month]

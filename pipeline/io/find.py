@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -84,15 +84,18 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def find_bordereaux(input_dir: Path, month: str) -> BordereauFiles:
+def find_bordereaux(input_dir: Path, month: str, prefix: str = "") -> BordereauFiles:
     """The month folders up to and including ``month`` (which must exist) and their input files,
     hashed (SHA-256) but not opened, and every entry of the input folder not read, each logged (a
     warning; hidden entries and months after ``month`` as information). A sheet given twice in a
-    month (as xlsx and as Parquet) stops the run."""
+    month (as xlsx and as Parquet) stops the run. ``prefix`` (``"<cover-holder folder>/"``, LAYOUTS.md)
+    is put before every path, so that paths stay relative to the run's input folder."""
     input_dir = Path(input_dir)
     found = inventory(input_dir)
     months = month_folders(input_dir, month, found)
-    later = [NotRead(folder, f"after {month}, the month of this run") for folder in found.months if folder > month]
+    later = [
+        NotRead(prefix + folder, f"after {month}, the month of this run") for folder in found.months if folder > month
+    ]
     files: list[SourceFile] = []
     given: dict[tuple[str, str], str] = {}
     for entry in found.files:
@@ -100,13 +103,16 @@ def find_bordereaux(input_dir: Path, month: str) -> BordereauFiles:
             continue
         for sheet in entry.sheets:
             if (entry.month, sheet) in given:
-                raise FatalInputError(
-                    entry.file, f"sheet '{sheet}' is also given by {given[entry.month, sheet]}: keep one"
-                )
+                other = prefix + given[entry.month, sheet]
+                raise FatalInputError(prefix + entry.file, f"sheet '{sheet}' is also given by {other}: keep one")
             given[entry.month, sheet] = entry.file
-        files.append(SourceFile(entry.month, entry.file, entry.path, entry.sheets, _sha256(entry.path)))
+        files.append(SourceFile(entry.month, prefix + entry.file, entry.path, entry.sheets, _sha256(entry.path)))
     # entries inside month folders after M are not looked at: their month is not read at all
-    not_read = tuple(skip for skip in found.not_read if "/" not in skip.path or skip.path.split("/")[0] <= month)
+    not_read = tuple(
+        replace(skip, path=prefix + skip.path)
+        for skip in found.not_read
+        if "/" not in skip.path or skip.path.split("/")[0] <= month
+    )
     for skip in not_read:
         log.log(logging.INFO if skip.reason == "hidden" else logging.WARNING, "%s", skip.message())
     for skip in later:

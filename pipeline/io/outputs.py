@@ -243,13 +243,15 @@ def manifest(
     reconciliation: pd.DataFrame,
     rejected_rows: int,
     cache: dict[str, Any] | None,
+    coverholders: list[dict[str, Any]],
     sheets_as_parquet: list[dict[str, Any]],
     timings: dict[str, float],
 ) -> dict[str, Any]:
     """``manifest.json`` of a run (DATA_CONTRACT.md § Run): the package and version, the month, when
     it was created (UTC, to the second), the folders and language, every input file with its SHA-256
     and rows, the files found and not read (with why), the counts per sheet, the rejected rows, the
-    parse cache used, the sheets written as Parquet and the seconds of every stage so far."""
+    parse cache used (one per cover-holder when there are several), the cover-holders with their
+    layout files (LAYOUTS.md), the sheets written as Parquet and the seconds of every stage so far."""
     return {
         "package": "cyber-bordereaux",
         "version": pipeline.__version__,
@@ -263,6 +265,7 @@ def manifest(
         "counts": frame_records(reconciliation),
         "rejected_rows": rejected_rows,
         "cache": cache,
+        "coverholders": coverholders,
         "sheets_as_parquet": sheets_as_parquet,
         "timings": timings,
     }

@@ -33,7 +33,7 @@ import logging
 import tomllib
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -103,7 +103,7 @@ def column_specs() -> dict[str, tuple[ColumnSpec, ...]]:
     }
 
 
-def _open_workbook(path: Path, relative: str) -> CalamineWorkbook:
+def open_workbook(path: Path, relative: str) -> CalamineWorkbook:
     try:
         return CalamineWorkbook.from_path(str(path))
     except Exception as error:
@@ -195,17 +195,21 @@ def read_sheet(
     relative: str,
     sheet: str,
     merged: Sequence[tuple[tuple[int, int], tuple[int, int]]] = (),
+    header_row: int = 1,
 ) -> RawSheet:
     """A raw sheet from calamine's rows (``skip_empty_area=False``: ``rows[0]`` is Excel row 1).
-    ``merged``: the sheet's merged ranges ((row, column), (row, column)), 0-based, for messages."""
-    if not rows or (all(is_empty_cell(cell) for cell in rows[0]) and len(rows) == 1):
-        raise FatalInputError(relative, f"sheet '{sheet}' is empty (no header row)")
-    names = _header_map(list(rows[0]), sheet, relative, merged)
+    ``merged``: the sheet's merged ranges ((row, column), (row, column)), 0-based, for messages.
+    ``header_row``: the Excel row of the headers (a cover-holder's layout may have titles above)."""
+    header = header_row - 1
+    if len(rows) <= header or (all(is_empty_cell(cell) for cell in rows[header]) and len(rows) == header + 1):
+        where = "no header row" if header_row == 1 else f"no header row: row {header_row} is empty"
+        raise FatalInputError(relative, f"sheet '{sheet}' is empty ({where})")
+    names = _header_map(list(rows[header]), sheet, relative, merged)
     positions = list(names)
     kept: list[list[object]] = []
     excel_rows: list[int] = []
     every_column = positions == list(range(len(positions)))
-    for number, row in enumerate(rows[1:], start=2):
+    for number, row in enumerate(rows[header + 1 :], start=header_row + 1):
         if _empty_row(row):
             continue
         if every_column and len(row) == len(positions) and isinstance(row, list):
@@ -216,7 +220,13 @@ def read_sheet(
     frame = pd.DataFrame(kept, columns=[names[i] for i in positions], dtype=object)
     if not kept:
         frame = pd.DataFrame({names[i]: pd.Series(dtype=object) for i in positions})
-    return _raw_sheet(frame, excel_rows, month, relative, sheet)
+    header_cells = rows[header]  # the headers as written, where other than the column's own name
+    written = tuple(
+        (names[i], cell_text(header_cells[i]))
+        for i in positions
+        if i < len(header_cells) and normalise_header(header_cells[i]).lower() not in ("", names[i].lower())
+    )
+    return replace(_raw_sheet(frame, excel_rows, month, relative, sheet), headers=written)
 
 
 def _raw_sheet(frame: pd.DataFrame, excel_rows: Sequence[int], month: str, relative: str, sheet: str) -> RawSheet:
@@ -233,8 +243,31 @@ def _raw_sheet(frame: pd.DataFrame, excel_rows: Sequence[int], month: str, relat
     return RawSheet(month=month, file=relative, sheet=sheet, frame=frame, extra_columns=extra)
 
 
+def worksheet_rows(
+    workbook: CalamineWorkbook, path: Path, relative: str, name: str, sheet: str
+) -> tuple[Sequence[Sequence[object]], list[tuple[tuple[int, int], tuple[int, int]]]]:
+    """The rows of worksheet ``name`` (holding the contract's ``sheet``) from Excel row 1, and its
+    merged ranges: a sheet whose farthest cell is beyond the reader's budget is read from a copy
+    with only its non-blank cells (a stray far cell never aborts the process), and the error values
+    and formulas without a saved result that calamine reads as empty are put back."""
+    scan = sheet_scan(path, name)
+    book = workbook
+    if scan.cells > CELL_BUDGET:  # python-calamine would allocate every cell up to the farthest one
+        book = CalamineWorkbook.from_filelike(bounded_workbook(path, relative, sheet, scan))
+    try:
+        worksheet = book.get_sheet_by_name(name)
+        rows: Sequence[Sequence[object]] = worksheet.to_python(skip_empty_area=False)
+        merged = list(worksheet.merged_cell_ranges or [])
+    except Exception as error:
+        raise FatalInputError(relative, f"sheet '{name}' cannot be read ({type(error).__name__})") from None
+    special = special_cells(path, scan)
+    if special:
+        rows = _with_special_cells([list(row) for row in rows], special)
+    return rows, merged
+
+
 def _read_file(path: Path, month: str, relative: str, sheet_names: tuple[str, ...]) -> list[RawSheet]:
-    workbook = _open_workbook(path, relative)
+    workbook = open_workbook(path, relative)
     available: dict[str, list[str]] = {}
     for name in workbook.sheet_names:
         available.setdefault(normalise_header(name).lower(), []).append(name)
@@ -247,19 +280,7 @@ def _read_file(path: Path, month: str, relative: str, sheet_names: tuple[str, ..
         if len(actual) > 1:
             listed = ", ".join(repr(name) for name in actual)
             raise FatalInputError(relative, f"several sheets could be '{sheet}' ({listed}): keep one")
-        scan = sheet_scan(path, actual[0])
-        book = workbook
-        if scan.cells > CELL_BUDGET:  # python-calamine would allocate every cell up to the farthest one
-            book = CalamineWorkbook.from_filelike(bounded_workbook(path, relative, sheet, scan))
-        try:
-            worksheet = book.get_sheet_by_name(actual[0])
-            rows: Sequence[Sequence[object]] = worksheet.to_python(skip_empty_area=False)
-            merged = worksheet.merged_cell_ranges or []
-        except Exception as error:
-            raise FatalInputError(relative, f"sheet '{sheet}' cannot be read ({type(error).__name__})") from None
-        special = special_cells(path, scan)
-        if special:
-            rows = _with_special_cells([list(row) for row in rows], special)
+        rows, merged = worksheet_rows(workbook, path, relative, actual[0], sheet)
         sheets.append(read_sheet(rows, month, relative, sheet, merged))
     return sheets
 

@@ -22,7 +22,7 @@ from pipeline.io.workbook import Sheet
 from pipeline.reports.labels import Labels, input_columns
 from pipeline.stages.waterfall import STEP_COLUMNS
 
-PROVENANCE = ("bordereau_month", "source_file", "source_sheet", "excel_row")
+PROVENANCE = ("coverholder", "bordereau_month", "source_file", "source_sheet", "excel_row")
 INTERNAL_COLUMNS = frozenset({"item_number", "cover_start", "cover_end", "sort_key", "order"})
 
 POLICY_COMPUTED = (

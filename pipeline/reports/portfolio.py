@@ -38,6 +38,8 @@ class PortfolioInputs:
     the KPIs' this-month counts.
     ``reinsurance``: the reinsurance stage's outputs (its ``policies`` and ``claims`` are
     ``reinsurance_policies`` and ``reinsurance_claims``).
+    ``by_coverholder``: the input holds several cover-holders (LAYOUTS.md), and the breakdowns by
+    product, plan and industry lead with ``coverholder``.
     """
 
     month: str
@@ -51,6 +53,7 @@ class PortfolioInputs:
     reconciliation: pd.DataFrame | None = None
     policies_previous: pd.DataFrame | None = None
     claims_previous: pd.DataFrame | None = None
+    by_coverholder: bool = False  # several cover-holders: by_product, by_plan, by_industry per cover-holder
 
 
 MILLIONS = "#,##0.0,,"  # a chart's value axis in millions of yen
@@ -181,6 +184,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
             )
         return tuple(charts)
 
+    lead = ["coverholder"] if inputs.by_coverholder else []
     by_band = summary.by_policy_dims(policies, claims, month, book, ["product", "revenue_band"], bands, labels.lang)
     by_item = summary.by_item(lines, claims, policies, book)
     by_event = summary.by_event(claims, book)
@@ -200,15 +204,19 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
             row_kind="kind",
         ),
         treaty_sheet(inputs.reinsurance, labels, _named),
-        _named("by_product", summary.by_policy_dims(policies, claims, month, book, ["product"], bands), labels),
-        _named("by_plan", summary.by_policy_dims(policies, claims, month, book, ["product", "plan"], bands), labels),
+        _named("by_product", summary.by_policy_dims(policies, claims, month, book, [*lead, "product"], bands), labels),
+        _named(
+            "by_plan", summary.by_policy_dims(policies, claims, month, book, [*lead, "product", "plan"], bands), labels
+        ),
         _named(
             "by_revenue_band",
             by_band,
             labels,
             charts=per_product("premium_by_band", by_band, "revenue_band", "written_premium"),
         ),
-        _named("by_industry", summary.by_policy_dims(policies, claims, month, book, ["industry"], bands), labels),
+        _named(
+            "by_industry", summary.by_policy_dims(policies, claims, month, book, [*lead, "industry"], bands), labels
+        ),
         _named(
             "by_event",
             by_event,

@@ -121,6 +121,7 @@ def _policy_dims(
             "industry": policies["industry"].astype("object").where(policies["industry"].notna(), MISSING),
             "revenue_band": bands["revenue_band"],
             "band_order": bands["band_order"],
+            **({"coverholder": policies["coverholder"]} if "coverholder" in policies.columns else {}),
         }
     ).drop_duplicates("policy_id", keep="last")
 

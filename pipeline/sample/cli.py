@@ -8,6 +8,10 @@ import time
 from pathlib import Path
 
 from pipeline.sample.book import generate_book
+from pipeline.sample.coverholder import CODE as SECOND_CODE
+from pipeline.sample.coverholder import generate_foreign_book
+
+FIRST_CODE = "tokyo-agency"  # the first cover-holder's folder with --coverholders (the contract's layout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,18 +25,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-month", default="2026-04", help="first bordereau month YYYY-MM (default 2026-04)")
     parser.add_argument("--months", type=int, default=12, help="number of monthly bordereaux (default 12)")
     parser.add_argument("--clean", action="store_true", help="canonical headers and spellings, no bad rows")
+    parser.add_argument(
+        "--coverholders",
+        action="store_true",
+        help=f"two cover-holders (LAYOUTS.md): the book in <output>/{FIRST_CODE}/ and a second cover-holder "
+        f"in its own layout in <output>/{SECOND_CODE}/ (the committed sample_data/)",
+    )
     args = parser.parse_args(argv)
     if args.policies < 1 or args.months < 1:
         parser.error("--policies and --months must be at least 1")
     started = time.perf_counter()
     result = generate_book(
-        args.output,
+        args.output / FIRST_CODE if args.coverholders else args.output,
         policies=args.policies,
         seed=args.seed,
         first_month=args.first_month,
         months=args.months,
         messy=not args.clean,
     )
+    if args.coverholders:
+        second = generate_foreign_book(args.output / SECOND_CODE, first_month=args.first_month, months=args.months)
+        result["files"] += [f"{SECOND_CODE}/{name}" for name in second["files"]]
+        result["bad_rows"] += second["bad_rows"]
     elapsed = time.perf_counter() - started
     print(
         f"wrote {len(result['files'])} workbooks to {args.output} in {elapsed:.1f} s: "

@@ -32,6 +32,7 @@ class SheetCells:
     headers: list[str]
     kinds: list[str]
     columns: list[list[object]]
+    title: str | None = None  # a title row above the headers (a cover-holder's layout, LAYOUTS.md)
 
     @property
     def rows(self) -> int:
@@ -57,20 +58,24 @@ def write_workbook(path: Path, sheets: Sequence[SheetCells], created: dt.datetim
         cell_formats = [formats.get(kind) for kind in sheet.kinds]
         for col, header in enumerate(sheet.headers):
             worksheet.set_column(col, col, max(12, 2 * len(header.strip()) + 2))
-        worksheet.freeze_panes(1, 0)
+        top = 0
+        if sheet.title is not None:
+            worksheet.write_string(0, 0, sheet.title, workbook.add_format({"bold": True, "font_size": 14}))
+            top = 1
+        worksheet.freeze_panes(top + 1, 0)
         for col, header in enumerate(sheet.headers):
-            worksheet.write_string(0, col, header, header_format)
-        _write_rows(worksheet, sheet, cell_formats)
+            worksheet.write_string(top, col, header, header_format)
+        _write_rows(worksheet, sheet, cell_formats, top + 1)
     workbook.close()
 
 
-def _write_rows(worksheet: object, sheet: SheetCells, cell_formats: list[object]) -> None:
+def _write_rows(worksheet: object, sheet: SheetCells, cell_formats: list[object], first_row: int = 1) -> None:
     write_string = worksheet.write_string  # type: ignore[attr-defined]
     write_number = worksheet.write_number  # type: ignore[attr-defined]
     write_boolean = worksheet.write_boolean  # type: ignore[attr-defined]
     columns = list(enumerate(zip(sheet.columns, cell_formats, strict=True)))
     for row in range(sheet.rows):
-        excel_row = row + 1
+        excel_row = row + first_row
         for col, (values, cell_format) in columns:
             value = values[row]
             if value is None:

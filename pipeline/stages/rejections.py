@@ -20,7 +20,7 @@ from pipeline.parse import shown_cell
 from pipeline.tables import EXCEL_ROW, RawSheet
 from schemas.common import Rule
 
-REJECTED_COLUMNS = ["month", "file", "sheet", "row", "column", "value", "reason"]
+REJECTED_COLUMNS = ["month", "file", "sheet", "row", "column", "column_as_written", "value", "reason"]
 FAILURE_COLUMNS = ["index", "column", "reason"]
 
 
@@ -120,10 +120,12 @@ def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
     joined = grouped.ngroups < len(unique)  # a cell failing several rules: one row, reasons joined
     cells = grouped.agg("; ".join).reset_index() if joined else unique.reset_index(drop=True)
     positions = raw.frame.index.get_indexer(pd.Index(cells["index"]))
+    written = dict(raw.headers)
     values = [""] * len(cells)
     for column, rows in cells.groupby("column", sort=False).indices.items():
         if column in raw.frame.columns:
-            for row, cell in zip(rows, raw.frame[column].to_numpy()[positions[rows]], strict=True):
+            typed = raw.typed.get(str(column), raw.frame[column])  # as typed, before a layout's value map
+            for row, cell in zip(rows, typed.to_numpy()[positions[rows]], strict=True):
                 values[row] = shown_value(shown_cell(cell))
     rejected = pd.DataFrame(
         {
@@ -132,6 +134,7 @@ def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
             "sheet": raw.sheet,
             "row": raw.frame[EXCEL_ROW].to_numpy(dtype="int64")[positions],
             "column": cells["column"].astype(str).to_numpy(),
+            "column_as_written": cells["column"].astype(str).map(lambda c: written.get(c, "")).to_numpy(),
             "value": pd.Series(values, dtype="str").to_numpy(),
             "reason": cells["reason"].to_numpy(),
         }

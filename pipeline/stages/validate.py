@@ -28,13 +28,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 
 import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.calendar import month_end
-from pipeline.parse import PARSERS, carried
+from pipeline.parse import PARSERS, Parsed, carried, parse_date
 from pipeline.products import ProductBook
 from pipeline.stages.rejections import failure_frame, failures_of, rejected_rows, rejected_rows_empty, rule_failures
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History, latest_versions
@@ -98,7 +98,7 @@ def parsed_sheet(raw: RawSheet, kinds: dict[str, str]) -> tuple[pd.DataFrame, pd
     columns: dict[str, pd.Series] = {}
     failures = []
     for column, kind in kinds.items():
-        values, errors = PARSERS[kind](raw.frame[column])
+        values, errors = _parser(kind, raw)(raw.frame[column])
         columns[column] = values
         bad = errors[errors.notna()]
         failures.append(pd.DataFrame({"index": bad.index, "column": column, "reason": bad.to_numpy()}))
@@ -112,6 +112,16 @@ def parsed_sheet(raw: RawSheet, kinds: dict[str, str]) -> tuple[pd.DataFrame, pd
     extra = {column: carried(raw.frame[column]) for column in raw.extra_columns}
     frame = pd.DataFrame({**provenance, **columns, **extra}, index=index)
     return frame, failures_of(failures)
+
+
+def _parser(kind: str, raw: RawSheet) -> Callable[[pd.Series], Parsed]:
+    """The parser of ``kind`` for this sheet: with its cover-holder's extra date spellings and
+    thousands separator (LAYOUTS.md [formats]) where its layout gives them."""
+    if kind == "date" and raw.date_formats:
+        return partial(parse_date, formats=raw.date_formats)
+    if kind in ("yen", "integer") and raw.thousands_separator != ",":
+        return partial(PARSERS[kind], thousands_separator=raw.thousands_separator)  # type: ignore[call-arg]
+    return PARSERS[kind]
 
 
 def _without_parse_failures(failures: pd.DataFrame, parse_failures: pd.DataFrame) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from pipeline.io.cache import CACHE_FOLDER
 from pipeline.io.outputs import clean_stale_folders, write_outputs
 from tests.commands import ROOT, cli
 
-SAMPLE = ROOT / "sample_data"
+SAMPLE = ROOT / "sample_data" / "tokyo-agency"  # one cover-holder: ids as sent
 MONTH = "2026-04"
 
 

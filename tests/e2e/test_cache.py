@@ -16,7 +16,7 @@ from python_calamine import CalamineWorkbook
 
 from pipeline.__main__ import main
 from pipeline.io import cache as parse_cache
-from pipeline.io import read
+from pipeline.io import layouts, read
 from pipeline.io.find import find_bordereaux
 from pipeline.io.read import read_month
 from pipeline.products import DEFAULT_PRODUCTS_DIR, load_products
@@ -53,7 +53,8 @@ def book(book_folder, tmp_path) -> Path:
 
 @pytest.fixture
 def opened(monkeypatch) -> list[str]:
-    """The input files the run opens (relative names), in order."""
+    """The input files the run opens (relative names), in order (the run reads the contract's files
+    through the cover-holder's reader, pipeline.io.layouts)."""
     files: list[str] = []
     real = read.read_file
 
@@ -61,7 +62,7 @@ def opened(monkeypatch) -> list[str]:
         files.append(source.file)
         return real(source)
 
-    monkeypatch.setattr(read, "read_file", spy)
+    monkeypatch.setattr(layouts, "read_file", spy)
     return files
 
 

@@ -21,7 +21,7 @@ from pipeline.reports.rejected import reason_in_japanese
 from pipeline.reports.triangle import LONG_COLUMNS
 from pipeline.run import RunResult, run_month
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "tokyo-agency"  # one cover-holder: ids as sent
 MONTH = "2027-03"
 WORKBOOKS = ("policies_annotated.xlsx", "claims_annotated.xlsx", "portfolio_summary.xlsx", "rejected.xlsx")
 ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
@@ -119,11 +119,31 @@ def test_every_rejection_reason_is_in_japanese_with_its_values(runs):
         for value in re.findall(r"\d{4}-\d{2}(?:-\d{2})?|\d[\d,]{3,}\d", reason):
             assert value in japanese, (reason, japanese)
     shown = pd.read_excel(result.output_folder / "rejected.xlsx", sheet_name="rejected", engine="openpyxl")
-    assert list(shown.columns) == ["報告月", "ファイル", "シート", "行番号", "列", "値", "不備の内容と修正方法"]
+    assert list(shown.columns) == [
+        "代理店",
+        "報告月",
+        "ファイル",
+        "シート",
+        "行番号",
+        "列",
+        "元の列見出し",
+        "値",
+        "不備の内容と修正方法",
+    ]
     assert len(shown) == len(result.rejected)
-    assert shown.iloc[:, 6].str.contains(JAPANESE.pattern).all()
+    assert shown.iloc[:, 8].str.contains(JAPANESE.pattern).all()
     english = pd.read_excel(runs["en"].output_folder / "rejected.xlsx", sheet_name="rejected", engine="openpyxl")
-    assert list(english.columns) == ["month", "file", "sheet", "row", "column", "value", "reason"]
+    assert list(english.columns) == [
+        "coverholder",
+        "month",
+        "file",
+        "sheet",
+        "row",
+        "column",
+        "column_as_written",
+        "value",
+        "reason",
+    ]
     assert english["reason"].tolist() == result.rejected["reason"].tolist()
 
 
@@ -180,5 +200,5 @@ def test_japanese_headers_fit_their_columns(runs):
             for number, text in enumerate(header, start=1):
                 assert widths[number] >= min(display_width(str(text)) + 3, 48), (name, text, widths[number])
     rejected = _book(result, "rejected.xlsx")["rejected"]
-    reason = rejected.cell(2, 7)
+    reason = rejected.cell(2, 9)
     assert reason.alignment.wrap_text, "long reasons wrap"

@@ -11,7 +11,7 @@ import pandas as pd
 from pipeline.run import run_month
 from tests.commands import ROOT
 
-SAMPLE = ROOT / "sample_data"
+SAMPLE = ROOT / "sample_data" / "tokyo-agency"  # one cover-holder: ids as sent
 MONTH = "2026-05"
 VARYING = {"created", "timings", "cache"}  # legitimately different from run to run
 

@@ -29,7 +29,7 @@ from pipeline.run import RunResult, run_month
 from tests.commands import ROOT
 from tests.hostile.corpus import LITE, MONTH, WIDE, table, write_xlsxwriter
 
-SAMPLE = ROOT / "sample_data"
+SAMPLE = ROOT / "sample_data" / "tokyo-agency"  # one cover-holder: ids as sent
 
 
 def expected_cells(series: pd.Series, kind: str) -> list[Any]:

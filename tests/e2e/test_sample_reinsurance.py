@@ -18,7 +18,7 @@ from tests.unit.test_validate import CLAIM, LINE, WIDE
 from tests.workbooks import write_bordereau
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "sample_data"
+SAMPLE = ROOT / "sample_data" / "tokyo-agency"  # one cover-holder: ids as sent
 
 
 @pytest.fixture(scope="module")

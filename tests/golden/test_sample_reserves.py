@@ -25,7 +25,7 @@ import pytest
 
 from pipeline.run import RunResult, run_month
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "tokyo-agency"  # one cover-holder: ids as sent
 MONTH = "2027-03"
 APRIORI = 0.65
 
