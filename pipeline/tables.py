@@ -38,6 +38,8 @@ class RawSheet:
     sheet: str
     frame: pd.DataFrame = field(repr=False)
     extra_columns: tuple[str, ...] = ()
+    # the worksheet's name as the cover-holder named it, where it differs (a layout's sheet)
+    sheet_as_named: str = ""
     # column -> the header as written in the file, where it differs (LAYOUTS.md: rejected.xlsx shows it)
     headers: tuple[tuple[str, str], ...] = ()
     # a cover-holder's extra date spellings and thousands separator (LAYOUTS.md [formats]), for parsing

@@ -555,7 +555,8 @@ def read_layout_file(source: SourceFile, layout: Layout) -> list[RawSheet]:
         else:
             written = {}
         raw = read_sheet(rows, source.month, source.file, name, merged, header_row=sheet.header_row)
-        sheets.append(contract_sheet(raw, sheet, written, layout))
+        named = actual if normalised(actual).lower() != name else ""
+        sheets.append(replace(contract_sheet(raw, sheet, written, layout), sheet_as_named=named))
     return sheets
 
 

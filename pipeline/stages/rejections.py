@@ -20,7 +20,7 @@ from pipeline.parse import shown_cell
 from pipeline.tables import EXCEL_ROW, RawSheet
 from schemas.common import Rule
 
-REJECTED_COLUMNS = ["month", "file", "sheet", "row", "column", "column_as_written", "value", "reason"]
+REJECTED_COLUMNS = ["month", "file", "sheet", "sheet_as_named", "row", "column", "column_as_written", "value", "reason"]
 FAILURE_COLUMNS = ["index", "column", "reason"]
 
 
@@ -132,6 +132,7 @@ def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
             "month": raw.month,
             "file": raw.file,
             "sheet": raw.sheet,
+            "sheet_as_named": raw.sheet_as_named,
             "row": raw.frame[EXCEL_ROW].to_numpy(dtype="int64")[positions],
             "column": cells["column"].astype(str).to_numpy(),
             "column_as_written": cells["column"].astype(str).map(lambda c: written.get(c, "")).to_numpy(),

@@ -68,8 +68,19 @@ def test_run_writes_outputs_and_prints_the_reconciliation(bordereaux, tmp_path):
     }
     assert set(manifest["timings"]) >= {"read", "validate", "versions"}
     rows = CalamineWorkbook.from_path(str(month / "rejected.xlsx")).get_sheet_by_name("rejected").to_python()
-    assert rows[0] == ["coverholder", "month", "file", "sheet", "row", "column", "column_as_written", "value", "reason"]
-    assert {(r[3], r[4], r[5]) for r in rows[1:]} == {("policies", 4.0, "plan"), ("lines", 3.0, "amount")}
+    assert rows[0] == [
+        "coverholder",
+        "month",
+        "file",
+        "sheet",
+        "sheet_as_named",
+        "row",
+        "column",
+        "column_as_written",
+        "value",
+        "reason",
+    ]
+    assert {(r[3], r[5], r[6]) for r in rows[1:]} == {("policies", 4.0, "plan"), ("lines", 3.0, "amount")}
     assert {r[0] for r in rows[1:]} == {bordereaux.name}  # one cover-holder: the input folder's name
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == [".cache"]
 

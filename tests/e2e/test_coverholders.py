@@ -102,6 +102,7 @@ def test_rejected_rows_show_the_cover_holder_and_the_cell_as_they_wrote_it(tmp_p
     assert row["coverholder"] == "osaka-mga"
     assert row["file"] == "osaka/2026-05/契約明細_202605.xlsx"
     assert row["column_as_written"] == "プランコード" and row["value"] == "standard"
+    assert row["sheet"] == "policies" and row["sheet_as_named"] == "契約"
     assert row["row"] == 4  # title row 1, header row 2, first row 3
 
 
@@ -179,14 +180,14 @@ def test_the_sample_shows_two_cover_holders_and_their_intended_rejections(tmp_pa
     expected = json.loads((root / "tokyo-agency" / "expected_rejections.json").read_text(encoding="utf-8"))
     tokyo = {(f"tokyo-agency/{e['file']}", e["sheet"], e["row"]) for e in expected if e["month"] <= "2026-06"}
     osaka = {
-        ("osaka-mga/2026-04/契約明細_202604.xlsx", "policies", 7, "product", "商品コード", "CYB-X"),
-        ("osaka-mga/2026-05/契約明細_202605.xlsx", "policies", 5, "period_start", "始期日", "31/02/2026"),
+        ("osaka-mga/2026-04/契約明細_202604.xlsx", "policies", "契約", 7, "product", "商品コード", "CYB-X"),
+        ("osaka-mga/2026-05/契約明細_202605.xlsx", "policies", "契約", 5, "period_start", "始期日", "31/02/2026"),
     }
     rejected = result.rejected
     by_tokyo = rejected[rejected["coverholder"] == "tokyo-agency"]
     assert set(zip(by_tokyo["file"], by_tokyo["sheet"], by_tokyo["row"], strict=True)) == tokyo
     by_osaka = rejected[rejected["coverholder"] == "osaka-mga"]
-    columns = ["file", "sheet", "row", "column", "column_as_written", "value"]
+    columns = ["file", "sheet", "sheet_as_named", "row", "column", "column_as_written", "value"]
     assert set(by_osaka[columns].itertuples(index=False, name=None)) == osaka
     summary = {sheet.name for sheet in result.sheets["portfolio_summary.xlsx"]}
     assert {"by_coverholder", "data_quality"} <= summary

@@ -138,6 +138,7 @@ def test_every_rejection_reason_is_in_japanese_with_its_values(runs):
         "month",
         "file",
         "sheet",
+        "sheet_as_named",
         "row",
         "column",
         "column_as_written",
