@@ -9,6 +9,8 @@ INPUT ?= sample_data
 OUTPUT ?= output
 MONTH ?= $(shell ls -d $(INPUT)/[0-9][0-9][0-9][0-9]-[0-9][0-9] 2>/dev/null | sort | tail -n 1 | xargs -r -n1 basename)
 LANG_OUT ?= en
+ENGINE ?= pandas
+SCHEDULER ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint format typecheck bench sample clean
@@ -24,8 +26,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with its dev tools
 
-run: $(STAMP) ## Run a month: make run [INPUT=sample_data] [MONTH=latest] [OUTPUT=output] [LANG_OUT=en|ja]
-	$(BIN)/python -m pipeline run --input $(INPUT) $(if $(MONTH),--month $(MONTH)) --output $(OUTPUT) --lang $(LANG_OUT)
+run: $(STAMP) ## Run a month: make run [INPUT=sample_data] [MONTH=latest] [OUTPUT=output] [LANG_OUT=en|ja] [ENGINE=pandas|dask] [SCHEDULER=tcp://host:8786]
+	$(BIN)/python -m pipeline run --input $(INPUT) $(if $(MONTH),--month $(MONTH)) --output $(OUTPUT) --lang $(LANG_OUT) --engine $(ENGINE) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest -q

@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 import pipeline
 from pipeline.calendar import month_end, previous_month
+from pipeline.engine import Engine, PandasEngine, open_engine
 from pipeline.io.cache import CACHE_FOLDER, ParseCache, file_fingerprint, folder_fingerprint
 from pipeline.io.outputs import check_output_folder, frame_records, output_files, write_outputs
 from pipeline.io.read import find_bordereaux, input_files, read_month
@@ -38,7 +39,6 @@ from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import Reinsurance, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, InForce, as_at
-from pipeline.stages.waterfall import adjudicated_lines
 
 log = logging.getLogger("pipeline")
 STAGES = ("products", "read", "validate", "versions", "premium", "claims", "reinsurance", "reports", "write")
@@ -110,14 +110,20 @@ def run_month(
     lang: str = "en",
     cache_dir: Path | None = None,
     use_cache: bool = True,
+    engine: str | Engine = "pandas",
+    scheduler: str | None = None,
 ) -> RunResult:
     """Run the bordereaux of every month up to ``month`` and write ``<output_dir>/<month>/``. The
     parse cache lives in ``cache_dir`` (default ``<output_dir>/.cache``); ``use_cache=False`` reads
-    and validates every month and writes no cache."""
+    and validates every month and writes no cache. ``engine`` adjudicates the claims: ``pandas`` in
+    this process, ``dask`` on the dask.distributed cluster at ``scheduler`` (default: a LocalCluster
+    of this machine), or a given ``pipeline.engine.Engine``."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     check_output_folder(input_dir, output_dir)
     stages = Stages(len(STAGES))
+    resources = ExitStack()
     try:
+        claims_engine = resources.enter_context(open_engine(engine, scheduler))
         with stages.stage("products"):
             book = load_products(products_dir or DEFAULT_PRODUCTS_DIR)
 
@@ -162,7 +168,7 @@ def run_month(
             rows.update(rows_in=len(current.policies), rows_out=len(accounted))
 
         with stages.stage("claims") as rows:
-            adjudicated = adjudicated_by_month(in_force, book)
+            adjudicated = adjudicated_by_month(in_force, book, claims_engine)
             lines_now = adjudicated[month]
             lines_before = adjudicated.get(previous_month(month))
             lines = lines_with_movements(lines_now, lines_before)
@@ -227,6 +233,7 @@ def run_month(
                 "input_folder": str(input_dir),
                 "products_folder": str(book.folder),
                 "lang": lang,
+                "engine": claims_engine.describe(),
                 "inputs": inputs,
                 "counts": frame_records(table),
                 "rejected_rows": len(validated.rejected),
@@ -238,6 +245,7 @@ def run_month(
             rows.update(rows_out=sum(len(sheet.frame) for file_sheets in sheets.values() for sheet in file_sheets))
     finally:
         stages.close()
+        resources.close()
 
     return RunResult(
         month=month,
@@ -295,13 +303,14 @@ def bordereau_months(history: History, month: str) -> list[str]:
     return [str(period) for period in pd.period_range(first, month, freq="M")]
 
 
-def adjudicated_by_month(in_force: dict[str, InForce], book: ProductBook) -> dict[str, pd.DataFrame]:
+def adjudicated_by_month(
+    in_force: dict[str, InForce], book: ProductBook, engine: Engine | None = None
+) -> dict[str, pd.DataFrame]:
     """The adjudicated lines as at every bordereau month up to M (CALCULATION.md § Time): the last
-    two give the month's movements, all of them the development triangle."""
-    return {
-        valuation: adjudicated_lines(rows.lines, rows.claims, rows.policies, book)
-        for valuation, rows in in_force.items()
-    }
+    two give the month's movements, all of them the development triangle. ``engine`` runs
+    ``adjudicated_lines`` (default: in this process)."""
+    valuations = {valuation: (rows.lines, rows.claims, rows.policies) for valuation, rows in in_force.items()}
+    return (engine or PandasEngine()).adjudicated_by_valuation(valuations, book)
 
 
 def payable_history(adjudicated: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -1,0 +1,64 @@
+"""Where the claims engine runs: in this process (``pandas``, the default) or on a dask.distributed
+cluster (``dask``: ``pipeline.engine.partitioned`` and ``pipeline.engine.cluster``).
+
+Both engines run the same stage function, ``pipeline.stages.waterfall.adjudicated_lines``: every cap
+of the waterfall lives inside one policy (line, claim, series and policy limits), so the Dask engine
+splits the lines by policy and runs it unchanged on each part. Everything that crosses policies
+(versions, totals, reinsurance, reports) runs afterwards on the gathered results, as in the pandas
+engine. ``run.py`` only chooses the engine (``open_engine``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import pandas as pd
+
+from pipeline.products.load import ProductBook
+from pipeline.stages.waterfall import adjudicated_lines
+
+ENGINES = ("pandas", "dask")
+
+Valuations = Mapping[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]
+"""Per valuation month, the lines, claims and policies in force as at that month."""
+
+
+class Engine(Protocol):
+    """What a run needs of an engine: the adjudicated lines as at every valuation, and what the
+    manifest says about the engine."""
+
+    def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class PandasEngine:
+    """The single-machine engine: each valuation's lines adjudicated in this process."""
+
+    def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
+        return {month: adjudicated_lines(*frames, book) for month, frames in valuations.items()}
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": "pandas"}
+
+
+@contextmanager
+def open_engine(name: str | Engine = "pandas", scheduler: str | None = None) -> Iterator[Engine]:
+    """The engine called ``name`` for the length of a run: ``pandas``, or ``dask`` on the cluster at
+    ``scheduler`` (an address such as ``tcp://host:8786``) or, without one, on a LocalCluster sized
+    to this machine that is closed afterwards. An ``Engine`` object is used as it is."""
+    if not isinstance(name, str):
+        yield name
+        return
+    if name == "pandas":
+        yield PandasEngine()
+        return
+    if name != "dask":
+        raise ValueError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
+    from pipeline.engine.cluster import dask_client
+    from pipeline.engine.partitioned import LOCAL, DaskEngine
+
+    with dask_client(scheduler) as client:
+        yield DaskEngine(client, scheduler or LOCAL)

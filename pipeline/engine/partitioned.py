@@ -1,0 +1,127 @@
+"""The Dask engine: the claims stage's ``adjudicated_lines`` run unchanged on parts of the book that
+hold whole policies, on a dask.distributed cluster.
+
+Every cap of the waterfall lives inside one policy, so the lines, claims and policies of each
+valuation are shuffled by a code of their policy (``policy_part``: a hash of ``policy_id`` modulo the
+number of parts) into the same parts; each part is adjudicated by the pandas stage on a worker
+(``map_partitions``), and the parts are gathered back into the original order and index of the
+lines. All valuations of a run go to the cluster as one graph. Nothing here knows a rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+from distributed import Client
+
+from pipeline.engine import Valuations
+from pipeline.engine.cluster import workers_of
+from pipeline.products.load import ProductBook
+from pipeline.stages.waterfall import adjudicated_lines
+
+LOCAL = "LocalCluster"
+"""What the manifest names as the scheduler of a LocalCluster started by the run (its address is a
+random port, gone with the run: naming it would make two runs' manifests differ)."""
+PART = "_policy_part"
+POSITION = "_line_position"
+PARTS_PER_WORKER = 2
+"""Parts per worker and valuation: enough to balance the load, few enough to keep tasks large."""
+LINES_PER_PART = 250_000
+"""At most this many lines per part on average (a part's pandas frames stay well under a worker's
+memory limit: about 1.5 KiB per adjudicated line)."""
+DASK_CONFIG = {"dataframe.convert-string": False, "dataframe.shuffle.method": "tasks"}
+"""Text columns keep the pandas engine's dtypes; the task-based shuffle needs no extra service."""
+
+
+def policy_part(policy_id: pd.Series, parts: int) -> pd.Series:
+    """The part (0 to ``parts`` − 1) of each policy id: a stable hash of the id, the same in every
+    frame and on every machine."""
+    hashed = pd.util.hash_array(policy_id.astype(object).to_numpy())
+    return pd.Series((hashed % np.uint64(parts)).astype(np.int64), index=policy_id.index, name=PART)
+
+
+def part_count(lines: int, workers: int) -> int:
+    """How many parts a valuation of ``lines`` lines is split into on ``workers`` workers."""
+    return max(1, workers * PARTS_PER_WORKER, -(-lines // LINES_PER_PART))
+
+
+def adjudicated_part(
+    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, book: ProductBook
+) -> pd.DataFrame:
+    """One part's lines adjudicated by the pandas stage (the part's claims and policies are its own),
+    keeping the part and position columns for the gather."""
+    return adjudicated_lines(lines, claims.drop(columns=PART), policies.drop(columns=PART), book)
+
+
+def _shuffled(frame: pd.DataFrame, parts: int) -> dd.DataFrame:
+    """``frame`` (with its ``PART`` column) as a Dask frame whose part i holds the rows of code i."""
+    chunks = max(1, min(parts, -(-len(frame) // LINES_PER_PART)))
+    return dd.from_pandas(frame, npartitions=chunks, sort=False).shuffle(PART, npartitions=parts)
+
+
+def _keyed(
+    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, parts: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The three frames with each row's part (a line's is its claim's policy's) and, for lines,
+    their position, so the gathered result is put back in order."""
+    claim_policy = claims.set_index("claim_id")["policy_id"]
+    claim_policy = claim_policy[~claim_policy.index.duplicated()]
+    line_policy = lines["claim_id"].map(claim_policy)
+    keyed_lines = lines.assign(**{PART: policy_part(line_policy.fillna(""), parts)})
+    keyed_lines[POSITION] = np.arange(len(lines))
+    return (
+        keyed_lines,
+        claims.assign(**{PART: policy_part(claims["policy_id"], parts)}),
+        policies.assign(**{PART: policy_part(policies["policy_id"], parts)}),
+    )
+
+
+class DaskEngine:
+    """The claims engine on a dask.distributed cluster (``client``)."""
+
+    def __init__(self, client: Client, scheduler: str = LOCAL) -> None:
+        self.client = client
+        self.scheduler = scheduler
+
+    def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
+        """Per valuation month, ``adjudicated_lines(lines, claims, policies, book)``, computed on the
+        cluster part by part: the same rows, order, index, columns and dtypes."""
+        workers = max(1, workers_of(self.client))
+        graphs = {}
+        with dask.config.set(DASK_CONFIG):
+            for month, (lines, claims, policies) in valuations.items():
+                parts = part_count(len(lines), workers)
+                keyed = _keyed(lines, claims, policies, parts)
+                empty = [frame.iloc[:0] for frame in keyed]
+                meta = adjudicated_part(empty[0], empty[1], empty[2], book)
+                graphs[month] = dd.map_partitions(
+                    adjudicated_part,
+                    *(_shuffled(frame, parts) for frame in keyed),
+                    book,
+                    meta=meta,
+                    align_dataframes=False,
+                )
+            computed = dask.compute(*graphs.values())
+        return {
+            month: _in_order(result, lines)
+            for (month, (lines, _, _)), result in zip(valuations.items(), computed, strict=True)
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": "dask",
+            "version": dask.__version__,
+            "workers": workers_of(self.client),
+            "scheduler": self.scheduler,
+        }
+
+
+def _in_order(result: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
+    """The gathered parts put back in the order and index of ``lines``, without the helper columns."""
+    ordered = result.sort_values(POSITION, kind="stable")
+    ordered.index = lines.index[ordered[POSITION].to_numpy()]
+    return ordered.drop(columns=[PART, POSITION])
