@@ -13,7 +13,7 @@ ENGINE ?= pandas
 SCHEDULER ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck bench sample clean
+.PHONY: help install run test lint format typecheck bench bench-scale sample clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,10 @@ format: $(STAMP) ## Format the code with ruff
 
 bench: $(STAMP) ## Benchmark a 100,000-policy book against the Excel I/O floor
 	$(BIN)/python -m pipeline.bench
+
+SCALE_LINES ?= 2000000
+bench-scale: $(STAMP) ## The claims engine on a LocalCluster over a Parquet market book: make bench-scale [SCALE_LINES="2000000 5000000"]
+	$(BIN)/python -m pipeline.bench.scale --lines $(SCALE_LINES)
 
 sample: $(STAMP) ## Regenerate sample_data/ with the deterministic generator
 	$(BIN)/python -m pipeline sample --output sample_data

@@ -31,7 +31,7 @@ def local_cluster(workers: int | None = None, memory_limit: int | str | None = N
         threads_per_worker=1,
         processes=True,
         memory_limit=limit,
-        scheduler_kwargs={"dashboard": False},
+        dashboard_address=":0",  # any free port: two runs on one machine never clash
         silence_logs=logging.WARNING,
     )
 

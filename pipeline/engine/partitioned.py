@@ -57,10 +57,37 @@ def adjudicated_part(
     return adjudicated_lines(lines, claims.drop(columns=PART), policies.drop(columns=PART), book)
 
 
-def _shuffled(frame: pd.DataFrame, parts: int) -> dd.DataFrame:
-    """``frame`` (with its ``PART`` column) as a Dask frame whose part i holds the rows of code i."""
-    chunks = max(1, min(parts, -(-len(frame) // LINES_PER_PART)))
-    return dd.from_pandas(frame, npartitions=chunks, sort=False).shuffle(PART, npartitions=parts)
+def _chunked(frame: pd.DataFrame, parts: int) -> dd.DataFrame:
+    """A pandas frame of the run as a Dask frame of at most ``parts`` chunks."""
+    return dd.from_pandas(frame, npartitions=max(1, min(parts, -(-len(frame) // LINES_PER_PART))), sort=False)
+
+
+def adjudicated_parts(
+    lines: dd.DataFrame, claims: dd.DataFrame, policies: dd.DataFrame, book: ProductBook, parts: int
+) -> dd.DataFrame:
+    """Lazily, the lines adjudicated part by part: the three Dask frames (each with its ``PART``
+    column) shuffled so that part i of each holds the rows of code i, then ``adjudicated_part`` on
+    each part (``map_partitions``). The result keeps ``PART`` (and ``POSITION`` when the lines have it)."""
+    shuffled = [frame.shuffle(PART, npartitions=parts) for frame in (lines, claims, policies)]
+    meta = adjudicated_part(lines._meta, claims._meta, policies._meta, book)
+    return dd.map_partitions(adjudicated_part, *shuffled, book, meta=meta, align_dataframes=False)
+
+
+def with_parts(
+    lines: dd.DataFrame, claims: dd.DataFrame, policies: dd.DataFrame, parts: int
+) -> tuple[dd.DataFrame, ...]:
+    """Lazily, the three Dask frames (as read, e.g. from Parquet datasets) with each row's ``PART``:
+    a policy's and a claim's from their ``policy_id``, a line's from its claim (a join on
+    ``claim_id``; a line whose claim is missing gets part 0, where the stage reports it)."""
+
+    def keyed(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(**{PART: policy_part(frame["policy_id"], parts)})
+
+    claims = claims.map_partitions(keyed, meta=keyed(claims._meta))
+    policies = policies.map_partitions(keyed, meta=keyed(policies._meta))
+    lines = lines.merge(claims[["claim_id", PART]], on="claim_id", how="left")
+    lines = lines.assign(**{PART: lines[PART].fillna(0).astype("int64")})
+    return lines, claims, policies
 
 
 def _keyed(
@@ -95,16 +122,8 @@ class DaskEngine:
         with dask.config.set(DASK_CONFIG):
             for month, (lines, claims, policies) in valuations.items():
                 parts = part_count(len(lines), workers)
-                keyed = _keyed(lines, claims, policies, parts)
-                empty = [frame.iloc[:0] for frame in keyed]
-                meta = adjudicated_part(empty[0], empty[1], empty[2], book)
-                graphs[month] = dd.map_partitions(
-                    adjudicated_part,
-                    *(_shuffled(frame, parts) for frame in keyed),
-                    book,
-                    meta=meta,
-                    align_dataframes=False,
-                )
+                keyed = [_chunked(frame, parts) for frame in _keyed(lines, claims, policies, parts)]
+                graphs[month] = adjudicated_parts(keyed[0], keyed[1], keyed[2], book, parts)
             computed = dask.compute(*graphs.values())
         return {
             month: _in_order(result, lines)

@@ -118,3 +118,26 @@ def test_a_run_uses_an_existing_cluster_by_its_address(dask_client, tmp_path: Pa
 def test_an_unknown_engine_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown engine"), open_engine("spark"):
         pass
+
+
+def test_a_market_book_read_lazily_from_parquet_parts_gives_the_pandas_engines_lines(dask_client, tmp_path) -> None:
+    """The scale path (make bench-scale): Parquet folders of parts read lazily, parts keyed on the
+    cluster (a join of lines to claims), shuffled, adjudicated: the pandas engine's values."""
+    import dask
+    import dask.dataframe as dd
+
+    from pipeline.bench.scale import generate_book
+    from pipeline.engine.partitioned import DASK_CONFIG, PART, adjudicated_parts, with_parts
+
+    folder = tmp_path / "book"
+    generated = generate_book(folder, 2_500, PRODUCTS, chunk_lines=1_000)
+    assert generated["rows"]["lines"] == 2_500
+    assert len(list((folder / "lines").glob("part-*.parquet"))) == 3
+    read = {name: pd.read_parquet(folder / name) for name in ("policies", "claims", "lines")}
+    assert read["lines"]["line_id"].is_unique and read["claims"]["claim_id"].is_unique
+    with dask.config.set(DASK_CONFIG):
+        lazy = [dd.read_parquet(folder / name) for name in ("lines", "claims", "policies")]
+        got = adjudicated_parts(*with_parts(*lazy, parts=5), PRODUCTS, 5).compute()
+    expected = adjudicated_lines(read["lines"], read["claims"], read["policies"], PRODUCTS)
+    got = got.drop(columns=[PART]).set_index("line_id").sort_index()
+    pd.testing.assert_frame_equal(got[expected.columns.drop("line_id")], expected.set_index("line_id").sort_index())
