@@ -15,7 +15,10 @@ of vanishing (an error in an optional column would otherwise pass as "not given"
 A sheet may also come as a Parquet file (``policies.parquet``, ``claims.parquet``, ``lines.parquet``:
 one sheet each, for books beyond an Excel sheet's 1,048,576 rows). Its columns are headers and its
 cells values, read through the same header matching, empty-row rule and parsers; its "Excel row" is
-the Parquet row number (0-based) + 2, as if the file were a sheet under a header row.
+the Parquet row number (0-based) + 2, as if the file were a sheet under a header row. A sheet may
+also be a folder of Parquet parts (``lines/part-00000.parquet``, ...: its file is named
+``<month>/lines/``); its rows are the parts' rows in the order of the parts' names, numbered on from
+one part to the next as one sheet.
 
 Reading is in two steps so that a month whose parse is cached (pipeline.io.cache) is never opened:
 :func:`find_bordereaux` lists the month folders and files and hashes them (cheap);
@@ -87,6 +90,10 @@ PARQUET_FILES: dict[str, tuple[str, ...]] = {
     "claims.parquet": ("claims",),
     "lines.parquet": ("lines",),
 }
+# ... or, for a sheet larger still, a folder of Parquet parts (``lines/part-00000.parquet``, ...): one
+# sheet whose rows are the parts' rows in the order of the parts' names.
+PARQUET_FOLDERS: dict[str, tuple[str, ...]] = {"policies": ("policies",), "claims": ("claims",), "lines": ("lines",)}
+PARQUET_PART = "part-*.parquet"
 
 
 @dataclass(frozen=True)
@@ -482,7 +489,7 @@ def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> Raw
     (as python-calamine gives them: str, int, float, bool, date, datetime; None when null); a row
     keeps its Parquet row number + 2 as its Excel row (the header being row 1)."""
     try:
-        table = pq.read_table(path)
+        table = _parquet_parts(path) if path.is_dir() else pq.read_table(path)
     except Exception as error:
         raise FatalInputError(relative, f"cannot be read as a Parquet file ({type(error).__name__})") from None
     names = _header_map(list(table.column_names), sheet, relative)
@@ -500,6 +507,20 @@ def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> Raw
     return _raw_sheet(frame, (rows + 2).tolist(), month, relative, sheet)
 
 
+def _parquet_parts(folder: Path) -> pa.Table:
+    """The parts of a folder sheet one under the other, in the order of their names."""
+    parts = [pq.read_table(part) for part in sorted(folder.glob(PARQUET_PART))]
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
+def _folder_sha256(folder: Path) -> str:
+    """One SHA-256 for a folder sheet: its parts' names and contents, in name order."""
+    digest = hashlib.sha256()
+    for part in sorted(folder.glob(PARQUET_PART)):
+        digest.update(f"{part.name}\0{_sha256(part)}\0".encode())
+    return digest.hexdigest()
+
+
 def find_bordereaux(input_dir: Path, month: str) -> BordereauFiles:
     """The month folders up to and including ``month`` (which must exist) and their input files,
     hashed (SHA-256) but not opened. A sheet given twice in a month (as xlsx and as Parquet) stops
@@ -509,18 +530,24 @@ def find_bordereaux(input_dir: Path, month: str) -> BordereauFiles:
     files: list[SourceFile] = []
     for folder in months:
         given: dict[str, str] = {}
-        for file_name, sheet_names in {**BORDEREAU_FILES, **PARQUET_FILES}.items():
+        for file_name, sheet_names in {**BORDEREAU_FILES, **PARQUET_FILES, **PARQUET_FOLDERS}.items():
             path = input_dir / folder / file_name
             if not path.exists():
                 continue
             relative = f"{folder}/{file_name}"
-            if not path.is_file():
+            is_folder = file_name in PARQUET_FOLDERS
+            if is_folder and not (path.is_dir() and any(path.glob(PARQUET_PART))):
+                raise FatalInputError(relative, f"is not a folder of {PARQUET_PART} files")
+            if not is_folder and not path.is_file():
                 raise FatalInputError(relative, "is not a file")
+            relative += "/" if is_folder else ""
             for sheet in sheet_names:
                 if sheet in given:
                     raise FatalInputError(relative, f"sheet '{sheet}' is also given by {given[sheet]}: keep one")
                 given[sheet] = relative
-            files.append(SourceFile(folder, relative, path, sheet_names, _sha256(path)))
+            files.append(
+                SourceFile(folder, relative, path, sheet_names, (_folder_sha256 if is_folder else _sha256)(path))
+            )
     order = {sheet: number for number, sheet in enumerate(("policies", "claims", "lines"))}
     files.sort(key=lambda f: (f.month, order[f.sheets[0]]))
     return BordereauFiles(input_dir=input_dir, months=tuple(months), files=tuple(files))
@@ -528,7 +555,7 @@ def find_bordereaux(input_dir: Path, month: str) -> BordereauFiles:
 
 def read_file(source: SourceFile) -> list[RawSheet]:
     """The sheets of one input file, in the order of ``source.sheets``."""
-    if source.path.suffix == ".parquet":
+    if source.path.suffix == ".parquet" or source.path.is_dir():
         return [read_parquet_sheet(source.path, source.month, source.file, sheet) for sheet in source.sheets]
     return _read_file(source.path, source.month, source.file, source.sheets)
 

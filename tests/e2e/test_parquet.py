@@ -158,3 +158,55 @@ def test_sheets_beyond_the_row_limit_are_written_to_parquet(tmp_path, monkeypatc
     shutil.rmtree(tmp_path / "out")
     again = run_month(tmp_path / "in", "2026-05", tmp_path / "out", use_cache=False).output_folder
     assert {path.name: path.read_bytes() for path in again.glob("*.parquet")} == first  # reruns identical
+
+
+def _split_into_parts(sheet_file: Path, sizes: list[int]) -> Path:
+    """``<sheet>.parquet`` replaced by the folder ``<sheet>/`` of parts of ``sizes`` rows each."""
+    table = pq.read_table(sheet_file)
+    folder = sheet_file.with_suffix("")
+    folder.mkdir()
+    start = 0
+    for number, size in enumerate(sizes):
+        pq.write_table(table.slice(start, size), folder / f"part-{number:05d}.parquet")
+        start += size
+    sheet_file.unlink()
+    return folder
+
+
+def test_a_sheet_may_be_a_folder_of_parquet_parts(tmp_path):
+    """``lines/part-*.parquet``: the parts read as one sheet (rows numbered on across parts), so a
+    duplicate id in two parts is found exactly as in one file; the folder is one input of the run."""
+    april = {**APRIL, "lines": [*APRIL["lines"], {**LINE, "line_id": "X2", "amount": 5}]}  # X2 twice
+    write_parquet_bordereau(tmp_path / "file", "2026-04", **april)
+    write_parquet_bordereau(tmp_path / "parts", "2026-04", **april)
+    _split_into_parts(tmp_path / "parts" / "2026-04" / "lines.parquet", [2, 1, 1])
+    _split_into_parts(tmp_path / "parts" / "2026-04" / "claims.parquet", [1, 1])
+
+    one = run_month(tmp_path / "file", "2026-04", tmp_path / "out-file", use_cache=False)
+    parts = run_month(tmp_path / "parts", "2026-04", tmp_path / "out-parts", use_cache=False)
+    for table in ("policies", "claims", "lines"):
+        pd.testing.assert_frame_equal(
+            without(getattr(parts.history, table), "source_file"),
+            without(getattr(one.history, table), "source_file"),
+            obj=table,
+        )
+    pd.testing.assert_frame_equal(without(parts.rejected, "file"), without(one.rejected, "file"))
+    pd.testing.assert_frame_equal(parts.lines, one.lines.assign(source_file="2026-04/lines/"))
+    duplicates = parts.rejected[parts.rejected["sheet"] == "lines"]
+    twice = duplicates[duplicates["column"] == "line_id"]
+    assert twice[["file", "row", "value"]].values.tolist() == [["2026-04/lines/", 3, "X2"], ["2026-04/lines/", 5, "X2"]]
+    assert duplicates[duplicates["column"] == "claim_id"]["row"].tolist() == [4]  # its claim C9 rejected
+    assert [entry["file"] for entry in parts.inputs] == [
+        "2026-04/policies.parquet",
+        "2026-04/claims/",
+        "2026-04/lines/",
+    ]
+    assert parts.inputs[2]["rows"] == {"lines": 4}
+
+    (tmp_path / "parts" / "2026-04" / "lines" / "part-00000.parquet").unlink()
+    (tmp_path / "parts" / "2026-04" / "lines" / "part-00001.parquet").rename(
+        tmp_path / "parts" / "2026-04" / "lines" / "notes.parquet"
+    )
+    (tmp_path / "parts" / "2026-04" / "lines" / "part-00002.parquet").unlink()
+    with pytest.raises(FatalInputError, match=r"2026-04/lines: is not a folder of part-\*\.parquet files"):
+        run_month(tmp_path / "parts", "2026-04", tmp_path / "out-parts", use_cache=False)
