@@ -17,7 +17,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from pipeline.errors import FatalInputError
-from pipeline.io.outputs import MAX_SHEET_ROWS_VARIABLE
+from pipeline.io.outputs import MAX_SHEET_ROWS_VARIABLE, parquet_parts, parquet_writer, write_outputs
 from pipeline.io.read import read_bordereaux
 from pipeline.run import run_month
 from pipeline.sample import generate_book
@@ -143,7 +143,7 @@ def test_sheets_beyond_the_row_limit_are_written_to_parquet(tmp_path, monkeypatc
     assert [(m["workbook"], m["sheet"]) for m in result.parquet_sheets] == [(n, s.name) for n, s in moved]
     for (name, sheet), record in zip(moved, result.parquet_sheets, strict=True):
         file = f"{Path(name).stem}.{sheet.name}.parquet"
-        assert record == {"workbook": name, "sheet": sheet.name, "file": file, "rows": len(sheet.frame)}
+        assert record == {"workbook": name, "sheet": sheet.name, "file": file, "rows": len(sheet.frame), "parts": 1}
         assert file in manifest["outputs"]
         pd.testing.assert_frame_equal(pd.read_parquet(folder / file), sheet.frame.reset_index(drop=True))
         note = CalamineWorkbook.from_path(str(folder / name)).get_sheet_by_name(sheet.name).to_python()
@@ -210,3 +210,22 @@ def test_a_sheet_may_be_a_folder_of_parquet_parts(tmp_path):
     (tmp_path / "parts" / "2026-04" / "lines" / "part-00002.parquet").unlink()
     with pytest.raises(FatalInputError, match=r"2026-04/lines: is not a folder of part-\*\.parquet files"):
         run_month(tmp_path / "parts", "2026-04", tmp_path / "out-parts", use_cache=False)
+
+
+def test_a_frame_beyond_one_part_is_written_as_a_partitioned_dataset_atomically(tmp_path):
+    """Beyond ``PARQUET_PART_ROWS`` rows (here 10) a sheet is a folder of parts in row order, read
+    back as one table; it is swapped into place with the rest, and a rerun gives the same bytes."""
+    frame = pd.DataFrame({"line_id": [f"L{i:03d}" for i in range(25)], "payable": range(25)}, index=range(100, 125))
+    assert [parquet_parts(rows, 10) for rows in (0, 10, 11, 25)] == [1, 1, 2, 3]
+    written = []
+    for run in ("first", "again"):
+        folder = write_outputs(
+            tmp_path / run, "2026-05", {"claims_annotated.lines.parquet": parquet_writer(frame, 10)}, {}
+        )
+        dataset = folder / "claims_annotated.lines.parquet"
+        assert sorted(path.name for path in dataset.iterdir()) == [f"part-0000{n}.parquet" for n in range(3)]
+        assert [pq.read_metadata(path).num_rows for path in sorted(dataset.iterdir())] == [10, 10, 5]
+        pd.testing.assert_frame_equal(pd.read_parquet(dataset), frame.reset_index(drop=True))
+        written.append({path.name: path.read_bytes() for path in dataset.iterdir()})
+        assert not [path for path in (tmp_path / run).iterdir() if path.name.startswith(".")]
+    assert written[0] == written[1]
