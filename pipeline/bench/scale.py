@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import shutil
 import sys
@@ -87,6 +88,7 @@ def run_book(
     from pipeline.engine.partitioned import DASK_CONFIG, PART, adjudicated_parts, part_count, with_parts
 
     shutil.rmtree(output, ignore_errors=True)
+    logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)  # one line per shuffle otherwise
     lines_total = sum(pq_rows(path) for path in sorted((folder / "lines").glob("part-*.parquet")))
     with (
         local_cluster(workers, memory_limit) as cluster,

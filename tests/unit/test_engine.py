@@ -141,3 +141,18 @@ def test_a_market_book_read_lazily_from_parquet_parts_gives_the_pandas_engines_l
     expected = adjudicated_lines(read["lines"], read["claims"], read["policies"], PRODUCTS)
     got = got.drop(columns=[PART]).set_index("line_id").sort_index()
     pd.testing.assert_frame_equal(got[expected.columns.drop("line_id")], expected.set_index("line_id").sort_index())
+
+
+def test_the_command_line_runs_on_a_cluster_given_by_address(dask_client, tmp_path) -> None:
+    from tests.commands import cli
+
+    name = NAMES[0]
+    address = dask_client.scheduler.address
+    args = ["run", "--input", GOLDEN / name / "input", "--month", case_month(name), "--output", tmp_path / "out"]
+    done = cli(*args, "--engine", "dask", "--scheduler", address)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "distributed" not in done.stderr
+    manifest = json.loads((tmp_path / "out" / case_month(name) / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["engine"]["name"] == "dask" and manifest["engine"]["scheduler"] == address
+    refused = cli(*args, "--scheduler", address)
+    assert refused.returncode == 2 and "--scheduler needs --engine dask" in refused.stderr
