@@ -26,7 +26,7 @@ from pipeline.calendar import month_end, previous_month
 from pipeline.engine import Engine, PandasEngine, open_engine
 from pipeline.io.cache import CACHE_FOLDER, ParseCache, file_fingerprint, folder_fingerprint
 from pipeline.io.outputs import check_output_folder, frame_records, output_files, write_outputs
-from pipeline.io.read import find_bordereaux, input_files, read_month
+from pipeline.io.read import find_bordereaux, input_files
 from pipeline.io.workbook import Sheet
 from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
 from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets
@@ -131,7 +131,7 @@ def run_month(
             found = find_bordereaux(input_dir, month)
             cache = ParseCache.open(cache_dir or output_dir / CACHE_FOLDER, found, book.folder) if use_cache else None
             cached = cache.load_all() if cache else {}
-            raw = {folder: read_month(found, folder) for folder in found.months if folder not in cached}
+            raw = claims_engine.sheets_by_month(found, [folder for folder in found.months if folder not in cached])
             parsed = sum(sheet.rows_read for sheets in raw.values() for sheet in sheets)
             if raw or not cached:
                 rows.update(rows_in=parsed, months=len(raw))

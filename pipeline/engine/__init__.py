@@ -1,21 +1,24 @@
 """Where the claims engine runs: in this process (``pandas``, the default) or on a dask.distributed
 cluster (``dask``: ``pipeline.engine.partitioned`` and ``pipeline.engine.cluster``).
 
-Both engines run the same stage function, ``pipeline.stages.waterfall.adjudicated_lines``: every cap
-of the waterfall lives inside one policy (line, claim, series and policy limits), so the Dask engine
-splits the lines by policy and runs it unchanged on each part. Everything that crosses policies
-(versions, totals, reinsurance, reports) runs afterwards on the gathered results, as in the pandas
-engine. ``run.py`` only chooses the engine (``open_engine``).
+Both engines read the month folders with the same ``pipeline.io.read.read_file`` (the Dask engine
+one file per task, in parallel on the workers) and run the same stage function,
+``pipeline.stages.waterfall.adjudicated_lines``: every cap of the waterfall lives inside one policy
+(line, claim, series and policy limits), so the Dask engine splits the lines by policy and runs it
+unchanged on each part. Everything that crosses policies (validation, versions, totals,
+reinsurance, reports) runs in the run's process on the gathered results, as in the pandas engine.
+``run.py`` only chooses the engine (``open_engine``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 import pandas as pd
 
+from pipeline.io.read import BordereauFiles, RawSheet, read_month
 from pipeline.products.load import ProductBook
 from pipeline.stages.waterfall import adjudicated_lines
 
@@ -26,8 +29,10 @@ Valuations = Mapping[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]
 
 
 class Engine(Protocol):
-    """What a run needs of an engine: the adjudicated lines as at every valuation, and what the
-    manifest says about the engine."""
+    """What a run needs of an engine: the raw sheets of the months to read, the adjudicated lines
+    as at every valuation, and what the manifest says about the engine."""
+
+    def sheets_by_month(self, found: BordereauFiles, months: Sequence[str]) -> dict[str, list[RawSheet]]: ...
 
     def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]: ...
 
@@ -35,7 +40,10 @@ class Engine(Protocol):
 
 
 class PandasEngine:
-    """The single-machine engine: each valuation's lines adjudicated in this process."""
+    """The single-machine engine: each month read and each valuation's lines adjudicated in this process."""
+
+    def sheets_by_month(self, found: BordereauFiles, months: Sequence[str]) -> dict[str, list[RawSheet]]:
+        return {month: read_month(found, month) for month in months}
 
     def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
         return {month: adjudicated_lines(*frames, book) for month, frames in valuations.items()}

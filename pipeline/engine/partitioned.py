@@ -10,6 +10,7 @@ lines. All valuations of a run go to the cluster as one graph. Nothing here know
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import dask
@@ -20,6 +21,7 @@ from distributed import Client
 
 from pipeline.engine import Valuations
 from pipeline.engine.cluster import workers_of
+from pipeline.io.read import BordereauFiles, RawSheet, read_file
 from pipeline.products.load import ProductBook
 from pipeline.stages.waterfall import adjudicated_lines
 
@@ -113,6 +115,17 @@ class DaskEngine:
     def __init__(self, client: Client, scheduler: str = LOCAL) -> None:
         self.client = client
         self.scheduler = scheduler
+
+    def sheets_by_month(self, found: BordereauFiles, months: Sequence[str]) -> dict[str, list[RawSheet]]:
+        """The raw sheets of ``months``, each input file read by ``read_file`` in a task of its own on
+        the workers (which see the input folder at the same path); a file that cannot be read raises
+        its one-line ``FatalInputError`` here, as in this process."""
+        sources = [source for source in found.files if source.month in set(months)]
+        read = self.client.gather(self.client.map(read_file, sources, pure=False))
+        sheets: dict[str, list[RawSheet]] = {month: [] for month in months}
+        for source, file_sheets in zip(sources, read, strict=True):
+            sheets[source.month].extend(file_sheets)
+        return sheets
 
     def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
         """Per valuation month, ``adjudicated_lines(lines, claims, policies, book)``, computed on the

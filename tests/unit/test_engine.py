@@ -156,3 +156,18 @@ def test_the_command_line_runs_on_a_cluster_given_by_address(dask_client, tmp_pa
     assert manifest["engine"]["name"] == "dask" and manifest["engine"]["scheduler"] == address
     refused = cli(*args, "--scheduler", address)
     assert refused.returncode == 2 and "--scheduler needs --engine dask" in refused.stderr
+
+
+def test_a_file_that_cannot_be_read_on_a_worker_stops_the_run_with_the_same_line(dask_client, tmp_path) -> None:
+    from pipeline.errors import FatalInputError
+    from tests.unit.test_validate import CLAIM, LINE, WIDE
+    from tests.workbooks import write_bordereau
+
+    write_bordereau(tmp_path / "in", "2026-04", policies=[WIDE], claims=[CLAIM], lines=[LINE])
+    (tmp_path / "in" / "2026-04" / "claims.xlsx").write_bytes(b"PK not a workbook")
+    messages = []
+    for engine in ("pandas", DaskEngine(dask_client)):
+        with pytest.raises(FatalInputError) as raised:
+            run_month(tmp_path / "in", "2026-04", tmp_path / "out", use_cache=False, engine=engine)
+        messages.append(str(raised.value))
+    assert messages[0] == messages[1] and messages[0].startswith("2026-04/claims.xlsx: ")
