@@ -9,9 +9,11 @@ INPUT ?= sample_data
 OUTPUT ?= output
 MONTH ?=  # empty: the command line picks the latest real YYYY-MM month folder (2026-13 is not one)
 LANG_OUT ?= en
+ENGINE ?= pandas
+SCHEDULER ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck bench sample clean
+.PHONY: help install run test lint format typecheck bench bench-scale sample clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,8 +26,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with its dev tools
 
-run: $(STAMP) ## Run a month: make run [INPUT=sample_data] [MONTH=latest] [OUTPUT=output] [LANG_OUT=en|ja]
-	$(BIN)/python -m pipeline run --input $(INPUT) $(if $(MONTH),--month $(MONTH)) --output $(OUTPUT) --lang $(LANG_OUT)
+run: $(STAMP) ## Run a month: make run [INPUT=sample_data] [MONTH=latest] [OUTPUT=output] [LANG_OUT=en|ja] [ENGINE=pandas|dask] [SCHEDULER=tcp://host:8786]
+	$(BIN)/python -m pipeline run --input $(INPUT) $(if $(MONTH),--month $(MONTH)) --output $(OUTPUT) --lang $(LANG_OUT) --engine $(ENGINE) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest -q
@@ -41,6 +43,10 @@ format: $(STAMP) ## Format the code with ruff
 
 bench: $(STAMP) ## Benchmark a 100,000-policy book against the Excel I/O floor
 	$(BIN)/python -m pipeline.bench
+
+SCALE_LINES ?= 2000000
+bench-scale: $(STAMP) ## The claims engine on a LocalCluster over a Parquet market book: make bench-scale [SCALE_LINES="2000000 5000000"]
+	$(BIN)/python -m pipeline.bench.scale --lines $(SCALE_LINES)
 
 sample: $(STAMP) ## Regenerate sample_data/ with the deterministic generator
 	$(BIN)/python -m pipeline sample --output sample_data --coverholders

@@ -110,6 +110,19 @@ def _parser() -> argparse.ArgumentParser:
         help="product and treaty data folder (default: the shipped pipeline/products/data)",
     )
     run.add_argument("--lang", choices=("en", "ja"), default="en", help="language of output labels (default: en)")
+    run.add_argument(
+        "--engine",
+        choices=("pandas", "dask"),
+        default="pandas",
+        help="where the claims are adjudicated: in this process (pandas, default) or on a dask.distributed cluster",
+    )
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="with --engine dask: the scheduler of an existing cluster, e.g. tcp://host:8786 "
+        "(default: a LocalCluster sized to this machine)",
+    )
     caching = run.add_mutually_exclusive_group()
     caching.add_argument(
         "--cache",
@@ -141,6 +154,8 @@ def _run(args: argparse.Namespace) -> int:
         lang=args.lang,
         cache_dir=args.cache,
         use_cache=not args.no_cache,
+        engine=args.engine,
+        scheduler=args.scheduler,
     )
     print(f"Reconciliation as at {result.month} (rows read = rows processed + rows rejected)")
     print(result.reconciliation.to_string(index=False))
@@ -153,7 +168,10 @@ def _main(argv: list[str]) -> int:
         from pipeline.sample import main as sample_main
 
         return sample_main(argv[1:])
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.scheduler and args.engine != "dask":
+        parser.error("--scheduler needs --engine dask")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     return _run(args)
 

@@ -19,3 +19,7 @@ class FatalInputError(Exception):
         self.file = str(file)
         self.problem = " ".join(problem.split())  # always one line
         super().__init__(f"{self.file}: {self.problem}")
+
+    def __reduce__(self) -> tuple[type[FatalInputError], tuple[str, str]]:
+        """Pickled by its file and problem, so that it crosses processes (a dask worker's read)."""
+        return (type(self), (self.file, self.problem))

@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,11 @@ from tqdm import tqdm
 
 import pipeline
 from pipeline.calendar import month_end, months_from, previous_month
+from pipeline.engine import Engine, open_engine
 from pipeline.io.cache import CACHE_FOLDER, file_fingerprint, folder_fingerprint
 from pipeline.io.find import input_files
 from pipeline.io.holders import HolderRead, cache_description, check_month, no_bordereau_warnings
-from pipeline.io.layouts import coverholders, read_coverholder_month
+from pipeline.io.layouts import coverholders, file_reader
 from pipeline.io.outputs import check_output_folder, manifest, output_files, write_outputs
 from pipeline.io.workbook import Sheet
 from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
@@ -118,14 +119,20 @@ def run_month(
     lang: str = "en",
     cache_dir: Path | None = None,
     use_cache: bool = True,
+    engine: str | Engine = "pandas",
+    scheduler: str | None = None,
 ) -> RunResult:
     """Run the bordereaux of every month up to ``month`` and write ``<output_dir>/<month>/``. The
     parse cache lives in ``cache_dir`` (default ``<output_dir>/.cache``); ``use_cache=False`` reads
-    and validates every month and writes no cache."""
+    and validates every month and writes no cache. ``engine`` adjudicates the claims: ``pandas`` in
+    this process, ``dask`` on the dask.distributed cluster at ``scheduler`` (default: a LocalCluster
+    of this machine), or a given ``pipeline.engine.Engine``."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     check_output_folder(input_dir, output_dir)
     stages = Stages(len(STAGES))
+    resources = ExitStack()
     try:
+        claims_engine = resources.enter_context(open_engine(engine, scheduler))
         with stages.stage("products"):
             book = load_products(products_dir or DEFAULT_PRODUCTS_DIR)
 
@@ -137,7 +144,7 @@ def run_month(
             reads = [HolderRead.of(holder, month, cache_root, book, use_cache=use_cache) for holder in holders]
             no_bordereau_warnings(input_dir, reads)
             for read in reads:
-                read.raw = {m: read_coverholder_month(read.holder, read.found, m) for m in read.months_to_read}
+                read.raw = claims_engine.sheets_by_month(read.found, read.months_to_read, file_reader(read.holder))
             parsed = sum(sheet.rows_read for read in reads for sheets in read.raw.values() for sheet in sheets)
             cached_months = {(read.holder.code, m) for read in reads for m in read.cached}
             months_read = sum(len(read.raw) for read in reads)
@@ -186,7 +193,7 @@ def run_month(
             rows.update(rows_in=len(current.policies), rows_out=len(accounted))
 
         with stages.stage("claims") as rows:
-            adjudicated = adjudicated_by_month(in_force, book)
+            adjudicated = adjudicated_by_month(in_force, book, claims_engine)
             lines_now = adjudicated[month]
             lines_before = adjudicated.get(previous_month(month))
             lines = lines_with_movements(lines_now, lines_before)
@@ -254,6 +261,7 @@ def run_month(
                 input_folder=input_dir,
                 products_folder=book.folder,
                 lang=lang,
+                engine=claims_engine.describe(),
                 inputs=inputs,
                 not_read=[vars(entry) for read in reads for entry in read.found.not_read],
                 reconciliation=table,
@@ -267,6 +275,7 @@ def run_month(
             rows.update(rows_out=sum(len(sheet.frame) for file_sheets in sheets.values() for sheet in file_sheets))
     finally:
         stages.close()
+        resources.close()
 
     return RunResult(
         month=month,

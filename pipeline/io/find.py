@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.errors import FatalInputError
-from pipeline.io.inventory import MONTH_FOLDER, Inventory, NotRead, inventory
+from pipeline.io.inventory import MONTH_FOLDER, PARQUET_PART, Inventory, NotRead, inventory
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,14 @@ def latest_month(input_dir: Path) -> str:
     return months[-1]
 
 
+def _folder_sha256(folder: Path) -> str:
+    """One SHA-256 for a folder sheet: its parts' names and contents, in name order."""
+    digest = hashlib.sha256()
+    for part in sorted(folder.glob(PARQUET_PART)):
+        digest.update(f"{part.name}\0{_sha256(part)}\0".encode())
+    return digest.hexdigest()
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -106,7 +114,8 @@ def find_bordereaux(input_dir: Path, month: str, prefix: str = "") -> BordereauF
                 other = prefix + given[entry.month, sheet]
                 raise FatalInputError(prefix + entry.file, f"sheet '{sheet}' is also given by {other}: keep one")
             given[entry.month, sheet] = entry.file
-        files.append(SourceFile(entry.month, prefix + entry.file, entry.path, entry.sheets, _sha256(entry.path)))
+        digest = _folder_sha256(entry.path) if entry.path.is_dir() else _sha256(entry.path)
+        files.append(SourceFile(entry.month, prefix + entry.file, entry.path, entry.sheets, digest))
     # entries inside month folders after M are not looked at: their month is not read at all
     not_read = tuple(
         replace(skip, path=prefix + skip.path)

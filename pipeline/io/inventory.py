@@ -39,8 +39,15 @@ PARQUET_FILES: dict[str, tuple[str, ...]] = {
     "lines.parquet": ("lines",),
 }
 INPUT_FILES = {**BORDEREAU_FILES, **PARQUET_FILES}
+# ... or, for a sheet larger still, a folder of Parquet parts (``lines/part-00000.parquet``, ...): one
+# sheet whose rows are the parts' rows in the order of the parts' names.
+PARQUET_FOLDERS: dict[str, tuple[str, ...]] = {"policies": ("policies",), "claims": ("claims",), "lines": ("lines",)}
+PARQUET_PART = "part-*.parquet"
 _WORKBOOK_EXTENSIONS = (".xlsx", ".xlsm", ".xlsb", ".xls", ".xltx", ".xltm", ".ods", ".csv", ".tsv", ".txt", ".parq")
-_EXPECTED = "a month folder holds policies.xlsx and claims.xlsx (or policies/claims/lines.parquet)"
+_EXPECTED = (
+    "a month folder holds policies.xlsx and claims.xlsx (or policies/claims/lines.parquet, or folders "
+    "policies/, claims/, lines/ of part-*.parquet files)"
+)
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,11 @@ def _month_entries(input_dir: Path, month: str, folder: Path) -> tuple[list[Inpu
                 raise FatalInputError(relative, "is not a file")
             files.append(InputEntry(month, relative, entry, INPUT_FILES[name]))
             continue
+        if name in PARQUET_FOLDERS and entry.is_dir():
+            if not any(entry.glob(PARQUET_PART)):
+                raise FatalInputError(relative, f"is not a folder of {PARQUET_PART} files")
+            files.append(InputEntry(month, f"{relative}/", entry, PARQUET_FOLDERS[name]))
+            continue
         near = _file_near_miss(name)
         if near:
             not_read.append(NotRead(f"{month}/{_shown(name)}", near[0], near[1]))
@@ -176,6 +188,6 @@ def inventory(input_dir: Path) -> Inventory:
         else:
             not_read.append(NotRead(_shown(name), "a file outside the month folders; only YYYY-MM folders are read"))
     order = {"policies": 0, "claims": 1, "lines": 2}
-    names = list(INPUT_FILES)  # a workbook before the Parquet file giving the same sheet
+    names = [*INPUT_FILES, *PARQUET_FOLDERS]  # a workbook before the Parquet file or folder giving the same sheet
     files.sort(key=lambda f: (f.month, order[f.sheets[0]], names.index(f.path.name)))
     return Inventory(input_dir, tuple(months), tuple(files), tuple(not_read))

@@ -20,8 +20,9 @@ import hashlib
 import logging
 import tomllib
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -560,11 +561,19 @@ def read_layout_file(source: SourceFile, layout: Layout) -> list[RawSheet]:
     return sheets
 
 
+def file_reader(holder: CoverHolder) -> Callable[[SourceFile], list[RawSheet]]:
+    """How one input file of the cover-holder is read into contract sheets: as the contract names
+    them (:func:`~pipeline.io.read.read_file`), or through its layout. Picklable, so that a Dask
+    worker can read the file (pipeline.engine)."""
+    if holder.layout is None:
+        return read_file
+    return partial(read_layout_file, layout=holder.layout)
+
+
 def read_coverholder_month(holder: CoverHolder, files: BordereauFiles, month: str) -> list[RawSheet]:
     """Every sheet of ``month`` of one cover-holder, in the contract's layout."""
-    if holder.layout is None:
-        return [sheet for source in files.of_month(month) for sheet in read_file(source)]
-    return [sheet for source in files.of_month(month) for sheet in read_layout_file(source, holder.layout)]
+    read = file_reader(holder)
+    return [sheet for source in files.of_month(month) for sheet in read(source)]
 
 
 def latest_input_month(input_dir: Path) -> str:

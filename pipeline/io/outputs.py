@@ -167,11 +167,33 @@ def _within_columns(name: str, sheet: Sheet, limit: int) -> tuple[Sheet, str, pd
     return dataclasses.replace(sheet, frame=sheet.frame[kept]), file, side
 
 
-def parquet_writer(frame: pd.DataFrame) -> FileWriter:
-    """A ``files`` entry that writes ``frame`` (no index) as Parquet."""
+PARQUET_PART_ROWS = MAX_SHEET_ROWS - 1
+"""Rows of one Parquet part: a frame longer than this is written as a partitioned dataset."""
+
+
+def parquet_parts(rows: int, part_rows: int = PARQUET_PART_ROWS) -> int:
+    """How many files a frame of ``rows`` rows is written as: 1 (a plain Parquet file) up to
+    ``part_rows`` rows, else a dataset of parts of ``part_rows`` rows (the last one shorter)."""
+    return 1 if rows <= part_rows else -(-rows // part_rows)
+
+
+def parquet_writer(frame: pd.DataFrame, part_rows: int = PARQUET_PART_ROWS) -> FileWriter:
+    """A ``files`` entry that writes ``frame`` (no index) as Parquet: one file, or beyond
+    ``part_rows`` rows a partitioned dataset, the folder ``path`` of ``part-00000.parquet``, ... in
+    row order (which pyarrow, pandas, dask and Spark read as one table)."""
+
+    def table(rows: pd.DataFrame) -> pa.Table:
+        return pa.Table.from_pandas(rows.reset_index(drop=True), preserve_index=False)
 
     def write(path: Path) -> None:
-        pq.write_table(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), path)
+        parts = parquet_parts(len(frame), part_rows)
+        if parts == 1:
+            pq.write_table(table(frame), path)
+            return
+        path.mkdir()
+        for number in range(parts):
+            rows = frame.iloc[number * part_rows : (number + 1) * part_rows]
+            pq.write_table(table(rows), path / f"part-{number:05d}.parquet")
 
     return write
 
@@ -218,7 +240,10 @@ def output_files(
                 continue
             file = f"{Path(name).stem}.{sheet.name}.parquet"
             parquet[file] = parquet_writer(sheet.frame)
-            moved.append({"workbook": name, "sheet": sheet.name, "file": file, "rows": len(sheet.frame)})
+            parts = parquet_parts(len(sheet.frame))
+            moved.append(
+                {"workbook": name, "sheet": sheet.name, "file": file, "rows": len(sheet.frame), "parts": parts}
+            )
             lines = [line.format(rows=len(sheet.frame), limit=limit, file=file) for line in note[0]]
             frame = pd.DataFrame({"note": pd.Series(lines, dtype="str")})
             kept.append(Sheet(sheet.name, frame, headers={"note": note[1]}))
@@ -238,6 +263,7 @@ def manifest(
     input_folder: Path,
     products_folder: Path,
     lang: str,
+    engine: dict[str, Any],
     inputs: list[dict[str, Any]],
     not_read: list[dict[str, Any]],
     reconciliation: pd.DataFrame,
@@ -248,7 +274,8 @@ def manifest(
     timings: dict[str, float],
 ) -> dict[str, Any]:
     """``manifest.json`` of a run (DATA_CONTRACT.md § Run): the package and version, the month, when
-    it was created (UTC, to the second), the folders and language, every input file with its SHA-256
+    it was created (UTC, to the second), the folders and language, the engine (``{"name": "pandas"}``
+    or the Dask cluster's version, workers and scheduler), every input file with its SHA-256
     and rows, the files found and not read (with why), the counts per sheet, the rejected rows, the
     parse cache used (one per cover-holder when there are several), the cover-holders with their
     layout files (LAYOUTS.md), the sheets written as Parquet and the seconds of every stage so far."""
@@ -260,6 +287,7 @@ def manifest(
         "input_folder": str(input_folder),
         "products_folder": str(products_folder),
         "lang": lang,
+        "engine": engine,
         "inputs": inputs,
         "not_read": not_read,
         "counts": frame_records(reconciliation),

@@ -17,7 +17,10 @@ non-blank cells (:func:`~pipeline.io.sheet_xml.bounded_workbook`).
 A sheet may also come as a Parquet file (``policies.parquet``, ``claims.parquet``, ``lines.parquet``:
 one sheet each, for books beyond an Excel sheet's 1,048,576 rows). Its columns are headers and its
 cells values, read through the same header matching, empty-row rule and parsers; its "Excel row" is
-the Parquet row number (0-based) + 2, as if the file were a sheet under a header row.
+the Parquet row number (0-based) + 2, as if the file were a sheet under a header row. A sheet may
+also be a folder of Parquet parts (``lines/part-00000.parquet``, ...: its file is named
+``<month>/lines/``); its rows are the parts' rows in the order of the parts' names, numbered on from
+one part to the next as one sheet.
 
 Reading is in two steps so that a month whose parse is cached (pipeline.io.cache) is never opened:
 :func:`~pipeline.io.find.find_bordereaux` lists the month folders and files and hashes them (cheap);
@@ -46,6 +49,7 @@ from python_calamine import CalamineWorkbook
 
 from pipeline.errors import FatalInputError
 from pipeline.io.find import BordereauFiles, InputFile, SourceFile, find_bordereaux, input_file
+from pipeline.io.inventory import PARQUET_PART
 from pipeline.io.sheet_xml import CELL_BUDGET, bounded_workbook, column_letters, sheet_scan, special_cells
 from pipeline.parse import cell_text, is_empty_cell
 from pipeline.tables import EXCEL_ROW, RESERVED_COLUMNS, STAGE_COLUMNS, RawSheet
@@ -311,7 +315,7 @@ def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> Raw
     (as python-calamine gives them: str, int, float, bool, date, datetime; None when null); a row
     keeps its Parquet row number + 2 as its Excel row (the header being row 1)."""
     try:
-        table = pq.read_table(path)
+        table = _parquet_parts(path) if path.is_dir() else pq.read_table(path)
     except Exception as error:
         raise FatalInputError(relative, f"cannot be read as a Parquet file ({type(error).__name__})") from None
     names = _header_map(list(table.column_names), sheet, relative)
@@ -329,9 +333,15 @@ def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> Raw
     return _raw_sheet(frame, (rows + 2).tolist(), month, relative, sheet)
 
 
+def _parquet_parts(folder: Path) -> pa.Table:
+    """The parts of a folder sheet one under the other, in the order of their names."""
+    parts = [pq.read_table(part) for part in sorted(folder.glob(PARQUET_PART))]
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
 def read_file(source: SourceFile) -> list[RawSheet]:
     """The sheets of one input file, in the order of ``source.sheets``."""
-    if source.path.suffix == ".parquet":
+    if source.path.suffix == ".parquet" or source.path.is_dir():
         return [read_parquet_sheet(source.path, source.month, source.file, sheet) for sheet in source.sheets]
     return _read_file(source.path, source.month, source.file, source.sheets)
 

@@ -9,6 +9,9 @@ give the month's movements, all of them the exact payable history of the develop
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Protocol
+
 import pandas as pd
 
 from pipeline.products.load import ProductBook
@@ -105,13 +108,31 @@ def remaining_limits(policies: pd.DataFrame, lines_now: pd.DataFrame, products: 
     )
 
 
-def adjudicated_by_month(in_force: dict[str, InForce], book: ProductBook) -> dict[str, pd.DataFrame]:
+Valuations = Mapping[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]
+"""Per valuation month, the lines, claims and policies in force as at that month."""
+
+
+class Adjudicates(Protocol):
+    """An engine that adjudicates the lines of every valuation (``pipeline.engine``)."""
+
+    def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]: ...
+
+
+def adjudicated_by_valuation(valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
+    """Per valuation month, ``adjudicated_lines`` of the lines, claims and policies then in force."""
+    return {valuation: adjudicated_lines(*frames, book) for valuation, frames in valuations.items()}
+
+
+def adjudicated_by_month(
+    in_force: dict[str, InForce], book: ProductBook, engine: Adjudicates | None = None
+) -> dict[str, pd.DataFrame]:
     """The adjudicated lines as at every bordereau month up to M (CALCULATION.md § Time): the last
-    two give the month's movements, all of them the development triangle."""
-    return {
-        valuation: adjudicated_lines(rows.lines, rows.claims, rows.policies, book)
-        for valuation, rows in in_force.items()
-    }
+    two give the month's movements, all of them the development triangle. ``engine`` runs the same
+    ``adjudicated_lines`` elsewhere (the Dask engine, part by part); by default in this process."""
+    valuations = {valuation: (rows.lines, rows.claims, rows.policies) for valuation, rows in in_force.items()}
+    if engine is None:
+        return adjudicated_by_valuation(valuations, book)
+    return engine.adjudicated_by_valuation(valuations, book)
 
 
 def payable_history(adjudicated: dict[str, pd.DataFrame]) -> pd.DataFrame:

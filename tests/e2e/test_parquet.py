@@ -17,7 +17,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from pipeline.errors import FatalInputError
-from pipeline.io.outputs import MAX_SHEET_ROWS_VARIABLE
+from pipeline.io.outputs import MAX_SHEET_ROWS_VARIABLE, parquet_parts, parquet_writer, write_outputs
 from pipeline.io.read import read_bordereaux
 from pipeline.run import run_month
 from pipeline.sample import generate_book
@@ -146,7 +146,7 @@ def test_sheets_beyond_the_row_limit_are_written_to_parquet(tmp_path, monkeypatc
     assert [(m["workbook"], m["sheet"]) for m in result.parquet_sheets] == [(n, s.name) for n, s in moved]
     for (name, sheet), record in zip(moved, result.parquet_sheets, strict=True):
         file = f"{Path(name).stem}.{sheet.name}.parquet"
-        assert record == {"workbook": name, "sheet": sheet.name, "file": file, "rows": len(sheet.frame)}
+        assert record == {"workbook": name, "sheet": sheet.name, "file": file, "rows": len(sheet.frame), "parts": 1}
         assert file in manifest["outputs"]
         pd.testing.assert_frame_equal(pd.read_parquet(folder / file), sheet.frame.reset_index(drop=True))
         note = CalamineWorkbook.from_path(str(folder / name)).get_sheet_by_name(sheet.name).to_python()
@@ -161,3 +161,73 @@ def test_sheets_beyond_the_row_limit_are_written_to_parquet(tmp_path, monkeypatc
     shutil.rmtree(tmp_path / "out")
     again = run_month(tmp_path / "in", "2026-05", tmp_path / "out", use_cache=False).output_folder
     assert {path.name: path.read_bytes() for path in again.glob("*.parquet")} == first  # reruns identical
+
+
+def _split_into_parts(sheet_file: Path, sizes: list[int]) -> Path:
+    """``<sheet>.parquet`` replaced by the folder ``<sheet>/`` of parts of ``sizes`` rows each."""
+    table = pq.read_table(sheet_file)
+    folder = sheet_file.with_suffix("")
+    folder.mkdir()
+    start = 0
+    for number, size in enumerate(sizes):
+        pq.write_table(table.slice(start, size), folder / f"part-{number:05d}.parquet")
+        start += size
+    sheet_file.unlink()
+    return folder
+
+
+def test_a_sheet_may_be_a_folder_of_parquet_parts(tmp_path):
+    """``lines/part-*.parquet``: the parts read as one sheet (rows numbered on across parts), so a
+    duplicate id in two parts is found exactly as in one file; the folder is one input of the run."""
+    april = {**APRIL, "lines": [*APRIL["lines"], {**LINE, "line_id": "X2", "amount": 5}]}  # X2 twice
+    file, folder = tmp_path / "file" / "book", tmp_path / "parts" / "book"  # one cover-holder name: "book"
+    write_parquet_bordereau(file, "2026-04", **april)
+    write_parquet_bordereau(folder, "2026-04", **april)
+    _split_into_parts(folder / "2026-04" / "lines.parquet", [2, 1, 1])
+    _split_into_parts(folder / "2026-04" / "claims.parquet", [1, 1])
+
+    one = run_month(file, "2026-04", tmp_path / "out-file", use_cache=False)
+    parts = run_month(folder, "2026-04", tmp_path / "out-parts", use_cache=False)
+    for table in ("policies", "claims", "lines"):
+        pd.testing.assert_frame_equal(
+            without(getattr(parts.history, table), "source_file"),
+            without(getattr(one.history, table), "source_file"),
+            obj=table,
+        )
+    pd.testing.assert_frame_equal(without(parts.rejected, "file"), without(one.rejected, "file"))
+    pd.testing.assert_frame_equal(parts.lines, one.lines.assign(source_file="2026-04/lines/"))
+    duplicates = parts.rejected[parts.rejected["sheet"] == "lines"]
+    twice = duplicates[duplicates["column"] == "line_id"]
+    assert twice[["file", "row", "value"]].values.tolist() == [["2026-04/lines/", 3, "X2"], ["2026-04/lines/", 5, "X2"]]
+    assert duplicates[duplicates["column"] == "claim_id"]["row"].tolist() == [4]  # its claim C9 rejected
+    assert [entry["file"] for entry in parts.inputs] == [
+        "2026-04/policies.parquet",
+        "2026-04/claims/",
+        "2026-04/lines/",
+    ]
+    assert parts.inputs[2]["rows"] == {"lines": 4}
+
+    (folder / "2026-04" / "lines" / "part-00000.parquet").unlink()
+    (folder / "2026-04" / "lines" / "part-00001.parquet").rename(folder / "2026-04" / "lines" / "notes.parquet")
+    (folder / "2026-04" / "lines" / "part-00002.parquet").unlink()
+    with pytest.raises(FatalInputError, match=r"2026-04/lines: is not a folder of part-\*\.parquet files"):
+        run_month(folder, "2026-04", tmp_path / "out-parts", use_cache=False)
+
+
+def test_a_frame_beyond_one_part_is_written_as_a_partitioned_dataset_atomically(tmp_path):
+    """Beyond ``PARQUET_PART_ROWS`` rows (here 10) a sheet is a folder of parts in row order, read
+    back as one table; it is swapped into place with the rest, and a rerun gives the same bytes."""
+    frame = pd.DataFrame({"line_id": [f"L{i:03d}" for i in range(25)], "payable": range(25)}, index=range(100, 125))
+    assert [parquet_parts(rows, 10) for rows in (0, 10, 11, 25)] == [1, 1, 2, 3]
+    written = []
+    for run in ("first", "again"):
+        folder = write_outputs(
+            tmp_path / run, "2026-05", {"claims_annotated.lines.parquet": parquet_writer(frame, 10)}, {}
+        )
+        dataset = folder / "claims_annotated.lines.parquet"
+        assert sorted(path.name for path in dataset.iterdir()) == [f"part-0000{n}.parquet" for n in range(3)]
+        assert [pq.read_metadata(path).num_rows for path in sorted(dataset.iterdir())] == [10, 10, 5]
+        pd.testing.assert_frame_equal(pd.read_parquet(dataset), frame.reset_index(drop=True))
+        written.append({path.name: path.read_bytes() for path in dataset.iterdir()})
+        assert not [path for path in (tmp_path / run).iterdir() if path.name.startswith(".")]
+    assert written[0] == written[1]

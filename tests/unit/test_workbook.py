@@ -235,7 +235,13 @@ def test_the_note_of_a_sheet_written_as_parquet_is_in_the_workbooks_language(tmp
     labels = labels_for(load_products(), "ja")
     files, moved = output_files({"claims_annotated.xlsx": [Sheet("lines", _frame())]}, 2, note=labels.parquet_note())
     assert moved == [
-        {"workbook": "claims_annotated.xlsx", "sheet": "lines", "file": "claims_annotated.lines.parquet", "rows": 3}
+        {
+            "workbook": "claims_annotated.xlsx",
+            "sheet": "lines",
+            "file": "claims_annotated.lines.parquet",
+            "rows": 3,
+            "parts": 1,
+        }
     ]
     files["claims_annotated.xlsx"](tmp_path / "claims_annotated.xlsx")
     rows = list(openpyxl.load_workbook(tmp_path / "claims_annotated.xlsx")["lines"].iter_rows(values_only=True))

@@ -1,0 +1,168 @@
+"""``make bench-scale``: the claims engine on a LocalCluster over a market book of millions of lines.
+
+A market book is generated as Parquet in chunks (``<workdir>/book-<lines>/{policies,claims,lines}/
+part-NNNNN.parquet``, one part per chunk of at most ``CHUNK_LINES`` lines: the synthetic, schema-valid
+frames of ``pipeline.bench.engine`` with each chunk's ids prefixed so that they stay unique), reused
+when it is there. It is then read lazily (``dask.dataframe.read_parquet``), each row given its
+policy's part, shuffled by part, adjudicated part by part by the pandas stage
+(``pipeline.engine.partitioned.adjudicated_parts``) and written as a partitioned Parquet dataset, all
+on the cluster: the run's own process holds no line. Reported per size: wall seconds, lines per
+second, and each worker's peak memory (its process's maximum resident set) against its limit.
+
+What it measures is the claims engine as at one month (the stage that grows with the lines), not a
+whole run: reading and validating the month folders, versions and reports still run in one process
+(README, Beyond one machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.bench.engine import FRAMES, make_frames
+from pipeline.products import ProductBook, load_products
+
+CHUNK_LINES = 1_000_000
+SCALE_VERSION = 1
+"""Bump when the generated book changes: a book on disk with another version is generated again."""
+ID_COLUMNS = {
+    "policies": ["policy_id"],
+    "claims": ["claim_id", "policy_id", "series_id"],
+    "lines": ["line_id", "claim_id"],
+}
+
+
+def _prefixed(values: pd.Series, prefix: str) -> pd.Series:
+    """``prefix`` + each id (an empty id stays empty), with pyarrow kernels."""
+    joined = pc.binary_join_element_wise(pa.scalar(prefix), pa.array(values, type=pa.string()), "")
+    return pd.Series(joined.to_pandas(), index=values.index, dtype=values.dtype)
+
+
+def generate_book(folder: Path, lines: int, book: ProductBook, *, chunk_lines: int = CHUNK_LINES) -> dict[str, Any]:
+    """Write a market book of ``lines`` lines as Parquet parts under ``folder`` unless it is there."""
+    marker = folder / "marker.json"
+    wanted = {"version": SCALE_VERSION, "lines": lines, "chunk_lines": chunk_lines}
+    if marker.exists() and json.loads(marker.read_text()).get("wanted") == wanted:
+        return {"reused": True, **json.loads(marker.read_text())}
+    shutil.rmtree(folder, ignore_errors=True)
+    started = time.perf_counter()
+    rows = dict.fromkeys(FRAMES, 0)
+    for chunk, first in enumerate(range(0, lines, chunk_lines)):
+        frames = make_frames(min(chunk_lines, lines - first), seed=2026 + chunk, book=book)
+        for name, frame in frames.items():
+            renamed = frame.assign(**{c: _prefixed(frame[c], f"K{chunk:04d}") for c in ID_COLUMNS[name]})
+            (folder / name).mkdir(parents=True, exist_ok=True)
+            renamed.to_parquet(folder / name / f"part-{chunk:05d}.parquet", index=False)
+            rows[name] += len(frame)
+        del frames
+    seconds = round(time.perf_counter() - started, 1)
+    marker.write_text(json.dumps({"wanted": wanted, "rows": rows, "seconds": seconds}, indent=1) + "\n")
+    return {"reused": False, "wanted": wanted, "rows": rows, "seconds": seconds}
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_book(
+    folder: Path, output: Path, book: ProductBook, *, workers: int, memory_limit: str, shuffle: str = "p2p"
+) -> dict[str, Any]:
+    """The book at ``folder`` adjudicated on a fresh LocalCluster and written to ``output`` (a
+    partitioned Parquet dataset); time and each worker's peak memory."""
+    import dask
+    import dask.dataframe as dd
+    from distributed import Client
+
+    from pipeline.engine.cluster import local_cluster
+    from pipeline.engine.partitioned import DASK_CONFIG, PART, adjudicated_parts, part_count, with_parts
+
+    shutil.rmtree(output, ignore_errors=True)
+    logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)  # one line per shuffle otherwise
+    lines_total = sum(pq_rows(path) for path in sorted((folder / "lines").glob("part-*.parquet")))
+    with (
+        local_cluster(workers, memory_limit) as cluster,
+        Client(cluster) as client,
+        dask.config.set({**DASK_CONFIG, "dataframe.shuffle.method": shuffle}),
+    ):
+        started = time.perf_counter()
+        frames = [dd.read_parquet(folder / name) for name in FRAMES]
+        parts = part_count(lines_total, workers)
+        keyed = with_parts(frames[2], frames[1], frames[0], parts)
+        adjudicated = adjudicated_parts(keyed[0], keyed[1], keyed[2], book, parts).drop(columns=[PART])
+        adjudicated.to_parquet(output, write_index=False)
+        seconds = time.perf_counter() - started
+        peaks = client.run(_peak_rss_mib)
+        restarts = sum(1 for _ in cluster.workers)  # workers alive at the end
+    return {
+        "lines": lines_total,
+        "parts": parts,
+        "workers": workers,
+        "memory_limit": memory_limit,
+        "shuffle": shuffle,
+        "seconds": round(seconds, 1),
+        "lines_per_second": round(lines_total / seconds),
+        "peak_mib_per_worker": sorted(round(value) for value in peaks.values()),
+        "workers_alive_at_end": restarts,
+        "output_files": len(list(output.glob("*.parquet"))),
+    }
+
+
+def pq_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.bench.scale", description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, nargs="+", default=[2_000_000], help="book sizes (default 2,000,000)")
+    parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers, 1 thread each (default 2)")
+    parser.add_argument("--memory-limit", default="6GiB", help="per worker (default 6GiB)")
+    parser.add_argument("--workdir", type=Path, default=Path("bench_results/scale"))
+    parser.add_argument(
+        "--shuffle",
+        choices=("p2p", "tasks"),
+        default="p2p",
+        help="dask's shuffle: p2p (on disk, memory stays flat; default) or tasks (in memory)",
+    )
+    parser.add_argument("--keep-output", action="store_true", help="keep the adjudicated Parquet datasets")
+    args = parser.parse_args(argv)
+    book = load_products()
+    results = []
+    for lines in args.lines:
+        folder = args.workdir / f"book-{lines}"
+        generated = generate_book(folder, lines, book)
+        print(f"{lines:,} lines: book {'reused' if generated['reused'] else 'generated'} ({generated['seconds']} s)")
+        output = args.workdir / f"adjudicated-{lines}"
+        measured = run_book(
+            folder, output, book, workers=args.workers, memory_limit=args.memory_limit, shuffle=args.shuffle
+        )
+        measured["generate_seconds"] = generated["seconds"]
+        if not args.keep_output:
+            shutil.rmtree(output, ignore_errors=True)
+        print(
+            f"{measured['lines']:,} lines in {measured['parts']} parts on {measured['workers']} workers: "
+            f"{measured['seconds']} s ({measured['lines_per_second']:,} lines/s, {measured['shuffle']} shuffle), "
+            "peak MiB per worker "
+            f"{measured['peak_mib_per_worker']} (limit {measured['memory_limit']})",
+            flush=True,
+        )
+        results.append(measured)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    (args.workdir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The Dask engine: the claims stage's ``adjudicated_lines`` run unchanged on parts of the book that
+hold whole policies, on a dask.distributed cluster.
+
+Every cap of the waterfall lives inside one policy, so the lines, claims and policies of each
+valuation are shuffled by a code of their policy (``policy_part``: a hash of ``policy_id`` modulo the
+number of parts) into the same parts; each part is adjudicated by the pandas stage on a worker
+(``map_partitions``), and the parts are gathered back into the original order and index of the
+lines. All valuations of a run go to the cluster as one graph. Nothing here knows a rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+from distributed import Client
+
+from pipeline.engine import FileReader
+from pipeline.engine.cluster import workers_of
+from pipeline.io.find import BordereauFiles
+from pipeline.products.load import ProductBook
+from pipeline.stages.claims import Valuations
+from pipeline.stages.waterfall import adjudicated_lines
+from pipeline.tables import RawSheet
+
+LOCAL = "LocalCluster"
+"""What the manifest names as the scheduler of a LocalCluster started by the run (its address is a
+random port, gone with the run: naming it would make two runs' manifests differ)."""
+PART = "_policy_part"
+POSITION = "_line_position"
+PARTS_PER_WORKER = 2
+"""Parts per worker and valuation: enough to balance the load, few enough to keep tasks large."""
+LINES_PER_PART = 250_000
+"""At most this many lines per part on average (a part's pandas frames stay well under a worker's
+memory limit: the engine peaks at about 0.6 KiB per line, README § Beyond one machine)."""
+DASK_CONFIG = {"dataframe.convert-string": False, "dataframe.shuffle.method": "tasks"}
+"""Text columns keep the pandas engine's dtypes. A run's frames are already in its memory, so the
+in-memory task shuffle is the fastest; ``make bench-scale`` uses dask's p2p shuffle (on disk)."""
+
+
+def policy_part(policy_id: pd.Series, parts: int) -> pd.Series:
+    """The part (0 to ``parts`` − 1) of each policy id: a stable hash of the id, the same in every
+    frame and on every machine."""
+    hashed = pd.util.hash_array(policy_id.astype(object).to_numpy())
+    return pd.Series((hashed % np.uint64(parts)).astype(np.int64), index=policy_id.index, name=PART)
+
+
+def part_count(lines: int, workers: int) -> int:
+    """How many parts a valuation of ``lines`` lines is split into on ``workers`` workers."""
+    return max(1, workers * PARTS_PER_WORKER, -(-lines // LINES_PER_PART))
+
+
+def adjudicated_part(
+    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, book: ProductBook
+) -> pd.DataFrame:
+    """One part's lines adjudicated by the pandas stage (the part's claims and policies are its own),
+    keeping the part and position columns for the gather."""
+    return adjudicated_lines(lines, claims.drop(columns=PART), policies.drop(columns=PART), book)
+
+
+def _chunked(frame: pd.DataFrame, parts: int) -> dd.DataFrame:
+    """A pandas frame of the run as a Dask frame of at most ``parts`` chunks."""
+    return dd.from_pandas(frame, npartitions=max(1, min(parts, -(-len(frame) // LINES_PER_PART))), sort=False)
+
+
+def adjudicated_parts(
+    lines: dd.DataFrame, claims: dd.DataFrame, policies: dd.DataFrame, book: ProductBook, parts: int
+) -> dd.DataFrame:
+    """Lazily, the lines adjudicated part by part: the three Dask frames (each with its ``PART``
+    column) shuffled so that part i of each holds the rows of code i, then ``adjudicated_part`` on
+    each part (``map_partitions``). The result keeps ``PART`` (and ``POSITION`` when the lines have it)."""
+    shuffled = [frame.shuffle(PART, npartitions=parts) for frame in (lines, claims, policies)]
+    meta = adjudicated_part(lines._meta, claims._meta, policies._meta, book)
+    return dd.map_partitions(adjudicated_part, *shuffled, book, meta=meta, align_dataframes=False)
+
+
+def with_parts(
+    lines: dd.DataFrame, claims: dd.DataFrame, policies: dd.DataFrame, parts: int
+) -> tuple[dd.DataFrame, ...]:
+    """Lazily, the three Dask frames (as read, e.g. from Parquet datasets) with each row's ``PART``:
+    a policy's and a claim's from their ``policy_id``, a line's from its claim (a join on
+    ``claim_id``; a line whose claim is missing gets part 0, where the stage reports it)."""
+
+    def keyed(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(**{PART: policy_part(frame["policy_id"], parts)})
+
+    claims = claims.map_partitions(keyed, meta=keyed(claims._meta))
+    policies = policies.map_partitions(keyed, meta=keyed(policies._meta))
+    lines = lines.merge(claims[["claim_id", PART]], on="claim_id", how="left")
+    lines = lines.assign(**{PART: lines[PART].fillna(0).astype("int64")})
+    return lines, claims, policies
+
+
+def _keyed(
+    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, parts: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The three frames with each row's part (a line's is its claim's policy's) and, for lines,
+    their position, so the gathered result is put back in order."""
+    claim_policy = claims.set_index("claim_id")["policy_id"]
+    claim_policy = claim_policy[~claim_policy.index.duplicated()]
+    line_policy = lines["claim_id"].map(claim_policy)
+    keyed_lines = lines.assign(**{PART: policy_part(line_policy.fillna(""), parts)})
+    keyed_lines[POSITION] = np.arange(len(lines))
+    return (
+        keyed_lines,
+        claims.assign(**{PART: policy_part(claims["policy_id"], parts)}),
+        policies.assign(**{PART: policy_part(policies["policy_id"], parts)}),
+    )
+
+
+class DaskEngine:
+    """The claims engine on a dask.distributed cluster (``client``)."""
+
+    def __init__(self, client: Client, scheduler: str = LOCAL) -> None:
+        self.client = client
+        self.scheduler = scheduler
+
+    def sheets_by_month(
+        self, found: BordereauFiles, months: Sequence[str], read: FileReader
+    ) -> dict[str, list[RawSheet]]:
+        """The raw sheets of ``months``, each input file read by ``read`` (the cover-holder's reader:
+        the contract's or its layout's) in a task of its own on the workers (which see the input
+        folder at the same path); a file that cannot be read raises its one-line ``FatalInputError``
+        here, as in this process."""
+        sources = [source for source in found.files if source.month in set(months)]
+        sheets_read = self.client.gather(self.client.map(read, sources, pure=False))
+        sheets: dict[str, list[RawSheet]] = {month: [] for month in months}
+        for source, file_sheets in zip(sources, sheets_read, strict=True):
+            sheets[source.month].extend(file_sheets)
+        return sheets
+
+    def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
+        """Per valuation month, ``adjudicated_lines(lines, claims, policies, book)``, computed on the
+        cluster part by part: the same rows, order, index, columns and dtypes."""
+        workers = max(1, workers_of(self.client))
+        graphs = {}
+        with dask.config.set(DASK_CONFIG):
+            for month, (lines, claims, policies) in valuations.items():
+                parts = part_count(len(lines), workers)
+                keyed = [_chunked(frame, parts) for frame in _keyed(lines, claims, policies, parts)]
+                graphs[month] = adjudicated_parts(keyed[0], keyed[1], keyed[2], book, parts)
+            computed = dask.compute(*graphs.values())
+        return {
+            month: _in_order(result, lines)
+            for (month, (lines, _, _)), result in zip(valuations.items(), computed, strict=True)
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": "dask",
+            "version": dask.__version__,
+            "workers": workers_of(self.client),
+            "scheduler": self.scheduler,
+        }
+
+
+def _in_order(result: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
+    """The gathered parts put back in the order and index of ``lines``, without the helper columns."""
+    ordered = result.sort_values(POSITION, kind="stable")
+    ordered.index = lines.index[ordered[POSITION].to_numpy()]
+    return ordered.drop(columns=[PART, POSITION])

@@ -1,0 +1,18 @@
+"""Fixtures shared across the suite: one small dask.distributed LocalCluster for the Dask engine's
+tests (two single-threaded worker processes, started once per session, only if a test asks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator[object]:
+    """A client of a LocalCluster of 2 workers, 1 thread each, shared by every test that uses it."""
+    distributed = pytest.importorskip("distributed")
+    from pipeline.engine.cluster import local_cluster
+
+    with local_cluster(workers=2, memory_limit="2GiB") as cluster, distributed.Client(cluster) as client:
+        yield client
