@@ -26,7 +26,7 @@ from pipeline.engine import Engine, open_engine
 from pipeline.io.cache import CACHE_FOLDER, file_fingerprint, folder_fingerprint
 from pipeline.io.find import input_files
 from pipeline.io.holders import HolderRead, cache_description, check_month, no_bordereau_warnings
-from pipeline.io.layouts import coverholders, file_reader
+from pipeline.io.layouts import coverholders, file_reader, outside_the_months
 from pipeline.io.outputs import check_output_folder, manifest, output_files, write_outputs
 from pipeline.io.workbook import Sheet
 from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
@@ -140,6 +140,7 @@ def run_month(
             holders = coverholders(input_dir, book)
             several = bool(holders[0].prefix)  # cover-holder folders: ids scoped (LAYOUTS.md)
             check_month(input_dir, month, holders)
+            outside = outside_the_months(input_dir, holders)
             cache_root = cache_dir or output_dir / CACHE_FOLDER
             reads = [HolderRead.of(holder, month, cache_root, book, use_cache=use_cache) for holder in holders]
             no_bordereau_warnings(input_dir, reads)
@@ -263,7 +264,7 @@ def run_month(
                 lang=lang,
                 engine=claims_engine.describe(),
                 inputs=inputs,
-                not_read=[vars(entry) for read in reads for entry in read.found.not_read],
+                not_read=[vars(entry) for entry in (*outside, *(e for read in reads for e in read.found.not_read))],
                 reconciliation=table,
                 rejected_rows=len(validated.rejected),
                 cache=cache_description(reads, output_dir, several) if use_cache else None,

@@ -434,6 +434,38 @@ def coverholders(input_dir: Path, book: ProductBook) -> tuple[CoverHolder, ...]:
     return tuple(holders)
 
 
+def outside_the_months(input_dir: Path, holders: Sequence[CoverHolder]) -> tuple[NotRead, ...]:
+    """What the input holds outside the cover-holders' month folders that no other check names, each
+    logged (a warning; hidden entries as information): with cover-holder folders, every other entry
+    of the input folder; beside a layout file, every entry other than the month folders and the
+    layout file. (The contract's own layout names them through pipeline.io.inventory.)"""
+    entries: list[NotRead] = []
+    if holders and holders[0].prefix:
+        folders = {holder.folder.name for holder in holders}
+        for entry in sorted(Path(input_dir).iterdir(), key=lambda e: e.name):
+            if entry.name in folders:
+                continue
+            if entry.name.startswith("."):
+                entries.append(NotRead(entry.name, "hidden"))
+            elif entry.is_dir():
+                entries.append(NotRead(entry.name, "a folder with no YYYY-MM month folders: not a cover-holder"))
+            else:
+                entries.append(NotRead(entry.name, "a file outside the cover-holder folders"))
+    for holder in holders:
+        if holder.layout is None:
+            continue
+        for entry in sorted(holder.folder.iterdir(), key=lambda e: e.name):
+            if entry.name == LAYOUT_FILE or (entry.is_dir() and MONTH_FOLDER.fullmatch(entry.name)):
+                continue
+            reason = (
+                "hidden" if entry.name.startswith(".") else "outside the month folders; only YYYY-MM folders are read"
+            )
+            entries.append(NotRead(holder.prefix + entry.name, reason))
+    for skip in entries:
+        log.log(logging.INFO if skip.reason == "hidden" else logging.WARNING, "%s", skip.message())
+    return tuple(entries)
+
+
 def _coverholder(folder: Path, prefix: str, book: ProductBook) -> CoverHolder:
     path = folder / LAYOUT_FILE
     layout = load_layout(path, folder.name, book) if path.is_file() else None

@@ -143,6 +143,20 @@ def test_files_nothing_claims_are_warned_of_and_in_the_manifest(tmp_path: Path) 
     assert [entry["path"] for entry in manifest["not_read"]] == ["tokyo-agency/2026-05/policies_april.xlsx"]
 
 
+def test_entries_outside_the_cover_holders_months_are_named(tmp_path: Path) -> None:
+    root = _two_coverholders(tmp_path)
+    (root / "README.txt").write_text("x")
+    (root / "archive").mkdir()
+    (root / "osaka" / "notes.txt").write_text("x")
+    done = cli("run", "--input", root, "--month", MONTH, "--output", tmp_path / "out", "--no-cache")
+    assert done.returncode == 0, done.stderr
+    assert "README.txt: not read (a file outside the cover-holder folders)" in done.stderr
+    assert "archive: not read (a folder with no YYYY-MM month folders: not a cover-holder)" in done.stderr
+    assert "osaka/notes.txt: not read (outside the month folders" in done.stderr
+    manifest = json.loads((tmp_path / "out" / MONTH / "manifest.json").read_text())
+    assert [entry["path"] for entry in manifest["not_read"]] == ["README.txt", "archive", "osaka/notes.txt"]
+
+
 def test_an_input_with_no_bordereau_in_any_month_is_fatal(tmp_path: Path) -> None:
     folder = tmp_path / "bdx" / MONTH
     folder.mkdir(parents=True)
