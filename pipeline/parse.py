@@ -31,7 +31,10 @@ import unicodedata
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 Outcome = tuple[object, str | None]
 
@@ -277,11 +280,42 @@ def _not_finite(cell: object) -> str | None:
     return None
 
 
-def _parse_column(raw: pd.Series, parse_cell: Callable[[object], Outcome]) -> tuple[list[object], list[str | None]]:
-    """Apply ``parse_cell`` to every cell, parsing each distinct (type, cell) once, never raising."""
+# An id as most bordereaux write it: ASCII letters and digits with - _ . / : inside, nothing else. Such
+# a text cell is its own id (no spaces, control, invisible or foreign characters, no error value,
+# far shorter than a cell can be), so :func:`parse_id` takes it as it is, a whole column at a time.
+PLAIN_ID = "^[0-9A-Za-z][0-9A-Za-z_./:-]{0,199}$"
+
+
+def _plain_texts(raw: pd.Series, pattern: str) -> np.ndarray | None:
+    """Where a column of text cells matches ``pattern`` (RE2, whole cell), as a boolean array; None
+    when the column holds anything but text and empty cells (the cells are then parsed one by one)."""
+    cells = raw.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(cells, skipna=True) != "string":
+        return None
+    matches = pc.match_substring_regex(pa.array(cells, type=pa.string(), from_pandas=True), pattern)
+    return np.asarray(pc.fill_null(matches, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _parse_column(
+    raw: pd.Series, parse_cell: Callable[[object], Outcome], plain: str | None = None
+) -> tuple[list[object], list[str | None]]:
+    """Apply ``parse_cell`` to every cell, parsing each distinct (type, cell) once, never raising.
+    ``plain``: a pattern (RE2) of text cells that ``parse_cell`` returns unchanged with no problem;
+    those are taken as they are, the column at once, and only the others parsed cell by cell."""
+    matched = _plain_texts(raw, plain) if plain is not None and len(raw) else None
+    if matched is not None and matched.any():
+        values: list[object] = raw.tolist()
+        errors: list[str | None] = [None] * len(values)
+        rest = np.flatnonzero(~matched)
+        if len(rest):
+            rest_values, rest_errors = _parse_column(raw.iloc[rest], parse_cell)
+            for position, value, error in zip(rest.tolist(), rest_values, rest_errors, strict=True):
+                values[position] = value
+                errors[position] = error
+        return values, errors
     cache: dict[tuple[type, object], Outcome] = {}
-    values: list[object] = []
-    errors: list[str | None] = []
+    values = []
+    errors = []
     for cell in raw.tolist():
         key = (type(cell), cell)
         try:
@@ -583,7 +617,7 @@ def parse_code_list(raw: pd.Series) -> Parsed:
 def parse_id(raw: pd.Series) -> Parsed:
     """Ids are text: width-normalised, trimmed, case kept; a numeric cell ``1001`` is the id ``"1001"``;
     a boolean cell, an invisible character or a digit other than 0-9 is bad."""
-    values, errors = _parse_column(raw, _id_cell)
+    values, errors = _parse_column(raw, _id_cell, plain=PLAIN_ID)
     return Parsed(_strings(values, raw.index), _errors(errors, raw.index))
 
 

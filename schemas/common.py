@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
@@ -100,13 +101,21 @@ def duplicate_id_rule(frame: pd.DataFrame, id_column: str) -> Rule:
     )
 
 
+def member_of(values: pd.Series, allowed: Iterable[object]) -> pd.Series:
+    """``values.isin(allowed)``, hashed on plain Python objects: pandas' Arrow-backed strings turn every
+    allowed value into an Arrow scalar one at a time, which dominates validation when ``allowed`` is
+    every policy or claim in force (#17). A missing value is never a member."""
+    members = pd.Index(values.to_numpy(dtype=object)).isin(np.asarray(list(allowed), dtype=object))
+    return pd.Series(members & values.notna().to_numpy(), index=values.index, dtype=bool)
+
+
 def known_id_rules(
     frame: pd.DataFrame, column: str, in_force: pd.Index, rejected_ids: set[str], what: str, month: str
 ) -> list[Rule]:
     """``column`` must name a ``what`` in force as at ``month``; a reference to a rejected one says so."""
     ids = frame[column]
-    unknown = ids.notna() & ~ids.isin(in_force)
-    was_rejected = ids.isin(list(rejected_ids))
+    unknown = ids.notna() & ~member_of(ids, in_force)
+    was_rejected = member_of(ids, rejected_ids)
     return [
         Rule(
             column,

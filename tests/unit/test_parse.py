@@ -7,6 +7,8 @@ import math
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.parse import (
     BOOL_REASON,
@@ -307,3 +309,52 @@ def test_parsing_a_large_column_is_fast():
     values, errors = parse_yen(cells)
     assert time.perf_counter() - start < 2
     assert errors.isna().all() and values.iloc[-1] == 99_999
+
+
+# --- a whole column of plain ids at once (#17) ------------------------------------------------------
+
+_TRICKY_IDS: list[object] = [
+    "CS0000001",
+    "L-2026/04.001",
+    " CS01",
+    "CS01 ",
+    "CS 01",
+    "ＣＳ０１",
+    "#N/A",
+    "CS01\u200b",
+    "CS⑩",
+    "A" * 40_000,
+    "A" * 200,
+    "",
+    "   ",
+    None,
+    "x\x07",
+    ":a",
+    "-1",
+]
+
+
+def test_plain_ids_taken_a_column_at_once_read_as_one_by_one() -> None:
+    from pipeline.parse import PLAIN_ID, _id_cell, _parse_column
+
+    column = pd.Series(_TRICKY_IDS * 3, dtype=object)
+    assert _parse_column(column, _id_cell, plain=PLAIN_ID) == _parse_column(column, _id_cell)
+    mixed = pd.Series([*_TRICKY_IDS, 1001, True, 2.5], dtype=object)  # not all text: cell by cell
+    assert _parse_column(mixed, _id_cell, plain=PLAIN_ID) == _parse_column(mixed, _id_cell)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet=st.characters(codec="utf-8"), max_size=12),
+            st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_./:-]{0,12}", fullmatch=True),
+        ),
+        max_size=30,
+    )
+)
+def test_plain_ids_equal_the_cell_parser_on_any_text(cells: list[str | None]) -> None:
+    from pipeline.parse import PLAIN_ID, _id_cell, _parse_column
+
+    column = pd.Series(cells, dtype=object)
+    assert _parse_column(column, _id_cell, plain=PLAIN_ID) == _parse_column(column, _id_cell)

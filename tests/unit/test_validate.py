@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -422,3 +423,13 @@ def test_reconciliation_raises_when_a_row_is_lost():
     )
     with pytest.raises(RuntimeError, match="reconciliation failed"):
         reconciliation(counts, rejected)
+
+
+def test_member_of_is_isin_on_ids_with_missing_values() -> None:
+    from schemas.common import member_of
+
+    ids = pd.Series(["P1", None, "P3", "p1", "P1", "ＰＳ"], dtype="str")
+    cases: list[Iterable[object]] = [pd.Index(["P1", "P3", "ＰＳ"]), {"P3"}, [], pd.Index(["P1", "P9"], dtype="str")]
+    for allowed in cases:
+        expected = ids.isin(list(allowed)) & ids.notna()
+        pd.testing.assert_series_equal(member_of(ids, allowed), expected.astype(bool))
