@@ -285,28 +285,49 @@ def _not_finite(cell: object) -> str | None:
 # far shorter than a cell can be), so :func:`parse_id` takes it as it is, a whole column at a time.
 PLAIN_ID = "^[0-9A-Za-z][0-9A-Za-z_./:-]{0,199}$"
 
+PlainCells = Callable[[np.ndarray], tuple[np.ndarray, list[object]] | None]
+"""Given a column's cells, where a parser's answer needs no cell-by-cell work (a boolean mask) and
+its values there, in order; None when there is no such cell. Every other cell is parsed one by one."""
 
-def _plain_texts(raw: pd.Series, pattern: str) -> np.ndarray | None:
-    """Where a column of text cells matches ``pattern`` (RE2, whole cell), as a boolean array; None
-    when the column holds anything but text and empty cells (the cells are then parsed one by one)."""
-    cells = raw.to_numpy(dtype=object)
+
+def plain_ids(cells: np.ndarray) -> tuple[np.ndarray, list[object]] | None:
+    """Text cells matching :data:`PLAIN_ID` (RE2, in pyarrow), which are their own ids; only for a
+    column of text and empty cells."""
     if pd.api.types.infer_dtype(cells, skipna=True) != "string":
         return None
-    matches = pc.match_substring_regex(pa.array(cells, type=pa.string(), from_pandas=True), pattern)
-    return np.asarray(pc.fill_null(matches, False).to_numpy(zero_copy_only=False), dtype=bool)
+    matches = pc.match_substring_regex(pa.array(cells, type=pa.string(), from_pandas=True), PLAIN_ID)
+    mask = np.asarray(pc.fill_null(matches, False).to_numpy(zero_copy_only=False), dtype=bool)
+    return mask, cells[mask].tolist()
+
+
+def plain_whole_numbers(cells: np.ndarray) -> tuple[np.ndarray, list[object]] | None:
+    """Number cells (int or float, never a boolean) holding a whole number from 0 to below
+    :data:`MAX_YEN`, which are that number; text, negative, fractional or huge cells are not plain."""
+    numeric = np.fromiter((type(cell) is float or type(cell) is int for cell in cells), dtype=bool, count=len(cells))
+    if not numeric.any():
+        return None
+    numbers = cells[numeric].astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(numbers) & (numbers >= 0) & (numbers < MAX_YEN) & (np.floor(numbers) == numbers)
+    mask = numeric.copy()
+    mask[numeric] = whole
+    return mask, numbers[whole].astype(np.int64).tolist()
 
 
 def _parse_column(
-    raw: pd.Series, parse_cell: Callable[[object], Outcome], plain: str | None = None
+    raw: pd.Series, parse_cell: Callable[[object], Outcome], plain: PlainCells | None = None
 ) -> tuple[list[object], list[str | None]]:
     """Apply ``parse_cell`` to every cell, parsing each distinct (type, cell) once, never raising.
-    ``plain``: a pattern (RE2) of text cells that ``parse_cell`` returns unchanged with no problem;
-    those are taken as they are, the column at once, and only the others parsed cell by cell."""
-    matched = _plain_texts(raw, plain) if plain is not None and len(raw) else None
-    if matched is not None and matched.any():
-        values: list[object] = raw.tolist()
-        errors: list[str | None] = [None] * len(values)
-        rest = np.flatnonzero(~matched)
+    ``plain`` finds the cells whose answer is known without ``parse_cell`` (no problem, the value it
+    gives): those are taken a whole column at a time and only the others parsed one by one."""
+    found = plain(raw.to_numpy(dtype=object)) if plain is not None and len(raw) else None
+    if found is not None and found[0].any():
+        mask, taken = found
+        values: list[object] = [None] * len(raw)
+        errors: list[str | None] = [None] * len(raw)
+        for position, value in zip(np.flatnonzero(mask).tolist(), taken, strict=True):
+            values[position] = value
+        rest = np.flatnonzero(~mask)
         if len(rest):
             rest_values, rest_errors = _parse_column(raw.iloc[rest], parse_cell)
             for position, value, error in zip(rest.tolist(), rest_values, rest_errors, strict=True):
@@ -405,13 +426,13 @@ def parse_yen(raw: pd.Series, thousands_separator: str = ",") -> Parsed:
     """Whole yen >= 0 as nullable ``Int64``: ``1234567``, ``1,234,567`` (strict 3-digit groups),
     ``¥1,234,567``, ``1,234,567円``, full-width digits; a numeric cell with no fractional part. A
     cover-holder's ``thousands_separator`` (e.g. ``.``) is accepted as well as ``,``."""
-    values, errors = _parse_column(raw, _with_separator(_yen_cell, thousands_separator))
+    values, errors = _parse_column(raw, _with_separator(_yen_cell, thousands_separator), plain_whole_numbers)
     return Parsed(pd.Series(values, index=raw.index, dtype="Int64"), _errors(errors, raw.index))
 
 
 def parse_integer(raw: pd.Series, thousands_separator: str = ",") -> Parsed:
     """A whole number >= 0 (e.g. ``victims``) as nullable ``Int64``; same digits as yen, no ¥/円."""
-    values, errors = _parse_column(raw, _with_separator(_integer_cell, thousands_separator))
+    values, errors = _parse_column(raw, _with_separator(_integer_cell, thousands_separator), plain_whole_numbers)
     return Parsed(pd.Series(values, index=raw.index, dtype="Int64"), _errors(errors, raw.index))
 
 
@@ -617,7 +638,7 @@ def parse_code_list(raw: pd.Series) -> Parsed:
 def parse_id(raw: pd.Series) -> Parsed:
     """Ids are text: width-normalised, trimmed, case kept; a numeric cell ``1001`` is the id ``"1001"``;
     a boolean cell, an invisible character or a digit other than 0-9 is bad."""
-    values, errors = _parse_column(raw, _id_cell, plain=PLAIN_ID)
+    values, errors = _parse_column(raw, _id_cell, plain=plain_ids)
     return Parsed(_strings(values, raw.index), _errors(errors, raw.index))
 
 

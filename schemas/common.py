@@ -105,7 +105,7 @@ def member_of(values: pd.Series, allowed: Iterable[object]) -> pd.Series:
     """``values.isin(allowed)``, hashed on plain Python objects: pandas' Arrow-backed strings turn every
     allowed value into an Arrow scalar one at a time, which dominates validation when ``allowed`` is
     every policy or claim in force (#17). A missing value is never a member."""
-    members = pd.Index(values.to_numpy(dtype=object)).isin(np.asarray(list(allowed), dtype=object))
+    members = pd.Index(values.to_numpy(dtype=object), dtype=object).isin(np.asarray(list(allowed), dtype=object))
     return pd.Series(members & values.notna().to_numpy(), index=values.index, dtype=bool)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 
 import pandas as pd
 import pandera.pandas as pa
@@ -149,5 +150,11 @@ def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def rejected_rows_empty() -> pd.DataFrame:
+@cache
+def _no_rejected_rows() -> pd.DataFrame:
     return pd.DataFrame({column: pd.Series(dtype="str") for column in REJECTED_COLUMNS}).astype({"row": "int64"})
+
+
+def rejected_rows_empty() -> pd.DataFrame:
+    """No rejected rows, with the columns and dtypes of rejected rows (a new frame each time)."""
+    return _no_rejected_rows().copy()

@@ -335,12 +335,12 @@ _TRICKY_IDS: list[object] = [
 
 
 def test_plain_ids_taken_a_column_at_once_read_as_one_by_one() -> None:
-    from pipeline.parse import PLAIN_ID, _id_cell, _parse_column
+    from pipeline.parse import _id_cell, _parse_column, plain_ids
 
     column = pd.Series(_TRICKY_IDS * 3, dtype=object)
-    assert _parse_column(column, _id_cell, plain=PLAIN_ID) == _parse_column(column, _id_cell)
+    assert _parse_column(column, _id_cell, plain=plain_ids) == _parse_column(column, _id_cell)
     mixed = pd.Series([*_TRICKY_IDS, 1001, True, 2.5], dtype=object)  # not all text: cell by cell
-    assert _parse_column(mixed, _id_cell, plain=PLAIN_ID) == _parse_column(mixed, _id_cell)
+    assert _parse_column(mixed, _id_cell, plain=plain_ids) == _parse_column(mixed, _id_cell)
 
 
 @given(
@@ -354,7 +354,57 @@ def test_plain_ids_taken_a_column_at_once_read_as_one_by_one() -> None:
     )
 )
 def test_plain_ids_equal_the_cell_parser_on_any_text(cells: list[str | None]) -> None:
-    from pipeline.parse import PLAIN_ID, _id_cell, _parse_column
+    from pipeline.parse import _id_cell, _parse_column, plain_ids
 
     column = pd.Series(cells, dtype=object)
-    assert _parse_column(column, _id_cell, plain=PLAIN_ID) == _parse_column(column, _id_cell)
+    assert _parse_column(column, _id_cell, plain=plain_ids) == _parse_column(column, _id_cell)
+
+
+_TRICKY_NUMBERS: list[object] = [
+    0,
+    0.0,
+    -0.0,
+    1.0,
+    1234567,
+    1234567.0,
+    1234567.5,
+    -1,
+    -1.0,
+    10**15 - 1,
+    10**15,
+    float(10**15),
+    10**20,
+    1e300,
+    float("nan"),
+    float("inf"),
+    True,
+    False,
+    "1,234",
+    "",
+    None,
+    "¥5",
+]
+
+
+@pytest.mark.parametrize("parser", ["_yen_cell", "_integer_cell"])
+def test_plain_whole_numbers_taken_a_column_at_once_read_as_one_by_one(parser: str) -> None:
+    from pipeline import parse
+
+    cell_parser = getattr(parse, parser)
+    column = pd.Series(_TRICKY_NUMBERS * 2, dtype=object)
+    fast = parse._parse_column(column, cell_parser, plain=parse.plain_whole_numbers)
+    assert fast == parse._parse_column(column, cell_parser)
+    assert [type(value) for value in fast[0]] == [type(value) for value in parse._parse_column(column, cell_parser)[0]]
+
+
+@given(
+    st.lists(
+        st.one_of(st.none(), st.integers(-10, 10**16), st.floats(allow_nan=True), st.booleans(), st.text(max_size=6)),
+        max_size=30,
+    )
+)
+def test_plain_whole_numbers_equal_the_cell_parser_on_any_cells(cells: list[object]) -> None:
+    from pipeline.parse import _parse_column, _yen_cell, plain_whole_numbers
+
+    column = pd.Series(cells, dtype=object)
+    assert _parse_column(column, _yen_cell, plain=plain_whole_numbers) == _parse_column(column, _yen_cell)
