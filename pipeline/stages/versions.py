@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 POLICY_ID, CLAIM_ID, LINE_ID = "policy_id", "claim_id", "line_id"
@@ -44,9 +45,16 @@ class InForce:
 def latest_versions(history: pd.DataFrame, id_column: str, month: str) -> pd.DataFrame:
     """The latest version of each id among the rows of months up to ``month``, in id order of first
     appearance kept stable (rows sorted by month, then Excel row)."""
-    upto = history[history[MONTH] <= month]
-    ordered = upto.sort_values([MONTH, "excel_row"], kind="stable")
-    return ordered.drop_duplicates(id_column, keep="last").sort_values([MONTH, "excel_row"], kind="stable")
+    upto = history[(history[MONTH] <= month).to_numpy(dtype=bool)]
+    ordered = upto.iloc[_in_file_order(upto)]
+    return ordered[~ordered[id_column].duplicated(keep="last").to_numpy(dtype=bool)]
+
+
+def _in_file_order(rows: pd.DataFrame) -> np.ndarray:
+    """The positions of ``rows`` sorted by month, then Excel row, ties kept in their order (a stable
+    sort on integer keys: the month texts are coded in their own order, 12 or so distinct values)."""
+    months, _ = pd.factorize(rows[MONTH], sort=True)
+    return np.lexsort((rows["excel_row"].to_numpy(dtype=np.int64), months))
 
 
 def first_months(history: pd.DataFrame, month: str) -> pd.Series:
