@@ -267,12 +267,18 @@ def nothing_known() -> Known:
     return Known(History(_empty(PolicyValid), _empty(ClaimValid), _empty(LineValid)))
 
 
-def known_after(months: Sequence[MonthValidated]) -> Known:
-    """What is known at the end of the last of ``months`` (every month so far, in order)."""
+def known_after(known: Known, month: MonthValidated) -> Known:
+    """What is known at the end of ``month``, given what was ``known`` before it: its valid rows
+    appended to the history (as :func:`combined` stacks them) and its rejected ids added."""
+    history = known.history
     return Known(
-        combined(months).history,
-        frozenset().union(*(month.rejected_policies for month in months)),
-        frozenset().union(*(month.rejected_claims for month in months)),
+        History(
+            _appended(history.policies, month.policies),
+            _appended(history.claims, month.claims),
+            _appended(history.lines, month.lines),
+        ),
+        known.rejected_policies | month.rejected_policies,
+        known.rejected_claims | month.rejected_claims,
     )
 
 
@@ -338,11 +344,13 @@ def validate_months(
     """Every month in order: the outcome in ``done`` (from the parse cache) where there is one, else
     the month's ``sheets`` validated against what the earlier months made known."""
     results: list[MonthValidated] = []
+    known = nothing_known()
     for month in months:
         result = done.get(month)
         if result is None:
-            result = validate_month(month, sheets.get(month, ()), known_after(results), book)
+            result = validate_month(month, sheets.get(month, ()), known, book)
         results.append(result)
+        known = known_after(known, result)
     return results
 
 
