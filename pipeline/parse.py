@@ -334,29 +334,49 @@ def _parse_column(
                 values[position] = value
                 errors[position] = error
         return values, errors
+    cells = raw.to_numpy(dtype=object)
+    if len(cells) and pd.api.types.infer_dtype(cells, skipna=False) in _ONE_TYPE:
+        # one Python type and no missing value: parse each distinct cell once, then take by code
+        codes, distinct = pd.factorize(cells)
+        outcomes = [_outcome(cell, parse_cell) for cell in distinct.tolist()]
+        distinct_values = np.empty(len(outcomes), dtype=object)
+        distinct_values[:] = [outcome[0] for outcome in outcomes]
+        distinct_errors = np.empty(len(outcomes), dtype=object)
+        distinct_errors[:] = [outcome[1] for outcome in outcomes]
+        return distinct_values.take(codes).tolist(), distinct_errors.take(codes).tolist()
     cache: dict[tuple[type, object], Outcome] = {}
     values = []
     errors = []
-    for cell in raw.tolist():
+    for cell in cells.tolist():
         key = (type(cell), cell)
         try:
             outcome = cache.get(key)
         except TypeError:  # an unhashable cell: parse it without the cache
             outcome = None
         if outcome is None:
-            try:
-                if isinstance(cell, UnsavedFormula):
-                    outcome = (None, cell.reason())
-                else:
-                    not_finite = _not_finite(cell)
-                    outcome = (None, not_finite) if not_finite else parse_cell(cell)
-            except Exception as error:  # a parser bug must not stop the run: the cell is reported
-                outcome = (None, f"could not read the cell ({type(error).__name__})")
+            outcome = _outcome(cell, parse_cell)
             with contextlib.suppress(TypeError):
                 cache[key] = outcome
         values.append(outcome[0])
         errors.append(outcome[1])
     return values, errors
+
+
+# Columns whose cells all have one of these types (pandas' inference, no missing value) are parsed
+# distinct value by distinct value: equal cells of one type are the same cell.
+_ONE_TYPE = frozenset({"string", "date", "datetime", "boolean"})
+
+
+def _outcome(cell: object, parse_cell: Callable[[object], Outcome]) -> Outcome:
+    """``parse_cell(cell)``, with the reasons every parser shares (a formula without a result, a NaN
+    or an infinity) and never raising: a parser bug is reported on the cell, not a crash."""
+    try:
+        if isinstance(cell, UnsavedFormula):
+            return None, cell.reason()
+        not_finite = _not_finite(cell)
+        return (None, not_finite) if not_finite else parse_cell(cell)
+    except Exception as error:  # a parser bug must not stop the run: the cell is reported
+        return None, f"could not read the cell ({type(error).__name__})"
 
 
 def _errors(errors: list[str | None], index: pd.Index) -> pd.Series:

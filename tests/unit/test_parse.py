@@ -408,3 +408,28 @@ def test_plain_whole_numbers_equal_the_cell_parser_on_any_cells(cells: list[obje
 
     column = pd.Series(cells, dtype=object)
     assert _parse_column(column, _yen_cell, plain=plain_whole_numbers) == _parse_column(column, _yen_cell)
+
+
+@pytest.mark.parametrize("parser", ["_date_cell", "_code_cell", "_text_cell", "_bool_cell", "_yen_cell"])
+@given(
+    cells=st.lists(
+        st.one_of(
+            st.sampled_from(["", " ", "2026-04-01", "R8.4.1", "Yes", "TRUE", "1,000", "a", "Ａ", "#N/A"]),
+            st.dates(min_value=dt.date(1980, 1, 1), max_value=dt.date(2210, 1, 1)),
+            st.datetimes(min_value=dt.datetime(1980, 1, 1), max_value=dt.datetime(2210, 1, 1)),
+            st.booleans(),
+        ),
+        max_size=25,
+    )
+)
+def test_a_column_parses_each_cell_as_the_cell_parser_does(parser: str, cells: list[object]) -> None:
+    """Distinct cells parsed once and taken by code (one type, no missing cell) or through the
+    cache: either way every cell's value and reason are what the cell parser gives that cell."""
+    from pipeline import parse
+
+    cell_parser = getattr(parse, parser)
+    column = pd.Series(cells, dtype=object)
+    values, errors = parse._parse_column(column, cell_parser)
+    expected = [parse._outcome(cell, cell_parser) for cell in cells]
+    assert list(zip(values, errors, strict=True)) == expected
+    assert [type(value) for value in values] == [type(value) for value, _ in expected]
