@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as arrow
+import pyarrow.compute as arrow_compute
 from pandera.typing import Series
 
 if TYPE_CHECKING:
@@ -105,7 +107,16 @@ def member_of(values: pd.Series, allowed: Iterable[object]) -> pd.Series:
     """``values.isin(allowed)``, hashed on plain Python objects: pandas' Arrow-backed strings turn every
     allowed value into an Arrow scalar one at a time, which dominates validation when ``allowed`` is
     every policy or claim in force (#17). A missing value is never a member."""
-    members = pd.Index(values.to_numpy(dtype=object), dtype=object).isin(np.asarray(list(allowed), dtype=object))
+    wanted = list(allowed)
+    try:  # text on both sides: pyarrow's is_in, no Python object per value
+        found = arrow_compute.is_in(
+            arrow.array(values, type=arrow.string(), from_pandas=True),
+            value_set=arrow.array(wanted, type=arrow.string(), from_pandas=True),
+            skip_nulls=True,
+        )
+        members = np.asarray(arrow_compute.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
+    except (arrow.ArrowInvalid, arrow.ArrowTypeError, TypeError):
+        members = pd.Index(values.to_numpy(dtype=object), dtype=object).isin(np.asarray(wanted, dtype=object))
     return pd.Series(members & values.notna().to_numpy(), index=values.index, dtype=bool)
 
 
