@@ -335,9 +335,14 @@ def _parse_column(
                 errors[position] = error
         return values, errors
     cells = raw.to_numpy(dtype=object)
-    if len(cells) and pd.api.types.infer_dtype(cells, skipna=False) in _ONE_TYPE:
-        # one Python type and no missing value: parse each distinct cell once, then take by code
-        codes, distinct = pd.factorize(cells)
+    codes, distinct = (
+        pd.factorize(cells)
+        if len(cells) and pd.api.types.infer_dtype(cells, skipna=False) in _ONE_TYPE
+        else (np.array([-1]), np.array([], dtype=object))
+    )
+    if codes.min() >= 0:
+        # one Python type and no missing value (NaT counts as one: code -1): parse each distinct
+        # cell once, then take by code
         outcomes = [_outcome(cell, parse_cell) for cell in distinct.tolist()]
         distinct_values = np.empty(len(outcomes), dtype=object)
         distinct_values[:] = [outcome[0] for outcome in outcomes]

@@ -418,6 +418,7 @@ def test_plain_whole_numbers_equal_the_cell_parser_on_any_cells(cells: list[obje
             st.dates(min_value=dt.date(1980, 1, 1), max_value=dt.date(2210, 1, 1)),
             st.datetimes(min_value=dt.datetime(1980, 1, 1), max_value=dt.datetime(2210, 1, 1)),
             st.booleans(),
+            st.sampled_from([None, pd.NaT, float("nan")]),
         ),
         max_size=25,
     )
