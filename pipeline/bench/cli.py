@@ -369,6 +369,8 @@ def table(results: dict[str, Any]) -> str:
             continue
         if record.get("status") == "ok":
             note = f"{record['lines']:,} lines, read {_s(record['read_seconds'])}"
+            if "user_seconds" in record:
+                note += f", CPU {_s(record['user_seconds'])} user + {_s(record['system_seconds'])} system"
             rows.append((f"engine {step}", _s(record["seconds"]), _mb(record.get("peak_mb")), note))
         else:
             rows.append((f"engine {step}", "-", _mb(record.get("peak_mb")), str(record.get("status"))))

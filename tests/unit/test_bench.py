@@ -151,6 +151,7 @@ def test_bench_engine_on_tiny_frames(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert record["status"] == "ok" and record["lines"] == 20_000
         assert 0 < record["seconds"] < record["wall_seconds"] and 50 < record["peak_mb"] < 4096
         assert 0 < record["eligible_lines"] < 20_000
+        assert record["user_seconds"] > 0 and record["system_seconds"] >= 0
     assert engine["waterfall"]["payable_total"] > 0
     assert saved["run"] == {"status": "skipped"}
     assert "engine waterfall" in capsys.readouterr().out
