@@ -33,7 +33,7 @@ from pipeline.errors import FatalInputError
 from pipeline.io.find import BordereauFiles, SourceFile, find_bordereaux, latest_month
 from pipeline.io.inventory import MONTH_FOLDER, NotRead
 from pipeline.io.read import column_specs, open_workbook, read_file, read_sheet, worksheet_rows
-from pipeline.parse import PARSERS, cell_text
+from pipeline.parse import PARSERS, cell_text, half_width
 from pipeline.tables import RawSheet
 
 if TYPE_CHECKING:
@@ -90,8 +90,16 @@ class Layout:
 
 
 def normalised(text: object) -> str:
-    """A header or code as compared: NFKC, trimmed, inner white space collapsed."""
+    """A header or sheet name as compared: NFKC, trimmed, inner white space collapsed
+    (DATA_CONTRACT.md: headers match after NFKC normalisation and trimming)."""
     return " ".join(unicodedata.normalize("NFKC", cell_text(text)).split())
+
+
+def normalised_code(cell: object) -> str:
+    """A cover-holder's code as compared with a value map's keys: width-only (``half_width``, as the
+    contract's own codes are read), trimmed, inner white space collapsed. Never NFKC on values: a
+    circled ``⑩`` or a superscript is not the code ``10``."""
+    return " ".join(half_width(cell_text(cell)).split())
 
 
 def contract_columns() -> dict[str, tuple[str, ...]]:
@@ -253,7 +261,7 @@ def _sheet_layout(
             code_entry = f"{where}.{theirs!r}" if not theirs.isidentifier() else f"{where}.{theirs}"
             if isinstance(ours, bool | dict | list):
                 raise entries.fail(code_entry, f"expected a code, got {ours!r}")
-            key = normalised(theirs)
+            key = normalised_code(theirs)
             if key in mapped:
                 raise entries.fail(code_entry, f"their code {theirs!r} is mapped twice")
             mapped[key] = _checked_value(entries, code_entry, sheet, column, kinds[column], ours, codes)
@@ -356,10 +364,11 @@ def contract_headers(headers: Sequence[object], layout: SheetLayout) -> tuple[li
 
 
 def mapped_values(cells: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
-    """A column with the cover-holder's codes replaced by the contract's (compared after NFKC and
-    trimming); a cell the map does not name is kept as typed, for the contract's parsing to judge."""
+    """A column with the cover-holder's codes replaced by the contract's (compared width-only and
+    trimmed: :func:`normalised_code`); a cell the map does not name is kept as typed, for the
+    contract's parsing to judge."""
     distinct = pd.unique(cells.to_numpy())
-    replaced = {cell: mapping[normalised(cell)] for cell in distinct if normalised(cell) in mapping}
+    replaced = {cell: mapping[normalised_code(cell)] for cell in distinct if normalised_code(cell) in mapping}
     if not replaced:
         return cells
     hit = cells.map(lambda cell: cell in replaced and type(cell) is not bool)

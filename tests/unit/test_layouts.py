@@ -189,6 +189,12 @@ def test_a_value_map_replaces_their_codes_and_keeps_the_rest_as_typed() -> None:
     assert mapped.tolist() == ["cyber_security", "cyber_security", "leak_lite", "cyber_security", "XX", ""]
 
 
+def test_a_value_map_compares_codes_width_only_never_nfkc() -> None:
+    cells = pd.Series(["10", "１０", "⑩", "10\u2070", "ＣＹ－Ｗ", "ｶﾞ"], dtype=object)
+    mapped = mapped_values(cells, {"10": "cyber_security", "CY-W": "leak_lite", "ガ": "leak_lite"})
+    assert mapped.tolist() == ["cyber_security", "cyber_security", "⑩", "10\u2070", "leak_lite", "leak_lite"]
+
+
 def test_extra_date_formats_extend_the_contract_spellings() -> None:
     cells = pd.Series(["01/04/2026", "2026-04-02", "31/02/2026", "4/1/2026x"], dtype=object)
     values, errors = parse_date(cells, formats=("%d/%m/%Y",))
