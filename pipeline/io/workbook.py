@@ -113,6 +113,9 @@ _SUFFIX_KINDS: tuple[tuple[str, Kind], ...] = (
 TABLE_STYLE = "Table Style Medium 2"
 HEADER_STYLE = {"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"}
 WRAP_STYLE = {"text_wrap": True, "valign": "top"}
+TOP_STYLE = {"valign": "top"}
+"""The other cells of a sheet with rows made taller by wrapped text sit at the top of their row, level
+with the first line of the wrapped text (not at the bottom, Excel's default)."""
 MAX_WIDTH = 48
 MIN_WIDTH = 6
 ROW_HEIGHT = 15  # points of one line of text
@@ -425,7 +428,18 @@ class _Writer:
         self.header = workbook.add_format(HEADER_STYLE)
         self.formats = {kind: workbook.add_format({"num_format": fmt}) for kind, fmt in NUMBER_FORMATS.items()}
         self.wrap = workbook.add_format(WRAP_STYLE)
+        self.top = {kind: workbook.add_format({"num_format": fmt, **TOP_STYLE}) for kind, fmt in NUMBER_FORMATS.items()}
+        self.top_plain = workbook.add_format(TOP_STYLE)
         self.band = workbook.add_format({"bg_color": BAND_FILL})
+
+    def column_format(self, kind: str, wrap: bool, tall: bool) -> Any:
+        """A column's format: wrapped text, or its kind's number format (top-aligned when the sheet
+        has rows made taller by wrapped text)."""
+        if wrap:
+            return self.wrap
+        if tall:
+            return self.top.get(kind, self.top_plain)
+        return self.formats.get(kind)
 
     def writer_for(self, worksheet: Worksheet, kind: str) -> Callable[..., Any]:
         if kind in NUMERIC_KINDS or kind == "date":
@@ -444,7 +458,7 @@ class _Writer:
 
         for index, (kind, width, wrap) in enumerate(zip(kinds, plan.widths, plan.wrapped, strict=True)):
             # long text wraps within its column instead of running on
-            worksheet.set_column(index, index, width, self.wrap if wrap else self.formats.get(kind))
+            worksheet.set_column(index, index, width, self.column_format(kind, wrap, bool(plan.row_heights)))
         worksheet.set_row(0, plan.header_height)
         if self.constant_memory or not columns:
             for index, header in enumerate(headers):
@@ -475,7 +489,8 @@ class _Writer:
         writers = [self.writer_for(worksheet, k) for k in kinds]
         heights = plan.row_heights
         if sheet.row_kind is not None:
-            row_formats = [self.formats.get(str(k)) for k in frame[sheet.row_kind].tolist()]
+            by_kind = self.top if heights else self.formats
+            row_formats = [by_kind.get(str(k)) for k in frame[sheet.row_kind].tolist()]
             numeric = [k in NUMERIC_KINDS for k in kinds]
             for r, row in enumerate(zip(*values, strict=True)):
                 if r + 1 in heights:

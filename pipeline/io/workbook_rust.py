@@ -43,6 +43,7 @@ from pipeline.io.workbook import (
     NUMERIC_KINDS,
     PAPER_A4,
     TABLE_STYLE,
+    TOP_STYLE,
     WRAP_STYLE,
     Chart,
     Document,
@@ -91,6 +92,8 @@ class _RustWriter:
         self.header = self.format(HEADER_STYLE)
         self.wrap = self.format(WRAP_STYLE)
         self.formats = {kind: workbook.add_format().set_num_format(code) for kind, code in NUMBER_FORMATS.items()}
+        self.top = {kind: self.format({"num_format": code, **TOP_STYLE}) for kind, code in NUMBER_FORMATS.items()}
+        self.top_plain = self.format(TOP_STYLE)
         self.band = workbook.add_format().set_background_color(BAND_FILL)
 
     def format(self, style: dict[str, Any]) -> Any:
@@ -113,15 +116,22 @@ class _RustWriter:
                 raise ValueError(f"style key {key!r} has no Rust-writer equivalent yet")
         return made
 
+    def column_formats(self, plan: SheetPlan) -> list[Any]:
+        """Each column's format: wrapped text, or its kind's number format (top-aligned when the
+        sheet has rows made taller by wrapped text), as the xlsxwriter back end chooses them."""
+        tall = bool(plan.row_heights)
+        return [
+            self.wrap if wrap else self.top.get(kind, self.top_plain) if tall else self.formats.get(kind)
+            for kind, wrap in zip(plan.kinds, plan.wrapped, strict=True)
+        ]
+
     def sheet(self, plan: SheetPlan) -> None:
         import rvgsrust_xlsxwriter as rust
 
         sheet, columns, kinds, headers = plan.sheet, plan.columns, plan.kinds, plan.headers
         rows = plan.rows
         worksheet = self.workbook.add_worksheet(sheet.name, constant_memory=self.constant_memory)
-        column_formats = [
-            self.wrap if wrap else self.formats.get(kind) for kind, wrap in zip(kinds, plan.wrapped, strict=True)
-        ]
+        column_formats = self.column_formats(plan)
         for index, (width, column_format) in enumerate(zip(plan.widths, column_formats, strict=True)):
             worksheet.set_column_width(index, width)
             if column_format is not None:
@@ -190,10 +200,9 @@ class _RustWriter:
         row by row; such sheets are a few dozen rows."""
         sheet = plan.sheet
         values = [_values(sheet.frame[c], k) for c, k in zip(plan.columns, plan.kinds, strict=True)]
-        row_formats = [self.formats.get(str(kind)) for kind in sheet.frame[sheet.row_kind].tolist()]
-        column_formats = [
-            self.wrap if wrap else self.formats.get(kind) for kind, wrap in zip(plan.kinds, plan.wrapped, strict=True)
-        ]
+        by_kind = self.top if plan.row_heights else self.formats
+        row_formats = [by_kind.get(str(kind)) for kind in sheet.frame[sheet.row_kind].tolist()]
+        column_formats = self.column_formats(plan)
         numeric = [kind in NUMERIC_KINDS for kind in plan.kinds]
         for r, row in enumerate(zip(*values, strict=True)):
             if r + 1 in plan.row_heights:

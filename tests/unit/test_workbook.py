@@ -202,15 +202,19 @@ def test_display_width_counts_wide_characters_twice() -> None:
     assert display_width("賠償 limit") == 10
 
 
-def test_long_text_wraps_and_its_row_grows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["rust", "xlsxwriter"])
+def test_long_text_wraps_and_its_row_grows(tmp_path: Path, backend: str) -> None:
     reason = "支払限度額は次のいずれかとしてください：" + "、".join(
         f"{n:,}" for n in range(10_000_000, 110_000_000, 10_000_000)
     )
-    frame = pd.DataFrame({"row": [2, 3], "reason": [reason, "短い"]})
+    frame = pd.DataFrame({"row": [2, 3], "reason": [reason, "短い"], "rows": [1_234_567, 2]})
     path = tmp_path / "w.xlsx"
-    write_workbook(path, [Sheet("rejected", frame)])
+    write_workbook(path, [Sheet("rejected", frame)], backend=backend)
     sheet = openpyxl.load_workbook(path)["rejected"]
     assert sheet["B2"].alignment.wrap_text
+    # the other cells of a sheet with taller rows sit at the top, level with the wrapped text's first line
+    assert sheet["A2"].alignment.vertical == sheet["C2"].alignment.vertical == "top"
+    assert sheet["C2"].number_format == "#,##0" and sheet["C2"].value == 1_234_567
     width = sheet.column_dimensions["B"].width
     lines = sheet.row_dimensions[2].height / 15
     assert lines >= display_width(reason) / width and sheet.row_dimensions[3].height is None
@@ -265,6 +269,7 @@ def _looks(path: Path) -> dict[str, object]:
         header = ws["A1"]
         seen[ws.title] = {
             "formats": [[cell.number_format for cell in row] for row in ws.iter_rows(min_row=2)],
+            "aligned": [[cell.alignment.vertical for cell in row] for row in ws.iter_rows(min_row=2)],
             "header": (header.font.b, header.fill.fgColor.rgb, header.alignment.wrap_text, header.border.left.style),
             "header_height": ws.row_dimensions[1].height,
             "freeze": ws.freeze_panes,
