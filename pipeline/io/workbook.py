@@ -54,7 +54,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -420,6 +420,26 @@ def chart_row(sheet: Sheet, rows: int, number: int) -> int:
     return rows + 3 + sum(math.ceil(c.height / 20) + 2 for c in sheet.charts[:number])
 
 
+class Formats(Protocol):
+    """The formats a back end makes once per workbook (its own format objects)."""
+
+    formats: dict[str, Any]  # by kind: its number format
+    top: dict[str, Any]  # by kind: its number format, top-aligned
+    top_plain: Any  # top-aligned, no number format
+    wrap: Any  # wrapped text
+
+
+def column_format(made: Formats, kind: str, wrap: bool, tall: bool) -> Any:
+    """A column's format, for both back ends: wrapped text, or its kind's number format (top-aligned
+    when the sheet has rows made taller by wrapped text); None for a kind with no number format on
+    a sheet of one-line rows."""
+    if wrap:
+        return made.wrap
+    if tall:
+        return made.top.get(kind, made.top_plain)
+    return made.formats.get(kind)
+
+
 class _Writer:
     def __init__(self, workbook: xlsxwriter.Workbook, constant_memory: bool, document: Document) -> None:
         self.workbook = workbook
@@ -431,15 +451,6 @@ class _Writer:
         self.top = {kind: workbook.add_format({"num_format": fmt, **TOP_STYLE}) for kind, fmt in NUMBER_FORMATS.items()}
         self.top_plain = workbook.add_format(TOP_STYLE)
         self.band = workbook.add_format({"bg_color": BAND_FILL})
-
-    def column_format(self, kind: str, wrap: bool, tall: bool) -> Any:
-        """A column's format: wrapped text, or its kind's number format (top-aligned when the sheet
-        has rows made taller by wrapped text)."""
-        if wrap:
-            return self.wrap
-        if tall:
-            return self.top.get(kind, self.top_plain)
-        return self.formats.get(kind)
 
     def writer_for(self, worksheet: Worksheet, kind: str) -> Callable[..., Any]:
         if kind in NUMERIC_KINDS or kind == "date":
@@ -458,7 +469,7 @@ class _Writer:
 
         for index, (kind, width, wrap) in enumerate(zip(kinds, plan.widths, plan.wrapped, strict=True)):
             # long text wraps within its column instead of running on
-            worksheet.set_column(index, index, width, self.column_format(kind, wrap, bool(plan.row_heights)))
+            worksheet.set_column(index, index, width, column_format(self, kind, wrap, bool(plan.row_heights)))
         worksheet.set_row(0, plan.header_height)
         if self.constant_memory or not columns:
             for index, header in enumerate(headers):

@@ -51,6 +51,7 @@ from pipeline.io.workbook import (
     _page_text,
     _values,
     chart_row,
+    column_format,
     column_kind,
     typed_column,
 )
@@ -120,10 +121,7 @@ class _RustWriter:
         """Each column's format: wrapped text, or its kind's number format (top-aligned when the
         sheet has rows made taller by wrapped text), as the xlsxwriter back end chooses them."""
         tall = bool(plan.row_heights)
-        return [
-            self.wrap if wrap else self.top.get(kind, self.top_plain) if tall else self.formats.get(kind)
-            for kind, wrap in zip(plan.kinds, plan.wrapped, strict=True)
-        ]
+        return [column_format(self, kind, wrap, tall) for kind, wrap in zip(plan.kinds, plan.wrapped, strict=True)]
 
     def sheet(self, plan: SheetPlan) -> None:
         import rvgsrust_xlsxwriter as rust
@@ -132,10 +130,10 @@ class _RustWriter:
         rows = plan.rows
         worksheet = self.workbook.add_worksheet(sheet.name, constant_memory=self.constant_memory)
         column_formats = self.column_formats(plan)
-        for index, (width, column_format) in enumerate(zip(plan.widths, column_formats, strict=True)):
+        for index, (width, chosen) in enumerate(zip(plan.widths, column_formats, strict=True)):
             worksheet.set_column_width(index, width)
-            if column_format is not None:
-                worksheet.set_column_format(index, column_format)
+            if chosen is not None:
+                worksheet.set_column_format(index, chosen)
         if plan.header_height != DEFAULT_ROW_HEIGHT:  # as xlsxwriter: a default height is not written
             worksheet.set_row_height(0, plan.header_height)
         table = self.constant_memory is False and bool(columns)
