@@ -323,17 +323,13 @@ def _parse_column(
     found = plain(raw.to_numpy(dtype=object)) if plain is not None and len(raw) else None
     if found is not None and found[0].any():
         mask, taken = found
-        values: list[object] = [None] * len(raw)
-        errors: list[str | None] = [None] * len(raw)
-        for position, value in zip(np.flatnonzero(mask).tolist(), taken, strict=True):
-            values[position] = value
+        all_values, all_errors = np.full(len(raw), None, dtype=object), np.full(len(raw), None, dtype=object)
+        all_values[mask] = _objects(taken)
         rest = np.flatnonzero(~mask)
         if len(rest):
             rest_values, rest_errors = _parse_column(raw.iloc[rest], parse_cell)
-            for position, value, error in zip(rest.tolist(), rest_values, rest_errors, strict=True):
-                values[position] = value
-                errors[position] = error
-        return values, errors
+            all_values[rest], all_errors[rest] = _objects(rest_values), _objects(rest_errors)
+        return all_values.tolist(), all_errors.tolist()
     cells = raw.to_numpy(dtype=object)
     codes, distinct = (
         pd.factorize(cells)
@@ -344,14 +340,12 @@ def _parse_column(
         # one Python type and no missing value (NaT counts as one: code -1): parse each distinct
         # cell once, then take by code
         outcomes = [_outcome(cell, parse_cell) for cell in distinct.tolist()]
-        distinct_values = np.empty(len(outcomes), dtype=object)
-        distinct_values[:] = [outcome[0] for outcome in outcomes]
-        distinct_errors = np.empty(len(outcomes), dtype=object)
-        distinct_errors[:] = [outcome[1] for outcome in outcomes]
+        distinct_values = _objects([outcome[0] for outcome in outcomes])
+        distinct_errors = _objects([outcome[1] for outcome in outcomes])
         return distinct_values.take(codes).tolist(), distinct_errors.take(codes).tolist()
     cache: dict[tuple[type, object], Outcome] = {}
-    values = []
-    errors = []
+    values: list[object] = []
+    errors: list[str | None] = []
     for cell in cells.tolist():
         key = (type(cell), cell)
         try:
@@ -370,6 +364,13 @@ def _parse_column(
 # Columns whose cells all have one of these types (pandas' inference, no missing value) are parsed
 # distinct value by distinct value: equal cells of one type are the same cell.
 _ONE_TYPE = frozenset({"string", "date", "datetime", "boolean"})
+
+
+def _objects(items: list[object] | list[str | None]) -> np.ndarray:
+    """``items`` as a numpy object array, each item the Python object it is (never converted)."""
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
 
 
 def _outcome(cell: object, parse_cell: Callable[[object], Outcome]) -> Outcome:

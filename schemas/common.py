@@ -104,9 +104,10 @@ def duplicate_id_rule(frame: pd.DataFrame, id_column: str) -> Rule:
 
 
 def member_of(values: pd.Series, allowed: Iterable[object]) -> pd.Series:
-    """``values.isin(allowed)``, hashed on plain Python objects: pandas' Arrow-backed strings turn every
-    allowed value into an Arrow scalar one at a time, which dominates validation when ``allowed`` is
-    every policy or claim in force (#17). A missing value is never a member."""
+    """``values.isin(allowed)``: with pyarrow's ``is_in`` when both sides are text, else hashed on
+    plain Python objects (pandas' Arrow-backed strings turn every allowed value into an Arrow scalar
+    one at a time, which dominated validation when ``allowed`` is every policy or claim in force,
+    #17). A missing value is never a member."""
     wanted = list(allowed)
     try:  # text on both sides: pyarrow's is_in, no Python object per value
         found = arrow_compute.is_in(
