@@ -429,15 +429,19 @@ class Formats(Protocol):
     wrap: Any  # wrapped text
 
 
+def number_formats(made: Formats, tall: bool) -> dict[str, Any]:
+    """Each kind's number format, for both back ends: top-aligned when the sheet has rows made
+    taller by wrapped text."""
+    return made.top if tall else made.formats
+
+
 def column_format(made: Formats, kind: str, wrap: bool, tall: bool) -> Any:
-    """A column's format, for both back ends: wrapped text, or its kind's number format (top-aligned
-    when the sheet has rows made taller by wrapped text); None for a kind with no number format on
-    a sheet of one-line rows."""
+    """A column's format, for both back ends: wrapped text, or its kind's number format
+    (:func:`number_formats`; top-aligned with no number format for other kinds on a tall sheet,
+    None on a sheet of one-line rows)."""
     if wrap:
         return made.wrap
-    if tall:
-        return made.top.get(kind, made.top_plain)
-    return made.formats.get(kind)
+    return number_formats(made, tall).get(kind, made.top_plain if tall else None)
 
 
 class _Writer:
@@ -500,7 +504,7 @@ class _Writer:
         writers = [self.writer_for(worksheet, k) for k in kinds]
         heights = plan.row_heights
         if sheet.row_kind is not None:
-            by_kind = self.top if heights else self.formats
+            by_kind = number_formats(self, bool(heights))
             row_formats = [by_kind.get(str(k)) for k in frame[sheet.row_kind].tolist()]
             numeric = [k in NUMERIC_KINDS for k in kinds]
             for r, row in enumerate(zip(*values, strict=True)):

@@ -53,6 +53,7 @@ from pipeline.io.workbook import (
     chart_row,
     column_format,
     column_kind,
+    number_formats,
     typed_column,
 )
 
@@ -198,7 +199,7 @@ class _RustWriter:
         row by row; such sheets are a few dozen rows."""
         sheet = plan.sheet
         values = [_values(sheet.frame[c], k) for c, k in zip(plan.columns, plan.kinds, strict=True)]
-        by_kind = self.top if plan.row_heights else self.formats
+        by_kind = number_formats(self, bool(plan.row_heights))
         row_formats = [by_kind.get(str(kind)) for kind in sheet.frame[sheet.row_kind].tolist()]
         column_formats = self.column_formats(plan)
         numeric = [kind in NUMERIC_KINDS for kind in plan.kinds]
