@@ -45,28 +45,32 @@ class InForce:
 def latest_versions(history: pd.DataFrame, id_column: str, month: str) -> pd.DataFrame:
     """The latest version of each id among the rows of months up to ``month``, in id order of first
     appearance kept stable (rows sorted by month, then Excel row)."""
-    upto = history[(history[MONTH] <= month).to_numpy(dtype=bool)]
-    ordered = upto.iloc[_in_file_order(upto)]
-    return ordered[~ordered[id_column].duplicated(keep="last").to_numpy(dtype=bool)]
+    ordered = _in_file_order(history, month)
+    latest = ~pd.Series(history[id_column].array.take(ordered)).duplicated(keep="last").to_numpy(dtype=bool)
+    return history.take(ordered[latest])
 
 
-def _in_file_order(rows: pd.DataFrame) -> np.ndarray:
-    """The positions of ``rows`` sorted by month, then Excel row, ties kept in their order (a stable
-    sort on integer keys: the month texts are coded in their own order, 12 or so distinct values)."""
-    months, _ = pd.factorize(rows[MONTH], sort=True)
-    return np.lexsort((rows["excel_row"].to_numpy(dtype=np.int64), months))
-
-
-def first_months(history: pd.DataFrame, month: str) -> pd.Series:
-    """Per line id, the first month up to ``month`` in which it appeared validly."""
-    upto = history[history[MONTH] <= month]
-    return upto.groupby(LINE_ID, sort=False)[MONTH].min()
+def _in_file_order(history: pd.DataFrame, month: str) -> np.ndarray:
+    """The positions of the rows of months up to ``month``, sorted by month, then Excel row, ties
+    kept in their order (a stable sort on integer keys: the month texts are coded in their own
+    order, 12 or so distinct values). The frame itself is taken once, by the caller."""
+    upto = np.flatnonzero((history[MONTH] <= month).to_numpy(dtype=bool))
+    months, _ = pd.factorize(history[MONTH].array.take(upto), sort=True)
+    rows = history["excel_row"].to_numpy(dtype=np.int64)[upto]
+    return upto[np.lexsort((rows, months))]
 
 
 def lines_as_at(history: pd.DataFrame, month: str) -> pd.DataFrame:
-    """The lines in force as at ``month`` with ``first_month`` (their place in the queue)."""
-    latest = latest_versions(history, LINE_ID, month)
-    return latest.assign(first_month=latest[LINE_ID].map(first_months(history, month)).astype("str"))
+    """The lines in force as at ``month`` with ``first_month``, the first month up to ``month`` in
+    which the line appeared validly (its place in the queue). Both come from the rows in file
+    order: a line's latest version is its last row there, its first month the month of its first."""
+    ordered = _in_file_order(history, month)
+    ids, _ = pd.factorize(history[LINE_ID].array.take(ordered))
+    latest = ~pd.Series(ids).duplicated(keep="last").to_numpy(dtype=bool)
+    first = ~pd.Series(ids).duplicated(keep="first").to_numpy(dtype=bool)
+    # ids are numbered in order of first appearance, so the first rows are already in id order
+    first_month_of_id = history[MONTH].array.take(ordered[first])
+    return history.take(ordered[latest]).assign(first_month=first_month_of_id.take(ids[latest]))
 
 
 def as_at(history: History, month: str) -> InForce:
