@@ -108,17 +108,25 @@ def member_of(values: pd.Series, allowed: Iterable[object]) -> pd.Series:
     plain Python objects (pandas' Arrow-backed strings turn every allowed value into an Arrow scalar
     one at a time, which dominated validation when ``allowed`` is every policy or claim in force,
     #17). A missing value is never a member."""
-    wanted = list(allowed)
     try:  # text on both sides: pyarrow's is_in, no Python object per value
-        found = arrow_compute.is_in(
-            arrow.array(values, type=arrow.string(), from_pandas=True),
-            value_set=arrow.array(wanted, type=arrow.string(), from_pandas=True),
-            skip_nulls=True,
-        )
+        found = arrow_compute.is_in(_arrow_text(values), value_set=_arrow_text(allowed), skip_nulls=True)
         members = np.asarray(arrow_compute.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
     except (arrow.ArrowInvalid, arrow.ArrowTypeError, TypeError):
-        members = pd.Index(values.to_numpy(dtype=object), dtype=object).isin(np.asarray(wanted, dtype=object))
+        wanted = np.asarray(list(allowed), dtype=object)
+        members = pd.Index(values.to_numpy(dtype=object), dtype=object).isin(wanted)
     return pd.Series(members & values.notna().to_numpy(), index=values.index, dtype=bool)
+
+
+def _arrow_text(values: Iterable[object]) -> arrow.Array:
+    """``values`` as one Arrow text array: taken as it is from a pandas column or index already held
+    as Arrow text (an index of every id in force is not walked value by value), else converted;
+    raises when a value is not text."""
+    if isinstance(values, pd.Series | pd.Index) and isinstance(values.array, pd.arrays.ArrowStringArray):
+        held = arrow.array(values.array)
+        combined = held.combine_chunks() if isinstance(held, arrow.ChunkedArray) else held
+        return combined.cast(arrow.large_string())
+    given = values.to_numpy(dtype=object) if isinstance(values, pd.Series | pd.Index) else list(values)
+    return arrow.array(given, type=arrow.large_string(), from_pandas=True)
 
 
 def known_id_rules(

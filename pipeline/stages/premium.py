@@ -129,7 +129,7 @@ def annual_premium_on(revenue: pd.Series, policies: pd.DataFrame, products: Prod
     Used with ``revenue`` for the premium and with ``actual_revenue`` for the adjustment.
     """
     annual = pd.Series(pd.NA, index=policies.index, dtype="Int64")
-    unknown = sorted(set(policies["product"]) - set(products.products))
+    unknown = sorted(set(policies["product"].unique()) - set(products.products))
     if unknown:
         raise ValueError(f"no product data for product(s) {unknown}")
     for code, product in products.products.items():

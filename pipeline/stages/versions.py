@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.stages.codes import factorized
+
 POLICY_ID, CLAIM_ID, LINE_ID = "policy_id", "claim_id", "line_id"
 MONTH = "bordereau_month"
 
@@ -65,7 +67,7 @@ def lines_as_at(history: pd.DataFrame, month: str) -> pd.DataFrame:
     which the line appeared validly (its place in the queue). Both come from the rows in file
     order: a line's latest version is its last row there, its first month the month of its first."""
     ordered = _in_file_order(history, month)
-    ids, _ = pd.factorize(history[LINE_ID].array.take(ordered))
+    ids, _ = factorized(pd.Series(history[LINE_ID].array.take(ordered)))
     latest = ~pd.Series(ids).duplicated(keep="last").to_numpy(dtype=bool)
     first = ~pd.Series(ids).duplicated(keep="first").to_numpy(dtype=bool)
     # ids are numbered in order of first appearance, so the first rows are already in id order
