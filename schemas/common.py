@@ -18,6 +18,8 @@ import pyarrow as arrow
 import pyarrow.compute as arrow_compute
 from pandera.typing import Series
 
+from pipeline.arrow_text import arrow_strings
+
 if TYPE_CHECKING:
     from pipeline.products import ProductBook
 
@@ -109,24 +111,15 @@ def member_of(values: pd.Series, allowed: Iterable[object]) -> pd.Series:
     one at a time, which dominated validation when ``allowed`` is every policy or claim in force,
     #17). A missing value is never a member."""
     try:  # text on both sides: pyarrow's is_in, no Python object per value
-        found = arrow_compute.is_in(_arrow_text(values), value_set=_arrow_text(allowed), skip_nulls=True)
+        value_set = arrow_strings(allowed)
+        if isinstance(value_set, arrow.ChunkedArray):
+            value_set = value_set.combine_chunks()
+        found = arrow_compute.is_in(arrow_strings(values), value_set=value_set, skip_nulls=True)
         members = np.asarray(arrow_compute.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
     except (arrow.ArrowInvalid, arrow.ArrowTypeError, TypeError):
         wanted = np.asarray(list(allowed), dtype=object)
         members = pd.Index(values.to_numpy(dtype=object), dtype=object).isin(wanted)
     return pd.Series(members & values.notna().to_numpy(), index=values.index, dtype=bool)
-
-
-def _arrow_text(values: Iterable[object]) -> arrow.Array:
-    """``values`` as one Arrow text array: taken as it is from a pandas column or index already held
-    as Arrow text (an index of every id in force is not walked value by value), else converted;
-    raises when a value is not text."""
-    if isinstance(values, pd.Series | pd.Index) and isinstance(values.array, pd.arrays.ArrowStringArray):
-        held = arrow.array(values.array)
-        combined = held.combine_chunks() if isinstance(held, arrow.ChunkedArray) else held
-        return combined.cast(arrow.large_string())
-    given = values.to_numpy(dtype=object) if isinstance(values, pd.Series | pd.Index) else list(values)
-    return arrow.array(given, type=arrow.large_string(), from_pandas=True)
 
 
 def known_id_rules(

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.stages.codes import arrow_strings
+from pipeline.arrow_text import arrow_strings
 
 
 def capped_rows(amounts: np.ndarray, rows: np.ndarray, keys: np.ndarray, limits: np.ndarray) -> np.ndarray:

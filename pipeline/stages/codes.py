@@ -14,20 +14,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.arrow_text import arrow_strings
+
 NONE = -1
 """The code of an absent value."""
-
-
-def arrow_strings(values: pd.Series | pd.Index | Sequence[str]) -> pa.Array | pa.ChunkedArray:
-    """``values`` as a pyarrow string array (no copy for Arrow-backed ``str`` columns; empty cells
-    are nulls)."""
-    if isinstance(values, pd.Series | pd.Index):
-        array = values.array
-        if isinstance(array, pd.arrays.ArrowStringArray):
-            arrow: pa.Array | pa.ChunkedArray = pa.array(array)
-            return arrow
-        return pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
-    return pa.array(list(values), type=pa.large_string(), from_pandas=True)
 
 
 def positions(values: pd.Series, universe: pd.Series | Sequence[str]) -> np.ndarray:
