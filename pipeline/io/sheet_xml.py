@@ -101,17 +101,16 @@ def _block_extent(block: bytes) -> tuple[int, int]:
     data = np.frombuffer(block, dtype=np.uint8)
     if len(data) < 16:
         return 0, 0
-    body = data[:-14]
-    quote = data[3:-11]
-    at = np.flatnonzero(
-        (data[1:-13] == ord("r"))
-        & (data[2:-12] == ord("="))
-        & ((quote == ord('"')) | (quote == ord("'")))
-        & ((body == ord(" ")) | (body == ord("\n")) | (body == ord("\t")) | (body == ord("\r")))
-    )
+    equals = np.flatnonzero(data[2:-12] == ord("=")) + 2  # one pass over the block, then only its '='
+    equals = equals[data[equals - 1] == ord("r")]
+    quote, space = data[equals + 1], data[equals - 2]
+    at = equals[
+        ((quote == ord('"')) | (quote == ord("'")))
+        & ((space == ord(" ")) | (space == ord("\n")) | (space == ord("\t")) | (space == ord("\r")))
+    ]
     if not len(at):
         return 0, 0
-    at += 4  # the first character of the reference: up to 3 letters, then up to 8 digits
+    at += 2  # the first character of the reference: up to 3 letters, then up to 8 digits
     column = np.zeros(len(at), dtype=np.int64)
     going = np.ones(len(at), dtype=bool)
     for _ in range(3):
