@@ -71,7 +71,7 @@ class ClaimTotals(ClaimValid):
 
 
 class ClaimParsed(Provenance):
-    """A claim row after parsing, before the rules of :func:`claim_rules`."""
+    """A claim row after parsing, before the rules of :func:`claim_rules` and :func:`exclusion_rules`."""
 
     claim_id: Series[str]
     policy_id: Series[str]

@@ -76,7 +76,7 @@ class LineAdjudicated(LineValid):
 
 class LineParsed(Provenance):
     """A line row after parsing and defaults (``spent_in`` domestic, ``insurer_consent`` false;
-    victims emptied on lines other than condolence), before the rules of :func:`line_rules`."""
+    victims emptied on lines other than condolence), before :func:`line_rules` and :func:`item_rules`."""
 
     line_id: Series[str]
     claim_id: Series[str]
