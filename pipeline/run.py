@@ -1,7 +1,8 @@
 """The order of stages of a run as at month M, nothing else (ARCHITECTURE.md; CALCULATION.md § Time).
 
-read (the month folders; a month's workbooks only when the parse cache has no entry for it) ->
-validate (month by month; a cached month as cached) -> versions (as at M and as at M−1) -> premium ->
+read (the month folders, each sheet parsed and checked row by row where it is read; a month's
+workbooks only when the parse cache has no entry for it) -> validate (month by month, against what
+earlier months made known; a cached month as cached) -> versions (as at M and as at M−1) -> premium ->
 claims (as at every month up to M, for the movements and the development triangle) -> reinsurance ->
 reports -> write. Each stage logs one timed line to stderr: rows in, rows out, rows rejected, seconds.
 """
@@ -145,10 +146,11 @@ def run_month(
             reads = [HolderRead.of(holder, month, cache_root, book, use_cache=use_cache) for holder in holders]
             no_bordereau_warnings(input_dir, reads)
             for read in reads:
-                read.raw = claims_engine.sheets_by_month(read.found, read.months_to_read, file_reader(read.holder))
-            parsed = sum(sheet.rows_read for read in reads for sheets in read.raw.values() for sheet in sheets)
+                months_to_read, reader = read.months_to_read, file_reader(read.holder)
+                read.sheets = claims_engine.checked_sheets_by_month(read.found, months_to_read, reader, book)
+            parsed = sum(sheet.raw.rows_read for read in reads for sheets in read.sheets.values() for sheet in sheets)
             cached_months = {(read.holder.code, m) for read in reads for m in read.cached}
-            months_read = sum(len(read.raw) for read in reads)
+            months_read = sum(len(read.sheets) for read in reads)
             if months_read or not cached_months:
                 rows.update(rows_in=parsed, months=months_read)
             if cached_months:
@@ -163,7 +165,7 @@ def run_month(
         with stages.stage("validate") as rows:
             outcomes = []
             for read in reads:
-                months_of_holder = validate_months(read.found.months, read.raw, read.cached, book)
+                months_of_holder = validate_months(read.found.months, read.sheets, read.cached, book)
                 if read.cache:
                     read.cache.store_all(months_of_holder, skip=read.cached)
                 outcomes.append([coverholder_month(m, read.holder.code, scoped=several) for m in months_of_holder])

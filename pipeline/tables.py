@@ -1,7 +1,8 @@
 """The tables that reading (``pipeline/io/``) and the stages (``pipeline/stages/``) both speak of, so
-that neither layer imports the other for them: a sheet as read (``RawSheet``), one month's validated
-outcome (``MonthValidated``, what the parse cache stores), and the column names the pipeline puts on
-rows (``EXCEL_ROW``, ``RESERVED_COLUMNS``, ``STAGE_COLUMNS``).
+that neither layer imports the other for them: a sheet as read (``RawSheet``), a sheet after the
+checks of one row at a time (``RowChecked``), one month's validated outcome (``MonthValidated``, what
+the parse cache stores), and the column names the pipeline puts on rows (``EXCEL_ROW``,
+``RESERVED_COLUMNS``, ``STAGE_COLUMNS``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,20 @@ class RawSheet:
     @property
     def rows_read(self) -> int:
         return len(self.frame)
+
+
+@dataclass(frozen=True)
+class RowChecked:
+    """One sheet after every check that looks at one row and the product data only
+    (``pipeline.stages.validate.row_checked``, run where the sheet is read): the sheet as read
+    (``raw``), its parsed ``frame`` (defaults applied), the ``parse_failures`` of its cells and the
+    ``row_failures`` of the table's ``*Parsed`` model and row rules on the cells that parsed (frames
+    of ``pipeline.stages.rejections.FAILURE_COLUMNS``, index = row label in ``raw.frame``)."""
+
+    raw: RawSheet
+    frame: pd.DataFrame = field(repr=False)
+    parse_failures: pd.DataFrame = field(repr=False)
+    row_failures: pd.DataFrame = field(repr=False)
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ class ClaimTotals(ClaimValid):
 
 
 class ClaimParsed(Provenance):
-    """A claim row after parsing, before the rules of :func:`claim_rules`."""
+    """A claim row after parsing, before the rules of :func:`claim_rules` and :func:`exclusion_rules`."""
 
     claim_id: Series[str]
     policy_id: Series[str]
@@ -86,12 +86,10 @@ class ClaimParsed(Provenance):
     cat_event_id: Series[str] = pa.Field(nullable=True)
 
 
-def claim_rules(
-    claims: pd.DataFrame, *, month_end: pd.Timestamp, policy_products: pd.Series, book: ProductBook
-) -> list[Rule]:
-    """Every rule of a parsed claims sheet that needs only the claim and its policy's product
-    (DATA_CONTRACT.md § claims, § Validation details). ``policy_products``: product per policy id
-    known as at the claim's month (whether the policy is known at all is checked by the caller)."""
+def claim_rules(claims: pd.DataFrame, *, month_end: pd.Timestamp, book: ProductBook) -> list[Rule]:
+    """Every rule of a parsed claims sheet that needs only the claim row and the product data
+    (DATA_CONTRACT.md § claims, § Validation details): checked where the sheet is read. The rule
+    that needs its policy's product is :func:`exclusion_rules`."""
     events = book.event_types
     evidence_codes = set(book.evidence_codes)
     rules = [
@@ -131,17 +129,25 @@ def claim_rules(
             evidence_known,
         )
     )
-    product = claims["policy_id"].map(policy_products)
-    for code, definition in book.products.items():
-        exclusions = list(definition.exclusions)
-        rules.append(
-            Rule(
-                "exclusion_code",
-                f"exclusion_code is not an exclusion of the policy's product {code}",
-                unless((product == code) & claims["exclusion_code"].notna(), claims["exclusion_code"].isin(exclusions)),
-            )
-        )
     return rules
+
+
+def exclusion_rules(claims: pd.DataFrame, policy_products: pd.Series, book: ProductBook) -> list[Rule]:
+    """A claim's ``exclusion_code`` (when given) is an exclusion of its policy's product, one rule per
+    product. ``policy_products``: product per policy id in force as at the claim's month (whether
+    the policy is known at all is checked by the caller)."""
+    product = claims["policy_id"].map(policy_products)
+    return [
+        Rule(
+            "exclusion_code",
+            f"exclusion_code is not an exclusion of the policy's product {code}",
+            unless(
+                (product == code) & claims["exclusion_code"].notna(),
+                claims["exclusion_code"].isin(list(definition.exclusions)),
+            ),
+        )
+        for code, definition in book.products.items()
+    ]
 
 
 def claim_restatement_rules(

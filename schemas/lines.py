@@ -76,7 +76,7 @@ class LineAdjudicated(LineValid):
 
 class LineParsed(Provenance):
     """A line row after parsing and defaults (``spent_in`` domestic, ``insurer_consent`` false;
-    victims emptied on lines other than condolence), before the rules of :func:`line_rules`."""
+    victims emptied on lines other than condolence), before :func:`line_rules` and :func:`item_rules`."""
 
     line_id: Series[str]
     claim_id: Series[str]
@@ -89,15 +89,12 @@ class LineParsed(Provenance):
     victim_type: Series[str] = pa.Field(nullable=True)
 
 
-def line_rules(
-    lines: pd.DataFrame, *, month_end: pd.Timestamp, claim_terms: pd.DataFrame, book: ProductBook
-) -> list[Rule]:
-    """Every rule of a parsed lines sheet that needs only the line and its claim (DATA_CONTRACT.md
-    § lines, § Validation details). ``claim_terms``: per claim id known as at the line's month,
-    its policy's ``product`` and whether it has a ``claim_made_date`` (``has_claim_made_date``);
-    whether the claim is known at all is checked by the caller."""
+def line_rules(lines: pd.DataFrame, *, month_end: pd.Timestamp) -> list[Rule]:
+    """Every rule of a parsed lines sheet that needs only the line row (DATA_CONTRACT.md § lines,
+    § Validation details): checked where the sheet is read. The rules that need the line's claim
+    are :func:`item_rules`."""
     condolence = lines["item"] == CONDOLENCE_ITEM
-    rules = [
+    return [
         date_on_or_before(
             lines,
             "spent_date",
@@ -127,9 +124,17 @@ def line_rules(
             f"victim_type must be one of {', '.join(VICTIM_TYPES)}",
         ),
     ]
+
+
+def item_rules(lines: pd.DataFrame, claim_terms: pd.DataFrame, book: ProductBook) -> list[Rule]:
+    """A line's ``item`` is in its claim's policy's product catalogue (one rule per product), and a
+    liability item needs a claim with a ``claim_made_date``. ``claim_terms``: per claim id in force
+    as at the line's month, its policy's ``product`` and whether it has a ``claim_made_date``
+    (``has_claim_made_date``); whether the claim is known at all is checked by the caller."""
     product = lines["claim_id"].map(claim_terms["product"])
     items = book.items()
     never_paid = book.never_paid_items
+    rules: list[Rule] = []
     for code in book.products:
         catalogue = [*items.loc[items["product"] == code, "item"], *never_paid]
         rules.append(

@@ -21,13 +21,15 @@ from pipeline.calendar import months_from
 from pipeline.io.read import Bordereaux
 from pipeline.products import ProductBook
 from pipeline.reports.triangle import HISTORY_COLUMNS
-from pipeline.stages.validate import Validated, combined, validate_months
+from pipeline.stages.validate import Validated, combined, row_checked, validate_months
 
 
 def validate_bordereaux(bordereaux: Bordereaux, book: ProductBook) -> Validated:
     """Validate every month in order; each row once, as at its own month, against what is known by
     then. Returns the history of valid rows, the rejected rows and the counts per sheet."""
-    sheets = {month: [s for s in bordereaux.sheets if s.month == month] for month in bordereaux.months}
+    sheets = {
+        month: [row_checked(s, book) for s in bordereaux.sheets if s.month == month] for month in bordereaux.months
+    }
     return combined(validate_months(bordereaux.months, sheets, {}, book))
 
 

@@ -1,13 +1,18 @@
-"""Where the claims engine runs: in this process (``pandas``, the default) or on a dask.distributed
-cluster (``dask``: ``pipeline.engine.partitioned`` and ``pipeline.engine.cluster``).
+"""Where the read step and the claims engine run: in this process (``pandas``, the default) or on a
+dask.distributed cluster (``dask``: ``pipeline.engine.partitioned`` and ``pipeline.engine.cluster``).
 
-Both engines read the month folders with the same ``pipeline.io.read.read_file`` (the Dask engine
-one file per task, in parallel on the workers) and run the same stage function,
-``pipeline.stages.waterfall.adjudicated_lines``: every cap of the waterfall lives inside one policy
-(line, claim, series and policy limits), so the Dask engine splits the lines by policy and runs it
-unchanged on each part. Everything that crosses policies (validation, versions, totals,
-reinsurance, reports) runs in the run's process on the gathered results, as in the pandas engine.
-``run.py`` only chooses the engine (``open_engine``).
+Both engines run the same functions. Reading: ``checked_sheets`` reads one input file with the
+cover-holder's reader (``pipeline.io.read.read_file`` or its layout's) and row-checks each of its
+sheets (``pipeline.stages.validate.row_checked``: every cell parsed, the ``*Parsed`` model and the
+rules that read one row and the product data); the Dask engine runs it one file per task, in
+parallel on the workers. The rest of validation (ids twice in a file, references to the policies
+and claims in force, restatements, series, the ``*Valid`` model) needs what earlier sheets and
+months made known, so it runs month by month in the run's process. Claims:
+``pipeline.stages.waterfall.adjudicated_lines``: every cap of the waterfall lives inside one
+policy (line, claim, series and policy limits), so the Dask engine splits the lines by policy and
+runs it unchanged on each part. Everything that crosses policies (versions, totals, reinsurance,
+reports) runs in the run's process on the gathered results, as in the pandas engine. ``run.py``
+only chooses the engine (``open_engine``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import pandas as pd
 from pipeline.io.find import BordereauFiles, SourceFile
 from pipeline.products.load import ProductBook
 from pipeline.stages.claims import Valuations, adjudicated_by_valuation
-from pipeline.tables import RawSheet
+from pipeline.stages.validate import row_checked
+from pipeline.tables import RawSheet, RowChecked
 
 ENGINES = ("pandas", "dask")
 
@@ -29,13 +35,19 @@ FileReader = Callable[[SourceFile], list[RawSheet]]
 """Reads one input file into its raw sheets (``pipeline.io.layouts.file_reader`` of a cover-holder)."""
 
 
-class Engine(Protocol):
-    """What a run needs of an engine: the raw sheets of the months to read, the adjudicated lines
-    as at every valuation, and what the manifest says about the engine."""
+def checked_sheets(source: SourceFile, read: FileReader, book: ProductBook) -> list[RowChecked]:
+    """The sheets of one input file, read by ``read`` and each row-checked against ``book``: the
+    read task of both engines (on a Dask worker, one task per file)."""
+    return [row_checked(sheet, book) for sheet in read(source)]
 
-    def sheets_by_month(
-        self, found: BordereauFiles, months: Sequence[str], read: FileReader
-    ) -> dict[str, list[RawSheet]]: ...
+
+class Engine(Protocol):
+    """What a run needs of an engine: the row-checked sheets of the months to read, the adjudicated
+    lines as at every valuation, and what the manifest says about the engine."""
+
+    def checked_sheets_by_month(
+        self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
+    ) -> dict[str, list[RowChecked]]: ...
 
     def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]: ...
 
@@ -43,12 +55,16 @@ class Engine(Protocol):
 
 
 class PandasEngine:
-    """The single-machine engine: each month read and each valuation's lines adjudicated in this process."""
+    """The single-machine engine: each month read and row-checked and each valuation's lines
+    adjudicated in this process."""
 
-    def sheets_by_month(
-        self, found: BordereauFiles, months: Sequence[str], read: FileReader
-    ) -> dict[str, list[RawSheet]]:
-        return {month: [sheet for source in found.of_month(month) for sheet in read(source)] for month in months}
+    def checked_sheets_by_month(
+        self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
+    ) -> dict[str, list[RowChecked]]:
+        return {
+            month: [sheet for source in found.of_month(month) for sheet in checked_sheets(source, read, book)]
+            for month in months
+        }
 
     def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
         return adjudicated_by_valuation(valuations, book)

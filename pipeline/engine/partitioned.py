@@ -1,5 +1,6 @@
-"""The Dask engine: the claims stage's ``adjudicated_lines`` run unchanged on parts of the book that
-hold whole policies, on a dask.distributed cluster.
+"""The Dask engine: the input files read and row-checked one per task (``checked_sheets``), and the
+claims stage's ``adjudicated_lines`` run unchanged on parts of the book that hold whole policies, on
+a dask.distributed cluster.
 
 Every cap of the waterfall lives inside one policy, so the lines, claims and policies of each
 valuation are shuffled by a code of their policy (``policy_part``: a hash of ``policy_id`` modulo the
@@ -19,13 +20,13 @@ import numpy as np
 import pandas as pd
 from distributed import Client
 
-from pipeline.engine import FileReader
+from pipeline.engine import FileReader, checked_sheets
 from pipeline.engine.cluster import workers_of
 from pipeline.io.find import BordereauFiles
 from pipeline.products.load import ProductBook
 from pipeline.stages.claims import Valuations
 from pipeline.stages.waterfall import adjudicated_lines
-from pipeline.tables import RawSheet
+from pipeline.tables import RowChecked
 
 LOCAL = "LocalCluster"
 """What the manifest names as the scheduler of a LocalCluster started by the run (its address is a
@@ -119,16 +120,18 @@ class DaskEngine:
         self.client = client
         self.scheduler = scheduler
 
-    def sheets_by_month(
-        self, found: BordereauFiles, months: Sequence[str], read: FileReader
-    ) -> dict[str, list[RawSheet]]:
-        """The raw sheets of ``months``, each input file read by ``read`` (the cover-holder's reader:
-        the contract's or its layout's) in a task of its own on the workers (which see the input
-        folder at the same path); a file that cannot be read raises its one-line ``FatalInputError``
-        here, as in this process."""
+    def checked_sheets_by_month(
+        self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
+    ) -> dict[str, list[RowChecked]]:
+        """The row-checked sheets of ``months``: each input file read by ``read`` (the cover-holder's
+        reader: the contract's or its layout's) and its sheets row-checked (``checked_sheets``) in a
+        task of its own on the workers (which see the input folder at the same path); a file that
+        cannot be read raises its one-line ``FatalInputError`` here, as in this process. The
+        product book goes with each task as it is (a few tens of KiB pickled)."""
         sources = [source for source in found.files if source.month in set(months)]
-        sheets_read = self.client.gather(self.client.map(read, sources, pure=False))
-        sheets: dict[str, list[RawSheet]] = {month: [] for month in months}
+        tasks = self.client.map(checked_sheets, sources, read=read, book=book, pure=False)
+        sheets_read = self.client.gather(tasks)
+        sheets: dict[str, list[RowChecked]] = {month: [] for month in months}
         for source, file_sheets in zip(sources, sheets_read, strict=True):
             sheets[source.month].extend(file_sheets)
         return sheets

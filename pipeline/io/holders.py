@@ -1,6 +1,6 @@
 """The read stage over cover-holders (LAYOUTS.md): for each cover-holder of the input, its month
 files up to M (through its layout or as the contract names them), its parse cache and the months
-it served, the raw sheets of the other months; the checks that stop a run with nothing to read, and
+it served, the row-checked sheets of the other months; the checks that stop a run with nothing to read, and
 what the manifest says of each cover-holder and cache.
 """
 
@@ -18,7 +18,7 @@ from pipeline.io.find import BordereauFiles
 from pipeline.io.inventory import MONTH_FOLDER
 from pipeline.io.layouts import CoverHolder, coverholder_bordereaux, months_with_no_bordereau
 from pipeline.products import ProductBook
-from pipeline.tables import MonthValidated, RawSheet
+from pipeline.tables import MonthValidated, RowChecked
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +26,15 @@ log = logging.getLogger(__name__)
 @dataclass
 class HolderRead:
     """One cover-holder's part of the read stage: its files up to M, its parse cache, the months
-    the cache served and the raw sheets of the others; its month folders where no bordereau was found."""
+    the cache served and the row-checked sheets of the others (``RowChecked``, filled by the engine's
+    read step); its month folders where no bordereau was found."""
 
     holder: CoverHolder
     found: BordereauFiles
     empty_months: tuple[str, ...]
     cache: ParseCache | None
     cached: dict[str, MonthValidated]
-    raw: dict[str, list[RawSheet]] = field(default_factory=dict)
+    sheets: dict[str, list[RowChecked]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, holder: CoverHolder, month: str, cache_root: Path, book: ProductBook, *, use_cache: bool) -> HolderRead:

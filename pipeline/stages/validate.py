@@ -7,14 +7,17 @@ For each month: policies, then claims (against the policies in force as at that 
 1. parse every cell (pipeline.parse); a bad cell is a failure of its column, and other checks on
    that cell are not reported (the parse reason says what was expected);
 2. check the parsed sheet lazily with pandera: the ``*Parsed`` model of ``schemas/`` plus the rules
-   of ``schemas`` built from the product data, plus the cross-table rules below, and map
-   ``failure_cases`` back to Excel rows;
+   of ``schemas`` that read one row and the product data (``row_checked``: steps 1 and 2 need
+   nothing but the sheet, so they run where the sheet is read, on a Dask worker with
+   ``--engine dask``), then the cross-row and cross-table rules below, and map ``failure_cases``
+   back to Excel rows;
 3. the rows with no failure are completed (defaults, fixed terms) and checked against the
    ``*Valid`` model; they join the history. Every other row is rejected, one rejected row per
    failing column: ``month, file, sheet, row, column, value, reason``.
 
 Cross-table rules (as at the row's month): a claim's policy and a line's claim must be in force
-(a reference to a rejected row says so); an id twice in one file rejects every copy; a series stays
+(a reference to a rejected row says so), a claim's exclusion code and a line's item must fit the
+product of the policy in force; an id twice in one file rejects every copy; a series stays
 on one policy; and a restatement may not break rows already on file: a policy may not change product
 under claims or lines its new product does not allow, and a claim may not move to a policy whose
 product lacks its lines' items, nor drop ``claim_made_date`` under liability lines. Those rows on
@@ -38,9 +41,17 @@ from pipeline.parse import PARSERS, Parsed, carried, parse_date
 from pipeline.products import ProductBook
 from pipeline.stages.rejections import failure_frame, failures_of, rejected_rows, rejected_rows_empty, rule_failures
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History, latest_versions
-from pipeline.tables import EXCEL_ROW, MonthValidated, RawSheet
-from schemas.claims import CLAIM_KINDS, ClaimParsed, ClaimValid, claim_restatement_rules, claim_rules, series_rule
-from schemas.common import duplicate_id_rule, known_id_rules
+from pipeline.tables import EXCEL_ROW, MonthValidated, RawSheet, RowChecked
+from schemas.claims import (
+    CLAIM_KINDS,
+    ClaimParsed,
+    ClaimValid,
+    claim_restatement_rules,
+    claim_rules,
+    exclusion_rules,
+    series_rule,
+)
+from schemas.common import Rule, duplicate_id_rule, known_id_rules
 from schemas.lines import (
     CONDOLENCE_ITEM,
     DEFAULT_SPENT_IN,
@@ -48,6 +59,7 @@ from schemas.lines import (
     VICTIM_COLUMNS,
     LineParsed,
     LineValid,
+    item_rules,
     line_rules,
 )
 from schemas.policies import (
@@ -167,45 +179,29 @@ def _empty(model: type[pa.DataFrameModel]) -> pd.DataFrame:
     return _empty_valid(model).copy()
 
 
-# --- one sheet of one month --------------------------------------------------------------------
+# --- one sheet, one row at a time (where the sheet is read) -------------------------------------
 
 
-def validated_policies(raw: RawSheet, on_file: History, book: ProductBook) -> SheetResult:
-    """The policies sheet of one month (DATA_CONTRACT.md § policies)."""
-    frame, parse_failures = parsed_sheet(raw, POLICY_KINDS)
-    claims_on_file = latest_versions(on_file.claims, CLAIM_ID, raw.month)
-    lines_on_file = latest_versions(on_file.lines, LINE_ID, raw.month)
-    rules = [
-        *policy_rules(frame, book),
-        duplicate_id_rule(frame, POLICY_ID),
-        product_change_rule(frame, claims_on_file, lines_on_file, book),
-    ]
-    failures = _without_parse_failures(rule_failures(frame, PolicyParsed, rules), parse_failures)
-    return _valid_rows(
-        frame, failures_of([parse_failures, failures]), PolicyValid, lambda rows: effective_terms(rows, book)
-    )
-
-
-def validated_claims(
-    raw: RawSheet, on_file: History, policies: pd.DataFrame, rejected_policies: set[str], book: ProductBook
-) -> SheetResult:
-    """The claims sheet of one month, against the ``policies`` in force as at that month."""
-    frame, parse_failures = parsed_sheet(raw, CLAIM_KINDS)
-    frame = frame.assign(evidence=frame["evidence"].fillna(""))
-    policy_products = policies.set_index(POLICY_ID)["product"]
-    claims_on_file = latest_versions(on_file.claims, CLAIM_ID, raw.month)
-    lines_on_file = latest_versions(on_file.lines, LINE_ID, raw.month)
-    rules = [
-        *claim_rules(frame, month_end=month_end(raw.month), policy_products=policy_products, book=book),
-        duplicate_id_rule(frame, CLAIM_ID),
-        *known_id_rules(frame, POLICY_ID, policy_products.index, rejected_policies, "policy", raw.month),
-        *claim_restatement_rules(frame, lines_on_file, policy_products, book),
-    ]
-    failures = _without_parse_failures(rule_failures(frame, ClaimParsed, rules), parse_failures)
-    failures = failures_of([parse_failures, failures])
-    passing = frame.drop(index=_failed_rows(failures))
-    series = rule_failures(passing, None, [series_rule(passing, claims_on_file)])
-    return _valid_rows(frame, failures_of([failures, series]), ClaimValid, lambda rows: rows)
+def row_checked(raw: RawSheet, book: ProductBook) -> RowChecked:
+    """Every check of a policies, claims or lines sheet that reads one row and the product data
+    only: parse every cell, apply the line defaults, check the table's ``*Parsed`` model and its row
+    rules (failures on cells that failed parsing dropped). Needs nothing known from other sheets or
+    months, so the engines run it where the sheet is read (``pipeline.engine``)."""
+    model: type[pa.DataFrameModel]
+    if raw.sheet == "policies":
+        frame, parse_failures = parsed_sheet(raw, POLICY_KINDS)
+        model, rules = PolicyParsed, policy_rules(frame, book)
+    elif raw.sheet == "claims":
+        frame, parse_failures = parsed_sheet(raw, CLAIM_KINDS)
+        frame = frame.assign(evidence=frame["evidence"].fillna(""))
+        model, rules = ClaimParsed, claim_rules(frame, month_end=month_end(raw.month), book=book)
+    elif raw.sheet == "lines":
+        frame, parse_failures = _with_line_defaults(*parsed_sheet(raw, LINE_KINDS))
+        model, rules = LineParsed, line_rules(frame, month_end=month_end(raw.month))
+    else:
+        raise ValueError(f"no validation for a sheet named {raw.sheet!r}")
+    row_failures = _without_parse_failures(rule_failures(frame, model, rules), parse_failures)
+    return RowChecked(raw=raw, frame=frame, parse_failures=parse_failures, row_failures=row_failures)
 
 
 def _with_line_defaults(frame: pd.DataFrame, parse_failures: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -222,17 +218,58 @@ def _with_line_defaults(frame: pd.DataFrame, parse_failures: pd.DataFrame) -> tu
     return frame, parse_failures[keep]
 
 
+def _all_failures(sheet: RowChecked, cross_row_rules: list[Rule]) -> pd.DataFrame:
+    """The sheet's parse and row failures, then those of ``cross_row_rules`` on the cells that parsed.
+    pandera reports a column's checks in order (the model's, then the rules as given), so a cell
+    failing several checks lists its reasons as one check of the model and every rule would."""
+    cross_row = _without_parse_failures(rule_failures(sheet.frame, None, cross_row_rules), sheet.parse_failures)
+    return failures_of([sheet.parse_failures, sheet.row_failures, cross_row])
+
+
+# --- one sheet of one month, against what is known (in the run's process) ------------------------
+
+
+def validated_policies(sheet: RowChecked, on_file: History, book: ProductBook) -> SheetResult:
+    """The policies sheet of one month (DATA_CONTRACT.md § policies), row-checked."""
+    frame, month = sheet.frame, sheet.raw.month
+    claims_on_file = latest_versions(on_file.claims, CLAIM_ID, month)
+    lines_on_file = latest_versions(on_file.lines, LINE_ID, month)
+    rules = [duplicate_id_rule(frame, POLICY_ID), product_change_rule(frame, claims_on_file, lines_on_file, book)]
+    failures = _all_failures(sheet, rules)
+    return _valid_rows(frame, failures, PolicyValid, lambda rows: effective_terms(rows, book))
+
+
+def validated_claims(
+    sheet: RowChecked, on_file: History, policies: pd.DataFrame, rejected_policies: set[str], book: ProductBook
+) -> SheetResult:
+    """The claims sheet of one month, row-checked, against the ``policies`` in force as at that month."""
+    frame, month = sheet.frame, sheet.raw.month
+    policy_products = policies.set_index(POLICY_ID)["product"]
+    claims_on_file = latest_versions(on_file.claims, CLAIM_ID, month)
+    lines_on_file = latest_versions(on_file.lines, LINE_ID, month)
+    rules = [
+        *exclusion_rules(frame, policy_products, book),
+        duplicate_id_rule(frame, CLAIM_ID),
+        *known_id_rules(frame, POLICY_ID, policy_products.index, rejected_policies, "policy", month),
+        *claim_restatement_rules(frame, lines_on_file, policy_products, book),
+    ]
+    failures = _all_failures(sheet, rules)
+    passing = frame.drop(index=_failed_rows(failures))
+    series = rule_failures(passing, None, [series_rule(passing, claims_on_file)])
+    return _valid_rows(frame, failures_of([failures, series]), ClaimValid, lambda rows: rows)
+
+
 def validated_lines(
-    raw: RawSheet,
+    sheet: RowChecked,
     on_file: History,
     claims: pd.DataFrame,
     policies: pd.DataFrame,
     rejected_claims: set[str],
     book: ProductBook,
 ) -> SheetResult:
-    """The lines sheet of one month, against the ``claims`` (and their ``policies``) in force then."""
-    frame, parse_failures = parsed_sheet(raw, LINE_KINDS)
-    frame, parse_failures = _with_line_defaults(frame, parse_failures)
+    """The lines sheet of one month, row-checked, against the ``claims`` (and their ``policies``) in
+    force then."""
+    frame, month = sheet.frame, sheet.raw.month
     claim_terms = pd.DataFrame(
         {
             "product": claims["policy_id"].map(policies.set_index(POLICY_ID)["product"]).to_numpy(),
@@ -241,17 +278,17 @@ def validated_lines(
         index=pd.Index(claims[CLAIM_ID]),
     )
     rules = [
-        *line_rules(frame, month_end=month_end(raw.month), claim_terms=claim_terms, book=book),
+        *item_rules(frame, claim_terms, book),
         duplicate_id_rule(frame, LINE_ID),
-        *known_id_rules(frame, CLAIM_ID, claim_terms.index, rejected_claims, "claim", raw.month),
+        *known_id_rules(frame, CLAIM_ID, claim_terms.index, rejected_claims, "claim", month),
     ]
-    failures = _without_parse_failures(rule_failures(frame, LineParsed, rules), parse_failures)
+    failures = _all_failures(sheet, rules)
     first_seen = on_file.lines.groupby(LINE_ID)["first_month"].min() if len(on_file.lines) else pd.Series()
 
     def with_first_month(rows: pd.DataFrame) -> pd.DataFrame:
-        return rows.assign(first_month=rows[LINE_ID].map(first_seen).astype(object).fillna(raw.month).astype("str"))
+        return rows.assign(first_month=rows[LINE_ID].map(first_seen).astype(object).fillna(month).astype("str"))
 
-    return _valid_rows(frame, failures_of([parse_failures, failures]), LineValid, with_first_month)
+    return _valid_rows(frame, failures, LineValid, with_first_month)
 
 
 # --- every month -----------------------------------------------------------------------------
@@ -282,10 +319,11 @@ def known_after(known: Known, month: MonthValidated) -> Known:
     )
 
 
-def validate_month(month: str, sheets: Iterable[RawSheet], known: Known, book: ProductBook) -> MonthValidated:
-    """Validate the sheets of one month as at that month, against what is ``known`` by then:
-    policies first, then claims against the policies in force, then lines against the claims."""
-    by_name = {raw.sheet: raw for raw in sheets}
+def validate_month(month: str, sheets: Iterable[RowChecked], known: Known, book: ProductBook) -> MonthValidated:
+    """Validate the row-checked sheets of one month (``row_checked``) as at that month, against what
+    is ``known`` by then: policies first, then claims against the policies in force, then lines
+    against the claims."""
+    by_name = {sheet.raw.sheet: sheet for sheet in sheets}
     history = known.history
     rejected: list[pd.DataFrame] = []
     counts: list[dict[str, object]] = []
@@ -309,20 +347,23 @@ def validate_month(month: str, sheets: Iterable[RawSheet], known: Known, book: P
         added[raw.sheet] = result.valid
         return result.valid
 
-    raw = by_name.get("policies")
-    if raw is not None:
-        valid = record(raw, validated_policies(raw, history, book), POLICY_ID)
+    sheet = by_name.get("policies")
+    if sheet is not None:
+        valid = record(sheet.raw, validated_policies(sheet, history, book), POLICY_ID)
         history = History(_appended(history.policies, valid), history.claims, history.lines)
     policies = latest_versions(history.policies, POLICY_ID, month)
-    raw = by_name.get("claims")
-    if raw is not None:
-        result = validated_claims(raw, history, policies, set(known.rejected_policies | failed_ids["policies"]), book)
-        history = History(history.policies, _appended(history.claims, record(raw, result, CLAIM_ID)), history.lines)
+    sheet = by_name.get("claims")
+    if sheet is not None:
+        rejected_policies = set(known.rejected_policies | failed_ids["policies"])
+        result = validated_claims(sheet, history, policies, rejected_policies, book)
+        history = History(
+            history.policies, _appended(history.claims, record(sheet.raw, result, CLAIM_ID)), history.lines
+        )
     claims = latest_versions(history.claims, CLAIM_ID, month)
-    raw = by_name.get("lines")
-    if raw is not None:
+    sheet = by_name.get("lines")
+    if sheet is not None:
         rejected_claims = set(known.rejected_claims | failed_ids["claims"])
-        record(raw, validated_lines(raw, history, claims, policies, rejected_claims, book), LINE_ID)
+        record(sheet.raw, validated_lines(sheet, history, claims, policies, rejected_claims, book), LINE_ID)
     return MonthValidated(
         month=month,
         policies=added["policies"],
@@ -337,12 +378,12 @@ def validate_month(month: str, sheets: Iterable[RawSheet], known: Known, book: P
 
 def validate_months(
     months: Sequence[str],
-    sheets: Mapping[str, Sequence[RawSheet]],
+    sheets: Mapping[str, Sequence[RowChecked]],
     done: Mapping[str, MonthValidated],
     book: ProductBook,
 ) -> list[MonthValidated]:
     """Every month in order: the outcome in ``done`` (from the parse cache) where there is one, else
-    the month's ``sheets`` validated against what the earlier months made known."""
+    the month's row-checked ``sheets`` validated against what the earlier months made known."""
     results: list[MonthValidated] = []
     known = nothing_known()
     for month in months:

@@ -23,7 +23,7 @@ from pipeline.products import DEFAULT_PRODUCTS_DIR, load_products
 from pipeline.reports.run_info import RUN_SHEET
 from pipeline.run import RunResult, run_month
 from pipeline.sample import generate_book
-from pipeline.stages.validate import nothing_known, validate_month
+from pipeline.stages.validate import nothing_known, row_checked, validate_month
 from tests.unit.test_validate import CLAIM, LINE, LITE, WIDE
 from tests.workbooks import write_bordereau
 
@@ -184,7 +184,8 @@ def test_dtypes_round_trip_exactly(tmp_path):
     )
     book = load_products()
     found = find_bordereaux(tmp_path / "in", "2026-04")
-    month = validate_month("2026-04", read_month(found, "2026-04"), nothing_known(), book)
+    sheets = [row_checked(sheet, book) for sheet in read_month(found, "2026-04")]
+    month = validate_month("2026-04", sheets, nothing_known(), book)
     assert {str(dtype) for dtype in month.policies.dtypes} >= {"str", "Int64", "int64", "bool", "datetime64[ns]"}
     assert str(month.lines["victims"].dtype) == "Int64" and month.lines["victims"].isna().any()
     cache = parse_cache.ParseCache.open(tmp_path / "cache", found, book.folder)

@@ -105,6 +105,70 @@ def test_dask_engine_writes_the_same_workbooks_as_pandas_on_the_sample(dask_clie
     assert constant[0] == constant[1]
 
 
+def test_dask_engine_row_checks_on_the_workers_what_the_pandas_engine_row_checks_here(dask_client, tmp_path) -> None:
+    """The read task (one input file read and each sheet row-checked) on the workers gives the same
+    row-checked sheets, and so the same valid history, rejected rows (in order) and counts, as the
+    pandas engine in this process, on a book whose rows fail parsing, row rules and cross-row rules."""
+    from pipeline.io.find import find_bordereaux
+    from pipeline.io.read import read_file
+    from pipeline.stages.validate import combined, validate_months
+    from tests.unit.test_validate import CLAIM, LINE, LITE, WIDE
+    from tests.workbooks import write_bordereau
+
+    write_bordereau(
+        tmp_path,
+        "2026-04",
+        policies=[WIDE, LITE, {**WIDE, "policy_id": "P2", "plan": "gold", "revenue": "3億"}],
+        claims=[CLAIM, {**CLAIM, "claim_id": "C2", "policy_id": "P2"}, {**CLAIM, "claim_id": "C3", "event_type": "x"}],
+        lines=[LINE, {**LINE, "line_id": "X2", "claim_id": "C2"}, {**LINE, "line_id": "X3", "item": "bribe"}],
+    )
+    write_bordereau(
+        tmp_path,
+        "2026-05",
+        policies=[{**WIDE, "product": "bogus"}, {**LITE, "policy_id": "L2"}, {**LITE, "policy_id": "L2"}],
+        claims=[{**CLAIM, "claim_id": "C4", "policy_id": "L1", "exclusion_code": "war"}],
+        lines=[{**LINE, "line_id": "X4", "amount": "1.5"}, {**LINE, "line_id": "X5", "spent_date": "2026-06-01"}],
+    )
+    found = find_bordereaux(tmp_path, "2026-05")
+    on_workers = DaskEngine(dask_client).checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
+    here = PandasEngine().checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
+    assert list(on_workers) == list(here) == ["2026-04", "2026-05"]
+    for month, sheets in here.items():
+        assert [sheet.raw.sheet for sheet in on_workers[month]] == [sheet.raw.sheet for sheet in sheets]
+        for on_worker, in_process in zip(on_workers[month], sheets, strict=True):
+            pd.testing.assert_frame_equal(on_worker.frame, in_process.frame)
+            pd.testing.assert_frame_equal(on_worker.parse_failures, in_process.parse_failures)
+            pd.testing.assert_frame_equal(on_worker.row_failures, in_process.row_failures)
+    got = combined(validate_months(found.months, on_workers, {}, PRODUCTS))
+    expected = combined(validate_months(found.months, here, {}, PRODUCTS))
+    for table in ("policies", "claims", "lines"):
+        pd.testing.assert_frame_equal(getattr(got.history, table), getattr(expected.history, table), obj=table)
+    pd.testing.assert_frame_equal(got.rejected, expected.rejected)
+    pd.testing.assert_frame_equal(got.counts, expected.counts)
+    assert got.history.policies["policy_id"].tolist() == ["P1", "L1"]
+    assert got.history.lines["line_id"].tolist() == ["X1"]
+    cells = got.rejected[["month", "sheet", "row", "column"]].itertuples(index=False, name=None)
+    assert list(cells) == [
+        ("2026-04", "policies", 4, "revenue"),
+        ("2026-04", "policies", 4, "plan"),
+        ("2026-04", "claims", 3, "policy_id"),
+        ("2026-04", "claims", 4, "event_type"),
+        ("2026-04", "lines", 3, "claim_id"),
+        ("2026-04", "lines", 4, "item"),
+        ("2026-05", "policies", 2, "product"),
+        ("2026-05", "policies", 3, "policy_id"),
+        ("2026-05", "policies", 4, "policy_id"),
+        ("2026-05", "claims", 2, "exclusion_code"),
+        ("2026-05", "lines", 2, "amount"),
+        ("2026-05", "lines", 3, "spent_date"),
+    ]
+    assert got.rejected["reason"].iloc[6] == (
+        "product must be one of leak_lite, cyber_security; product differs from the version on file and its "
+        "claims or lines on file do not fit the new product (send a new policy_id instead)"
+    )
+    assert got.counts["rows_rejected"].tolist() == [1, 2, 2, 3, 1, 2]
+
+
 def test_a_run_uses_an_existing_cluster_by_its_address(dask_client, tmp_path: Path) -> None:
     address = dask_client.scheduler.address
     name = NAMES[0]

@@ -12,7 +12,7 @@ import pytest
 from pipeline.io.read import read_bordereaux
 from pipeline.products import load_products
 from pipeline.stages.rejections import REJECTED_COLUMNS
-from pipeline.stages.validate import reconciliation
+from pipeline.stages.validate import reconciliation, row_checked
 from pipeline.stages.versions import as_at
 from schemas.claims import ClaimValid
 from schemas.lines import LineValid
@@ -394,6 +394,101 @@ def test_claim_may_not_move_or_drop_claim_made_date_under_its_lines(tmp_path):
     assert "does not have the items of the claim's lines" in found[("2026-05", "policy_id")]
     assert "claim_made_date is required" in found[("2026-06", "claim_made_date")]
     assert as_at(result.history, "2026-06").claims["bordereau_month"].tolist() == ["2026-04"]
+
+
+# --- the per-row part, where a sheet is read ---------------------------------------------------
+
+
+def test_row_checked_holds_the_failures_of_parsing_the_model_and_the_row_rules_only(tmp_path):
+    """``row_checked`` (run where a sheet is read, on a worker with the Dask engine) reports the
+    cells that do not parse and the row rules; the rules needing other rows or the policies and
+    claims in force (duplicate ids, unknown policy, item not in the policy's product) are left to
+    the run's process, which gives the same rejected rows as one check of everything used to."""
+    write_bordereau(
+        tmp_path,
+        "2026-04",
+        policies=[
+            WIDE,
+            {**WIDE, "policy_id": "P2", "revenue": "3億", "plan": "gold", "period_end": "2027-03-31"},
+            {**WIDE, "policy_id": "P3"},
+            {**WIDE, "policy_id": "P3", "product": "cyber_plus"},
+        ],
+        claims=[CLAIM, {**CLAIM, "claim_id": "C2", "known_date": "someday", "event_type": "fire"}],
+        lines=[
+            LINE,
+            {**LINE, "line_id": "X2", "amount": "1.5", "victims": "x", "spent_in": "mars", "item": "bribe"},
+            {**LINE, "line_id": "X3", "item": "condolence", "victims": 0, "victim_type": "alien", "claim_id": "C9"},
+        ],
+    )
+    read = read_bordereaux(tmp_path, "2026-04")
+    checked = {sheet.sheet: row_checked(sheet, BOOK) for sheet in read.sheets}
+
+    def cells(failures: pd.DataFrame) -> list[tuple[int, str, str]]:
+        return list(zip(failures["index"].astype(int), failures["column"], failures["reason"], strict=True))
+
+    yen = "expected yen like 1,234,567 (no 万, no fractions, no negatives)"
+    date = "expected a date like 2026-04-01, 2026/4/1, 2026年4月1日, 令和8年4月1日 or R8.4.1"
+    events = "event_type must be one of leak, it_user, it_business, cyber_injury, cyber_threat, cyber_other"
+    one_year = "period_end must be exactly one year after period_start (same date; 29 Feb -> 28 Feb)"
+    products = "product must be one of leak_lite, cyber_security"
+    jurisdictions = "spent_in must be one of domestic, overseas"
+    victim_types = "victim_type must be one of individual, corporate"
+    assert cells(checked["policies"].parse_failures) == [(1, "revenue", yen)]
+    assert cells(checked["policies"].row_failures) == [
+        (3, "product", products),
+        (1, "plan", "plan must be one of basic, wide"),
+        (1, "period_end", one_year),
+    ]
+    assert cells(checked["claims"].parse_failures) == [(1, "known_date", date)]
+    assert cells(checked["claims"].row_failures) == [(1, "event_type", events)]
+    assert cells(checked["lines"].parse_failures) == [(1, "amount", yen)]  # victims "x" ignored: not condolence
+    assert cells(checked["lines"].row_failures) == [
+        (1, "spent_in", jurisdictions),
+        (2, "victims", "victims must be at least 1"),
+        (2, "victim_type", victim_types),
+    ]
+    assert checked["lines"].frame["spent_in"].tolist() == ["domestic", "mars", "domestic"]
+    assert checked["lines"].frame["victims"].isna().tolist() == [True, True, False]
+
+    result = validate_bordereaux(read, BOOK)
+    twice = "policy_id appears more than once in this file: every copy is rejected (nobody can tell which is right)"
+    assert reasons(result, "policies") == {
+        (3, "revenue"): yen,
+        (3, "plan"): "plan must be one of basic, wide",
+        (3, "period_end"): one_year,
+        (4, "policy_id"): twice,
+        (5, "policy_id"): twice,
+        (5, "product"): products,
+    }
+    assert reasons(result, "claims") == {(3, "event_type"): events, (3, "known_date"): date}
+    assert reasons(result, "lines") == {
+        (3, "item"): "item is not in the cyber_security catalogue (nor a never-paid item such as ransom)",
+        (3, "amount"): yen,
+        (3, "spent_in"): jurisdictions,
+        (4, "claim_id"): "claim_id is not a claim known as at 2026-04 (no valid claim row in this or an earlier month)",
+        (4, "victims"): "victims must be at least 1",
+        (4, "victim_type"): victim_types,
+    }
+    assert result.history.policies["policy_id"].tolist() == ["P1"]
+    assert result.history.lines["line_id"].tolist() == ["X1"]
+
+
+def test_a_cell_failing_a_row_rule_and_a_rule_on_rows_on_file_gives_both_reasons_in_order(tmp_path):
+    """The row rule (checked where the sheet is read) comes first, the rule on the rows on file
+    (checked in the run's process) second, as when both were one check."""
+    result = validated(
+        tmp_path,
+        {
+            "2026-04": {"policies": [WIDE], "claims": [CLAIM], "lines": [LINE]},
+            "2026-05": {"policies": [{**WIDE, "product": "bogus"}]},
+        },
+    )
+    rejected = result.rejected.set_index(["month", "column"])
+    assert rejected.loc[("2026-05", "product"), "reason"] == (
+        "product must be one of leak_lite, cyber_security; product differs from the version on file and its "
+        "claims or lines on file do not fit the new product (send a new policy_id instead)"
+    )
+    assert len(result.rejected) == 1 and result.history.policies["bordereau_month"].tolist() == ["2026-04"]
 
 
 # --- reconciliation ---------------------------------------------------------------------------
