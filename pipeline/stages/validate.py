@@ -40,7 +40,7 @@ from pipeline.calendar import month_end
 from pipeline.parse import PARSERS, Parsed, carried, parse_date
 from pipeline.products import ProductBook
 from pipeline.stages.rejections import failure_frame, failures_of, rejected_rows, rejected_rows_empty, rule_failures
-from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History, latest_versions
+from pipeline.stages.versions import CLAIM_ID, LINE_ID, MONTH, POLICY_ID, History, latest_versions
 from pipeline.tables import EXCEL_ROW, MonthValidated, RawSheet, RowChecked
 from schemas.claims import (
     CLAIM_KINDS,
@@ -229,39 +229,67 @@ def _all_failures(sheet: RowChecked, cross_row_rules: list[Rule]) -> pd.DataFram
 # --- one sheet of one month, against what is known (in the run's process) ------------------------
 
 
-def validated_policies(sheet: RowChecked, on_file: History, book: ProductBook) -> SheetResult:
+@dataclass(frozen=True)
+class OnFile:
+    """The claims and lines already on file when a month's sheets are validated: the latest version
+    of each as at that month, before the month's own claims and lines join, with only the columns
+    the cross-row rules read (``ON_FILE_COLUMNS``)."""
+
+    claims: pd.DataFrame
+    lines: pd.DataFrame
+
+
+ON_FILE_COLUMNS = {
+    "claims": [CLAIM_ID, POLICY_ID, "exclusion_code", "series_id"],
+    "lines": [LINE_ID, CLAIM_ID, "item", "first_month"],
+}
+IN_FORCE_COLUMNS = {"policies": [POLICY_ID, "product"], "claims": [CLAIM_ID, POLICY_ID, "claim_made_date"]}
+"""The columns of the policies and claims in force that the claims and lines sheets are checked against."""
+
+
+def in_force_columns(history: pd.DataFrame, id_column: str, month: str, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of the latest version of each id as at ``month`` (``latest_versions``), the other
+    columns left out before the rows are taken."""
+    return latest_versions(history[[*columns, MONTH, EXCEL_ROW]], id_column, month)[columns]
+
+
+def on_file_as_at(history: History, month: str) -> OnFile:
+    """What is on file when ``month``'s sheets are validated (its claims and lines not yet in ``history``)."""
+    return OnFile(
+        claims=in_force_columns(history.claims, CLAIM_ID, month, ON_FILE_COLUMNS["claims"]),
+        lines=in_force_columns(history.lines, LINE_ID, month, ON_FILE_COLUMNS["lines"]),
+    )
+
+
+def validated_policies(sheet: RowChecked, on_file: OnFile, book: ProductBook) -> SheetResult:
     """The policies sheet of one month (DATA_CONTRACT.md § policies), row-checked."""
-    frame, month = sheet.frame, sheet.raw.month
-    claims_on_file = latest_versions(on_file.claims, CLAIM_ID, month)
-    lines_on_file = latest_versions(on_file.lines, LINE_ID, month)
-    rules = [duplicate_id_rule(frame, POLICY_ID), product_change_rule(frame, claims_on_file, lines_on_file, book)]
+    frame = sheet.frame
+    rules = [duplicate_id_rule(frame, POLICY_ID), product_change_rule(frame, on_file.claims, on_file.lines, book)]
     failures = _all_failures(sheet, rules)
     return _valid_rows(frame, failures, PolicyValid, lambda rows: effective_terms(rows, book))
 
 
 def validated_claims(
-    sheet: RowChecked, on_file: History, policies: pd.DataFrame, rejected_policies: set[str], book: ProductBook
+    sheet: RowChecked, on_file: OnFile, policies: pd.DataFrame, rejected_policies: set[str], book: ProductBook
 ) -> SheetResult:
     """The claims sheet of one month, row-checked, against the ``policies`` in force as at that month."""
     frame, month = sheet.frame, sheet.raw.month
     policy_products = policies.set_index(POLICY_ID)["product"]
-    claims_on_file = latest_versions(on_file.claims, CLAIM_ID, month)
-    lines_on_file = latest_versions(on_file.lines, LINE_ID, month)
     rules = [
         *exclusion_rules(frame, policy_products, book),
         duplicate_id_rule(frame, CLAIM_ID),
         *known_id_rules(frame, POLICY_ID, policy_products.index, rejected_policies, "policy", month),
-        *claim_restatement_rules(frame, lines_on_file, policy_products, book),
+        *claim_restatement_rules(frame, on_file.lines, policy_products, book),
     ]
     failures = _all_failures(sheet, rules)
     passing = frame.drop(index=_failed_rows(failures))
-    series = rule_failures(passing, None, [series_rule(passing, claims_on_file)])
+    series = rule_failures(passing, None, [series_rule(passing, on_file.claims)])
     return _valid_rows(frame, failures_of([failures, series]), ClaimValid, lambda rows: rows)
 
 
 def validated_lines(
     sheet: RowChecked,
-    on_file: History,
+    on_file: OnFile,
     claims: pd.DataFrame,
     policies: pd.DataFrame,
     rejected_claims: set[str],
@@ -283,7 +311,7 @@ def validated_lines(
         *known_id_rules(frame, CLAIM_ID, claim_terms.index, rejected_claims, "claim", month),
     ]
     failures = _all_failures(sheet, rules)
-    first_seen = on_file.lines.groupby(LINE_ID)["first_month"].min() if len(on_file.lines) else pd.Series()
+    first_seen = on_file.lines.set_index(LINE_ID)["first_month"]  # every version carries its line's first month
 
     def with_first_month(rows: pd.DataFrame) -> pd.DataFrame:
         return rows.assign(first_month=rows[LINE_ID].map(first_seen).astype(object).fillna(month).astype("str"))
@@ -347,23 +375,24 @@ def validate_month(month: str, sheets: Iterable[RowChecked], known: Known, book:
         added[raw.sheet] = result.valid
         return result.valid
 
+    on_file = on_file_as_at(history, month)
     sheet = by_name.get("policies")
     if sheet is not None:
-        valid = record(sheet.raw, validated_policies(sheet, history, book), POLICY_ID)
+        valid = record(sheet.raw, validated_policies(sheet, on_file, book), POLICY_ID)
         history = History(_appended(history.policies, valid), history.claims, history.lines)
-    policies = latest_versions(history.policies, POLICY_ID, month)
+    policies = in_force_columns(history.policies, POLICY_ID, month, IN_FORCE_COLUMNS["policies"])
     sheet = by_name.get("claims")
     if sheet is not None:
         rejected_policies = set(known.rejected_policies | failed_ids["policies"])
-        result = validated_claims(sheet, history, policies, rejected_policies, book)
+        result = validated_claims(sheet, on_file, policies, rejected_policies, book)
         history = History(
             history.policies, _appended(history.claims, record(sheet.raw, result, CLAIM_ID)), history.lines
         )
-    claims = latest_versions(history.claims, CLAIM_ID, month)
+    claims = in_force_columns(history.claims, CLAIM_ID, month, IN_FORCE_COLUMNS["claims"])
     sheet = by_name.get("lines")
     if sheet is not None:
         rejected_claims = set(known.rejected_claims | failed_ids["claims"])
-        record(sheet.raw, validated_lines(sheet, history, claims, policies, rejected_claims, book), LINE_ID)
+        record(sheet.raw, validated_lines(sheet, on_file, claims, policies, rejected_claims, book), LINE_ID)
     return MonthValidated(
         month=month,
         policies=added["policies"],
