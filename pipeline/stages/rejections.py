@@ -56,24 +56,14 @@ def _holds(rule: Rule) -> Callable[[pd.Series], pd.Series]:
     return lambda values: rule.holds.reindex(values.index, fill_value=True)
 
 
-def _schema_with_rules(model: type[pa.DataFrameModel] | None, rules: list[Rule]) -> pa.DataFrameSchema:
-    schema = model.to_schema() if model is not None else pa.DataFrameSchema({}, strict=False)
+def _rules_schema(rules: list[Rule]) -> pa.DataFrameSchema:
+    """The rules as checks of their columns, in the order given (no dtype: the model checks that)."""
     added: dict[str, list[pa.Check]] = {}
     for rule in rules:
         added.setdefault(rule.column, []).append(pa.Check(_holds(rule), error=rule.reason, ignore_na=False))
-    updates = {
-        column: {"checks": [*schema.columns[column].checks, *checks]}
-        for column, checks in added.items()
-        if column in schema.columns
-    }
-    if updates:
-        schema = schema.update_columns(updates)
-    new = {
-        column: pa.Column(checks=checks, nullable=True)
-        for column, checks in added.items()
-        if column not in schema.columns
-    }
-    return schema.add_columns(new) if new else schema
+    return pa.DataFrameSchema(
+        {column: pa.Column(checks=checks, nullable=True) for column, checks in added.items()}, strict=False
+    )
 
 
 def failure_frame(errors: pa.errors.SchemaErrors) -> pd.DataFrame:
@@ -94,12 +84,16 @@ def failure_frame(errors: pa.errors.SchemaErrors) -> pd.DataFrame:
 
 
 def rule_failures(frame: pd.DataFrame, model: type[pa.DataFrameModel] | None, rules: list[Rule]) -> pd.DataFrame:
-    """Validate ``frame`` lazily against ``model`` plus ``rules``; one failure per (row, column, reason)."""
-    try:
-        _schema_with_rules(model, rules).validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        return failure_frame(errors)
-    return failures_of([])
+    """Validate ``frame`` lazily against ``model``, then against ``rules``; one failure per (row,
+    column, reason), a cell's reasons in the order of the model's checks, then the rules'. Two
+    validations rather than one schema of both, so that the model's schema is never copied."""
+    failures = []
+    for schema in ([model.to_schema()] if model is not None else []) + ([_rules_schema(rules)] if rules else []):
+        try:
+            schema.validate(frame, lazy=True)
+        except pa.errors.SchemaErrors as errors:
+            failures.append(failure_frame(errors))
+    return failures_of(failures)
 
 
 MAX_SHOWN_VALUE = 1_000  # characters of a rejected cell shown in rejected.xlsx
