@@ -39,6 +39,7 @@ import pandera.pandas as pa
 from pipeline.calendar import month_end
 from pipeline.parse import PARSERS, Parsed, carried, parse_date
 from pipeline.products import ProductBook
+from pipeline.stages.codes import positions, take_text
 from pipeline.stages.rejections import failure_frame, failures_of, rejected_rows, rejected_rows_empty, rule_failures
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, MONTH, POLICY_ID, History, latest_versions
 from pipeline.tables import EXCEL_ROW, MonthValidated, RawSheet, RowChecked
@@ -300,7 +301,9 @@ def validated_lines(
     frame, month = sheet.frame, sheet.raw.month
     claim_terms = pd.DataFrame(
         {
-            "product": claims["policy_id"].map(policies.set_index(POLICY_ID)["product"]).to_numpy(),
+            "product": take_text(
+                policies["product"], positions(claims[POLICY_ID], policies[POLICY_ID]), claims.index
+            ).to_numpy(),
             "has_claim_made_date": claims["claim_made_date"].notna().to_numpy(),
         },
         index=pd.Index(claims[CLAIM_ID]),
@@ -311,10 +314,11 @@ def validated_lines(
         *known_id_rules(frame, CLAIM_ID, claim_terms.index, rejected_claims, "claim", month),
     ]
     failures = _all_failures(sheet, rules)
-    first_seen = on_file.lines.set_index(LINE_ID)["first_month"]  # every version carries its line's first month
+    first_months = on_file.lines["first_month"]  # every version carries its line's first month
 
     def with_first_month(rows: pd.DataFrame) -> pd.DataFrame:
-        return rows.assign(first_month=rows[LINE_ID].map(first_seen).astype(object).fillna(month).astype("str"))
+        first = take_text(first_months, positions(rows[LINE_ID], on_file.lines[LINE_ID]), rows.index)
+        return rows.assign(first_month=first.fillna(month).astype("str"))
 
     return _valid_rows(frame, failures, LineValid, with_first_month)
 
