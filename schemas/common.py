@@ -111,10 +111,7 @@ def member_of(values: pd.Series, allowed: Iterable[object]) -> pd.Series:
     one at a time, which dominated validation when ``allowed`` is every policy or claim in force,
     #17). A missing value is never a member."""
     try:  # text on both sides: pyarrow's is_in, no Python object per value
-        value_set = arrow_strings(allowed)
-        if isinstance(value_set, arrow.ChunkedArray):
-            value_set = value_set.combine_chunks()
-        found = arrow_compute.is_in(arrow_strings(values), value_set=value_set, skip_nulls=True)
+        found = arrow_compute.is_in(arrow_strings(values), value_set=arrow_strings(allowed), skip_nulls=True)
         members = np.asarray(arrow_compute.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
     except (arrow.ArrowInvalid, arrow.ArrowTypeError, TypeError):
         wanted = np.asarray(list(allowed), dtype=object)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipeline.products.load import ProductBook
 from pipeline.stages import coverage
+from pipeline.stages.codes import positions
 from pipeline.stages.versions import InForce
 from pipeline.stages.waterfall import adjudicated_lines
 
@@ -56,7 +57,7 @@ def payable_by_part(lines: pd.DataFrame, key: str) -> pd.DataFrame:
 
 def _on(keys: pd.Series, totals: pd.DataFrame, column: str) -> pd.Series:
     """``totals[column]`` of each of ``keys`` (0 where a key has no total), aligned with ``keys``."""
-    at = totals.index.get_indexer(pd.Index(keys))
+    at = positions(keys, totals.index)
     found = at >= 0
     values = np.zeros(len(keys), dtype=np.int64)
     values[found] = totals[column].to_numpy(dtype=np.int64)[at[found]]

@@ -20,7 +20,7 @@ NONE = -1
 """The code of an absent value."""
 
 
-def positions(values: pd.Series, universe: pd.Series | Sequence[str]) -> np.ndarray:
+def positions(values: pd.Series, universe: pd.Series | pd.Index | Sequence[str]) -> np.ndarray:
     """The position in ``universe`` of each value (its first occurrence), -1 where absent or empty."""
     found = pc.index_in(arrow_strings(values), value_set=arrow_strings(universe), skip_nulls=True)
     return np.asarray(found.fill_null(NONE).to_numpy(zero_copy_only=False), dtype=np.int64)

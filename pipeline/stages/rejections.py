@@ -87,8 +87,11 @@ def rule_failures(frame: pd.DataFrame, model: type[pa.DataFrameModel] | None, ru
     """Validate ``frame`` lazily against ``model``, then against ``rules``; one failure per (row,
     column, reason), a cell's reasons in the order of the model's checks, then the rules'. Two
     validations rather than one schema of both, so that the model's schema is never copied."""
+    schemas = [model.to_schema()] if model is not None else []
+    if rules:
+        schemas.append(_rules_schema(rules))
     failures = []
-    for schema in ([model.to_schema()] if model is not None else []) + ([_rules_schema(rules)] if rules else []):
+    for schema in schemas:
         try:
             schema.validate(frame, lazy=True)
         except pa.errors.SchemaErrors as errors:
