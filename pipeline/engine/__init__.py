@@ -19,10 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
 
+from pipeline.forked import cores, forked_results, processes_from
 from pipeline.io.find import BordereauFiles, SourceFile
 from pipeline.products.load import ProductBook
 from pipeline.stages.claims import Valuations, adjudicated_by_valuation
@@ -30,6 +33,8 @@ from pipeline.stages.validate import row_checked
 from pipeline.tables import RawSheet, RowChecked
 
 ENGINES = ("pandas", "dask")
+READ_PROCESSES_VARIABLE = "PIPELINE_READ_PROCESSES"
+PARALLEL_READ_BYTES = 2_000_000  # input files smaller than this together are read in the run's own process
 
 FileReader = Callable[[SourceFile], list[RawSheet]]
 """Reads one input file into its raw sheets (``pipeline.io.layouts.file_reader`` of a cover-holder)."""
@@ -54,17 +59,38 @@ class Engine(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
+def read_processes(sources: Sequence[SourceFile]) -> int:
+    """How many processes of this machine read and row-check the input files of a run: one per core
+    when the files hold at least ``PARALLEL_READ_BYTES`` together (below that, forking costs more
+    than it saves), else one (this process); ``PIPELINE_READ_PROCESSES`` sets it."""
+    large = sum(map(_size, sources)) >= PARALLEL_READ_BYTES
+    return processes_from(READ_PROCESSES_VARIABLE, cores() if large else 1)
+
+
+def _size(source: SourceFile) -> int:
+    """The bytes of an input file, or of every part of a folder sheet."""
+    path = Path(source.path)
+    if path.is_dir():
+        return sum(part.stat().st_size for part in path.iterdir() if part.is_file())
+    return path.stat().st_size
+
+
 class PandasEngine:
-    """The single-machine engine: each month read and row-checked and each valuation's lines
+    """The single-machine engine: the input files read and row-checked on this machine (at the same
+    time in forked processes when the book is large: ``read_processes``) and each valuation's lines
     adjudicated in this process."""
 
     def checked_sheets_by_month(
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
     ) -> dict[str, list[RowChecked]]:
-        return {
-            month: [sheet for source in found.of_month(month) for sheet in checked_sheets(source, read, book)]
-            for month in months
-        }
+        sources = [source for month in months for source in found.of_month(month)]
+        tasks = {index: partial(checked_sheets, source, read, book) for index, source in enumerate(sources)}
+        largest_first = sorted(tasks, key=lambda index: -_size(sources[index]))
+        checked = forked_results(tasks, read_processes(sources), start=largest_first)
+        by_month: dict[str, list[RowChecked]] = {month: [] for month in months}
+        for index, source in enumerate(sources):
+            by_month[source.month].extend(checked[index])
+        return by_month
 
     def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
         return adjudicated_by_valuation(valuations, book)

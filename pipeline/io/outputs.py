@@ -21,30 +21,28 @@ workbook; a sheet with more rows than an Excel sheet holds (1,048,576 with its h
 ``<workbook>.<sheet>.parquet`` instead (canonical column names, the same values), and the workbook's
 sheet of that name says so in a one-column ``note`` table.
 
-The files are written at the same time, one process per core (:func:`write_files`; forked, so the
-frames are shared rather than copied; ``PIPELINE_WRITE_PROCESSES=1`` writes them one by one), all into
-the staging folder: the swap waits for the last one, so parallel writing changes neither what appears
-nor when it appears atomically, only how soon.
+The files are written at the same time, one process per core (:func:`write_files`, in the pool of
+:mod:`pipeline.forked`: forked, so the frames are shared rather than copied;
+``PIPELINE_WRITE_PROCESSES=1`` writes them one by one), all into the staging folder: the swap
+waits for the last one, so parallel writing changes neither what appears nor when it appears
+atomically, only how soon.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import dataclasses
 import errno
 import json
 import logging
-import multiprocessing
 import os
 import re
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +52,7 @@ import pyarrow.parquet as pq
 
 import pipeline
 from pipeline.errors import FatalInputError
+from pipeline.forked import cores, forked_results, processes_from
 from pipeline.io.read import column_specs
 from pipeline.io.workbook import Document, Sheet, write_workbook
 from pipeline.tables import RESERVED_COLUMNS, STAGE_COLUMNS
@@ -390,70 +389,20 @@ def write_processes(files: int) -> int:
     """How many processes write the files of a run: one per core (the cores this process may use),
     at most one per file; ``PIPELINE_WRITE_PROCESSES`` sets it (1: write them one after the other in
     this process)."""
-    value = os.environ.get(WRITE_PROCESSES_VARIABLE, "").strip()
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise FatalInputError(WRITE_PROCESSES_VARIABLE, f"expected a whole number from 1, got {value!r}")
-        wanted = int(value)
-    else:
-        wanted = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(wanted, files))
-
-
-_PENDING: Mapping[str, FileWriter] = {}  # the files a pool of forked processes writes (inherited, not pickled)
-
-
-def _die_with(parent: int) -> None:
-    """In a forked worker: end when the run that started it ends, however it ends (Linux
-    ``PR_SET_PDEATHSIG``), so that a killed run leaves no writer behind."""
-    with contextlib.suppress(AttributeError, OSError):  # not Linux: it ends when its task queue closes
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the run ended before the call above
-        os._exit(1)
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _write_pending(name: str, path: str) -> float:
-    """In a forked worker: write the pending file ``name`` to ``path``; the seconds it took."""
-    started = time.perf_counter()
-    _PENDING[name](Path(path))
-    return round(time.perf_counter() - started, 3)
+    return max(1, min(processes_from(WRITE_PROCESSES_VARIABLE, cores()), files))
 
 
 def write_files(folder: Path, files: Mapping[str, FileWriter]) -> dict[str, float]:
     """Write every file into ``folder``; the seconds each took, by name.
 
-    With more than one core the files are written at the same time, each in a process of a pool
-    sized to the cores (:func:`write_processes`). The pool's processes are forked, so they share the
+    With more than one core the files are written at the same time, each in a forked process
+    (:func:`pipeline.forked.forked_results`, sized by :func:`write_processes`), which shares the
     frames already in memory instead of receiving a copy; the largest workbooks (by cells) start
     first, which keeps the last one to finish as early as it can be. A file that fails raises here,
-    as it would written in this process. Without ``fork`` (not Linux/macOS) they are written one by
-    one."""
-    global _PENDING
-    processes = write_processes(len(files))
-    if processes == 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return {name: _timed(write, folder / name) for name, write in files.items()}
-    order = sorted(files, key=lambda name: -int(getattr(files[name], "cells", 0)))
-    try:
-        pool = ProcessPoolExecutor(
-            max_workers=processes,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_die_with,
-            initargs=(os.getpid(),),
-        )
-    except OSError as error:  # no semaphores or shared memory here (some sandboxes): one by one
-        log.warning("writing the outputs one by one: no process pool (%s)", error)
-        return {name: _timed(write, folder / name) for name, write in files.items()}
-    _PENDING = files
-    try:
-        with pool:
-            running = {name: pool.submit(_write_pending, name, str(folder / name)) for name in order}
-            done = {name: future.result() for name, future in running.items()}
-    finally:
-        _PENDING = {}
-    return {name: done[name] for name in files}
+    as it would written in this process."""
+    largest_first = sorted(files, key=lambda name: -int(getattr(files[name], "cells", 0)))
+    tasks = {name: partial(_timed, write, folder / name) for name, write in files.items()}
+    return forked_results(tasks, write_processes(len(files)), start=largest_first)
 
 
 def _timed(write: FileWriter, path: Path) -> float:

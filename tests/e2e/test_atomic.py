@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from python_calamine import CalamineWorkbook
 
+from pipeline import forked
 from pipeline.errors import FatalInputError
 from pipeline.io import outputs
 from pipeline.io.cache import CACHE_FOLDER
@@ -267,7 +268,7 @@ def test_without_a_process_pool_the_files_are_written_one_by_one(tmp_path, monke
         raise OSError("no semaphores here")
 
     monkeypatch.setenv(outputs.WRITE_PROCESSES_VARIABLE, "2")
-    monkeypatch.setattr(outputs, "ProcessPoolExecutor", refuse)
+    monkeypatch.setattr(forked, "ProcessPoolExecutor", refuse)
     files = {f"{name}.txt": _pid_writer for name in "ab"}
     final = write_outputs(tmp_path, MONTH, files, {"month": MONTH})
     assert {int((final / name).read_text()) for name in files} == {os.getpid()}

@@ -13,16 +13,22 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from pipeline.engine import PandasEngine, open_engine
+from pipeline.engine import READ_PROCESSES_VARIABLE, PandasEngine, open_engine, read_processes
 from pipeline.engine.partitioned import LOCAL, DaskEngine, part_count, policy_part
+from pipeline.errors import FatalInputError
+from pipeline.forked import cores
+from pipeline.io.find import BordereauFiles, find_bordereaux
 from pipeline.run import run_month
 from pipeline.stages.claims import lines_with_movements
 from pipeline.stages.waterfall import adjudicated_lines
+from pipeline.tables import RowChecked
 from tests import factories
 from tests.commands import ROOT
 from tests.golden.make_cases import CASES, GOLDEN
 from tests.golden.test_golden import NAMES, _previous, _rows_as_at, case_month, compare
 from tests.property.strategies import PRODUCTS, Book, books
+from tests.unit.test_validate import CLAIM, LINE, LITE, WIDE
+from tests.workbooks import write_bordereau
 
 SAMPLE = ROOT / "sample_data"
 RESULT_FRAMES = ["policies", "claims", "lines", "rejected", "reinsurance_policies", "reinsurance_claims"]
@@ -109,36 +115,13 @@ def test_dask_engine_row_checks_on_the_workers_what_the_pandas_engine_row_checks
     """The read task (one input file read and each sheet row-checked) on the workers gives the same
     row-checked sheets, and so the same valid history, rejected rows (in order) and counts, as the
     pandas engine in this process, on a book whose rows fail parsing, row rules and cross-row rules."""
-    from pipeline.io.find import find_bordereaux
     from pipeline.io.read import read_file
     from pipeline.stages.validate import combined, validate_months
-    from tests.unit.test_validate import CLAIM, LINE, LITE, WIDE
-    from tests.workbooks import write_bordereau
 
-    write_bordereau(
-        tmp_path,
-        "2026-04",
-        policies=[WIDE, LITE, {**WIDE, "policy_id": "P2", "plan": "gold", "revenue": "3億"}],
-        claims=[CLAIM, {**CLAIM, "claim_id": "C2", "policy_id": "P2"}, {**CLAIM, "claim_id": "C3", "event_type": "x"}],
-        lines=[LINE, {**LINE, "line_id": "X2", "claim_id": "C2"}, {**LINE, "line_id": "X3", "item": "bribe"}],
-    )
-    write_bordereau(
-        tmp_path,
-        "2026-05",
-        policies=[{**WIDE, "product": "bogus"}, {**LITE, "policy_id": "L2"}, {**LITE, "policy_id": "L2"}],
-        claims=[{**CLAIM, "claim_id": "C4", "policy_id": "L1", "exclusion_code": "war"}],
-        lines=[{**LINE, "line_id": "X4", "amount": "1.5"}, {**LINE, "line_id": "X5", "spent_date": "2026-06-01"}],
-    )
-    found = find_bordereaux(tmp_path, "2026-05")
+    found = _book_with_rejections(tmp_path)
     on_workers = DaskEngine(dask_client).checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
     here = PandasEngine().checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
-    assert list(on_workers) == list(here) == ["2026-04", "2026-05"]
-    for month, sheets in here.items():
-        assert [sheet.raw.sheet for sheet in on_workers[month]] == [sheet.raw.sheet for sheet in sheets]
-        for on_worker, in_process in zip(on_workers[month], sheets, strict=True):
-            pd.testing.assert_frame_equal(on_worker.frame, in_process.frame)
-            pd.testing.assert_frame_equal(on_worker.parse_failures, in_process.parse_failures)
-            pd.testing.assert_frame_equal(on_worker.row_failures, in_process.row_failures)
+    _assert_same_sheets(on_workers, here)
     got = combined(validate_months(found.months, on_workers, {}, PRODUCTS))
     expected = combined(validate_months(found.months, here, {}, PRODUCTS))
     for table in ("policies", "claims", "lines"):
@@ -224,15 +207,82 @@ def test_the_command_line_runs_on_a_cluster_given_by_address(dask_client, tmp_pa
 
 
 def test_a_file_that_cannot_be_read_on_a_worker_stops_the_run_with_the_same_line(dask_client, tmp_path) -> None:
-    from pipeline.errors import FatalInputError
-    from tests.unit.test_validate import CLAIM, LINE, WIDE
-    from tests.workbooks import write_bordereau
-
     write_bordereau(tmp_path / "in", "2026-04", policies=[WIDE], claims=[CLAIM], lines=[LINE])
     (tmp_path / "in" / "2026-04" / "claims.xlsx").write_bytes(b"PK not a workbook")
     messages = []
     for engine in ("pandas", DaskEngine(dask_client)):
         with pytest.raises(FatalInputError) as raised:
             run_month(tmp_path / "in", "2026-04", tmp_path / "out", use_cache=False, engine=engine)
+        messages.append(str(raised.value))
+    assert messages[0] == messages[1] and messages[0].startswith("2026-04/claims.xlsx: ")
+
+
+def _book_with_rejections(tmp_path: Path) -> BordereauFiles:
+    """Two months whose rows fail parsing, row rules and cross-row rules."""
+    write_bordereau(
+        tmp_path,
+        "2026-04",
+        policies=[WIDE, LITE, {**WIDE, "policy_id": "P2", "plan": "gold", "revenue": "3億"}],
+        claims=[CLAIM, {**CLAIM, "claim_id": "C2", "policy_id": "P2"}, {**CLAIM, "claim_id": "C3", "event_type": "x"}],
+        lines=[LINE, {**LINE, "line_id": "X2", "claim_id": "C2"}, {**LINE, "line_id": "X3", "item": "bribe"}],
+    )
+    write_bordereau(
+        tmp_path,
+        "2026-05",
+        policies=[{**WIDE, "product": "bogus"}, {**LITE, "policy_id": "L2"}, {**LITE, "policy_id": "L2"}],
+        claims=[{**CLAIM, "claim_id": "C4", "policy_id": "L1", "exclusion_code": "war"}],
+        lines=[{**LINE, "line_id": "X4", "amount": "1.5"}, {**LINE, "line_id": "X5", "spent_date": "2026-06-01"}],
+    )
+    return find_bordereaux(tmp_path, "2026-05")
+
+
+def _assert_same_sheets(got: dict[str, list[RowChecked]], expected: dict[str, list[RowChecked]]) -> None:
+    assert list(got) == list(expected) == ["2026-04", "2026-05"]
+    for month, sheets in expected.items():
+        assert [sheet.raw.sheet for sheet in got[month]] == [sheet.raw.sheet for sheet in sheets]
+        for one, other in zip(got[month], sheets, strict=True):
+            pd.testing.assert_frame_equal(one.frame, other.frame)
+            pd.testing.assert_frame_equal(one.parse_failures, other.parse_failures)
+            pd.testing.assert_frame_equal(one.row_failures, other.row_failures)
+            pd.testing.assert_frame_equal(one.raw.frame, other.raw.frame)
+
+
+def test_forked_reading_row_checks_what_this_process_row_checks(tmp_path, monkeypatch) -> None:
+    """Read in forked processes (a large book's files, or PIPELINE_READ_PROCESSES), each file gives
+    the same row-checked sheets, in the same order, as read one after the other in this process."""
+    from pipeline.io.read import read_file
+
+    found = _book_with_rejections(tmp_path)
+    monkeypatch.setenv(READ_PROCESSES_VARIABLE, "1")
+    here = PandasEngine().checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
+    monkeypatch.setenv(READ_PROCESSES_VARIABLE, "2")
+    forked = PandasEngine().checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
+    _assert_same_sheets(forked, here)
+
+
+def test_the_files_are_read_in_forked_processes_only_when_the_book_is_large(tmp_path, monkeypatch) -> None:
+    found = _book_with_rejections(tmp_path)
+    monkeypatch.delenv(READ_PROCESSES_VARIABLE, raising=False)
+    assert read_processes(found.files) == 1  # a few kilobytes: this process
+    monkeypatch.setattr("pipeline.engine.PARALLEL_READ_BYTES", 1)
+    assert read_processes(found.files) == cores()
+    monkeypatch.setenv(READ_PROCESSES_VARIABLE, "3")
+    assert read_processes(found.files) == 3
+    monkeypatch.setenv(READ_PROCESSES_VARIABLE, "0")
+    with pytest.raises(FatalInputError, match=READ_PROCESSES_VARIABLE):
+        read_processes(found.files)
+
+
+def test_a_file_that_cannot_be_read_in_a_forked_process_stops_the_run_with_the_same_line(tmp_path, monkeypatch):
+    """Two files fail: the first in file order is named, as when they are read one after the other."""
+    write_bordereau(tmp_path / "in", "2026-04", policies=[WIDE], claims=[CLAIM], lines=[LINE])
+    write_bordereau(tmp_path / "in", "2026-05", policies=[WIDE], claims=[CLAIM], lines=[LINE])
+    (tmp_path / "in" / "2026-04" / "claims.xlsx").write_bytes(b"PK not a workbook")
+    (tmp_path / "in" / "2026-05" / "policies.xlsx").write_bytes(b"PK not a workbook either, and longer" * 100)
+    messages = []
+    for processes in ("1", "2"):
+        monkeypatch.setenv(READ_PROCESSES_VARIABLE, processes)
+        with pytest.raises(FatalInputError) as raised:
+            run_month(tmp_path / "in", "2026-05", tmp_path / "out", use_cache=False)
         messages.append(str(raised.value))
     assert messages[0] == messages[1] and messages[0].startswith("2026-04/claims.xlsx: ")

@@ -1,0 +1,75 @@
+"""The pool of forked processes that reads a large book's files and writes a run's outputs
+(``pipeline.forked``): results by key in the tasks' order, whatever order they start and finish in;
+the first failing task in that order raises; one process, or no pool, runs them here."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from pipeline import forked
+from pipeline.errors import FatalInputError
+from pipeline.forked import forked_results, processes_from
+
+
+def _pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_results_come_back_by_key_in_the_order_of_the_tasks() -> None:
+    tasks = {key: (lambda key=key: (key, _pid_after(0.05 * (3 - key)))) for key in range(4)}
+    results = forked_results(tasks, processes=2, start=[3, 2, 1, 0])
+    assert list(results) == [0, 1, 2, 3]
+    assert [key for key, _ in results.values()] == [0, 1, 2, 3]
+    pids = {pid for _, pid in results.values()}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+
+
+def test_one_process_runs_the_tasks_here_in_order() -> None:
+    ran: list[int] = []
+
+    def task(key: int) -> int:
+        ran.append(key)
+        return os.getpid()
+
+    tasks = {key: (lambda key=key: task(key)) for key in range(3)}
+    assert forked_results(tasks, processes=1, start=[2, 1, 0]) == {0: os.getpid(), 1: os.getpid(), 2: os.getpid()}
+    assert ran == [0, 1, 2]
+
+
+def _fails(name: str, seconds: float) -> None:
+    time.sleep(seconds)
+    raise FatalInputError(name, "cannot be read")
+
+
+def test_the_first_failing_task_in_the_tasks_order_raises_whichever_fails_first() -> None:
+    tasks = {
+        "a": lambda: os.getpid(),
+        "b": lambda: _fails("b.xlsx", 0.3),  # fails last
+        "c": lambda: _fails("c.xlsx", 0.0),  # fails first
+    }
+    with pytest.raises(FatalInputError, match=r"^b\.xlsx: cannot be read$"):
+        forked_results(tasks, processes=2)
+
+
+def test_without_a_pool_the_tasks_run_here(monkeypatch, caplog) -> None:
+    def refuse(*args, **kwargs):
+        raise OSError("no semaphores here")
+
+    monkeypatch.setattr(forked, "ProcessPoolExecutor", refuse)
+    assert forked_results({"a": os.getpid, "b": os.getpid}, processes=2) == {"a": os.getpid(), "b": os.getpid()}
+    assert "no process pool (no semaphores here)" in caplog.text
+
+
+def test_the_number_of_processes_is_read_from_its_variable(monkeypatch) -> None:
+    monkeypatch.delenv("PIPELINE_TEST_PROCESSES", raising=False)
+    assert processes_from("PIPELINE_TEST_PROCESSES", 5) == 5
+    monkeypatch.setenv("PIPELINE_TEST_PROCESSES", " 3 ")
+    assert processes_from("PIPELINE_TEST_PROCESSES", 5) == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("PIPELINE_TEST_PROCESSES", bad)
+        with pytest.raises(FatalInputError, match=r"^PIPELINE_TEST_PROCESSES: expected a whole number from 1"):
+            processes_from("PIPELINE_TEST_PROCESSES", 5)
