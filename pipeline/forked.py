@@ -1,6 +1,6 @@
-"""Work done at the same time in forked processes of this machine: the one home of the process pool
-that reads a large book's input files (``pipeline.engine.PandasEngine``) and writes a run's output
-files (``pipeline.io.outputs.write_files``).
+"""Work done at the same time in forked processes of this machine: the one home of the process pools
+that read a large book's input files (``pipeline.engine.PandasEngine``) and write a run's output
+files (``pipeline.io.outputs.started_files``), the annotated workbooks while the run goes on.
 
 The processes are forked, so each task (a function of no arguments) and everything it refers to
 (frames, the product book, a layout's reader) are inherited rather than pickled; only what a task
@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import logging
 import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pipeline.errors import FatalInputError
 
@@ -32,7 +33,10 @@ Key = TypeVar("Key", bound=Hashable)
 Result = TypeVar("Result")
 
 _PR_SET_PDEATHSIG = 1
-_PENDING: Mapping[Any, Callable[[], Any]] = {}  # the tasks of the pool being run (inherited, not pickled)
+# The tasks of each pool started and not yet ended, by pool number: inherited by the pool's forked
+# workers, never pickled.
+_PENDING: dict[int, Mapping[Any, Callable[[], Any]]] = {}
+_POOL_NUMBERS = itertools.count()
 
 
 def cores() -> int:
@@ -59,41 +63,76 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _run_pending(key: Hashable) -> Any:
-    """In a forked worker: run the pending task ``key``."""
-    return _PENDING[key]()
+def _run_pending(pool: int, key: Hashable) -> Any:
+    """In a forked worker: run the task ``key`` of the pool numbered ``pool``."""
+    return _PENDING[pool][key]()
 
 
-def forked_results(
-    tasks: Mapping[Key, Callable[[], Result]], processes: int, start: Sequence[Key] | None = None
-) -> dict[Key, Result]:
-    """What each task returns, by key, in the order of ``tasks``, each task run in one of
-    ``processes`` forked processes (at most one per task); they start in the order ``start`` (every
-    key once: the longest first keeps the last to finish as early as it can be), by default the
-    order of ``tasks``. A task that raises raises here: the first such task in the order of
-    ``tasks``, as if they ran one after the other in this process."""
-    global _PENDING
-    processes = min(processes, len(tasks))
+class Started(Generic[Key, Result]):
+    """Tasks started at the same time in forked processes, running while this process goes on;
+    ``results`` waits for them. With one process, without ``fork`` or without a pool, they run one
+    after the other in this process when started (a task that raises then raises at once)."""
+
+    def __init__(
+        self, tasks: Mapping[Key, Callable[[], Result]], processes: int, start: Sequence[Key] | None = None
+    ) -> None:
+        """Start each task in one of ``processes`` forked processes (at most one per task), in the
+        order ``start`` (every key once: the longest first keeps the last to finish as early as it
+        can be), by default the order of ``tasks``."""
+        self._keys = list(tasks)
+        self._number = next(_POOL_NUMBERS)
+        self._pool = _pool(min(processes, len(tasks)))
+        self._done: dict[Key, Result] = {}
+        if self._pool is None:
+            self._done = {key: task() for key, task in tasks.items()}
+            return
+        _PENDING[self._number] = tasks  # the pool's workers are forked with it
+        self._running = {
+            key: self._pool.submit(_run_pending, self._number, key) for key in (tasks if start is None else start)
+        }
+
+    def results(self) -> dict[Key, Result]:
+        """What each task returned, by key, in the order of the tasks, once all have ended. A task
+        that raised raises here: the first such task in the order of the tasks, as if they ran one
+        after the other in this process."""
+        if self._pool is None:
+            return self._done
+        try:
+            with self._pool:
+                try:
+                    return {key: self._running[key].result() for key in self._keys}
+                except BaseException:
+                    self._pool.shutdown(cancel_futures=True)  # the tasks not started yet are not run
+                    raise
+        finally:
+            _PENDING.pop(self._number, None)
+
+    def stop(self) -> None:
+        """No results wanted: the tasks not started yet are not run; wait for the running ones."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            _PENDING.pop(self._number, None)
+
+
+def _pool(processes: int) -> ProcessPoolExecutor | None:
+    """A pool of ``processes`` forked workers, or None where the tasks run in this process."""
     if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return {key: task() for key, task in tasks.items()}
+        return None
     try:
-        pool = ProcessPoolExecutor(
+        return ProcessPoolExecutor(
             max_workers=processes,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_die_with,
             initargs=(os.getpid(),),
         )
-    except OSError as error:
+    except OSError as error:  # no semaphores or shared memory here (some sandboxes)
         log.warning("working one task after the other: no process pool (%s)", error)
-        return {key: task() for key, task in tasks.items()}
-    _PENDING = tasks
-    try:
-        with pool:
-            running = {key: pool.submit(_run_pending, key) for key in (tasks if start is None else start)}
-            try:
-                return {key: running[key].result() for key in tasks}
-            except BaseException:
-                pool.shutdown(cancel_futures=True)  # the tasks not started yet are not run
-                raise
-    finally:
-        _PENDING = {}
+        return None
+
+
+def forked_results(
+    tasks: Mapping[Key, Callable[[], Result]], processes: int, start: Sequence[Key] | None = None
+) -> dict[Key, Result]:
+    """What each task returns, by key, in the order of ``tasks``: the tasks started (``Started``,
+    in ``processes`` forked processes, in the order ``start``) and waited for."""
+    return Started(tasks, processes, start).results()

@@ -3,8 +3,10 @@
 read (the month folders, each sheet parsed and checked row by row where it is read; a month's
 workbooks only when the parse cache has no entry for it) -> validate (month by month, against what
 earlier months made known; a cached month as cached) -> versions (as at M and as at M−1) -> premium ->
-claims (as at every month up to M, for the movements and the development triangle) -> reinsurance ->
-reports -> write. Each stage logs one timed line to stderr: rows in, rows out, rows rejected, seconds.
+claims (as at every month up to M, for the movements and the development triangle) -> annotate (the
+annotated workbooks built and started: they are written while the run goes on) -> reinsurance ->
+reports -> write (the summary and rejected workbooks, then every file done, the manifest, the swap).
+Each stage logs one timed line to stderr: rows in, rows out, rows rejected, seconds.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pipeline.io.cache import CACHE_FOLDER, file_fingerprint, folder_fingerprint
 from pipeline.io.find import input_files
 from pipeline.io.holders import HolderRead, cache_description, check_month, no_bordereau_warnings
 from pipeline.io.layouts import coverholders, file_reader, outside_the_months
-from pipeline.io.outputs import check_output_folder, manifest, output_files, write_outputs
+from pipeline.io.outputs import check_output_folder, manifest, month_outputs, output_files
 from pipeline.io.workbook import Sheet
 from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
 from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets
@@ -51,7 +53,18 @@ from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, as_at
 
 log = logging.getLogger("pipeline")
-STAGES = ("products", "read", "validate", "versions", "premium", "claims", "reinsurance", "reports", "write")
+STAGES = (
+    "products",
+    "read",
+    "validate",
+    "versions",
+    "premium",
+    "claims",
+    "annotate",
+    "reinsurance",
+    "reports",
+    "write",
+)
 STAGE_WIDTH = max(map(len, STAGES))  # the stage lines print as an aligned table
 
 
@@ -207,6 +220,22 @@ def run_month(
             history = payable_history(adjudicated)
             rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(adjudicated))
 
+        info = run_info(input_dir, month, found_months, book, lang, table)
+        labels = labels_for(book, lang)
+        with stages.stage("annotate") as rows:
+            annotated, annotated_documents = with_run(
+                {
+                    "policies_annotated.xlsx": policies_annotated_sheets(policies, labels),
+                    "claims_annotated.xlsx": claims_annotated_sheets(lines, claims, labels),
+                },
+                info,
+                labels,
+            )
+            early, early_parquet = output_files(annotated, documents=annotated_documents, note=labels.parquet_note())
+            outputs = resources.enter_context(month_outputs(output_dir, month))
+            outputs.start(early)  # written while the run goes on: reinsurance, the summary's figures
+            rows["files"] = f"{len(early)} files started"
+
         with stages.stage("reinsurance") as rows:
             ceded_and_recovered = reinsurance(
                 policies,
@@ -225,7 +254,6 @@ def run_month(
             rows.update(rows_out=len(ceded) + len(recovered))
 
         with stages.stage("reports"):
-            labels = labels_for(book, lang)
             summary_inputs = PortfolioInputs(
                 month=month,
                 policies=policies,
@@ -240,24 +268,24 @@ def run_month(
                 reinsurance=ceded_and_recovered,
                 by_coverholder=several,
             )
-            sheets, documents = with_run(
+            reports, documents = with_run(
                 {
-                    "policies_annotated.xlsx": policies_annotated_sheets(policies, labels),
-                    "claims_annotated.xlsx": claims_annotated_sheets(lines, claims, labels),
                     "portfolio_summary.xlsx": portfolio_summary_sheets(summary_inputs, book, labels)
                     + (coverholder_sheets(policies, claims, month, book, quality, labels) if several else []),
                     "rejected.xlsx": rejected_sheets(validated.rejected, table, labels),
                 },
-                run_info(input_dir, month, found_months, book, lang, table),
+                info,
                 labels,
             )
+            sheets = {**annotated, **reports}
 
         inputs = [
             {"file": f.file, "sha256": f.sha256, "rows": f.rows}
             for read in reads
             for f in input_files(read.found, validated.counts)
         ]
-        files, parquet_sheets = output_files(sheets, documents=documents, note=labels.parquet_note())
+        files, parquet_sheets = output_files(reports, documents=documents, note=labels.parquet_note())
+        parquet_sheets = early_parquet + parquet_sheets
         with stages.stage("write") as rows:
             described = manifest(
                 month=month,
@@ -274,7 +302,7 @@ def run_month(
                 sheets_as_parquet=parquet_sheets,
                 timings=stages.timings,
             )
-            output_folder = write_outputs(output_dir, month, files, described)
+            output_folder = outputs.finish(files, described)
             rows.update(rows_out=sum(len(sheet.frame) for file_sheets in sheets.values() for sheet in file_sheets))
     finally:
         stages.close()

@@ -21,7 +21,7 @@ workbook; a sheet with more rows than an Excel sheet holds (1,048,576 with its h
 ``<workbook>.<sheet>.parquet`` instead (canonical column names, the same values), and the workbook's
 sheet of that name says so in a one-column ``note`` table.
 
-The files are written at the same time, one process per core (:func:`write_files`, in the pool of
+The files are written at the same time, one process per core (:func:`started_files`, in the pool of
 :mod:`pipeline.forked`: forked, so the frames are shared rather than copied;
 ``PIPELINE_WRITE_PROCESSES=1`` writes them one by one), all into the staging folder: the swap
 waits for the last one, so parallel writing changes neither what appears nor when it appears
@@ -30,6 +30,7 @@ atomically, only how soon.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import errno
@@ -40,7 +41,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -52,7 +53,7 @@ import pyarrow.parquet as pq
 
 import pipeline
 from pipeline.errors import FatalInputError
-from pipeline.forked import cores, forked_results, processes_from
+from pipeline.forked import Started, cores, processes_from
 from pipeline.io.read import column_specs
 from pipeline.io.workbook import Document, Sheet, write_workbook
 from pipeline.tables import RESERVED_COLUMNS, STAGE_COLUMNS
@@ -392,17 +393,15 @@ def write_processes(files: int) -> int:
     return max(1, min(processes_from(WRITE_PROCESSES_VARIABLE, cores()), files))
 
 
-def write_files(folder: Path, files: Mapping[str, FileWriter]) -> dict[str, float]:
-    """Write every file into ``folder``; the seconds each took, by name.
-
-    With more than one core the files are written at the same time, each in a forked process
-    (:func:`pipeline.forked.forked_results`, sized by :func:`write_processes`), which shares the
-    frames already in memory instead of receiving a copy; the largest workbooks (by cells) start
-    first, which keeps the last one to finish as early as it can be. A file that fails raises here,
-    as it would written in this process."""
+def started_files(folder: Path, files: Mapping[str, FileWriter]) -> Started[str, float]:
+    """Every file started into ``folder``, each in a forked process (:class:`pipeline.forked.Started`,
+    sized by :func:`write_processes`), which shares the frames already in memory instead of
+    receiving a copy; the largest workbooks (by cells) start first, which keeps the last one to
+    finish as early as it can be. Their results are the seconds each took; a file that fails raises
+    there, as it would written in this process."""
     largest_first = sorted(files, key=lambda name: -int(getattr(files[name], "cells", 0)))
     tasks = {name: partial(_timed, write, folder / name) for name, write in files.items()}
-    return forked_results(tasks, write_processes(len(files)), start=largest_first)
+    return Started(tasks, write_processes(len(files)), start=largest_first)
 
 
 def _timed(write: FileWriter, path: Path) -> float:
@@ -463,45 +462,94 @@ def no_space_left(output_dir: Path, month: str, staging: Path, final: Path) -> s
     )
 
 
-def write_outputs(output_dir: Path, month: str, files: Mapping[str, FileWriter], manifest: dict[str, Any]) -> Path:
-    """Write ``files`` and ``manifest.json`` (``manifest`` plus the list of outputs) for ``month``
-    and move them into place as ``<output_dir>/<month>/``; return that folder.
+class MonthOutputs:
+    """A month's outputs on their way into ``<output_dir>/<month>/``: a staging folder that files
+    are started into, early ones while the run still computes others (:meth:`start`), then the last
+    ones, ``manifest.json`` and the swap into place (:meth:`finish`). Use it through
+    :func:`month_outputs`, which removes the staging folder however the run ends."""
 
-    The seconds each file took are added to the manifest's ``timings`` (``write:<file>``, and
-    ``write``: the wall time of writing them all, less than their sum when they are written in
-    parallel), so the manifest accounts for the whole run."""
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    clean_stale_folders(output_dir)
-    staging = output_dir / f".tmp-{month}-{os.getpid()}"
-    final = output_dir / month
-    retired = output_dir / f".old-{month}-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    swapped = False
-    try:
-        try:
-            started = time.perf_counter()
-            seconds = {f"write:{name}": took for name, took in write_files(staging, files).items()}
-            outputs = [*files, MANIFEST]
-            timings = {**manifest.get("timings", {}), **seconds, "write": round(time.perf_counter() - started, 3)}
+    def __init__(self, output_dir: Path, month: str) -> None:
+        self.output_dir, self.month = Path(output_dir), month
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        clean_stale_folders(self.output_dir)
+        self.staging = self.output_dir / f".tmp-{month}-{os.getpid()}"
+        self.final = self.output_dir / month
+        self.retired = self.output_dir / f".old-{month}-{os.getpid()}"
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir()
+        self.names: list[str] = []
+        self.writing: list[Started[str, float]] = []
+        self.swapped = False
+
+    def start(self, files: Mapping[str, FileWriter]) -> None:
+        """Start writing ``files`` (in forked processes with more than one core: the run goes on
+        meanwhile; with one, written here before this returns)."""
+        self.names.extend(files)
+        with self._disk_full_is_fatal():
+            self.writing.append(started_files(self.staging, files))
+
+    def finish(self, files: Mapping[str, FileWriter], manifest: dict[str, Any]) -> Path:
+        """Write ``files``, wait for every file started, write ``manifest.json`` (``manifest`` plus
+        the list of outputs) and move the folder into place; return it.
+
+        The seconds each file took are added to the manifest's ``timings`` (``write:<file>``, also
+        for the files started earlier), and ``write``: the wall time of this call, which the run
+        waits for after its other stages (files started earlier were written during them), so the
+        manifest's stages add up to the whole run."""
+        finishing = time.perf_counter()
+        self.start(files)
+        with self._disk_full_is_fatal():
+            seconds = {f"write:{name}": took for started in self.writing for name, took in started.results().items()}
+            self.writing = []
+            outputs = [*self.names, MANIFEST]
+            wall = time.perf_counter() - finishing
+            timings = {**manifest.get("timings", {}), **seconds, "write": round(wall, 3)}
             document = {**manifest, "timings": timings, "outputs": outputs}
-            (staging / MANIFEST).write_text(
+            (self.staging / MANIFEST).write_text(
                 json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
             )
             for name in outputs:
-                _fsync(staging / name)
-            _fsync(staging)
+                _fsync(self.staging / name)
+            _fsync(self.staging)
+        _move_into_place(self.staging, self.final, self.retired)
+        self.swapped = True
+        _fsync(self.output_dir)
+        return self.final
+
+    def close(self) -> None:
+        """Stop what is still being written (a run that failed before :meth:`finish`) and remove
+        the staging folder: after the swap it holds the previous outputs (or nothing), before it
+        the partial new ones."""
+        for started in self.writing:
+            started.stop()
+        shutil.rmtree(self.staging, ignore_errors=True)
+        if self.swapped:
+            shutil.rmtree(self.retired, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def _disk_full_is_fatal(self) -> Iterator[None]:
+        try:
+            yield
         except Exception as error:
             if out_of_space(error):
-                raise FatalInputError(output_dir, no_space_left(output_dir, month, staging, final)) from None
+                message = no_space_left(self.output_dir, self.month, self.staging, self.final)
+                raise FatalInputError(self.output_dir, message) from None
             raise
-        _move_into_place(staging, final, retired)
-        swapped = True
-        _fsync(output_dir)
+
+
+@contextlib.contextmanager
+def month_outputs(output_dir: Path, month: str) -> Iterator[MonthOutputs]:
+    """The outputs of ``month`` in ``output_dir`` for the length of the block (:class:`MonthOutputs`);
+    whatever was not swapped into place is removed when the block ends."""
+    outputs = MonthOutputs(output_dir, month)
+    try:
+        yield outputs
     finally:
-        # After the swap ``staging`` holds the previous outputs (or nothing); before it, the partial new ones.
-        shutil.rmtree(staging, ignore_errors=True)
-        if swapped:
-            shutil.rmtree(retired, ignore_errors=True)
-    return final
+        outputs.close()
+
+
+def write_outputs(output_dir: Path, month: str, files: Mapping[str, FileWriter], manifest: dict[str, Any]) -> Path:
+    """Write ``files`` and ``manifest.json`` for ``month`` and move them into place as
+    ``<output_dir>/<month>/`` (:meth:`MonthOutputs.finish`); return that folder."""
+    with month_outputs(output_dir, month) as outputs:
+        return outputs.finish(files, manifest)

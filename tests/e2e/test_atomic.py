@@ -272,3 +272,51 @@ def test_without_a_process_pool_the_files_are_written_one_by_one(tmp_path, monke
     files = {f"{name}.txt": _pid_writer for name in "ab"}
     final = write_outputs(tmp_path, MONTH, files, {"month": MONTH})
     assert {int((final / name).read_text()) for name in files} == {os.getpid()}
+
+
+def _slow_pid_writer(path: Path) -> None:
+    time.sleep(0.5)
+    path.write_text(str(os.getpid()))
+
+
+def test_files_started_early_are_written_while_the_run_goes_on(tmp_path, monkeypatch):
+    """The annotated workbooks start before the summary's figures exist: start returns at once (a
+    forked worker writes them), the run finishes the other files, and the manifest lists every file
+    in the order given with its seconds."""
+    monkeypatch.setenv(outputs.WRITE_PROCESSES_VARIABLE, "2")
+    with outputs.month_outputs(tmp_path, MONTH) as month:
+        started = time.perf_counter()
+        month.start({"a.txt": _slow_pid_writer, "b.txt": _slow_pid_writer})
+        assert time.perf_counter() - started < 0.4  # not waited for
+        assert not (month.staging / "a.txt").exists()
+        final = month.finish({"c.txt": _pid_writer}, {"month": MONTH, "timings": {"read": 1.0}})
+    assert {int((final / name).read_text()) for name in ("a.txt", "b.txt")}.isdisjoint({os.getpid()})
+    manifest = json.loads((final / "manifest.json").read_text())
+    assert manifest["outputs"] == ["a.txt", "b.txt", "c.txt", "manifest.json"]
+    timings = manifest["timings"]
+    assert timings["read"] == 1.0 and timings["write:a.txt"] >= 0.5 and "write" in timings
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MONTH]
+
+
+def test_a_run_failing_after_files_started_keeps_the_previous_outputs_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv(outputs.WRITE_PROCESSES_VARIABLE, "2")
+    previous = write_outputs(tmp_path, MONTH, {"a.txt": lambda path: path.write_text("old")}, {"month": MONTH})
+    with pytest.raises(RuntimeError, match="the summary failed"), outputs.month_outputs(tmp_path, MONTH) as month:
+        month.start({"a.txt": _slow_pid_writer, "b.txt": _slow_pid_writer})
+        raise RuntimeError("the summary failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MONTH]
+    assert (previous / "a.txt").read_text() == "old" and sorted(p.name for p in previous.iterdir()) == [
+        "a.txt",
+        "manifest.json",
+    ]
+    assert not forked._PENDING  # the started pool was stopped and forgotten
+
+
+def test_an_early_file_failing_fails_the_finish_and_keeps_the_previous_outputs(tmp_path, monkeypatch):
+    monkeypatch.setenv(outputs.WRITE_PROCESSES_VARIABLE, "2")
+    write_outputs(tmp_path, MONTH, {"a.txt": lambda path: path.write_text("old")}, {"month": MONTH})
+    with pytest.raises(ValueError, match=r"cannot write b\.txt"), outputs.month_outputs(tmp_path, MONTH) as month:
+        month.start({"a.txt": _slow_pid_writer, "b.txt": _failing_writer})
+        month.finish({"c.txt": _pid_writer}, {"month": MONTH})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MONTH]
+    assert (tmp_path / MONTH / "a.txt").read_text() == "old"
