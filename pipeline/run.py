@@ -3,9 +3,10 @@
 read (the month folders, each sheet parsed and checked row by row where it is read; a month's
 workbooks only when the parse cache has no entry for it) -> validate (month by month, against what
 earlier months made known; a cached month as cached) -> versions (as at M and as at M−1) -> premium ->
-claims (as at every month up to M, for the movements and the development triangle) -> annotate (the
-annotated workbooks built and started: they are written while the run goes on) -> reinsurance ->
-reports -> write (the summary and rejected workbooks, then every file done, the manifest, the swap).
+claims (as at M and M−1: the month's movements) -> annotate (the annotated workbooks built and
+started: they are written while the run goes on) -> triangle (the versions and claims as at every
+earlier month: the payable history of the development triangle) -> reinsurance -> reports -> write
+(the summary and rejected workbooks, then every file done, the manifest, the swap).
 Each stage logs one timed line to stderr: rows in, rows out, rows rejected, seconds.
 """
 
@@ -61,6 +62,7 @@ STAGES = (
     "premium",
     "claims",
     "annotate",
+    "triangle",
     "reinsurance",
     "reports",
     "write",
@@ -194,12 +196,9 @@ def run_month(
         found_months = sorted({m for read in reads for m in read.found.months})
 
         with stages.stage("versions") as rows:
-            in_force = {
-                valuation: as_at(validated.history, valuation)
-                for valuation in bordereau_months(validated.history, month)
-            }
-            current = in_force[month]
-            previous = in_force.get(previous_month(month)) or as_at(validated.history, previous_month(month))
+            valuations = bordereau_months(validated.history, month)
+            current = as_at(validated.history, month)
+            previous = as_at(validated.history, previous_month(month))
             rows.update(rows_out=len(current.policies) + len(current.claims) + len(current.lines))
 
         with stages.stage("premium") as rows:
@@ -209,7 +208,8 @@ def run_month(
             rows.update(rows_in=len(current.policies), rows_out=len(accounted))
 
         with stages.stage("claims") as rows:
-            adjudicated = adjudicated_by_month(in_force, book, claims_engine)
+            latest = {view.month: view for view in (previous, current) if view.month in valuations}
+            adjudicated = adjudicated_by_month(latest, book, claims_engine)
             lines_now = adjudicated[month]
             lines_before = adjudicated.get(previous_month(month))
             lines = lines_with_movements(lines_now, lines_before)
@@ -217,7 +217,6 @@ def run_month(
             policies = accounted.merge(
                 remaining_limits(current.policies, lines_now, book), on="policy_id", how="left", validate="1:1"
             )
-            history = payable_history(adjudicated)
             rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(adjudicated))
 
         info = run_info(input_dir, month, found_months, book, lang, table)
@@ -235,6 +234,16 @@ def run_month(
             outputs = resources.enter_context(month_outputs(output_dir, month))
             outputs.start(early)  # written while the run goes on: reinsurance, the summary's figures
             rows["files"] = f"{len(early)} files started"
+
+        with stages.stage("triangle") as rows:
+            # the claims as at every earlier month, while the annotated workbooks are written
+            earlier = {
+                valuation: as_at(validated.history, valuation) for valuation in valuations if valuation not in latest
+            }
+            if earlier:
+                adjudicated.update(adjudicated_by_month(earlier, book, claims_engine))
+            history = payable_history({valuation: adjudicated[valuation] for valuation in valuations})
+            rows.update(rows_out=len(history), months=len(valuations))
 
         with stages.stage("reinsurance") as rows:
             ceded_and_recovered = reinsurance(
