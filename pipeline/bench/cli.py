@@ -49,6 +49,7 @@ class Options:
     quick: bool = False
     timeout: float = 600.0
     budget: float = 840.0  # seconds for the whole bench: make bench must end within 15 minutes
+    runs: int = 3  # runs of the book: the fastest is reported (this shared machine varies by ±20 %)
     max_memory_gib: float | None = None  # None: 80 % of the memory available at the start
 
 
@@ -225,12 +226,17 @@ def bench(options: Options, *, echo: bool = True) -> dict[str, Any]:
                 f"book: {counts.get('policies', 0):,} policies, {counts.get('claims', 0):,} claims, "
                 f"{counts.get('lines', 0):,} lines ({how})"
             )
-            say("run: python -m pipeline run ...")
-            _, results["run"] = book_part.run_pipeline(
-                workdir / "book", workdir / "run", logs, budget=budget, max_rss_mb=limit_mb
-            )
-            run = results["run"]
-            say(f"run: {run['status']} in {run['seconds']:.1f} s, peak {run['peak_mb']:,.0f} MiB")
+            runs = []
+            for number in range(1, options.runs + 1):
+                say(f"run {number} of {options.runs}: python -m pipeline run ...")
+                _, record = book_part.run_pipeline(
+                    workdir / "book", workdir / "run", logs, budget=budget, max_rss_mb=limit_mb
+                )
+                runs.append(record)
+                say(f"run: {record['status']} in {record['seconds']:.1f} s, peak {record['peak_mb']:,.0f} MiB")
+                if record["status"] != "ok":
+                    break
+            results["run"] = run = fastest_run(runs)
             say("floor: reading the inputs (calamine, fastexcel), writing the outputs (xlsxwriter, Rust writer) ...")
             results["floor"] = measure_floor(workdir, run)
         else:
@@ -326,7 +332,18 @@ def table(results: dict[str, Any]) -> str:
         rows.append(("book", "-", "", str(book.get("status"))))
     if run.get("seconds") is not None:
         cpu = f", CPU {_s(run['cpu_seconds'])}" if run.get("cpu_seconds") else ""
-        rows.append((f"run as at {run.get('month')}", _s(run["seconds"]), _mb(run.get("peak_mb")), run["status"] + cpu))
+        every = [seconds for seconds in run.get("runs_seconds", []) if seconds is not None]
+        fastest = (
+            f", fastest of {len(every)}: " + " / ".join(_s(seconds) for seconds in every) if len(every) > 1 else ""
+        )
+        rows.append(
+            (
+                f"run as at {run.get('month')}",
+                _s(run["seconds"]),
+                _mb(run.get("peak_mb")),
+                run["status"] + cpu + fastest,
+            )
+        )
         for stage, seconds in run.get("stages", {}).items():
             rows.append((f"  {stage}", _s(seconds), "", ""))
         if "outside_stages_seconds" in run:
@@ -394,6 +411,19 @@ def table(results: dict[str, Any]) -> str:
 # --- command line -------------------------------------------------------------------------------
 
 
+def fastest_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record of the fastest run that succeeded (else the last run), with every run's seconds
+    (``runs_seconds``, in order) and peak (``runs_peak_mb``): on a machine shared with other work,
+    the fastest of a few runs is the figure least disturbed by it."""
+    ok = [run for run in runs if run.get("status") == "ok"]
+    chosen = min(ok, key=lambda run: float(run["seconds"])) if ok else runs[-1]
+    return {
+        **chosen,
+        "runs_seconds": [run.get("seconds") for run in runs],
+        "runs_peak_mb": [run.get("peak_mb") for run in runs],
+    }
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m pipeline.bench",
@@ -415,6 +445,9 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"small sizes for a smoke test ({QUICK['policies']} policies, {QUICK['engine_lines']:,} engine lines; "
         "workdir bench_results/quick)",
+    )
+    p.add_argument(
+        "--runs", type=int, default=None, help="runs of the book, the fastest reported (default 3; 1 with --quick)"
     )
     p.add_argument("--timeout", type=float, default=600.0, help="seconds before a child process is stopped (600)")
     p.add_argument(
@@ -439,8 +472,9 @@ def options_from(argv: list[str]) -> Options:
     lines = (
         args.engine_lines if args.engine_lines is not None else (QUICK["engine_lines"] if args.quick else ENGINE_LINES)
     )
-    if policies < 1 or lines < 1:
-        parser().error("--policies and --engine-lines must be at least 1")
+    runs = args.runs if args.runs is not None else (1 if args.quick else 3)
+    if policies < 1 or lines < 1 or runs < 1:
+        parser().error("--policies, --engine-lines and --runs must be at least 1")
     workdir = args.workdir or (Path("bench_results") / "quick" if args.quick else Path("bench_results"))
     return Options(
         policies=policies,
@@ -452,6 +486,7 @@ def options_from(argv: list[str]) -> Options:
         timeout=args.timeout,
         budget=args.budget,
         max_memory_gib=args.max_memory_gib,
+        runs=runs,
     )
 
 

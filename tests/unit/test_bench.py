@@ -13,7 +13,7 @@ from python_calamine import CalamineWorkbook
 
 from pipeline.bench import Options, bench
 from pipeline.bench.book import ensure_book, stage_timings
-from pipeline.bench.cli import main, table
+from pipeline.bench.cli import fastest_run, main, table
 from pipeline.bench.engine import make_frames, sizes, unavailable
 from pipeline.bench.floor import read_floor, rust_write_floor, write_floor
 from pipeline.bench.measure import run_child
@@ -107,7 +107,7 @@ def test_floor_reads_and_writes_the_same_cells(tmp_path: Path) -> None:
 
 
 def test_bench_run_on_a_tiny_book(tmp_path: Path) -> None:
-    results = bench(Options(policies=200, skip_engine=True, workdir=tmp_path, timeout=120), echo=False)
+    results = bench(Options(policies=200, skip_engine=True, workdir=tmp_path, timeout=120, runs=1), echo=False)
     if results["run"].get("status") != "ok":
         pytest.skip(f"pipeline.run cannot process a book yet: {results['run'].get('stderr', '')[-500:]}")
     saved = json.loads((tmp_path / "results.json").read_text())
@@ -161,3 +161,16 @@ def test_bench_engine_on_tiny_frames(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert engine["build"]["reused"] is True
     assert engine["waterfall"]["status"] == "ok"  # the first step always gets at least 30 s
     assert engine["eligibility"] == {"status": "skipped (time budget)"}
+
+
+def test_the_fastest_successful_run_is_reported_with_every_run() -> None:
+    runs = [
+        {"status": "ok", "seconds": 31.0, "peak_mb": 2000.0},
+        {"status": "ok", "seconds": 27.5, "peak_mb": 1900.0},
+        {"status": "failed", "seconds": 3.0, "peak_mb": 100.0},
+    ]
+    chosen = fastest_run(runs)
+    assert chosen["seconds"] == 27.5 and chosen["peak_mb"] == 1900.0 and chosen["status"] == "ok"
+    assert chosen["runs_seconds"] == [31.0, 27.5, 3.0] and chosen["runs_peak_mb"] == [2000.0, 1900.0, 100.0]
+    failed = fastest_run([{"status": "failed", "seconds": 3.0, "peak_mb": 1.0}])
+    assert failed["status"] == "failed" and failed["runs_seconds"] == [3.0]
