@@ -35,13 +35,15 @@ from functools import cache, partial
 
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow.compute as pc
 
+from pipeline.arrow_text import arrow_strings
 from pipeline.calendar import month_end
 from pipeline.parse import PARSERS, Parsed, carried, parse_date
 from pipeline.products import ProductBook
 from pipeline.stages.codes import positions, take_text
 from pipeline.stages.rejections import failure_frame, failures_of, rejected_rows, rejected_rows_empty, rule_failures
-from pipeline.stages.versions import CLAIM_ID, LINE_ID, MONTH, POLICY_ID, History, latest_versions
+from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History
 from pipeline.tables import EXCEL_ROW, MonthValidated, RawSheet, RowChecked
 from schemas.claims import (
     CLAIM_KINDS,
@@ -86,10 +88,13 @@ class Validated:
 
 @dataclass(frozen=True)
 class Known:
-    """What was validly known at the end of a month: the history so far and the ids rejected so far
-    (a claim of a rejected policy, a line of a rejected claim, says so)."""
+    """What was validly known at the end of a month: the latest valid version of each policy, claim
+    and line so far, in the columns the cross-row rules read (``KNOWN_COLUMNS``), and the ids
+    rejected so far (a claim of a rejected policy, a line of a rejected claim, says so)."""
 
-    history: History
+    policies: pd.DataFrame
+    claims: pd.DataFrame
+    lines: pd.DataFrame
     rejected_policies: frozenset[str] = frozenset()
     rejected_claims: frozenset[str] = frozenset()
 
@@ -246,20 +251,34 @@ ON_FILE_COLUMNS = {
 }
 IN_FORCE_COLUMNS = {"policies": [POLICY_ID, "product"], "claims": [CLAIM_ID, POLICY_ID, "claim_made_date"]}
 """The columns of the policies and claims in force that the claims and lines sheets are checked against."""
+KNOWN_COLUMNS = {
+    "policies": IN_FORCE_COLUMNS["policies"],
+    "claims": [*ON_FILE_COLUMNS["claims"], "claim_made_date"],
+    "lines": ON_FILE_COLUMNS["lines"],
+}
+"""The columns of the latest versions that ``Known`` keeps from month to month."""
 
 
-def in_force_columns(history: pd.DataFrame, id_column: str, month: str, columns: list[str]) -> pd.DataFrame:
-    """``columns`` of the latest version of each id as at ``month`` (``latest_versions``), the other
-    columns left out before the rows are taken."""
-    return latest_versions(history[[*columns, MONTH, EXCEL_ROW]], id_column, month)[columns]
+def in_force_after(in_force: pd.DataFrame, added: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    """The latest version of each id once a month's valid rows ``added`` join the rows ``in_force``
+    before it (the latest version of each id so far), in ``in_force``'s columns: an id ``added``
+    restates leaves its place for its new row. The rows stay in the order of their latest version
+    (month, then Excel row), as ``pipeline.stages.versions.latest_versions`` gives them from the
+    whole history: one pass per month instead of the whole history again every month."""
+    if added.empty:
+        return in_force
+    new = added[list(in_force.columns)]
+    if in_force.empty:
+        return new.reset_index(drop=True)
+    restated = pc.is_in(arrow_strings(in_force[id_column]), value_set=arrow_strings(new[id_column]))
+    kept = in_force[~restated.to_numpy(zero_copy_only=False)]
+    return pd.concat([kept, new], ignore_index=True)
 
 
-def on_file_as_at(history: History, month: str) -> OnFile:
-    """What is on file when ``month``'s sheets are validated (its claims and lines not yet in ``history``)."""
-    return OnFile(
-        claims=in_force_columns(history.claims, CLAIM_ID, month, ON_FILE_COLUMNS["claims"]),
-        lines=in_force_columns(history.lines, LINE_ID, month, ON_FILE_COLUMNS["lines"]),
-    )
+def on_file_of(known: Known) -> OnFile:
+    """What is on file when a month's sheets are validated: the claims and lines ``known`` at the
+    end of the month before."""
+    return OnFile(claims=known.claims[ON_FILE_COLUMNS["claims"]], lines=known.lines[ON_FILE_COLUMNS["lines"]])
 
 
 def validated_policies(sheet: RowChecked, on_file: OnFile, book: ProductBook) -> SheetResult:
@@ -333,19 +352,20 @@ def _ids_of(raw: RawSheet, failures: pd.DataFrame, id_column: str) -> set[str]:
 
 def nothing_known() -> Known:
     """The state before the first month: no rows, no rejected ids."""
-    return Known(History(_empty(PolicyValid), _empty(ClaimValid), _empty(LineValid)))
+    return Known(
+        _empty(PolicyValid)[KNOWN_COLUMNS["policies"]],
+        _empty(ClaimValid)[KNOWN_COLUMNS["claims"]],
+        _empty(LineValid)[KNOWN_COLUMNS["lines"]],
+    )
 
 
 def known_after(known: Known, month: MonthValidated) -> Known:
-    """What is known at the end of ``month``, given what was ``known`` before it: its valid rows
-    appended to the history (as :func:`combined` stacks them) and its rejected ids added."""
-    history = known.history
+    """What is known at the end of ``month``, given what was ``known`` before it: the latest
+    versions updated with its valid rows (:func:`in_force_after`) and its rejected ids added."""
     return Known(
-        History(
-            _appended(history.policies, month.policies),
-            _appended(history.claims, month.claims),
-            _appended(history.lines, month.lines),
-        ),
+        in_force_after(known.policies, month.policies, POLICY_ID),
+        in_force_after(known.claims, month.claims, CLAIM_ID),
+        in_force_after(known.lines, month.lines, LINE_ID),
         known.rejected_policies | month.rejected_policies,
         known.rejected_claims | month.rejected_claims,
     )
@@ -356,7 +376,6 @@ def validate_month(month: str, sheets: Iterable[RowChecked], known: Known, book:
     is ``known`` by then: policies first, then claims against the policies in force, then lines
     against the claims."""
     by_name = {sheet.raw.sheet: sheet for sheet in sheets}
-    history = known.history
     rejected: list[pd.DataFrame] = []
     counts: list[dict[str, object]] = []
     failed_ids: dict[str, set[str]] = {"policies": set(), "claims": set()}
@@ -379,20 +398,16 @@ def validate_month(month: str, sheets: Iterable[RowChecked], known: Known, book:
         added[raw.sheet] = result.valid
         return result.valid
 
-    on_file = on_file_as_at(history, month)
+    on_file = on_file_of(known)
     sheet = by_name.get("policies")
     if sheet is not None:
-        valid = record(sheet.raw, validated_policies(sheet, on_file, book), POLICY_ID)
-        history = History(_appended(history.policies, valid), history.claims, history.lines)
-    policies = in_force_columns(history.policies, POLICY_ID, month, IN_FORCE_COLUMNS["policies"])
+        record(sheet.raw, validated_policies(sheet, on_file, book), POLICY_ID)
+    policies = in_force_after(known.policies, added["policies"], POLICY_ID)[IN_FORCE_COLUMNS["policies"]]
     sheet = by_name.get("claims")
     if sheet is not None:
         rejected_policies = set(known.rejected_policies | failed_ids["policies"])
-        result = validated_claims(sheet, on_file, policies, rejected_policies, book)
-        history = History(
-            history.policies, _appended(history.claims, record(sheet.raw, result, CLAIM_ID)), history.lines
-        )
-    claims = in_force_columns(history.claims, CLAIM_ID, month, IN_FORCE_COLUMNS["claims"])
+        record(sheet.raw, validated_claims(sheet, on_file, policies, rejected_policies, book), CLAIM_ID)
+    claims = in_force_after(known.claims, added["claims"], CLAIM_ID)[IN_FORCE_COLUMNS["claims"]]
     sheet = by_name.get("lines")
     if sheet is not None:
         rejected_claims = set(known.rejected_claims | failed_ids["claims"])
