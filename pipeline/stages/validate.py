@@ -444,7 +444,7 @@ def validate_months(
 
 
 def _stacked(frames: list[pd.DataFrame], model: type[pa.DataFrameModel]) -> pd.DataFrame:
-    """The frames one under the other, as :func:`_appended` month by month would give them."""
+    """The frames one under the other (the months' valid rows in month order: the history)."""
     given = [frame for frame in frames if not frame.empty]
     if not given:
         return _empty(model)
@@ -464,14 +464,6 @@ def combined(months: Sequence[MonthValidated]) -> Validated:
         rejected=pd.concat(rejected, ignore_index=True) if rejected else rejected_rows_empty(),
         counts=pd.DataFrame([row for month in months for row in month.counts], columns=COUNT_COLUMNS),
     )
-
-
-def _appended(history: pd.DataFrame, valid: pd.DataFrame) -> pd.DataFrame:
-    if valid.empty:
-        return history
-    if history.empty:
-        return valid.reset_index(drop=True)
-    return pd.concat([history, valid], ignore_index=True)
 
 
 def reconciliation(counts: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.calendar import month_end, previous_month
 from pipeline.io.read import read_bordereaux
@@ -85,3 +87,34 @@ def test_restatements_through_the_bordereaux(tmp_path):
     april = as_at(result.history, "2026-04")
     assert april.policies["insured_name"].tolist() == ["株式会社テスト"]
     assert april.lines["amount"].tolist() == [1_000_000]
+
+
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["P1", "P2", "P3", "P4", "P5", "P6"]), unique=True, max_size=5), min_size=1, max_size=5
+    )
+)
+@settings(max_examples=80, deadline=None)
+def test_the_latest_versions_kept_month_by_month_are_those_found_from_the_whole_history(months) -> None:
+    """Validation keeps the latest version of each id from month to month (``in_force_after``):
+    after every month, the same rows in the same order as ``latest_versions`` on the whole history."""
+    from pipeline.stages.validate import in_force_after
+    from pipeline.stages.versions import latest_versions
+
+    frames = [
+        pd.DataFrame(
+            {
+                "policy_id": pd.Series(ids, dtype="str"),
+                "product": pd.Series([f"{month}-{i}" for i in range(len(ids))], dtype="str"),
+                "bordereau_month": f"2026-0{month + 1}",
+                "excel_row": pd.Series(range(2, 2 + len(ids)), dtype="int64"),
+            }
+        )
+        for month, ids in enumerate(months)
+    ]
+    history = pd.concat(frames, ignore_index=True)
+    known = frames[0].iloc[0:0][["policy_id", "product"]]
+    for month, added in enumerate(frames):
+        known = in_force_after(known, added, "policy_id")
+        whole = latest_versions(history, "policy_id", f"2026-0{month + 1}")[["policy_id", "product"]]
+        pd.testing.assert_frame_equal(known.reset_index(drop=True), whole.reset_index(drop=True))
