@@ -19,16 +19,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from pipeline.forked import cores, forked_results, processes_from
 from pipeline.io.find import BordereauFiles, SourceFile
+from pipeline.io.inventory import PARQUET_PART
+from pipeline.io.read import combined_parts, parquet_part_count, read_file, read_parquet_part
+from pipeline.parse import carried
 from pipeline.products.load import ProductBook
 from pipeline.stages.claims import Valuations, adjudicated_by_valuation
+from pipeline.stages.rejections import failures_of
 from pipeline.stages.validate import row_checked
 from pipeline.tables import RawSheet, RowChecked
 
@@ -42,8 +48,92 @@ FileReader = Callable[[SourceFile], list[RawSheet]]
 
 def checked_sheets(source: SourceFile, read: FileReader, book: ProductBook) -> list[RowChecked]:
     """The sheets of one input file, read by ``read`` and each row-checked against ``book``: the
-    read task of both engines (on a Dask worker, one task per file)."""
+    read task of both engines for a file (on a Dask worker, one task per file)."""
     return [row_checked(sheet, book) for sheet in read(source)]
+
+
+@dataclass(frozen=True)
+class ReadTask:
+    """One task of the read step: an input file, or one part of a folder sheet (``part``: its
+    number in the order of the parts' names)."""
+
+    source: SourceFile
+    part: int | None = None
+
+    @property
+    def size(self) -> int:
+        """The bytes the task reads (the largest tasks start first)."""
+        path = Path(self.source.path)
+        if self.part is not None:
+            return sorted(path.glob(PARQUET_PART))[self.part].stat().st_size
+        return path.stat().st_size
+
+
+def read_tasks(sources: Sequence[SourceFile], read: FileReader) -> list[ReadTask]:
+    """The tasks that read ``sources`` with ``read``, in their order: one per file, and one per
+    part of a folder sheet of Parquet parts (read by the contract's reader), so that the parts of a
+    large sheet are read and row-checked in parallel like files."""
+    return [
+        ReadTask(source, part)
+        for source in sources
+        for part in (range(parquet_part_count(source)) if read is read_file and source.path.is_dir() else [None])
+    ]
+
+
+def checked_task(task: ReadTask, read: FileReader, book: ProductBook) -> list[RowChecked]:
+    """The row-checked sheets one read task gives: a file's sheets, or the one part of a folder sheet."""
+    if task.part is None:
+        return checked_sheets(task.source, read, book)
+    return [row_checked(read_parquet_part(task.source, task.part), book)]
+
+
+def sheets_by_month(
+    months: Sequence[str], tasks: Sequence[ReadTask], checked: Sequence[list[RowChecked]]
+) -> dict[str, list[RowChecked]]:
+    """The row-checked sheets of each month, from what each task gave (in the tasks' order): the
+    parts of a folder sheet combined into that sheet (``combined_checked``)."""
+    by_month: dict[str, list[RowChecked]] = {month: [] for month in months}
+    parts: list[RowChecked] = []
+    for number, (task, sheets) in enumerate(zip(tasks, checked, strict=True)):
+        if task.part is None:
+            by_month[task.source.month].extend(sheets)
+            continue
+        parts.extend(sheets)
+        following = tasks[number + 1] if number + 1 < len(tasks) else None
+        if following is None or following.source != task.source:
+            by_month[task.source.month].append(combined_checked(parts))
+            parts = []
+    return by_month
+
+
+def combined_checked(parts: Sequence[RowChecked]) -> RowChecked:
+    """The row-checked parts of one folder sheet (each read with ``read_parquet_part`` and
+    row-checked where it was read, in order) as the one row-checked sheet of the whole folder: the
+    raw rows one under the other (``combined_parts``), the parsed rows and the failures renumbered
+    to match, the carried columns carried again from the whole sheet (one part alone may hold only
+    numbers where another holds text). Every check of ``row_checked`` reads one row, so none runs
+    again; the cross-row part of validation then sees the whole sheet."""
+    raw = combined_parts([part.raw for part in parts])
+    offsets = np.cumsum([0, *(len(part.raw.frame) for part in parts[:-1])])
+    frame = pd.concat([part.frame for part in parts], ignore_index=True)
+    frame = frame.drop(columns=list(parts[0].raw.extra_columns)).assign(
+        **{column: carried(raw.frame[column]) for column in raw.extra_columns}
+    )
+
+    def renumbered(failures: list[pd.DataFrame]) -> pd.DataFrame:
+        return failures_of(
+            [
+                part.assign(index=(part["index"] + offset).astype(part["index"].dtype))
+                for part, offset in zip(failures, offsets, strict=True)
+            ]
+        )
+
+    return RowChecked(
+        raw=raw,
+        frame=frame,
+        parse_failures=renumbered([part.parse_failures for part in parts]),
+        row_failures=renumbered([part.row_failures for part in parts]),
+    )
 
 
 class Engine(Protocol):
@@ -84,13 +174,11 @@ class PandasEngine:
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
     ) -> dict[str, list[RowChecked]]:
         sources = [source for month in months for source in found.of_month(month)]
-        tasks = {index: partial(checked_sheets, source, read, book) for index, source in enumerate(sources)}
-        largest_first = sorted(tasks, key=lambda index: -_size(sources[index]))
-        checked = forked_results(tasks, read_processes(sources), start=largest_first)
-        by_month: dict[str, list[RowChecked]] = {month: [] for month in months}
-        for index, source in enumerate(sources):
-            by_month[source.month].extend(checked[index])
-        return by_month
+        tasks = read_tasks(sources, read)
+        work = {number: partial(checked_task, task, read, book) for number, task in enumerate(tasks)}
+        largest_first = sorted(work, key=lambda number: -tasks[number].size)
+        checked = forked_results(work, read_processes(sources), start=largest_first)
+        return sheets_by_month(months, tasks, list(checked.values()))
 
     def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
         return adjudicated_by_valuation(valuations, book)

@@ -1,4 +1,5 @@
-"""The Dask engine: the input files read and row-checked one per task (``checked_sheets``), and the
+"""The Dask engine: the input files read and row-checked one per task, a folder sheet one task per
+Parquet part (``checked_task``), and the
 claims stage's ``adjudicated_lines`` run unchanged on parts of the book that hold whole policies, on
 a dask.distributed cluster.
 
@@ -6,7 +7,8 @@ Every cap of the waterfall lives inside one policy, so the lines, claims and pol
 valuation are shuffled by a code of their policy (``policy_part``: a hash of ``policy_id`` modulo the
 number of parts) into the same parts; each part is adjudicated by the pandas stage on a worker
 (``map_partitions``), and the parts are gathered back into the original order and index of the
-lines. All valuations of a run go to the cluster as one graph. Nothing here knows a rule.
+lines. The valuations a run asks for at once (M and M−1, then the earlier months) go to the cluster
+as one graph. Nothing here knows a rule.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import pandas as pd
 from distributed import Client
 
-from pipeline.engine import FileReader, checked_sheets
+from pipeline.engine import FileReader, checked_task, read_tasks, sheets_by_month
 from pipeline.engine.cluster import workers_of
 from pipeline.io.find import BordereauFiles
 from pipeline.products.load import ProductBook
@@ -124,17 +126,15 @@ class DaskEngine:
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
     ) -> dict[str, list[RowChecked]]:
         """The row-checked sheets of ``months``: each input file read by ``read`` (the cover-holder's
-        reader: the contract's or its layout's) and its sheets row-checked (``checked_sheets``) in a
-        task of its own on the workers (which see the input folder at the same path); a file that
+        reader: the contract's or its layout's) and its sheets row-checked in a task of its own on
+        the workers (which see the input folder at the same path), each part of a folder sheet in a
+        task of its own (``read_tasks``, ``checked_task``; the parts combined here); a file that
         cannot be read raises its one-line ``FatalInputError`` here, as in this process. The
         product book goes with each task as it is (a few tens of KiB pickled)."""
         sources = [source for source in found.files if source.month in set(months)]
-        tasks = self.client.map(checked_sheets, sources, read=read, book=book, pure=False)
-        sheets_read = self.client.gather(tasks)
-        sheets: dict[str, list[RowChecked]] = {month: [] for month in months}
-        for source, file_sheets in zip(sources, sheets_read, strict=True):
-            sheets[source.month].extend(file_sheets)
-        return sheets
+        tasks = read_tasks(sources, read)
+        futures = self.client.map(checked_task, tasks, read=read, book=book, pure=False)
+        return sheets_by_month(months, tasks, self.client.gather(futures))
 
     def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
         """Per valuation month, ``adjudicated_lines(lines, claims, policies, book)``, computed on the

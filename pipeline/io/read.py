@@ -233,11 +233,19 @@ def read_sheet(
     return replace(_raw_sheet(frame, excel_rows, month, relative, sheet), headers=written)
 
 
-def _raw_sheet(frame: pd.DataFrame, excel_rows: Sequence[int], month: str, relative: str, sheet: str) -> RawSheet:
-    """The raw sheet from the kept rows under their column names: unnamed empty columns dropped,
-    canonical columns first (a missing one all empty), then the unknown ones, then ``excel_row``."""
-    unused = [name for name in frame.columns if name.startswith("(column ") and frame[name].map(is_empty_cell).all()]
-    frame = frame.drop(columns=unused)
+def _unused_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns without a header whose every cell is empty (left out of a sheet)."""
+    return [name for name in frame.columns if name.startswith("(column ") and frame[name].map(is_empty_cell).all()]
+
+
+def _raw_sheet(
+    frame: pd.DataFrame, excel_rows: Sequence[int], month: str, relative: str, sheet: str, *, whole: bool = True
+) -> RawSheet:
+    """The raw sheet from the kept rows under their column names: unnamed empty columns dropped
+    (``whole``; a part of a sheet keeps them: whether they are empty is known of the whole sheet,
+    :func:`combined_parts`), canonical columns first (a missing one all empty), then the unknown
+    ones, then ``excel_row``."""
+    frame = frame.drop(columns=_unused_columns(frame) if whole else [])
     canonical = [spec.name for spec in column_specs()[sheet]]
     extra = tuple(name for name in frame.columns if name not in canonical)
     for name in canonical:
@@ -318,6 +326,60 @@ def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> Raw
         table = _parquet_parts(path) if path.is_dir() else pq.read_table(path)
     except Exception as error:
         raise FatalInputError(relative, f"cannot be read as a Parquet file ({type(error).__name__})") from None
+    return _parquet_raw_sheet(table, 2, month, relative, sheet)
+
+
+def parquet_part_count(source: SourceFile) -> int:
+    """How many Parquet parts the folder sheet ``source`` has (0 for a file)."""
+    return len(sorted(source.path.glob(PARQUET_PART))) if source.path.is_dir() else 0
+
+
+def read_parquet_part(source: SourceFile, number: int) -> RawSheet:
+    """Part ``number`` (in the order of the parts' names) of the folder sheet ``source``, read as
+    its rows of the whole sheet would be (:func:`read_parquet_sheet`): its columns conformed to the
+    schema of every part together (a column a part lacks is empty; types promoted as when the parts
+    are read one under the other), its rows numbered on from the parts before it. Put the parts
+    back together with :func:`combined_parts`."""
+    parts = sorted(source.path.glob(PARQUET_PART))
+    try:
+        schema = pa.unify_schemas([pq.read_schema(part) for part in parts], promote_options="permissive")
+        before = sum(pq.read_metadata(part).num_rows for part in parts[:number])
+        table = _conformed(pq.read_table(parts[number]), schema)
+    except Exception as error:
+        raise FatalInputError(source.file, f"cannot be read as a Parquet file ({type(error).__name__})") from None
+    (sheet,) = source.sheets
+    return _parquet_raw_sheet(table, 2 + before, source.month, source.file, sheet, whole=False)
+
+
+def _conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns in its order (a missing one all null), cast to its types."""
+    columns = [
+        table.column(field.name) if field.name in table.column_names else pa.nulls(table.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, names=schema.names).cast(schema) if columns else table
+
+
+def combined_parts(parts: Sequence[RawSheet]) -> RawSheet:
+    """The parts of one folder sheet (:func:`read_parquet_part`, in order) as the one sheet
+    :func:`read_parquet_sheet` reads from the whole folder: rows one under the other (index
+    0..n-1), the unnamed columns left out where every part's cells are empty."""
+    frame = pd.concat([part.frame for part in parts], ignore_index=True)
+    unused = _unused_columns(frame)
+    first = parts[0]
+    return RawSheet(
+        month=first.month,
+        file=first.file,
+        sheet=first.sheet,
+        frame=frame.drop(columns=unused),
+        extra_columns=tuple(name for name in first.extra_columns if name not in unused),
+    )
+
+
+def _parquet_raw_sheet(
+    table: pa.Table, first_row: int, month: str, relative: str, sheet: str, *, whole: bool = True
+) -> RawSheet:
+    """The raw sheet of a Parquet table whose first row is ``first_row`` of the sheet (2: below the header)."""
     names = _header_map(list(table.column_names), sheet, relative)
     columns = [
         _nan_as_null(column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column)
@@ -330,7 +392,7 @@ def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> Raw
     frame = pd.DataFrame(
         {names[i]: pd.Series(column.take(rows).to_pylist(), dtype=object) for i, column in enumerate(columns)}
     )
-    return _raw_sheet(frame, (rows + 2).tolist(), month, relative, sheet)
+    return _raw_sheet(frame, (rows + first_row).tolist(), month, relative, sheet, whole=whole)
 
 
 def _parquet_parts(folder: Path) -> pa.Table:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -286,3 +288,124 @@ def test_a_file_that_cannot_be_read_in_a_forked_process_stops_the_run_with_the_s
             run_month(tmp_path / "in", "2026-05", tmp_path / "out", use_cache=False)
         messages.append(str(raised.value))
     assert messages[0] == messages[1] and messages[0].startswith("2026-04/claims.xlsx: ")
+
+
+def _folder_book(root: Path) -> BordereauFiles:
+    """A month whose lines are a folder of three Parquet parts that differ as real parts do: whole
+    yen as integers in two parts and as floats in one, a carried column (``memo``) of numbers in one
+    part, all empty in another (Parquet's null type) and missing from the third, an unnamed column
+    empty everywhere and one with a value in one part only, an empty row, and rows failing parsing,
+    row rules and cross-row rules (an id twice across parts, an unknown claim)."""
+    from tests.workbooks import write_parquet_bordereau
+
+    write_parquet_bordereau(root, "2026-04", policies=[WIDE, LITE], claims=[CLAIM, {**CLAIM, "claim_id": "C2"}])
+    folder = root / "2026-04" / "lines"
+    folder.mkdir()
+    base = {key: [value] * 3 for key, value in LINE.items()}
+    parts = [
+        {
+            **base,
+            "line_id": ["X1", None, "X2"],
+            "claim_id": ["C1", None, "C1"],
+            "item": ["damages", None, "damages"],
+            "amount": [1_000_000, None, 2_000],
+            "spent_date": ["2026-04-20", None, "2026-04-20"],
+            "memo": [1, None, 2],
+        },
+        {
+            **base,
+            "line_id": ["X3", "X2", "X4"],
+            "amount": [10_000.0, 5_000.0, 1.5],
+            "memo": pa.nulls(3),
+            "": [None, "kept", None],
+        },
+        {
+            **base,
+            "line_id": ["X5", "X6", "X7"],
+            "claim_id": ["C2", "C9", "C1"],
+            "amount": [3_000, 4_000, 5_000],
+            "spent_date": ["2026-04-21", "x", None],
+        },
+    ]
+    for number, columns in enumerate(parts):
+        pq.write_table(pa.table({**columns, " ": pa.nulls(3, pa.string())}), folder / f"part-{number:05d}.parquet")
+    return find_bordereaux(root, "2026-04")
+
+
+def test_a_folder_sheet_is_row_checked_part_by_part_as_it_is_whole(tmp_path, monkeypatch) -> None:
+    """Each Parquet part of a folder sheet is read and row-checked in a task of its own; put back
+    together they are the sheet read and row-checked whole: the same cells, Excel rows, parsed and
+    carried columns, failures, and so the same valid rows, rejected rows and counts."""
+    from pipeline.engine import checked_sheets, read_tasks
+    from pipeline.io.read import read_file
+    from pipeline.stages.validate import combined, validate_months
+
+    found = _folder_book(tmp_path)
+    assert [(task.source.file, task.part) for task in read_tasks(found.files, read_file)] == [
+        ("2026-04/policies.parquet", None),
+        ("2026-04/claims.parquet", None),
+        ("2026-04/lines/", 0),
+        ("2026-04/lines/", 1),
+        ("2026-04/lines/", 2),
+    ]
+    whole = {"2026-04": [sheet for source in found.files for sheet in checked_sheets(source, read_file, PRODUCTS)]}
+    for processes in ("1", "2"):
+        monkeypatch.setenv(READ_PROCESSES_VARIABLE, processes)
+        by_parts = PandasEngine().checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
+        lines, expected = by_parts["2026-04"][2], whole["2026-04"][2]
+        pd.testing.assert_frame_equal(lines.raw.frame, expected.raw.frame)
+        assert lines.raw.extra_columns == expected.raw.extra_columns == ("memo", "(column H)")
+        pd.testing.assert_frame_equal(lines.frame, expected.frame)
+        for failures in ("parse_failures", "row_failures"):
+            got, want = (getattr(sheet, failures).sort_values(["index", "column"]) for sheet in (lines, expected))
+            pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), obj=failures)
+        got_outcome = combined(validate_months(found.months, by_parts, {}, PRODUCTS))
+        want_outcome = combined(validate_months(found.months, whole, {}, PRODUCTS))
+        pd.testing.assert_frame_equal(got_outcome.history.lines, want_outcome.history.lines)
+        pd.testing.assert_frame_equal(got_outcome.rejected, want_outcome.rejected)
+        pd.testing.assert_frame_equal(got_outcome.counts, want_outcome.counts)
+    rejected = got_outcome.rejected[got_outcome.rejected["sheet"] == "lines"]
+    assert rejected[["row", "column"]].values.tolist() == [
+        [4, "line_id"],
+        [6, "line_id"],
+        [7, "amount"],
+        [9, "claim_id"],
+        [9, "spent_date"],
+        [10, "spent_date"],
+    ]
+    assert got_outcome.history.lines["line_id"].tolist() == ["X1", "X3", "X5"]
+    assert got_outcome.history.lines["memo"].tolist() == [1, pd.NA, pd.NA]
+
+
+def test_parts_whose_columns_cannot_be_one_column_stop_the_run_with_the_same_line(tmp_path) -> None:
+    """Whole yen as integers in one part and as text in another cannot be one Parquet column: read
+    part by part, the run stops with the line it gives when the folder is read whole."""
+    from pipeline.engine import checked_sheets
+    from pipeline.io.read import read_file
+
+    found = _folder_book(tmp_path)
+    part = tmp_path / "2026-04" / "lines" / "part-00002.parquet"
+    pq.write_table(pq.read_table(part).set_column(3, "amount", pa.array(["3,000", "4,000", "5,000"])), part)
+    messages = []
+    for read in (
+        lambda: [checked_sheets(source, read_file, PRODUCTS) for source in found.files],
+        lambda: PandasEngine().checked_sheets_by_month(found, found.months, read_file, PRODUCTS),
+    ):
+        with pytest.raises(FatalInputError) as raised:
+            read()
+        messages.append(str(raised.value))
+    assert messages[0] == messages[1] == "2026-04/lines/: cannot be read as a Parquet file (ArrowTypeError)"
+
+
+def test_dask_engine_row_checks_a_folder_sheet_part_by_part_on_the_workers(dask_client, tmp_path) -> None:
+    from pipeline.io.read import read_file
+
+    found = _folder_book(tmp_path)
+    on_workers = DaskEngine(dask_client).checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
+    here = PandasEngine().checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
+    assert list(on_workers) == list(here) == ["2026-04"]
+    for on_worker, in_process in zip(on_workers["2026-04"], here["2026-04"], strict=True):
+        pd.testing.assert_frame_equal(on_worker.raw.frame, in_process.raw.frame)
+        pd.testing.assert_frame_equal(on_worker.frame, in_process.frame)
+        pd.testing.assert_frame_equal(on_worker.parse_failures, in_process.parse_failures)
+        pd.testing.assert_frame_equal(on_worker.row_failures, in_process.row_failures)
