@@ -232,7 +232,7 @@ def run_month(
             )
             early, early_parquet = output_files(annotated, documents=annotated_documents, note=labels.parquet_note())
             outputs = resources.enter_context(month_outputs(output_dir, month))
-            outputs.start(early)  # written while the run goes on: reinsurance, the summary's figures
+            outputs.start(early)  # written while the run goes on: the triangle, reinsurance, the summary
             rows["files"] = f"{len(early)} files started"
 
         with stages.stage("triangle") as rows:

@@ -1,13 +1,16 @@
-"""Where the read step and the claims engine run: in this process (``pandas``, the default) or on a
+"""Where the read step and the claims engine run: on this machine (``pandas``, the default) or on a
 dask.distributed cluster (``dask``: ``pipeline.engine.partitioned`` and ``pipeline.engine.cluster``).
 
 Both engines run the same functions. Reading: ``checked_sheets`` reads one input file with the
 cover-holder's reader (``pipeline.io.read.read_file`` or its layout's) and row-checks each of its
 sheets (``pipeline.stages.validate.row_checked``: every cell parsed, the ``*Parsed`` model and the
-rules that read one row and the product data); the Dask engine runs it one file per task, in
-parallel on the workers. The rest of validation (ids twice in a file, references to the policies
-and claims in force, restatements, series, the ``*Valid`` model) needs what earlier sheets and
-months made known, so it runs month by month in the run's process. Claims:
+rules that read one row and the product data); a folder sheet is read and row-checked one Parquet
+part per task and put back together (``read_tasks``, ``checked_task``, ``combined_checked``). The
+Dask engine runs the tasks on the workers, the pandas engine in forked processes of this machine
+when the book is large (``read_processes``), else in this process. The rest of validation (ids
+twice in a file, references to the policies and claims in force, restatements, series, the
+``*Valid`` model) needs what earlier sheets and months made known, so it runs month by month in the
+run's process. Claims:
 ``pipeline.stages.waterfall.adjudicated_lines``: every cap of the waterfall lives inside one
 policy (line, claim, series and policy limits), so the Dask engine splits the lines by policy and
 runs it unchanged on each part. Everything that crosses policies (versions, totals, reinsurance,
