@@ -520,17 +520,25 @@ class MonthOutputs:
         """Stop what is still being written (a run that failed before :meth:`finish`) and remove
         the staging folder: after the swap it holds the previous outputs (or nothing), before it
         the partial new ones."""
-        for started in self.writing:
-            started.stop()
+        self._stop_writing()
         shutil.rmtree(self.staging, ignore_errors=True)
         if self.swapped:
             shutil.rmtree(self.retired, ignore_errors=True)
 
+    def _stop_writing(self) -> None:
+        """No more results wanted: files not started yet are dropped, those being written are waited for."""
+        for started in self.writing:
+            started.stop()
+        self.writing = []
+
     @contextlib.contextmanager
     def _disk_full_is_fatal(self) -> Iterator[None]:
+        """A full disk or quota becomes the one line of :func:`no_space_left`, once every other
+        file still being written has stopped (it measures and frees the staging folder)."""
         try:
             yield
         except Exception as error:
+            self._stop_writing()
             if out_of_space(error):
                 message = no_space_left(self.output_dir, self.month, self.staging, self.final)
                 raise FatalInputError(self.output_dir, message) from None
