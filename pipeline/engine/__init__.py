@@ -32,8 +32,7 @@ import pandas as pd
 
 from pipeline.forked import cores, forked_results, processes_from
 from pipeline.io.find import BordereauFiles, SourceFile
-from pipeline.io.inventory import PARQUET_PART
-from pipeline.io.read import combined_parts, parquet_part_count, read_file, read_parquet_part
+from pipeline.io.read import ParquetPart, combined_parts, parquet_parts, read_file, read_parquet_part
 from pipeline.parse import carried
 from pipeline.products.load import ProductBook
 from pipeline.stages.claims import Valuations, adjudicated_by_valuation
@@ -57,30 +56,30 @@ def checked_sheets(source: SourceFile, read: FileReader, book: ProductBook) -> l
 
 @dataclass(frozen=True)
 class ReadTask:
-    """One task of the read step: an input file, or one part of a folder sheet (``part``: its
-    number in the order of the parts' names)."""
+    """One task of the read step: an input file, or one part of a folder sheet."""
 
     source: SourceFile
-    part: int | None = None
+    part: ParquetPart | None = None
 
     @property
     def size(self) -> int:
-        """The bytes the task reads (the largest tasks start first)."""
-        path = Path(self.source.path)
-        if self.part is not None:
-            return sorted(path.glob(PARQUET_PART))[self.part].stat().st_size
+        """The bytes the task reads (a large book's files are read in parallel, the largest first)."""
+        path = self.part.path if self.part is not None else Path(self.source.path)
+        if path.is_dir():
+            return sum(entry.stat().st_size for entry in path.iterdir() if entry.is_file())
         return path.stat().st_size
 
 
 def read_tasks(sources: Sequence[SourceFile], read: FileReader) -> list[ReadTask]:
     """The tasks that read ``sources`` with ``read``, in their order: one per file, and one per
-    part of a folder sheet of Parquet parts (read by the contract's reader), so that the parts of a
-    large sheet are read and row-checked in parallel like files."""
-    return [
-        ReadTask(source, part)
-        for source in sources
-        for part in (range(parquet_part_count(source)) if read is read_file and source.path.is_dir() else [None])
-    ]
+    part of a folder sheet of Parquet parts (read by the contract's reader; a folder whose parts
+    cannot be one sheet is one task, which raises its error), so that the parts of a large sheet
+    are read and row-checked in parallel like files."""
+    tasks = []
+    for source in sources:
+        parts = parquet_parts(source) if read is read_file and source.path.is_dir() else None
+        tasks.extend([ReadTask(source, part) for part in parts] if parts else [ReadTask(source)])
+    return tasks
 
 
 def checked_task(task: ReadTask, read: FileReader, book: ProductBook) -> list[RowChecked]:
@@ -152,20 +151,12 @@ class Engine(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
-def read_processes(sources: Sequence[SourceFile]) -> int:
-    """How many processes of this machine read and row-check the input files of a run: one per core
-    when the files hold at least ``PARALLEL_READ_BYTES`` together (below that, forking costs more
-    than it saves), else one (this process); ``PIPELINE_READ_PROCESSES`` sets it."""
-    large = sum(map(_size, sources)) >= PARALLEL_READ_BYTES
+def read_processes(tasks: Sequence[ReadTask]) -> int:
+    """How many processes of this machine run the read tasks of a run: one per core when the files
+    hold at least ``PARALLEL_READ_BYTES`` together (below that, forking costs more than it saves),
+    else one (this process); ``PIPELINE_READ_PROCESSES`` sets it."""
+    large = sum(task.size for task in tasks) >= PARALLEL_READ_BYTES
     return processes_from(READ_PROCESSES_VARIABLE, cores() if large else 1)
-
-
-def _size(source: SourceFile) -> int:
-    """The bytes of an input file, or of every part of a folder sheet."""
-    path = Path(source.path)
-    if path.is_dir():
-        return sum(part.stat().st_size for part in path.iterdir() if part.is_file())
-    return path.stat().st_size
 
 
 class PandasEngine:
@@ -180,7 +171,7 @@ class PandasEngine:
         tasks = read_tasks(sources, read)
         work = {number: partial(checked_task, task, read, book) for number, task in enumerate(tasks)}
         largest_first = sorted(work, key=lambda number: -tasks[number].size)
-        checked = forked_results(work, read_processes(sources), start=largest_first)
+        checked = forked_results(work, read_processes(tasks), start=largest_first)
         return sheets_by_month(months, tasks, list(checked.values()))
 
     def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:

@@ -329,26 +329,43 @@ def read_parquet_sheet(path: Path, month: str, relative: str, sheet: str) -> Raw
     return _parquet_raw_sheet(table, 2, month, relative, sheet)
 
 
-def parquet_part_count(source: SourceFile) -> int:
-    """How many Parquet parts the folder sheet ``source`` has (0 for a file)."""
-    return len(sorted(source.path.glob(PARQUET_PART))) if source.path.is_dir() else 0
+@dataclass(frozen=True)
+class ParquetPart:
+    """One part of a folder sheet: its file, the sheet row its first row is, and the schema of all
+    the folder's parts together, which the part is read conformed to."""
+
+    path: Path
+    first_row: int
+    schema: pa.Schema
 
 
-def read_parquet_part(source: SourceFile, number: int) -> RawSheet:
-    """Part ``number`` (in the order of the parts' names) of the folder sheet ``source``, read as
-    its rows of the whole sheet would be (:func:`read_parquet_sheet`): its columns conformed to the
-    schema of every part together (a column a part lacks is empty; types promoted as when the parts
-    are read one under the other), its rows numbered on from the parts before it. Put the parts
-    back together with :func:`combined_parts`."""
-    parts = sorted(source.path.glob(PARQUET_PART))
+def parquet_parts(source: SourceFile) -> list[ParquetPart] | None:
+    """The parts of the folder sheet ``source``, in the order of their names, from their footers
+    alone (each opened once): where each starts and the parts' common schema (types promoted as
+    when the parts are read one under the other). None when a footer cannot be read or the
+    schemas cannot be one: the folder is then read whole (:func:`read_parquet_sheet`), which names
+    the problem in the order of the run's files."""
+    paths = sorted(source.path.glob(PARQUET_PART))
     try:
-        schema = pa.unify_schemas([pq.read_schema(part) for part in parts], promote_options="permissive")
-        before = sum(pq.read_metadata(part).num_rows for part in parts[:number])
-        table = _conformed(pq.read_table(parts[number]), schema)
+        files = [pq.ParquetFile(path) for path in paths]
+        schema = pa.unify_schemas([file.schema_arrow for file in files], promote_options="permissive")
+    except Exception:
+        return None
+    starts = 2 + np.cumsum([0, *(file.metadata.num_rows for file in files[:-1])])
+    return [ParquetPart(path, int(start), schema) for path, start in zip(paths, starts, strict=True)]
+
+
+def read_parquet_part(source: SourceFile, part: ParquetPart) -> RawSheet:
+    """One part (:func:`parquet_parts`) of the folder sheet ``source``, read as its rows of the
+    whole sheet would be (:func:`read_parquet_sheet`): its columns conformed to the parts' common
+    schema (a column the part lacks is empty), its rows numbered on from the parts before it. Put
+    the parts back together with :func:`combined_parts`."""
+    try:
+        table = _conformed(pq.read_table(part.path), part.schema)
     except Exception as error:
         raise FatalInputError(source.file, f"cannot be read as a Parquet file ({type(error).__name__})") from None
     (sheet,) = source.sheets
-    return _parquet_raw_sheet(table, 2 + before, source.month, source.file, sheet, whole=False)
+    return _parquet_raw_sheet(table, part.first_row, source.month, source.file, sheet, whole=False)
 
 
 def _conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:

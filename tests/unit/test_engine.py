@@ -263,16 +263,20 @@ def test_forked_reading_row_checks_what_this_process_row_checks(tmp_path, monkey
 
 
 def test_the_files_are_read_in_forked_processes_only_when_the_book_is_large(tmp_path, monkeypatch) -> None:
+    from pipeline.engine import read_tasks
+    from pipeline.io.read import read_file
+
     found = _book_with_rejections(tmp_path)
+    tasks = read_tasks(found.files, read_file)
     monkeypatch.delenv(READ_PROCESSES_VARIABLE, raising=False)
-    assert read_processes(found.files) == 1  # a few kilobytes: this process
+    assert read_processes(tasks) == 1  # a few kilobytes: this process
     monkeypatch.setattr("pipeline.engine.PARALLEL_READ_BYTES", 1)
-    assert read_processes(found.files) == cores()
+    assert read_processes(tasks) == cores()
     monkeypatch.setenv(READ_PROCESSES_VARIABLE, "3")
-    assert read_processes(found.files) == 3
+    assert read_processes(tasks) == 3
     monkeypatch.setenv(READ_PROCESSES_VARIABLE, "0")
     with pytest.raises(FatalInputError, match=READ_PROCESSES_VARIABLE):
-        read_processes(found.files)
+        read_processes(tasks)
 
 
 def test_a_file_that_cannot_be_read_in_a_forked_process_stops_the_run_with_the_same_line(tmp_path, monkeypatch):
@@ -341,12 +345,13 @@ def test_a_folder_sheet_is_row_checked_part_by_part_as_it_is_whole(tmp_path, mon
     from pipeline.stages.validate import combined, validate_months
 
     found = _folder_book(tmp_path)
-    assert [(task.source.file, task.part) for task in read_tasks(found.files, read_file)] == [
+    tasks = read_tasks(found.files, read_file)
+    assert [(task.source.file, task.part and (task.part.path.name, task.part.first_row)) for task in tasks] == [
         ("2026-04/policies.parquet", None),
         ("2026-04/claims.parquet", None),
-        ("2026-04/lines/", 0),
-        ("2026-04/lines/", 1),
-        ("2026-04/lines/", 2),
+        ("2026-04/lines/", ("part-00000.parquet", 2)),
+        ("2026-04/lines/", ("part-00001.parquet", 5)),
+        ("2026-04/lines/", ("part-00002.parquet", 8)),
     ]
     whole = {"2026-04": [sheet for source in found.files for sheet in checked_sheets(source, read_file, PRODUCTS)]}
     for processes in ("1", "2"):
