@@ -29,8 +29,9 @@ install: $(STAMP) ## Create .venv and install the project with its dev tools
 run: $(STAMP) ## Run a month: make run [INPUT=sample_data] [MONTH=latest] [OUTPUT=output] [LANG_OUT=en|ja] [ENGINE=pandas|dask] [SCHEDULER=tcp://host:8786]
 	$(BIN)/python -m pipeline run --input $(INPUT) $(if $(MONTH),--month $(MONTH)) --output $(OUTPUT) --lang $(LANG_OUT) --engine $(ENGINE) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
-test: $(STAMP) ## Run the whole test suite
-	$(BIN)/python -m pytest -q
+TEST_WORKERS ?= auto
+test: $(STAMP) ## Run the whole test suite over the cores: make test [TEST_WORKERS=auto|0|4]
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4
 
 lint: $(STAMP) ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check pipeline schemas tests

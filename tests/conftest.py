@@ -1,5 +1,6 @@
 """Fixtures shared across the suite: one small dask.distributed LocalCluster for the Dask engine's
-tests (two single-threaded worker processes, started once per session, only if a test asks)."""
+tests (two single-threaded worker processes, started once per test process — `make test` runs
+several with pytest-xdist — and only if one of its tests asks)."""
 
 from __future__ import annotations
 
