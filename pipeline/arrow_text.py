@@ -1,13 +1,19 @@
 """Text columns as pyarrow arrays, for the pyarrow kernels (``is_in``, ``index_in``, dictionary
-encoding, sorting) that validation and the claims engine use instead of Python objects: a neutral
-module, so that ``schemas/`` and ``pipeline/stages/`` convert text the same way."""
+encoding, sorting) that validation and the claims engine use instead of Python objects, and the
+lookups built on them (``positions``, ``take_text``, ``mapped``): a neutral module, so that
+``schemas/`` and ``pipeline/stages/`` convert and look up text the same way."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+
+NONE = -1
+"""The position of an absent value."""
 
 
 def arrow_strings(values: pd.Series | pd.Index | Iterable[object]) -> pa.Array | pa.ChunkedArray:
@@ -21,3 +27,29 @@ def arrow_strings(values: pd.Series | pd.Index | Iterable[object]) -> pa.Array |
             return arrow
         return pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
     return pa.array(list(values), type=pa.large_string(), from_pandas=True)
+
+
+def positions(values: pd.Series, universe: pd.Series | pd.Index | Sequence[str]) -> np.ndarray:
+    """The position in ``universe`` of each value (its first occurrence), -1 where absent or empty."""
+    found = pc.index_in(arrow_strings(values), value_set=arrow_strings(universe), skip_nulls=True)
+    return np.asarray(found.fill_null(NONE).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def take_text(labels: pa.Array | pd.Series | Sequence[str], where: np.ndarray, index: pd.Index) -> pd.Series:
+    """A ``str`` column of ``labels[where]`` (empty where ``where`` is -1), with ``index``."""
+    table = labels if isinstance(labels, pa.Array | pa.ChunkedArray) else arrow_strings(labels)
+    missing = where < 0
+    picks = pa.array(np.where(missing, 0, where) if len(table) else np.zeros(len(where), dtype=np.int64))
+    if len(table) == 0:
+        table = pa.array([None], type=pa.large_string())
+    taken = table.take(picks)
+    if missing.any():
+        taken = pc.if_else(pa.array(missing), pa.scalar(None, taken.type), taken)
+    return pd.Series(taken, index=index, dtype="str")
+
+
+def mapped(values: pd.Series, mapping: pd.Series) -> pd.Series:
+    """``values.map(mapping)`` for a ``mapping`` from text to text (its index unique): a ``str``
+    column with ``values``' index, empty where a value is not in the index, looked up with
+    pyarrow's ``index_in`` instead of hashing Python objects."""
+    return take_text(mapping, positions(values, mapping.index), values.index)

@@ -8,6 +8,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from pipeline.arrow_text import mapped
 from schemas.common import (
     JURISDICTIONS,
     Provenance,
@@ -16,6 +17,7 @@ from schemas.common import (
     catalogue,
     date_on_or_before,
     liability_items,
+    member_of,
     not_in,
     pairs,
     required_where,
@@ -136,7 +138,7 @@ def exclusion_rules(claims: pd.DataFrame, policy_products: pd.Series, book: Prod
     """A claim's ``exclusion_code`` (when given) is an exclusion of its policy's product, one rule per
     product. ``policy_products``: product per policy id in force as at the claim's month (whether
     the policy is known at all is checked by the caller)."""
-    product = claims["policy_id"].map(policy_products)
+    product = mapped(claims["policy_id"], policy_products)
     return [
         Rule(
             "exclusion_code",
@@ -156,8 +158,9 @@ def claim_restatement_rules(
     """A claim restatement may not move the claim to a policy whose product lacks its lines' items on
     file, nor drop ``claim_made_date`` while liability lines are on file."""
     candidates = claims[["claim_id", "policy_id", "claim_made_date"]].reset_index(names="row")
-    candidates["product"] = candidates["policy_id"].map(policy_products)
-    with_lines = candidates.merge(lines_on_file[["claim_id", "item"]], on="claim_id")
+    candidates["product"] = mapped(candidates["policy_id"], policy_products)
+    lines_of_claims = lines_on_file.loc[member_of(lines_on_file["claim_id"], claims["claim_id"])]
+    with_lines = candidates.merge(lines_of_claims[["claim_id", "item"]], on="claim_id")
     known_product = with_lines["product"].notna()
     line_items = pairs(with_lines, "product", "item")
     bad_item = known_product & ~line_items.isin(catalogue(book))
@@ -180,7 +183,7 @@ def series_rule(claims: pd.DataFrame, claims_on_file: pd.DataFrame) -> Rule:
     """Every claim of a series belongs to one policy. The series' policy is that of its claims on file
     (other than those restated here), else of its first claim in this file; a claim that puts the
     series on another policy is rejected."""
-    restated = claims_on_file["claim_id"].isin(claims["claim_id"])
+    restated = member_of(claims_on_file["claim_id"], claims["claim_id"])
     on_file = claims_on_file.loc[~restated & claims_on_file["series_id"].notna(), ["series_id", "policy_id"]]
     here = claims.loc[claims["series_id"].notna(), ["series_id", "policy_id", "excel_row"]]
     anchors = (
@@ -189,7 +192,7 @@ def series_rule(claims: pd.DataFrame, claims_on_file: pd.DataFrame) -> Rule:
         .drop_duplicates("series_id")
         .set_index("series_id")["policy_id"]
     )
-    series_policy = claims["series_id"].map(anchors)
+    series_policy = mapped(claims["series_id"], anchors)
     return Rule(
         "series_id",
         "series_id already belongs to another policy (every claim of a series belongs to one policy)",

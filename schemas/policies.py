@@ -19,6 +19,7 @@ from schemas.common import (
     catalogue,
     date_in_period,
     exclusion_codes,
+    member_of,
     not_in,
     one_year_after,
     pairs,
@@ -286,12 +287,13 @@ def product_change_rule(
     """A policy restatement may not give it a product that its claims' exclusion codes or its lines'
     items do not belong to (those rows were validated against the earlier product)."""
     candidates = policies[["policy_id", "product"]].reset_index(names="row")
-    claims = claims_on_file[["claim_id", "policy_id", "exclusion_code"]]
-    with_claims = candidates.merge(claims, on="policy_id")
+    claims = claims_on_file.loc[member_of(claims_on_file["policy_id"], policies["policy_id"])]
+    with_claims = candidates.merge(claims[["claim_id", "policy_id", "exclusion_code"]], on="policy_id")
     bad_exclusion = with_claims["exclusion_code"].notna() & ~pairs(with_claims, "product", "exclusion_code").isin(
         exclusion_codes(book)
     )
-    with_lines = with_claims.merge(lines_on_file[["claim_id", "item"]], on="claim_id")
+    lines = lines_on_file.loc[member_of(lines_on_file["claim_id"], with_claims["claim_id"])]
+    with_lines = with_claims.merge(lines[["claim_id", "item"]], on="claim_id")
     bad_item = ~pairs(with_lines, "product", "item").isin(catalogue(book))
     conflicted = set(with_claims.loc[bad_exclusion, "row"]) | set(with_lines.loc[bad_item, "row"])
     return Rule(

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from pipeline.arrow_text import arrow_strings
+from pipeline.arrow_text import NONE, arrow_strings, positions
 from pipeline.products.load import ProductBook
 from pipeline.stages import coverage, product_tables
-from pipeline.stages.codes import NONE, codes, factorized, lookup, positions, text_rank
+from pipeline.stages.codes import codes, factorized, lookup, text_rank
 
 
 def cover_period(policies: pd.DataFrame) -> pd.DataFrame:

@@ -15,9 +15,9 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from pipeline.arrow_text import positions
 from pipeline.products.load import ProductBook
 from pipeline.stages import coverage
-from pipeline.stages.codes import positions
 from pipeline.stages.versions import InForce
 from pipeline.stages.waterfall import adjudicated_lines
 

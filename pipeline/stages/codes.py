@@ -14,16 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.arrow_text import arrow_strings
-
-NONE = -1
-"""The code of an absent value."""
-
-
-def positions(values: pd.Series, universe: pd.Series | pd.Index | Sequence[str]) -> np.ndarray:
-    """The position in ``universe`` of each value (its first occurrence), -1 where absent or empty."""
-    found = pc.index_in(arrow_strings(values), value_set=arrow_strings(universe), skip_nulls=True)
-    return np.asarray(found.fill_null(NONE).to_numpy(zero_copy_only=False), dtype=np.int64)
+from pipeline.arrow_text import NONE, arrow_strings, positions
 
 
 def codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
@@ -66,19 +57,6 @@ def text_rank(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     same = pc.equal(ordered.slice(1), ordered.slice(0, len(values) - 1))
     repeated = ordered.slice(1).filter(pc.fill_null(same, False))
     return rank, [str(value) for value in repeated.slice(0, 5).to_pylist()]
-
-
-def take_text(labels: pa.Array | pd.Series | Sequence[str], where: np.ndarray, index: pd.Index) -> pd.Series:
-    """A ``str`` column of ``labels[where]`` (empty where ``where`` is -1), with ``index``."""
-    table = labels if isinstance(labels, pa.Array | pa.ChunkedArray) else arrow_strings(labels)
-    missing = where < 0
-    picks = pa.array(np.where(missing, 0, where) if len(table) else np.zeros(len(where), dtype=np.int64))
-    if len(table) == 0:
-        table = pa.array([None], type=pa.large_string())
-    taken = table.take(picks)
-    if missing.any():
-        taken = pc.if_else(pa.array(missing), pa.scalar(None, taken.type), taken)
-    return pd.Series(taken, index=index, dtype="str")
 
 
 def dense(key: np.ndarray) -> np.ndarray:

@@ -20,11 +20,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.arrow_text import arrow_strings
+from pipeline.arrow_text import arrow_strings, take_text
 from pipeline.products.load import PARTS, ProductBook
 from pipeline.stages import coverage, product_tables
 from pipeline.stages.claim_facts import ClaimFacts, claim_facts, claim_positions, dates, series_codes
-from pipeline.stages.codes import codes, factorized, lookup, take_text
+from pipeline.stages.codes import codes, factorized, lookup
 
 CONTEXT_COLUMNS = ["policy_id", "product", "plan", "series", "part", "item_number"]
 """Columns added to every line so that a reader can redo its figures: the policy and product, the

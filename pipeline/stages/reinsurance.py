@@ -32,9 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.arrow_text import positions, take_text
 from pipeline.products.programme import Programme
 from pipeline.stages import layers
-from pipeline.stages.codes import positions, take_text
 from pipeline.stages.layers import OUTSIDE, on_rows
 from pipeline.stages.treaty import treaty_summary
 from pipeline.stages.valuation import (

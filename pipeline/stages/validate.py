@@ -37,11 +37,10 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow.compute as pc
 
-from pipeline.arrow_text import arrow_strings
+from pipeline.arrow_text import arrow_strings, positions, take_text
 from pipeline.calendar import month_end
 from pipeline.parse import PARSERS, Parsed, carried, parse_date
 from pipeline.products import ProductBook
-from pipeline.stages.codes import positions, take_text
 from pipeline.stages.rejections import failure_frame, failures_of, rejected_rows, rejected_rows_empty, rule_failures
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History
 from pipeline.tables import EXCEL_ROW, MonthValidated, RawSheet, RowChecked

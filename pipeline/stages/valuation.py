@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.arrow_text import positions
 from pipeline.money import floor_times_fraction
 from pipeline.products.programme import Programme
 from pipeline.stages import layers
-from pipeline.stages.codes import positions
 from pipeline.stages.layers import OUTSIDE, on_rows
 
 

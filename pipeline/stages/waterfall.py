@@ -26,11 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.arrow_text import take_text
 from pipeline.money import floor_times_fraction
 from pipeline.products.load import PARTS, ProductBook
 from pipeline.stages import product_tables
 from pipeline.stages.caps import capped_at_level, global_order
-from pipeline.stages.codes import codes, lookup, take_text, text_order_codes
+from pipeline.stages.codes import codes, lookup, text_order_codes
 from pipeline.stages.eligibility import LineFacts, eligibility_columns, line_facts
 
 STEP_COLUMNS = [

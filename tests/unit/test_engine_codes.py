@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
 
+from pipeline.arrow_text import mapped, positions, take_text
 from pipeline.stages.caps import capped_rows, global_order, group_cumsum
-from pipeline.stages.codes import codes, lookup, positions, take_text, text_order_codes, text_rank
+from pipeline.stages.codes import codes, lookup, text_order_codes, text_rank
 from tests.helpers import cumulative_cap
 
 
@@ -35,6 +38,23 @@ def test_take_text_and_lookup_sentinel() -> None:
     assert taken.iloc[0] == "y" and pd.isna(taken.iloc[1]) and taken.iloc[2] == "x"
     table = np.arange(12).reshape(3, 4)
     assert lookup(table, np.array([0, 2, -1]), np.array([1, -1, 0])).tolist() == [1, 11, 8]
+
+
+@given(
+    values=st.lists(st.one_of(st.none(), st.sampled_from(["p1", "p2", "p3", "p10", "ｐ1", ""])), max_size=30),
+    keys=st.lists(st.sampled_from(["p1", "p2", "p10", "ｐ1", ""]), unique=True, max_size=5),
+)
+def test_mapped_equals_pandas_map(values: list[str | None], keys: list[str]) -> None:
+    """The Arrow lookup the schemas use for a claim's product, a series' policy: what ``Series.map``
+    gives, empties and values not in the mapping included, on a non-default index."""
+    column = pd.Series(values, index=pd.RangeIndex(100, 100 + len(values)), dtype="str")
+    mapping = pd.Series([f"to {key}" for key in keys], index=pd.Index(keys, dtype="str"), dtype="str")
+    got = mapped(column, mapping)
+    assert got.index.equals(column.index)
+    expected = column.map(mapping)  # float NaN throughout when nothing maps
+    assert [None if pd.isna(value) else value for value in got] == [
+        None if pd.isna(value) else value for value in expected
+    ]
 
 
 def test_global_order_matches_a_stable_sort_of_the_columns() -> None:
