@@ -21,7 +21,7 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Generator, Hashable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Generic, TypeVar
 
@@ -91,21 +91,30 @@ class Started(Generic[Key, Result]):
             key: self._pool.submit(_run_pending, self._number, key) for key in (tasks if start is None else start)
         }
 
-    def results(self) -> dict[Key, Result]:
-        """What each task returned, by key, in the order of the tasks, once all have ended. A task
-        that raised raises here: the first such task in the order of the tasks, as if they ran one
-        after the other in this process."""
+    def each(self) -> Generator[tuple[Key, Result], None, None]:
+        """Each task's key and what it returned, in the order of the tasks, each as soon as it and
+        every task before it have ended (this process can use the first results while the others
+        run). A task that raised raises at its turn, after the results before it, as if the tasks
+        ran one after the other in this process. Left before the end (closed, or the loop using it
+        raises), the tasks not started yet are not run."""
         if self._pool is None:
-            return self._done
+            yield from self._done.items()
+            return
         try:
             with self._pool:
                 try:
-                    return {key: self._running[key].result() for key in self._keys}
-                except BaseException:
+                    for key in self._keys:
+                        yield key, self._running[key].result()
+                except BaseException:  # a task raised, or the iterator was left early
                     self._pool.shutdown(cancel_futures=True)  # the tasks not started yet are not run
                     raise
         finally:
             _PENDING.pop(self._number, None)
+
+    def results(self) -> dict[Key, Result]:
+        """What each task returned, by key, in the order of the tasks, once all have ended. A task
+        that raised raises here: the first such task in the order of the tasks (``each``)."""
+        return dict(self.each())
 
     def stop(self) -> None:
         """No results wanted: the tasks not started yet are not run; wait for the running ones."""

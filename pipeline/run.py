@@ -1,8 +1,10 @@
 """The order of stages of a run as at month M, nothing else (ARCHITECTURE.md; CALCULATION.md § Time).
 
 read (the month folders, each sheet parsed and checked row by row where it is read; a month's
-workbooks only when the parse cache has no entry for it) -> validate (month by month, against what
-earlier months made known; a cached month as cached) -> versions (as at M and as at M−1) -> premium ->
+workbooks only when the parse cache has no entry for it; each month validated against what earlier
+months made known as soon as it is read, while the engine reads the later months; a cached month as
+cached) -> validate (the months' outcomes stored in the parse cache and put together: the history,
+the rejected rows, the reconciliation) -> versions (as at M and as at M−1) -> premium ->
 claims (as at M and M−1: the month's movements) -> annotate (the annotated workbooks built and
 started: they are written while the run goes on) -> triangle (the versions and claims as at every
 earlier month: the payable history of the development triangle) -> reinsurance -> reports -> write
@@ -15,11 +17,11 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from tqdm import tqdm
@@ -54,6 +56,7 @@ from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, as_at
 
 log = logging.getLogger("pipeline")
+T = TypeVar("T")
 STAGES = (
     "products",
     "read",
@@ -160,12 +163,18 @@ def run_month(
             cache_root = cache_dir or output_dir / CACHE_FOLDER
             reads = [HolderRead.of(holder, month, cache_root, book, use_cache=use_cache) for holder in holders]
             no_bordereau_warnings(input_dir, reads)
+            # each month validated as soon as it is read, while the engine reads the later months
+            waited, started = Waited(), time.perf_counter()
+            validated_by_holder = []
             for read in reads:
-                months_to_read, reader = read.months_to_read, file_reader(read.holder)
-                read.sheets = claims_engine.checked_sheets_by_month(read.found, months_to_read, reader, book)
-            parsed = sum(sheet.raw.rows_read for read in reads for sheets in read.sheets.values() for sheet in sheets)
+                arriving = claims_engine.checked_months(read.found, read.months_to_read, file_reader(read.holder), book)
+                validated_by_holder.append(
+                    validate_months(read.found.months, waited.for_each(read.counted(arriving)), read.cached, book)
+                )
+            validating = time.perf_counter() - started - waited.seconds
+            parsed = sum(read.rows_read for read in reads)
             cached_months = {(read.holder.code, m) for read in reads for m in read.cached}
-            months_read = sum(len(read.sheets) for read in reads)
+            months_read = sum(len(read.months_read) for read in reads)
             if months_read or not cached_months:
                 rows.update(rows_in=parsed, months=months_read)
             if cached_months:
@@ -176,11 +185,13 @@ def run_month(
                 rows["cache"] = f"{served} ({from_cache:,} rows) from the parse cache"
             if several:
                 rows["coverholders"] = f"{len(holders)} cover-holders"
+            if months_read:
+                rows["validated"] = f"each month validated as it was read ({validating:.2f} s)"
+        stages.timings["validate:months"] = round(validating, 3)
 
         with stages.stage("validate") as rows:
             outcomes = []
-            for read in reads:
-                months_of_holder = validate_months(read.found.months, read.sheets, read.cached, book)
+            for read, months_of_holder in zip(reads, validated_by_holder, strict=True):
                 if read.cache:
                     read.cache.store_all(months_of_holder, skip=read.cached)
                 outcomes.append([coverholder_month(m, read.holder.code, scoped=several) for m in months_of_holder])
@@ -341,6 +352,26 @@ def run_month(
         cached_months=sorted({m for read in reads for m in read.cached}),
         parquet_sheets=parquet_sheets,
     )
+
+
+class Waited:
+    """The seconds this process waited for the items of iterators (the months the engine reads)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def for_each(self, items: Iterable[T]) -> Iterator[T]:
+        """``items`` one by one, the time waited for each added to ``seconds``."""
+        iterator = iter(items)
+        while True:
+            start = time.perf_counter()
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                self.seconds += time.perf_counter() - start
+            yield item
 
 
 def run_info(

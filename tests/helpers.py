@@ -30,7 +30,7 @@ def validate_bordereaux(bordereaux: Bordereaux, book: ProductBook) -> Validated:
     sheets = {
         month: [row_checked(s, book) for s in bordereaux.sheets if s.month == month] for month in bordereaux.months
     }
-    return combined(validate_months(bordereaux.months, sheets, {}, book))
+    return combined(validate_months(bordereaux.months, sheets.items(), {}, book))
 
 
 def cumulative_cap(amounts: pd.Series, groups: Sequence[pd.Series], limits: pd.Series) -> pd.Series:

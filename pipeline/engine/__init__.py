@@ -10,7 +10,8 @@ Dask engine runs the tasks on the workers, the pandas engine in forked processes
 when the book is large (``read_processes``), else in this process. The rest of validation (ids
 twice in a file, references to the policies and claims in force, restatements, series, the
 ``*Valid`` model) needs what earlier sheets and months made known, so it runs month by month in the
-run's process. Claims:
+run's process: each month as soon as its tasks are done (``checked_months``, ``months_as_read``),
+while the tasks of the later months run. Claims:
 ``pipeline.stages.waterfall.adjudicated_lines``: every cap of the waterfall lives inside one
 policy (line, claim, series and policy limits), so the Dask engine splits the lines by policy and
 runs it unchanged on each part. Everything that crosses policies (versions, totals, reinsurance,
@@ -20,7 +21,8 @@ only chooses the engine (``open_engine``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -30,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from pipeline.forked import cores, forked_results, processes_from
+from pipeline.forked import Started, cores, processes_from
 from pipeline.io.find import BordereauFiles, SourceFile
 from pipeline.io.read import ParquetPart, combined_parts, parquet_parts, read_file, read_parquet_part
 from pipeline.parse import carried
@@ -63,7 +65,7 @@ class ReadTask:
 
     @property
     def size(self) -> int:
-        """The bytes the task reads (a large book's files are read in parallel, the largest first)."""
+        """The bytes the task reads (a large book's files are read in parallel, each month's largest first)."""
         path = self.part.path if self.part is not None else Path(self.source.path)
         if path.is_dir():
             return sum(entry.stat().st_size for entry in path.iterdir() if entry.is_file())
@@ -89,23 +91,41 @@ def checked_task(task: ReadTask, read: FileReader, book: ProductBook) -> list[Ro
     return [row_checked(read_parquet_part(task.source, task.part), book)]
 
 
-def sheets_by_month(
-    months: Sequence[str], tasks: Sequence[ReadTask], checked: Sequence[list[RowChecked]]
-) -> dict[str, list[RowChecked]]:
-    """The row-checked sheets of each month, from what each task gave (in the tasks' order): the
-    parts of a folder sheet combined into that sheet (``combined_checked``)."""
-    by_month: dict[str, list[RowChecked]] = {month: [] for month in months}
+def months_as_read(
+    months: Sequence[str], tasks: Sequence[ReadTask], checked: Iterable[list[RowChecked]]
+) -> Iterator[tuple[str, list[RowChecked]]]:
+    """Each of ``months`` in order with its row-checked sheets, from what each task gave (the tasks
+    in the months' order, as ``read_tasks`` makes them from the months' files), the parts of a
+    folder sheet combined into that sheet (``combined_checked``): a month as soon as its last task's
+    result is in, so that the run validates it while later months are read; a month with no task
+    comes with no sheet."""
+    remaining = deque(months)
+    sheets: list[RowChecked] = []
     parts: list[RowChecked] = []
-    for number, (task, sheets) in enumerate(zip(tasks, checked, strict=True)):
-        if task.part is None:
-            by_month[task.source.month].extend(sheets)
-            continue
-        parts.extend(sheets)
+    for number, (task, result) in enumerate(zip(tasks, checked, strict=True)):
         following = tasks[number + 1] if number + 1 < len(tasks) else None
-        if following is None or following.source != task.source:
-            by_month[task.source.month].append(combined_checked(parts))
-            parts = []
-    return by_month
+        if task.part is None:
+            sheets.extend(result)
+        else:
+            parts.extend(result)
+            if following is None or following.source != task.source:
+                sheets.append(combined_checked(parts))
+                parts = []
+        month = task.source.month
+        if following is None or following.source.month != month:
+            while remaining and remaining[0] != month:
+                yield remaining.popleft(), []
+            if remaining:
+                remaining.popleft()
+            yield month, sheets
+            sheets = []
+    for month in remaining:
+        yield month, []
+
+
+def month_sources(found: BordereauFiles, months: Sequence[str]) -> list[SourceFile]:
+    """The input files of ``months``, month by month (the order of the read tasks)."""
+    return [source for month in months for source in found.of_month(month)]
 
 
 def combined_checked(parts: Sequence[RowChecked]) -> RowChecked:
@@ -139,12 +159,13 @@ def combined_checked(parts: Sequence[RowChecked]) -> RowChecked:
 
 
 class Engine(Protocol):
-    """What a run needs of an engine: the row-checked sheets of the months to read, the adjudicated
-    lines as at every valuation, and what the manifest says about the engine."""
+    """What a run needs of an engine: the row-checked sheets of the months to read, month by month
+    as they are read, the adjudicated lines as at every valuation, and what the manifest says about
+    the engine."""
 
-    def checked_sheets_by_month(
+    def checked_months(
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
-    ) -> dict[str, list[RowChecked]]: ...
+    ) -> Iterator[tuple[str, list[RowChecked]]]: ...
 
     def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]: ...
 
@@ -164,15 +185,18 @@ class PandasEngine:
     time in forked processes when the book is large: ``read_processes``) and each valuation's lines
     adjudicated in this process."""
 
-    def checked_sheets_by_month(
+    def checked_months(
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
-    ) -> dict[str, list[RowChecked]]:
-        sources = [source for month in months for source in found.of_month(month)]
-        tasks = read_tasks(sources, read)
+    ) -> Iterator[tuple[str, list[RowChecked]]]:
+        """The row-checked sheets of ``months``, month by month (``months_as_read``): the read tasks
+        start now, month after month (within a month the largest first), in forked processes when
+        the book is large, and run while the caller validates the months already read."""
+        tasks = read_tasks(month_sources(found, months), read)
         work = {number: partial(checked_task, task, read, book) for number, task in enumerate(tasks)}
-        largest_first = sorted(work, key=lambda number: -tasks[number].size)
-        checked = forked_results(work, read_processes(tasks), start=largest_first)
-        return sheets_by_month(months, tasks, list(checked.values()))
+        order = {month: number for number, month in enumerate(months)}
+        start = sorted(work, key=lambda number: (order[tasks[number].source.month], -tasks[number].size))
+        started = Started(work, read_processes(tasks), start=start)
+        return months_as_read(months, tasks, (sheets for _, sheets in started.each()))
 
     def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
         return adjudicated_by_valuation(valuations, book)

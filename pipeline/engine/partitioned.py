@@ -13,7 +13,7 @@ as one graph. Nothing here knows a rule.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dask
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from distributed import Client
 
-from pipeline.engine import FileReader, checked_task, read_tasks, sheets_by_month
+from pipeline.engine import FileReader, checked_task, month_sources, months_as_read, read_tasks
 from pipeline.engine.cluster import workers_of
 from pipeline.io.find import BordereauFiles
 from pipeline.products.load import ProductBook
@@ -122,19 +122,19 @@ class DaskEngine:
         self.client = client
         self.scheduler = scheduler
 
-    def checked_sheets_by_month(
+    def checked_months(
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
-    ) -> dict[str, list[RowChecked]]:
-        """The row-checked sheets of ``months``: each input file read by ``read`` (the cover-holder's
-        reader: the contract's or its layout's) and its sheets row-checked in a task of its own on
-        the workers (which see the input folder at the same path), each part of a folder sheet in a
-        task of its own (``read_tasks``, ``checked_task``; the parts combined here); a file that
-        cannot be read raises its one-line ``FatalInputError`` here, as in this process. The
-        product book goes with each task as it is (a few tens of KiB pickled)."""
-        sources = [source for source in found.files if source.month in set(months)]
-        tasks = read_tasks(sources, read)
+    ) -> Iterator[tuple[str, list[RowChecked]]]:
+        """The row-checked sheets of ``months``, month by month as they are read
+        (``months_as_read``): each input file read by ``read`` (the cover-holder's reader: the
+        contract's or its layout's) and its sheets row-checked in a task of its own on the workers
+        (which see the input folder at the same path), each part of a folder sheet in a task of its
+        own (``read_tasks``, ``checked_task``; the parts combined here); a file that cannot be read
+        raises its one-line ``FatalInputError`` at its turn, as in this process. The product book
+        goes with each task as it is (a few tens of KiB pickled)."""
+        tasks = read_tasks(month_sources(found, months), read)
         futures = self.client.map(checked_task, tasks, read=read, book=book, pure=False)
-        return sheets_by_month(months, tasks, self.client.gather(futures))
+        return months_as_read(months, tasks, (future.result() for future in futures))
 
     def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
         """Per valuation month, ``adjudicated_lines(lines, claims, policies, book)``, computed on the

@@ -7,7 +7,7 @@ what the manifest says of each cover-holder and cache.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,15 +26,16 @@ log = logging.getLogger(__name__)
 @dataclass
 class HolderRead:
     """One cover-holder's part of the read stage: its files up to M, its parse cache, the months
-    the cache served and the row-checked sheets of the others (``RowChecked``, filled by the engine's
-    read step); its month folders where no bordereau was found."""
+    the cache served, the months read and the rows they held (``counted``, as the engine's read step
+    gives them); its month folders where no bordereau was found."""
 
     holder: CoverHolder
     found: BordereauFiles
     empty_months: tuple[str, ...]
     cache: ParseCache | None
     cached: dict[str, MonthValidated]
-    sheets: dict[str, list[RowChecked]] = field(default_factory=dict)
+    months_read: list[str] = field(default_factory=list)
+    rows_read: int = 0
 
     @classmethod
     def of(cls, holder: CoverHolder, month: str, cache_root: Path, book: ProductBook, *, use_cache: bool) -> HolderRead:
@@ -49,6 +50,14 @@ class HolderRead:
     @property
     def months_to_read(self) -> list[str]:
         return [m for m in self.found.months if m not in self.cached]
+
+    def counted(self, months: Iterable[tuple[str, list[RowChecked]]]) -> Iterator[tuple[str, list[RowChecked]]]:
+        """The months the engine reads, each with its row-checked sheets, passed on as they come,
+        counted in ``months_read`` and ``rows_read``."""
+        for month, sheets in months:
+            self.months_read.append(month)
+            self.rows_read += sum(sheet.raw.rows_read for sheet in sheets)
+            yield month, sheets
 
     def describe(self) -> dict[str, Any]:
         """The cover-holder for the manifest: code, name, folder, layout file and its SHA-256."""

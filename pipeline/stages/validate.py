@@ -425,18 +425,25 @@ def validate_month(month: str, sheets: Iterable[RowChecked], known: Known, book:
 
 def validate_months(
     months: Sequence[str],
-    sheets: Mapping[str, Sequence[RowChecked]],
+    sheets: Iterable[tuple[str, Sequence[RowChecked]]],
     done: Mapping[str, MonthValidated],
     book: ProductBook,
 ) -> list[MonthValidated]:
     """Every month in order: the outcome in ``done`` (from the parse cache) where there is one, else
-    the month's row-checked ``sheets`` validated against what the earlier months made known."""
+    the month's row-checked sheets validated against what the earlier months made known. ``sheets``
+    gives the other months in order, each with its sheets (a month it does not give has none), and
+    is taken one month at a time: each month is validated as soon as it comes, while the engine
+    still reads the later ones (``pipeline.engine.months_as_read``)."""
     results: list[MonthValidated] = []
     known = nothing_known()
+    arriving = iter(sheets)
     for month in months:
         result = done.get(month)
         if result is None:
-            result = validate_month(month, sheets.get(month, ()), known, book)
+            given, month_sheets = next(arriving, (month, ()))
+            if given != month:
+                raise ValueError(f"the sheets of {given} came where those of {month} were expected")
+            result = validate_month(month, month_sheets, known, book)
         results.append(result)
         known = known_after(known, result)
     return results

@@ -121,11 +121,11 @@ def test_dask_engine_row_checks_on_the_workers_what_the_pandas_engine_row_checks
     from pipeline.stages.validate import combined, validate_months
 
     found = _book_with_rejections(tmp_path)
-    on_workers = DaskEngine(dask_client).checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
-    here = PandasEngine().checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
+    on_workers = dict(DaskEngine(dask_client).checked_months(found, found.months, read_file, PRODUCTS))
+    here = dict(PandasEngine().checked_months(found, found.months, read_file, PRODUCTS))
     _assert_same_sheets(on_workers, here)
-    got = combined(validate_months(found.months, on_workers, {}, PRODUCTS))
-    expected = combined(validate_months(found.months, here, {}, PRODUCTS))
+    got = combined(validate_months(found.months, on_workers.items(), {}, PRODUCTS))
+    expected = combined(validate_months(found.months, here.items(), {}, PRODUCTS))
     for table in ("policies", "claims", "lines"):
         pd.testing.assert_frame_equal(getattr(got.history, table), getattr(expected.history, table), obj=table)
     pd.testing.assert_frame_equal(got.rejected, expected.rejected)
@@ -256,10 +256,70 @@ def test_forked_reading_row_checks_what_this_process_row_checks(tmp_path, monkey
 
     found = _book_with_rejections(tmp_path)
     monkeypatch.setenv(READ_PROCESSES_VARIABLE, "1")
-    here = PandasEngine().checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
+    here = dict(PandasEngine().checked_months(found, found.months, read_file, PRODUCTS))
     monkeypatch.setenv(READ_PROCESSES_VARIABLE, "2")
-    forked = PandasEngine().checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
+    forked = dict(PandasEngine().checked_months(found, found.months, read_file, PRODUCTS))
     _assert_same_sheets(forked, here)
+
+
+def test_a_month_comes_to_validation_while_later_months_are_still_read(tmp_path, monkeypatch) -> None:
+    """The pandas engine hands over each month as soon as its files are read and row-checked, in
+    month order, while the later months are read in the forked processes: here the second month's
+    files wait until the first month has been handed over (were the months handed over all at the
+    end, they would time out), and the months validated as they come give what the months read
+    first and validated after give."""
+    import time
+
+    from pipeline.io.read import read_file
+    from pipeline.stages.validate import combined, validate_months
+
+    found = _book_with_rejections(tmp_path)
+    first_handed_over = tmp_path / "first month handed over"
+
+    def read_after_the_first_month(source):
+        deadline = time.monotonic() + 30
+        while source.month != "2026-04" and not first_handed_over.exists():
+            if time.monotonic() > deadline:
+                raise AssertionError("the first month was not handed over before the second was read")
+            time.sleep(0.01)
+        return read_file(source)
+
+    monkeypatch.setenv(READ_PROCESSES_VARIABLE, "2")
+    arriving = PandasEngine().checked_months(found, found.months, read_after_the_first_month, PRODUCTS)
+
+    def handed_over():
+        for month, sheets in arriving:
+            first_handed_over.touch()
+            yield month, sheets
+
+    as_they_come = combined(validate_months(found.months, handed_over(), {}, PRODUCTS))
+    read_first = dict(PandasEngine().checked_months(found, found.months, read_file, PRODUCTS))
+    expected = combined(validate_months(found.months, read_first.items(), {}, PRODUCTS))
+    for table in ("policies", "claims", "lines"):
+        pd.testing.assert_frame_equal(getattr(as_they_come.history, table), getattr(expected.history, table))
+    pd.testing.assert_frame_equal(as_they_come.rejected, expected.rejected)
+    pd.testing.assert_frame_equal(as_they_come.counts, expected.counts)
+
+
+def test_months_as_read_gives_every_month_in_order_with_its_sheets() -> None:
+    """A month with no file comes with no sheet, in its place (the parts of a folder sheet coming
+    as one sheet: test_a_folder_sheet_is_row_checked_part_by_part_as_it_is_whole)."""
+    from pipeline.engine import ReadTask, months_as_read
+    from pipeline.io.find import SourceFile
+
+    def source(month: str, file: str) -> SourceFile:
+        return SourceFile(month, f"{month}/{file}", Path(file), (), "")
+
+    def sheet(name: str) -> RowChecked:
+        return RowChecked(raw=None, frame=pd.DataFrame({"name": [name]}), parse_failures=None, row_failures=None)  # type: ignore[arg-type]
+
+    tasks = [ReadTask(source("2026-04", "policies.xlsx")), ReadTask(source("2026-06", "claims.xlsx"))]
+    results = [[sheet("policies 04")], [sheet("claims 06")]]
+    got = [
+        (month, [checked.frame["name"].iloc[0] for checked in sheets])
+        for month, sheets in months_as_read(["2026-04", "2026-05", "2026-06", "2026-07"], tasks, results)
+    ]
+    assert got == [("2026-04", ["policies 04"]), ("2026-05", []), ("2026-06", ["claims 06"]), ("2026-07", [])]
 
 
 def test_the_files_are_read_in_forked_processes_only_when_the_book_is_large(tmp_path, monkeypatch) -> None:
@@ -356,7 +416,7 @@ def test_a_folder_sheet_is_row_checked_part_by_part_as_it_is_whole(tmp_path, mon
     whole = {"2026-04": [sheet for source in found.files for sheet in checked_sheets(source, read_file, PRODUCTS)]}
     for processes in ("1", "2"):
         monkeypatch.setenv(READ_PROCESSES_VARIABLE, processes)
-        by_parts = PandasEngine().checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
+        by_parts = dict(PandasEngine().checked_months(found, found.months, read_file, PRODUCTS))
         lines, expected = by_parts["2026-04"][2], whole["2026-04"][2]
         pd.testing.assert_frame_equal(lines.raw.frame, expected.raw.frame)
         assert lines.raw.extra_columns == expected.raw.extra_columns == ("memo", "(column H)")
@@ -364,8 +424,8 @@ def test_a_folder_sheet_is_row_checked_part_by_part_as_it_is_whole(tmp_path, mon
         for failures in ("parse_failures", "row_failures"):
             got, want = (getattr(sheet, failures).sort_values(["index", "column"]) for sheet in (lines, expected))
             pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), obj=failures)
-        got_outcome = combined(validate_months(found.months, by_parts, {}, PRODUCTS))
-        want_outcome = combined(validate_months(found.months, whole, {}, PRODUCTS))
+        got_outcome = combined(validate_months(found.months, by_parts.items(), {}, PRODUCTS))
+        want_outcome = combined(validate_months(found.months, whole.items(), {}, PRODUCTS))
         pd.testing.assert_frame_equal(got_outcome.history.lines, want_outcome.history.lines)
         pd.testing.assert_frame_equal(got_outcome.rejected, want_outcome.rejected)
         pd.testing.assert_frame_equal(got_outcome.counts, want_outcome.counts)
@@ -394,7 +454,7 @@ def test_parts_whose_columns_cannot_be_one_column_stop_the_run_with_the_same_lin
     messages = []
     for read in (
         lambda: [checked_sheets(source, read_file, PRODUCTS) for source in found.files],
-        lambda: PandasEngine().checked_sheets_by_month(found, found.months, read_file, PRODUCTS),
+        lambda: dict(PandasEngine().checked_months(found, found.months, read_file, PRODUCTS)),
     ):
         with pytest.raises(FatalInputError) as raised:
             read()
@@ -406,8 +466,8 @@ def test_dask_engine_row_checks_a_folder_sheet_part_by_part_on_the_workers(dask_
     from pipeline.io.read import read_file
 
     found = _folder_book(tmp_path)
-    on_workers = DaskEngine(dask_client).checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
-    here = PandasEngine().checked_sheets_by_month(found, found.months, read_file, PRODUCTS)
+    on_workers = dict(DaskEngine(dask_client).checked_months(found, found.months, read_file, PRODUCTS))
+    here = dict(PandasEngine().checked_months(found, found.months, read_file, PRODUCTS))
     assert list(on_workers) == list(here) == ["2026-04"]
     for on_worker, in_process in zip(on_workers["2026-04"], here["2026-04"], strict=True):
         pd.testing.assert_frame_equal(on_worker.raw.frame, in_process.raw.frame)

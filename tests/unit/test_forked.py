@@ -73,3 +73,41 @@ def test_the_number_of_processes_is_read_from_its_variable(monkeypatch) -> None:
         monkeypatch.setenv("PIPELINE_TEST_PROCESSES", bad)
         with pytest.raises(FatalInputError, match=r"^PIPELINE_TEST_PROCESSES: expected a whole number from 1"):
             processes_from("PIPELINE_TEST_PROCESSES", 5)
+
+
+def test_each_result_comes_as_soon_as_it_and_those_before_it_have_ended(tmp_path) -> None:
+    """``each`` hands over the first task's result while a later task still runs: here the later
+    task waits for a file that this process writes only once it holds the first result (were the
+    results handed over all at the end, the later task would time out)."""
+    go = tmp_path / "go"
+
+    def waits_for_go() -> str:
+        deadline = time.monotonic() + 20
+        while not go.exists():
+            if time.monotonic() > deadline:
+                return "timed out"
+            time.sleep(0.01)
+        return "went"
+
+    started = forked.Started({"first": os.getpid, "second": waits_for_go}, processes=2)
+    results = started.each()
+    key, pid = next(results)
+    assert key == "first" and pid != os.getpid()
+    go.touch()
+    assert list(results) == [("second", "went")]
+
+
+def test_each_raises_at_the_failing_tasks_turn_and_left_early_runs_no_more_tasks(tmp_path) -> None:
+    tasks = {"a": lambda: "a", "b": lambda: _fails("b.xlsx", 0.0), "c": lambda: "c"}
+    results = forked.Started(tasks, processes=2).each()
+    assert next(results) == ("a", "a")
+    with pytest.raises(FatalInputError, match=r"^b\.xlsx: cannot be read$"):
+        next(results)
+
+    ran = tmp_path / "ran"
+    ran.mkdir()
+    slow = {key: (lambda key=key: (ran / str(key)).touch() or _pid_after(0.2)) for key in range(8)}
+    left = forked.Started(slow, processes=2).each()
+    next(left)
+    left.close()  # the tasks not started yet are not run
+    assert 2 <= len(list(ran.iterdir())) < 8
