@@ -145,7 +145,8 @@ def run_pipeline(
         stages = stage_timings(manifest)
         record["stages"] = stages
         record["stages_seconds"] = round(sum(stages.values()), 3)
-        # ``write:<file>`` entries break ``write`` down by file: count them once, through ``write``.
+        # ``stage:part`` entries break a stage down (``write:<file>`` by file, ``validate:months`` the
+        # validation inside ``read``): count them once, through their stage.
         stage_total = sum(seconds for name, seconds in stages.items() if ":" not in name)
         record["outside_stages_seconds"] = round(child.seconds - stage_total, 3)
         listed = [name for name in manifest.get("outputs", []) if str(name).endswith(".xlsx")]
