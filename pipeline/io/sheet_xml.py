@@ -40,8 +40,9 @@ CELL_BUDGET = 60_000_000
 EXCEL_COLUMNS, EXCEL_ROWS = 16_384, 1_048_576
 
 # Markers of cells python-calamine reads as '' although they are not empty: an error value
-# (``t="e"``) or a formula (``<f>``), which may have no saved result. See :func:`special_cells`.
-_SPECIAL_MARKERS = (b't="e"', b"t='e'", b"<f>", b"<f ", b"<f/", b":f>", b":f ", b":f/")
+# (``t="e"``) or a formula (``<f>``), which may have no saved result. See :func:`special_cells`;
+# :func:`has_special_marker` finds them in one vectorised pass.
+SPECIAL_MARKERS = (b't="e"', b"t='e'", b"<f>", b"<f ", b"<f/", b":f>", b":f ", b":f/")
 _CELL_REF = re.compile(r"([A-Z]+)(\d+)")
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
@@ -94,6 +95,24 @@ def sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
     return None
 
 
+def has_special_marker(block: bytes) -> bool:
+    """Whether ``block`` holds one of :data:`SPECIAL_MARKERS`, found from its few ``f`` and ``e``
+    bytes (searching for each of the eight markers in turn took a fifth of reading a large book)."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    if len(data) < 3:
+        return False
+    f = np.flatnonzero(data[1:-1] == ord("f")) + 1  # <f> <f  <f/ :f> :f  :f/
+    before, after = data[f - 1], data[f + 1]
+    if np.any(((before == ord("<")) | (before == ord(":"))) & np.isin(after, (ord(">"), ord(" "), ord("/")))):
+        return True
+    if len(data) < 5:
+        return False
+    e = np.flatnonzero(data[3:-1] == ord("e")) + 3  # t="e" t='e'
+    quote = data[e - 1]
+    opened = (quote == ord('"')) | (quote == ord("'"))
+    return bool(np.any((data[e - 3] == ord("t")) & (data[e - 2] == ord("=")) & opened & (data[e + 1] == quote)))
+
+
 def _block_extent(block: bytes) -> tuple[int, int]:
     """The largest row and column (1-based) of the ``r="…"`` references in ``block``, vectorised (a
     regular expression over a million-row sheet takes seconds). A reference cut at the block's end
@@ -140,7 +159,7 @@ def scan_sheet(archive: zipfile.ZipFile, sheet: str) -> SheetScan:
     with archive.open(part) as stream:
         for block in iter(lambda: stream.read(1 << 22), b""):
             window = tail + block
-            special = special or any(marker in window for marker in _SPECIAL_MARKERS)
+            special = special or has_special_marker(window)
             row, column = _block_extent(window)
             rows, columns = max(rows, row), max(columns, column)
             tail = block[-24:]

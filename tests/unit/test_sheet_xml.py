@@ -8,7 +8,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.io.sheet_xml import _block_extent, column_letters
+from pipeline.io.sheet_xml import SPECIAL_MARKERS, _block_extent, column_letters, has_special_marker
 
 REFERENCE = re.compile(rb"""[ \n\t\r]r=["']([A-Z]{0,3})([0-9]{0,8})""")
 
@@ -52,3 +52,26 @@ def test_block_extent_matches_the_references_read_one_by_one(given_cells: list) 
 def test_block_extent_of_a_block_without_references_is_zero() -> None:
     assert _block_extent(b"<worksheet><sheetData/></worksheet>" + b" " * 16) == (0, 0)
     assert _block_extent(b"short") == (0, 0)
+
+
+fragments = st.lists(
+    st.sampled_from(
+        [b"<", b">", b"/", b" ", b":", b"f", b"e", b"t", b"=", b'"', b"'", b"x", b"<c>", b"<f", b"t=", b"</v>"]
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(fragments)
+def test_special_markers_are_found_as_a_search_for_each_marker_finds_them(pieces: list[bytes]) -> None:
+    """The vectorised check of error values and formulas agrees with searching the block for each
+    marker in turn, wherever the markers fall (at the block's edges too)."""
+    block = b"".join(pieces)
+    assert has_special_marker(block) == any(marker in block for marker in SPECIAL_MARKERS)
+
+
+def test_special_markers_in_a_sheets_xml() -> None:
+    assert has_special_marker(b'<c r="A2" t="e"><v>#N/A</v></c>')
+    assert has_special_marker(b'<c r="A2"><f>SUM(B1:B9)</f></c>') and has_special_marker(b"<x:f t='shared'/>")
+    assert not has_special_marker(b'<c r="A2" t="s"><v>3</v></c><c r="F2" t="str"><v>fee</v></c>')
