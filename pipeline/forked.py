@@ -137,11 +137,3 @@ def _pool(processes: int) -> ProcessPoolExecutor | None:
     except OSError as error:  # no semaphores or shared memory here (some sandboxes)
         log.warning("working one task after the other: no process pool (%s)", error)
         return None
-
-
-def forked_results(
-    tasks: Mapping[Key, Callable[[], Result]], processes: int, start: Sequence[Key] | None = None
-) -> dict[Key, Result]:
-    """What each task returns, by key, in the order of ``tasks``: the tasks started (``Started``,
-    in ``processes`` forked processes, in the order ``start``) and waited for."""
-    return Started(tasks, processes, start).results()

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline import forked
 from pipeline.errors import FatalInputError
-from pipeline.forked import forked_results, processes_from
+from pipeline.forked import Started, processes_from
 
 
 def _pid_after(seconds: float) -> int:
@@ -21,7 +21,7 @@ def _pid_after(seconds: float) -> int:
 
 def test_results_come_back_by_key_in_the_order_of_the_tasks() -> None:
     tasks = {key: (lambda key=key: (key, _pid_after(0.05 * (3 - key)))) for key in range(4)}
-    results = forked_results(tasks, processes=2, start=[3, 2, 1, 0])
+    results = Started(tasks, processes=2, start=[3, 2, 1, 0]).results()
     assert list(results) == [0, 1, 2, 3]
     assert [key for key, _ in results.values()] == [0, 1, 2, 3]
     pids = {pid for _, pid in results.values()}
@@ -36,7 +36,7 @@ def test_one_process_runs_the_tasks_here_in_order() -> None:
         return os.getpid()
 
     tasks = {key: (lambda key=key: task(key)) for key in range(3)}
-    assert forked_results(tasks, processes=1, start=[2, 1, 0]) == {0: os.getpid(), 1: os.getpid(), 2: os.getpid()}
+    assert Started(tasks, processes=1, start=[2, 1, 0]).results() == {0: os.getpid(), 1: os.getpid(), 2: os.getpid()}
     assert ran == [0, 1, 2]
 
 
@@ -52,7 +52,7 @@ def test_the_first_failing_task_in_the_tasks_order_raises_whichever_fails_first(
         "c": lambda: _fails("c.xlsx", 0.0),  # fails first
     }
     with pytest.raises(FatalInputError, match=r"^b\.xlsx: cannot be read$"):
-        forked_results(tasks, processes=2)
+        Started(tasks, processes=2).results()
 
 
 def test_without_a_pool_the_tasks_run_here(monkeypatch, caplog) -> None:
@@ -60,7 +60,7 @@ def test_without_a_pool_the_tasks_run_here(monkeypatch, caplog) -> None:
         raise OSError("no semaphores here")
 
     monkeypatch.setattr(forked, "ProcessPoolExecutor", refuse)
-    assert forked_results({"a": os.getpid, "b": os.getpid}, processes=2) == {"a": os.getpid(), "b": os.getpid()}
+    assert Started({"a": os.getpid, "b": os.getpid}, processes=2).results() == {"a": os.getpid(), "b": os.getpid()}
     assert "no process pool (no semaphores here)" in caplog.text
 
 
@@ -89,7 +89,7 @@ def test_each_result_comes_as_soon_as_it_and_those_before_it_have_ended(tmp_path
             time.sleep(0.01)
         return "went"
 
-    started = forked.Started({"first": os.getpid, "second": waits_for_go}, processes=2)
+    started = Started({"first": os.getpid, "second": waits_for_go}, processes=2)
     results = started.each()
     key, pid = next(results)
     assert key == "first" and pid != os.getpid()
@@ -99,7 +99,7 @@ def test_each_result_comes_as_soon_as_it_and_those_before_it_have_ended(tmp_path
 
 def test_each_raises_at_the_failing_tasks_turn_and_left_early_runs_no_more_tasks(tmp_path) -> None:
     tasks = {"a": lambda: "a", "b": lambda: _fails("b.xlsx", 0.0), "c": lambda: "c"}
-    results = forked.Started(tasks, processes=2).each()
+    results = Started(tasks, processes=2).each()
     assert next(results) == ("a", "a")
     with pytest.raises(FatalInputError, match=r"^b\.xlsx: cannot be read$"):
         next(results)
@@ -107,7 +107,7 @@ def test_each_raises_at_the_failing_tasks_turn_and_left_early_runs_no_more_tasks
     ran = tmp_path / "ran"
     ran.mkdir()
     slow = {key: (lambda key=key: (ran / str(key)).touch() or _pid_after(0.2)) for key in range(8)}
-    left = forked.Started(slow, processes=2).each()
+    left = Started(slow, processes=2).each()
     next(left)
     left.close()  # the tasks not started yet are not run
     assert 2 <= len(list(ran.iterdir())) < 8
