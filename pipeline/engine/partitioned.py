@@ -13,6 +13,7 @@ as one graph. Nothing here knows a rule.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-from distributed import Client
+from distributed import Client, Future
 
 from pipeline.engine import FileReader, checked_task, month_sources, months_as_read, read_tasks
 from pipeline.engine.cluster import workers_of
@@ -133,8 +134,8 @@ class DaskEngine:
         raises its one-line ``FatalInputError`` at its turn, as in this process. The product book
         goes with each task as it is (a few tens of KiB pickled)."""
         tasks = read_tasks(month_sources(found, months), read)
-        futures = self.client.map(checked_task, tasks, read=read, book=book, pure=False)
-        return months_as_read(months, tasks, (future.result() for future in futures))
+        futures = deque(self.client.map(checked_task, tasks, read=read, book=book, pure=False))
+        return months_as_read(months, tasks, _taken_in_order(futures))
 
     def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
         """Per valuation month, ``adjudicated_lines(lines, claims, policies, book)``, computed on the
@@ -159,6 +160,13 @@ class DaskEngine:
             "workers": workers_of(self.client),
             "scheduler": self.scheduler,
         }
+
+
+def _taken_in_order(futures: deque[Future]) -> Iterator[Any]:
+    """Each future's result in order, each future let go once its result is taken (the workers
+    then free it) rather than when the last one is."""
+    while futures:
+        yield futures.popleft().result()
 
 
 def _in_order(result: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
