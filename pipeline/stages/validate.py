@@ -370,10 +370,14 @@ def known_after(known: Known, month: MonthValidated) -> Known:
     )
 
 
-def validate_month(month: str, sheets: Iterable[RowChecked], known: Known, book: ProductBook) -> MonthValidated:
+def validate_month(
+    month: str, sheets: Iterable[RowChecked], known: Known, book: ProductBook
+) -> tuple[MonthValidated, Known]:
     """Validate the row-checked sheets of one month (``row_checked``) as at that month, against what
     is ``known`` by then: policies first, then claims against the policies in force, then lines
-    against the claims."""
+    against the claims. Returns the month's outcome and what is known at its end (as
+    :func:`known_after` would find it: the policies and claims in force are computed once, for the
+    month's own checks and for the next month)."""
     by_name = {sheet.raw.sheet: sheet for sheet in sheets}
     rejected: list[pd.DataFrame] = []
     counts: list[dict[str, object]] = []
@@ -401,17 +405,19 @@ def validate_month(month: str, sheets: Iterable[RowChecked], known: Known, book:
     sheet = by_name.get("policies")
     if sheet is not None:
         record(sheet.raw, validated_policies(sheet, on_file, book), POLICY_ID)
-    policies = in_force_after(known.policies, added["policies"], POLICY_ID)[IN_FORCE_COLUMNS["policies"]]
+    policies_known = in_force_after(known.policies, added["policies"], POLICY_ID)
+    policies = policies_known[IN_FORCE_COLUMNS["policies"]]
     sheet = by_name.get("claims")
     if sheet is not None:
         rejected_policies = set(known.rejected_policies | failed_ids["policies"])
         record(sheet.raw, validated_claims(sheet, on_file, policies, rejected_policies, book), CLAIM_ID)
-    claims = in_force_after(known.claims, added["claims"], CLAIM_ID)[IN_FORCE_COLUMNS["claims"]]
+    claims_known = in_force_after(known.claims, added["claims"], CLAIM_ID)
+    claims = claims_known[IN_FORCE_COLUMNS["claims"]]
     sheet = by_name.get("lines")
     if sheet is not None:
         rejected_claims = set(known.rejected_claims | failed_ids["claims"])
         record(sheet.raw, validated_lines(sheet, on_file, claims, policies, rejected_claims, book), LINE_ID)
-    return MonthValidated(
+    outcome = MonthValidated(
         month=month,
         policies=added["policies"],
         claims=added["claims"],
@@ -421,6 +427,14 @@ def validate_month(month: str, sheets: Iterable[RowChecked], known: Known, book:
         rejected_policies=frozenset(failed_ids["policies"]),
         rejected_claims=frozenset(failed_ids["claims"]),
     )
+    after = Known(
+        policies_known,
+        claims_known,
+        in_force_after(known.lines, added["lines"], LINE_ID),
+        known.rejected_policies | outcome.rejected_policies,
+        known.rejected_claims | outcome.rejected_claims,
+    )
+    return outcome, after
 
 
 def validate_months(
@@ -443,9 +457,10 @@ def validate_months(
             given, month_sheets = next(arriving, (month, ()))
             if given != month:
                 raise ValueError(f"the sheets of {given} came where those of {month} were expected")
-            result = validate_month(month, month_sheets, known, book)
+            result, known = validate_month(month, month_sheets, known, book)
+        else:
+            known = known_after(known, result)
         results.append(result)
-        known = known_after(known, result)
     return results
 
 

@@ -185,7 +185,7 @@ def test_dtypes_round_trip_exactly(tmp_path):
     book = load_products()
     found = find_bordereaux(tmp_path / "in", "2026-04")
     sheets = [row_checked(sheet, book) for sheet in read_month(found, "2026-04")]
-    month = validate_month("2026-04", sheets, nothing_known(), book)
+    month, _ = validate_month("2026-04", sheets, nothing_known(), book)
     assert {str(dtype) for dtype in month.policies.dtypes} >= {"str", "Int64", "int64", "bool", "datetime64[ns]"}
     assert str(month.lines["victims"].dtype) == "Int64" and month.lines["victims"].isna().any()
     cache = parse_cache.ParseCache.open(tmp_path / "cache", found, book.folder)

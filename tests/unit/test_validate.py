@@ -528,3 +528,37 @@ def test_member_of_is_isin_on_ids_with_missing_values() -> None:
     for allowed in cases:
         expected = ids.isin(list(allowed)) & ids.notna()
         pd.testing.assert_series_equal(member_of(ids, allowed), expected.astype(bool))
+
+
+def test_what_a_validated_month_makes_known_is_what_a_cached_month_makes_known(tmp_path):
+    """A month validated here and the same month served by the parse cache leave the next month
+    the same latest versions and rejected ids (``validate_month``'s own ``Known`` against
+    ``known_after``), on months with restatements, rejections and references to rejected rows."""
+    from pipeline.stages.validate import known_after, nothing_known, validate_month
+
+    months = {
+        "2026-04": dict(
+            policies=[WIDE, LITE, {**WIDE, "policy_id": "P2", "plan": "gold"}],
+            claims=[CLAIM, {**CLAIM, "claim_id": "C2", "policy_id": "P2"}],
+            lines=[LINE, {**LINE, "line_id": "X2", "claim_id": "C2"}, {**LINE, "line_id": "X3", "item": "bribe"}],
+        ),
+        "2026-05": dict(
+            policies=[{**WIDE, "insured_name": "restated"}, {**LITE, "policy_id": "L2"}],
+            claims=[{**CLAIM, "claim_id": "C4", "policy_id": "L1"}, {**CLAIM, "claim_made_date": ""}],
+            lines=[{**LINE, "amount": "2,000,000"}, {**LINE, "line_id": "X5", "claim_id": "C4"}],
+        ),
+    }
+    for month, sheets in months.items():
+        write_bordereau(tmp_path, month, **sheets)
+    book = read_bordereaux(tmp_path, "2026-05")
+    known = nothing_known()
+    for month in book.months:
+        sheets = [row_checked(sheet, BOOK) for sheet in book.sheets if sheet.month == month]
+        outcome, after = validate_month(month, sheets, known, BOOK)
+        assert len(outcome.rejected) and len(outcome.policies) and len(outcome.lines)
+        cached = known_after(known, outcome)
+        for table in ("policies", "claims", "lines"):
+            pd.testing.assert_frame_equal(getattr(after, table), getattr(cached, table), obj=f"{month} {table}")
+        assert (after.rejected_policies, after.rejected_claims) == (cached.rejected_policies, cached.rejected_claims)
+        known = after
+    assert "P2" in known.rejected_policies and "C2" in known.rejected_claims
