@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.errors import FatalInputError
-from pipeline.io.inventory import MONTH_FOLDER, PARQUET_PART, Inventory, NotRead, inventory
+from pipeline.io.inventory import MONTH_FOLDER, Inventory, NotRead, inventory, part_paths
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def latest_month(input_dir: Path) -> str:
 def _folder_sha256(folder: Path) -> str:
     """One SHA-256 for a folder sheet: its parts' names and contents, in name order."""
     digest = hashlib.sha256()
-    for part in sorted(folder.glob(PARQUET_PART)):
+    for part in part_paths(folder):
         digest.update(f"{part.name}\0{_sha256(part)}\0".encode())
     return digest.hexdigest()
 

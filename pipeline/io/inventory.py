@@ -50,6 +50,12 @@ _EXPECTED = (
 )
 
 
+def part_paths(folder: Path) -> list[Path]:
+    """The parts of a folder sheet in the order their rows come in: the order of their names (the
+    one order of reading, hashing and numbering a folder's rows, whole or part by part)."""
+    return sorted(folder.glob(PARQUET_PART))
+
+
 @dataclass(frozen=True)
 class InputEntry:
     """A file read: its month, path relative to the input folder, absolute path, sheets it holds."""

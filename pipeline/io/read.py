@@ -49,7 +49,7 @@ from python_calamine import CalamineWorkbook
 
 from pipeline.errors import FatalInputError
 from pipeline.io.find import BordereauFiles, InputFile, SourceFile, find_bordereaux, input_file
-from pipeline.io.inventory import PARQUET_PART
+from pipeline.io.inventory import part_paths
 from pipeline.io.sheet_xml import CELL_BUDGET, bounded_workbook, column_letters, sheet_scan, special_cells
 from pipeline.parse import cell_text, is_empty_cell
 from pipeline.tables import EXCEL_ROW, RESERVED_COLUMNS, STAGE_COLUMNS, RawSheet
@@ -345,7 +345,7 @@ def parquet_parts(source: SourceFile) -> list[ParquetPart] | None:
     when the parts are read one under the other). None when a footer cannot be read or the
     schemas cannot be one: the folder is then read whole (:func:`read_parquet_sheet`), which names
     the problem in the order of the run's files."""
-    paths = sorted(source.path.glob(PARQUET_PART))
+    paths = part_paths(source.path)
     try:
         files = [pq.ParquetFile(path) for path in paths]
         schema = pa.unify_schemas([file.schema_arrow for file in files], promote_options="permissive")
@@ -414,7 +414,7 @@ def _parquet_raw_sheet(
 
 def _parquet_parts(folder: Path) -> pa.Table:
     """The parts of a folder sheet one under the other, in the order of their names."""
-    parts = [pq.read_table(part) for part in sorted(folder.glob(PARQUET_PART))]
+    parts = [pq.read_table(part) for part in part_paths(folder)]
     return pa.concat_tables(parts, promote_options="permissive")
 
 
