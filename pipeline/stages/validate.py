@@ -358,12 +358,15 @@ def nothing_known() -> Known:
     )
 
 
-def known_after(known: Known, month: MonthValidated) -> Known:
+def known_after(
+    known: Known, month: MonthValidated, policies: pd.DataFrame | None = None, claims: pd.DataFrame | None = None
+) -> Known:
     """What is known at the end of ``month``, given what was ``known`` before it: the latest
-    versions updated with its valid rows (:func:`in_force_after`) and its rejected ids added."""
+    versions updated with its valid rows (:func:`in_force_after`; ``policies`` and ``claims`` where
+    the caller has them already) and its rejected ids added."""
     return Known(
-        in_force_after(known.policies, month.policies, POLICY_ID),
-        in_force_after(known.claims, month.claims, CLAIM_ID),
+        policies if policies is not None else in_force_after(known.policies, month.policies, POLICY_ID),
+        claims if claims is not None else in_force_after(known.claims, month.claims, CLAIM_ID),
         in_force_after(known.lines, month.lines, LINE_ID),
         known.rejected_policies | month.rejected_policies,
         known.rejected_claims | month.rejected_claims,
@@ -427,14 +430,7 @@ def validate_month(
         rejected_policies=frozenset(failed_ids["policies"]),
         rejected_claims=frozenset(failed_ids["claims"]),
     )
-    after = Known(
-        policies_known,
-        claims_known,
-        in_force_after(known.lines, added["lines"], LINE_ID),
-        known.rejected_policies | outcome.rejected_policies,
-        known.rejected_claims | outcome.rejected_claims,
-    )
-    return outcome, after
+    return outcome, known_after(known, outcome, policies_known, claims_known)
 
 
 def validate_months(
