@@ -118,10 +118,13 @@ def packed_frame(frame: pd.DataFrame) -> PackedFrame:
 
 def unpacked_frame(packed: PackedFrame) -> pd.DataFrame:
     """The frame ``packed_frame`` packed: the same columns, index, dtypes and cells."""
-    columns = {
-        position: pd.Series(unpacked_column(column), index=packed.index, dtype=column.values.dtype, copy=False)
-        if not isinstance(column.values, pa.Array)
-        else pd.Series(unpacked_column(column), index=packed.index, dtype=object, copy=False)
+    columns = {  # object columns stay object (pandas would make a column of text ``str``)
+        position: pd.Series(
+            unpacked_column(column),
+            index=packed.index,
+            dtype=object if isinstance(column.values, pa.Array) else column.values.dtype,
+            copy=False,
+        )
         for position, column in enumerate(packed.values)
     }
     frame = pd.DataFrame(columns, index=packed.index, copy=False)
