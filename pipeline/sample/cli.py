@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.sample.book import generate_book
+from pipeline.sample.book import FORMATS, generate_book
 from pipeline.sample.coverholder import CODE as SECOND_CODE
 from pipeline.sample.coverholder import generate_foreign_book
 
@@ -26,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--months", type=int, default=12, help="number of monthly bordereaux (default 12)")
     parser.add_argument("--clean", action="store_true", help="canonical headers and spellings, no bad rows")
     parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="xlsx",
+        help="xlsx (default) or parquet: policies/claims/lines.parquet per month (with --clean only)",
+    )
+    parser.add_argument(
         "--coverholders",
         action="store_true",
         help=f"two cover-holders (LAYOUTS.md): the book in <output>/{FIRST_CODE}/ and a second cover-holder "
@@ -34,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.policies < 1 or args.months < 1:
         parser.error("--policies and --months must be at least 1")
+    if args.format == "parquet" and not (args.clean and not args.coverholders):
+        parser.error("--format parquet writes a clean book of one cover-holder: add --clean, leave out --coverholders")
     started = time.perf_counter()
     result = generate_book(
         args.output / FIRST_CODE if args.coverholders else args.output,
@@ -42,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         first_month=args.first_month,
         months=args.months,
         messy=not args.clean,
+        file_format=args.format,
     )
     if args.coverholders:
         second = generate_foreign_book(args.output / SECOND_CODE, first_month=args.first_month, months=args.months)
@@ -49,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         result["bad_rows"] += second["bad_rows"]
     elapsed = time.perf_counter() - started
     print(
-        f"wrote {len(result['files'])} workbooks to {args.output} in {elapsed:.1f} s: "
+        f"wrote {len(result['files'])} files to {args.output} in {elapsed:.1f} s: "
         f"{result['policies']} policies, {result['claims']} claims, {result['lines']} lines, "
         f"{len(result['bad_rows'])} intended bad rows",
         file=sys.stderr,

@@ -78,6 +78,26 @@ def test_parquet_months_validate_exactly_like_workbooks(tmp_path):
     assert parquet.history.policies["memo"].fillna("").tolist() == ["", "carried", ""]
 
 
+def test_the_sample_generator_writes_the_same_clean_book_as_parquet(tmp_path):
+    """``python -m pipeline sample --clean --format parquet``: the same rows as the workbooks of the
+    same seed, each sheet a Parquet file (typed columns), read and validated to the same history."""
+    generate_book(tmp_path / "xlsx", policies=150, months=3, messy=False)
+    written = generate_book(tmp_path / "parquet", policies=150, months=3, messy=False, file_format="parquet")
+    assert written["files"][:3] == ["2026-04/policies.parquet", "2026-04/claims.parquet", "2026-04/lines.parquet"]
+    assert not list((tmp_path / "parquet").rglob("*.xlsx"))
+    assert pq.read_schema(tmp_path / "parquet" / "2026-04" / "lines.parquet").field("spent_date").type == pa.date32()
+    excel = run_month(tmp_path / "xlsx", "2026-06", tmp_path / "out-xlsx", use_cache=False)
+    parquet = run_month(tmp_path / "parquet", "2026-06", tmp_path / "out-parquet", use_cache=False)
+    assert excel.rejected.empty and parquet.rejected.empty
+    for table in ("policies", "claims", "lines"):
+        one, two = getattr(excel.history, table), getattr(parquet.history, table)
+        assert len(one) > 0
+        ignored = ("source_file", "coverholder")
+        pd.testing.assert_frame_equal(without(two, *ignored), without(one, *ignored), obj=table)
+    with pytest.raises(ValueError, match="clean book"):
+        generate_book(tmp_path / "messy", policies=10, months=1, file_format="parquet")
+
+
 def test_typed_parquet_cells_and_japanese_headers(tmp_path):
     """Columns as a program writes them: integer ids, nullable integers, timestamps, dates, booleans,
     dictionary-encoded text, NaN; a row of nulls is skipped; the rejected row says Parquet row + 2."""
