@@ -13,6 +13,7 @@ as one graph. Nothing here knows a rule.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -66,9 +67,13 @@ def adjudicated_part(
     return adjudicated_lines(lines, claims.drop(columns=PART), policies.drop(columns=PART), book)
 
 
-def _chunked(frame: pd.DataFrame, parts: int) -> dd.DataFrame:
-    """A pandas frame of the run as a Dask frame of at most ``parts`` chunks."""
-    return dd.from_pandas(frame, npartitions=max(1, min(parts, -(-len(frame) // LINES_PER_PART))), sort=False)
+def split_by_part(frame: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
+    """The rows of ``frame`` of each part 0 to ``parts`` − 1 (its ``PART`` column), each part's rows
+    in the frame's order: the shuffle, done where the frame already is."""
+    codes = frame[PART].to_numpy(dtype=np.int64)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(parts + 1))
+    return [frame.iloc[order[start:end]] for start, end in itertools.pairwise(bounds)]
 
 
 def adjudicated_parts(
@@ -139,18 +144,24 @@ class DaskEngine:
 
     def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
         """Per valuation month, ``adjudicated_lines(lines, claims, policies, book)``, computed on the
-        cluster part by part: the same rows, order, index, columns and dtypes."""
+        cluster part by part: the same rows, order, index, columns and dtypes.
+
+        The frames are in this process already (validated here), so each valuation's lines, claims
+        and policies are split by part here (``split_by_part``) and each part's three frames are
+        scattered straight to the workers (``Client.scatter``: not through the scheduler, and not
+        embedded in a task graph, which dask warns about from a few hundred MiB on), then
+        adjudicated one task per part (``Client.map``); every valuation's tasks are submitted
+        before any result is gathered."""
         workers = max(1, workers_of(self.client))
-        graphs = {}
-        with dask.config.set(DASK_CONFIG):
-            for month, (lines, claims, policies) in valuations.items():
-                parts = part_count(len(lines), workers)
-                keyed = [_chunked(frame, parts) for frame in _keyed(lines, claims, policies, parts)]
-                graphs[month] = adjudicated_parts(keyed[0], keyed[1], keyed[2], book, parts)
-            computed = dask.compute(*graphs.values())
+        submitted: dict[str, list[Future]] = {}
+        for month, (lines, claims, policies) in valuations.items():
+            parts = part_count(len(lines), workers)
+            split = [split_by_part(frame, parts) for frame in _keyed(lines, claims, policies, parts)]
+            scattered = [self.client.scatter(pieces, hash=False) for pieces in split]
+            submitted[month] = self.client.map(adjudicated_part, *scattered, book=book, pure=False)
         return {
-            month: _in_order(result, lines)
-            for (month, (lines, _, _)), result in zip(valuations.items(), computed, strict=True)
+            month: _in_order(pd.concat(self.client.gather(submitted.pop(month))), lines)
+            for month, (lines, _, _) in valuations.items()
         }
 
     def describe(self) -> dict[str, Any]:
