@@ -4,11 +4,13 @@ claims stage's ``adjudicated_lines`` run unchanged on parts of the book that hol
 a dask.distributed cluster.
 
 Every cap of the waterfall lives inside one policy, so the lines, claims and policies of each
-valuation are shuffled by a code of their policy (``policy_part``: a hash of ``policy_id`` modulo the
-number of parts) into the same parts; each part is adjudicated by the pandas stage on a worker
-(``map_partitions``), and the parts are gathered back into the original order and index of the
-lines. The valuations a run asks for at once (M and M−1, then the earlier months) go to the cluster
-as one graph. Nothing here knows a rule.
+valuation are put into parts by a code of their policy (``policy_part``: a hash of ``policy_id``
+modulo the number of parts); each part is adjudicated by the pandas stage on a worker and the parts
+are gathered back into the original order and index of the lines. A run's frames are in the run's
+process, so they are split there (``split_by_part``) and scattered to the workers, one task per
+part (``DaskEngine.adjudicated_by_valuation``); frames read lazily on the cluster are put into the
+same parts there (``with_parts``, ``adjudicated_parts``: a shuffle and ``map_partitions``). Nothing
+here knows a rule.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ LINES_PER_PART = 250_000
 """At most this many lines per part on average (a part's pandas frames stay well under a worker's
 memory limit: the engine peaks at about 0.6 KiB per line, README § Beyond one machine)."""
 DASK_CONFIG = {"dataframe.convert-string": False, "dataframe.shuffle.method": "tasks"}
-"""Text columns keep the pandas engine's dtypes. A run's frames are already in its memory, so the
-in-memory task shuffle is the fastest; ``make bench-scale`` uses dask's p2p shuffle (on disk)."""
+"""For frames read lazily on the cluster (``with_parts``): text columns keep the pandas engine's
+dtypes, and the in-memory task shuffle unless told otherwise (``make bench-scale`` uses dask's p2p
+shuffle, on disk)."""
 
 
 def policy_part(policy_id: pd.Series, parts: int) -> pd.Series:
