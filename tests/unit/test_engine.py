@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from pipeline.engine import READ_PROCESSES_VARIABLE, PandasEngine, open_engine, read_processes
-from pipeline.engine.partitioned import LOCAL, DaskEngine, part_count, policy_part
+from pipeline.engine.partitioned import LOCAL, PART, DaskEngine, part_count, policy_part, split_by_part
 from pipeline.errors import FatalInputError
 from pipeline.forked import cores
 from pipeline.io.find import BordereauFiles, find_bordereaux
@@ -45,6 +45,21 @@ def test_a_policys_part_is_the_same_in_every_frame_and_in_range() -> None:
     assert parts.nunique() > 1
     assert policy_part(ids.astype(object), 7).equals(parts)
     assert part_count(0, 2) == 4 and part_count(10_000_000, 2) == 40
+
+
+def test_split_by_part_gives_every_row_once_in_its_part_in_order() -> None:
+    """The shuffle a run does in its own process: part i holds exactly the rows of code i, in the
+    frame's order (a part with no row is an empty frame with the frame's columns)."""
+    frame = pd.DataFrame(
+        {"line_id": [f"L{k}" for k in range(12)], PART: [3, 0, 3, 1, 0, 3, 1, 1, 0, 3, 0, 1]},
+        index=pd.RangeIndex(100, 112),
+    )
+    parts = split_by_part(frame, 5)
+    assert len(parts) == 5
+    for code, part in enumerate(parts):
+        expected = frame[frame[PART] == code]
+        pd.testing.assert_frame_equal(part, expected)
+    assert parts[2].empty and list(parts[2].columns) == list(frame.columns)
 
 
 @settings(max_examples=8, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
