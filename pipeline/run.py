@@ -53,7 +53,7 @@ from pipeline.stages.coverholders import coverholder_month, data_quality, in_mon
 from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import Reinsurance, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
-from pipeline.stages.versions import History, as_at
+from pipeline.stages.versions import History, versions_of
 
 log = logging.getLogger("pipeline")
 T = TypeVar("T")
@@ -210,8 +210,9 @@ def run_month(
 
         with stages.stage("versions") as rows:
             valuations = bordereau_months(validated.history, month)
-            current = as_at(validated.history, month)
-            previous = as_at(validated.history, previous_month(month))
+            versions = versions_of(validated.history)  # the history in file order, once for every month
+            current = versions.as_at(month)
+            previous = versions.as_at(previous_month(month))
             rows.update(rows_out=len(current.policies) + len(current.claims) + len(current.lines))
 
         with stages.stage("premium") as rows:
@@ -250,9 +251,7 @@ def run_month(
 
         with stages.stage("triangle") as rows:
             # the claims as at every earlier month, while the annotated workbooks are written
-            earlier = {
-                valuation: as_at(validated.history, valuation) for valuation in valuations if valuation not in latest
-            }
+            earlier = {valuation: versions.as_at(valuation) for valuation in valuations if valuation not in latest}
             if earlier:
                 adjudicated.update(adjudicated_by_month(earlier, book, claims_engine))
             history = payable_history({valuation: adjudicated[valuation] for valuation in valuations})

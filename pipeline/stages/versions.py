@@ -44,43 +44,101 @@ class InForce:
     lines: pd.DataFrame
 
 
+@dataclass(frozen=True)
+class FileOrder:
+    """One table of the history in file order (month, then Excel row; ties in the history's order),
+    worked out once for every valuation month a run asks for: the rows of months up to M are the
+    first rows of this order, and a row is its id's latest version as at M when its id's next row
+    comes later than those (or never).
+
+    ``positions`` are the history's row positions in file order; ``months`` the distinct months in
+    order and ``month_ends`` how many rows in file order are of each month or earlier;
+    ``next_version`` (per file-order position) where the same id's next row is in file order (the
+    number of rows when there is none) and ``first_version`` where its first row is."""
+
+    positions: np.ndarray
+    months: pd.Index
+    month_ends: np.ndarray
+    next_version: np.ndarray
+    first_version: np.ndarray
+
+    def rows_up_to(self, month: str) -> int:
+        """How many rows in file order are of ``month`` or earlier."""
+        before = int(self.months.searchsorted(month, side="right"))
+        return int(self.month_ends[before - 1]) if before else 0
+
+    def latest(self, month: str) -> np.ndarray:
+        """The file-order positions of the latest version of each id as at ``month``, in file order."""
+        end = self.rows_up_to(month)
+        return np.flatnonzero(self.next_version[:end] >= end)
+
+
+def file_order(history: pd.DataFrame, id_column: str) -> FileOrder:
+    """The :class:`FileOrder` of one table of the history: one stable sort on integer keys (the
+    month texts coded in their own order, a dozen or so distinct values, then the Excel row) and
+    one grouping of the ids, whatever the number of valuation months."""
+    month_codes, months = pd.factorize(history[MONTH], sort=True)
+    rows = history["excel_row"].to_numpy(dtype=np.int64)
+    positions = np.lexsort((rows, month_codes))
+    month_ends = np.searchsorted(month_codes[positions], np.arange(len(months)), side="right")
+    ids, _ = factorized(pd.Series(history[id_column].array.take(positions)))
+    count = len(positions)
+    by_id = np.argsort(ids, kind="stable")  # each id's rows together, in file order
+    same = ids[by_id[1:]] == ids[by_id[:-1]]
+    next_version = np.full(count, count, dtype=np.int64)
+    next_version[by_id[:-1][same]] = by_id[1:][same]
+    first = np.flatnonzero(~pd.Series(ids).duplicated(keep="first").to_numpy(dtype=bool))
+    # ids are numbered in order of first appearance: the k-th first row is id k's
+    first_version = first[ids] if count else np.empty(0, dtype=np.int64)
+    return FileOrder(positions, pd.Index(months), month_ends, next_version, first_version)
+
+
 def latest_versions(history: pd.DataFrame, id_column: str, month: str) -> pd.DataFrame:
     """The latest version of each id among the rows of months up to ``month``, in id order of first
     appearance kept stable (rows sorted by month, then Excel row)."""
-    ordered = _in_file_order(history, month)
-    latest = ~pd.Series(history[id_column].array.take(ordered)).duplicated(keep="last").to_numpy(dtype=bool)
-    return history.take(ordered[latest])
+    order = file_order(history, id_column)
+    return history.take(order.positions[order.latest(month)])
 
 
-def _in_file_order(history: pd.DataFrame, month: str) -> np.ndarray:
-    """The positions of the rows of months up to ``month``, sorted by month, then Excel row, ties
-    kept in their order (a stable sort on integer keys: the month texts are coded in their own
-    order, 12 or so distinct values). The frame itself is taken once, by the caller."""
-    upto = np.flatnonzero((history[MONTH] <= month).to_numpy(dtype=bool))
-    months, _ = pd.factorize(history[MONTH].array.take(upto), sort=True)
-    rows = history["excel_row"].to_numpy(dtype=np.int64)[upto]
-    return upto[np.lexsort((rows, months))]
+@dataclass(frozen=True)
+class Versions:
+    """The history with each table's :class:`FileOrder`: the rows in force as at any month, each
+    month found without sorting the history again."""
+
+    history: History
+    policies: FileOrder
+    claims: FileOrder
+    lines: FileOrder
+
+    def as_at(self, month: str) -> InForce:
+        """The policies, claims and lines in force as at ``month``: call it with M and with M−1 to
+        get the two views a month's movements are computed from (CALCULATION.md § Time). A line
+        carries ``first_month``, the month of its first valid row (its place in the queue)."""
+        history = self.history
+        policies = history.policies.take(self.policies.positions[self.policies.latest(month)])
+        claims = history.claims.take(self.claims.positions[self.claims.latest(month)])
+        kept = self.lines.latest(month)
+        first_month = history.lines[MONTH].array.take(self.lines.positions[self.lines.first_version[kept]])
+        lines = history.lines.take(self.lines.positions[kept]).assign(first_month=first_month)
+        return InForce(
+            month=month,
+            policies=policies.reset_index(drop=True),
+            claims=claims.reset_index(drop=True),
+            lines=lines.reset_index(drop=True),
+        )
 
 
-def lines_as_at(history: pd.DataFrame, month: str) -> pd.DataFrame:
-    """The lines in force as at ``month`` with ``first_month``, the first month up to ``month`` in
-    which the line appeared validly (its place in the queue). Both come from the rows in file
-    order: a line's latest version is its last row there, its first month the month of its first."""
-    ordered = _in_file_order(history, month)
-    ids, _ = factorized(pd.Series(history[LINE_ID].array.take(ordered)))
-    latest = ~pd.Series(ids).duplicated(keep="last").to_numpy(dtype=bool)
-    first = ~pd.Series(ids).duplicated(keep="first").to_numpy(dtype=bool)
-    # ids are numbered in order of first appearance, so the first rows are already in id order
-    first_month_of_id = history[MONTH].array.take(ordered[first])
-    return history.take(ordered[latest]).assign(first_month=first_month_of_id.take(ids[latest]))
+def versions_of(history: History) -> Versions:
+    """The history made ready for as-at views of any month (:class:`Versions`)."""
+    return Versions(
+        history,
+        file_order(history.policies, POLICY_ID),
+        file_order(history.claims, CLAIM_ID),
+        file_order(history.lines, LINE_ID),
+    )
 
 
 def as_at(history: History, month: str) -> InForce:
-    """The policies, claims and lines in force as at ``month``: call it with M and with M−1 to get
-    the two views a month's movements are computed from (CALCULATION.md § Time)."""
-    return InForce(
-        month=month,
-        policies=latest_versions(history.policies, POLICY_ID, month).reset_index(drop=True),
-        claims=latest_versions(history.claims, CLAIM_ID, month).reset_index(drop=True),
-        lines=lines_as_at(history.lines, month).reset_index(drop=True),
-    )
+    """The policies, claims and lines in force as at ``month`` (:meth:`Versions.as_at`; a run that
+    asks for several months makes its :class:`Versions` once)."""
+    return versions_of(history).as_at(month)

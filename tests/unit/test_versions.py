@@ -118,3 +118,51 @@ def test_the_latest_versions_kept_month_by_month_are_those_found_from_the_whole_
         known = in_force_after(known, added, "policy_id")
         whole = latest_versions(history, "policy_id", f"2026-0{month + 1}")[["policy_id", "product"]]
         pd.testing.assert_frame_equal(known.reset_index(drop=True), whole.reset_index(drop=True))
+
+
+def _in_force_by_hand(history: pd.DataFrame, id_column: str, month: str) -> pd.DataFrame:
+    """CALCULATION.md § Time in plain pandas: the rows of months up to ``month`` in file order
+    (month, then Excel row; ties as in the history), the last row of each id, with the month of
+    its first row."""
+    upto = history[history["bordereau_month"] <= month]
+    ordered = upto.sort_values(["bordereau_month", "excel_row"], kind="stable")
+    first = ordered.drop_duplicates(id_column, keep="first").set_index(id_column)["bordereau_month"]
+    latest = ordered.drop_duplicates(id_column, keep="last")
+    return latest.assign(first_month=latest[id_column].map(first).astype("str")).reset_index(drop=True)
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["L1", "L2", "L3", "L4"]), st.integers(0, 4), st.integers(2, 6)),
+        max_size=25,
+    )
+)
+@settings(max_examples=80, deadline=None)
+def test_every_month_as_at_is_the_rows_in_force_by_hand(rows: list[tuple[str, int, int]]) -> None:
+    """The history put in file order once (``versions_of``) gives, as at every month (before the
+    first, between and after them), the latest row of each id and its first month: what sorting
+    and de-duplicating the rows up to that month by hand gives, in the same order. Rows arrive in
+    any order, with Excel rows that repeat within a month."""
+    from pipeline.stages.versions import versions_of
+
+    lines = pd.DataFrame(
+        {
+            "line_id": pd.Series([row[0] for row in rows], dtype="str"),
+            "bordereau_month": pd.Series([f"2026-0{row[1] + 4}" for row in rows], dtype="str"),
+            "excel_row": pd.Series([row[2] for row in rows], dtype="int64"),
+            "amount": pd.Series(range(len(rows)), dtype="int64"),
+        }
+    )
+    empty = pd.DataFrame(
+        {
+            "policy_id": pd.Series(dtype="str"),
+            "claim_id": pd.Series(dtype="str"),
+            "bordereau_month": pd.Series(dtype="str"),
+            "excel_row": pd.Series(dtype="int64"),
+        }
+    )
+    versions = versions_of(History(policies=empty, claims=empty, lines=lines))
+    for month in ["2026-03", "2026-04", "2026-05", "2026-06", "2026-07", "2026-08", "2026-09"]:
+        in_force = versions.as_at(month)
+        pd.testing.assert_frame_equal(in_force.lines, _in_force_by_hand(lines, "line_id", month), obj=month)
+        assert in_force.policies.empty and in_force.claims.empty
