@@ -46,8 +46,9 @@ bench: $(STAMP) ## Benchmark a 100,000-policy book against the Excel I/O floor
 	$(BIN)/python -m pipeline.bench
 
 SCALE_LINES ?= 2000000
-bench-scale: $(STAMP) ## The claims engine on a LocalCluster over a Parquet market book: make bench-scale [SCALE_LINES="2000000 5000000"]
-	$(BIN)/python -m pipeline.bench.scale --lines $(SCALE_LINES)
+WHOLE_RUNS ?=
+bench-scale: $(STAMP) ## The claims engine on a LocalCluster over a Parquet market book: make bench-scale [SCALE_LINES="2000000 5000000"] [WHOLE_RUNS="340000 680000"]
+	$(BIN)/python -m pipeline.bench.scale --lines $(SCALE_LINES) --whole-runs $(WHOLE_RUNS)
 
 sample: $(STAMP) ## Regenerate sample_data/ with the deterministic generator
 	$(BIN)/python -m pipeline sample --output sample_data --coverholders

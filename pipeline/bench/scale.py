@@ -11,18 +11,24 @@ second, and each worker's peak memory (its process's maximum resident set) again
 
 What it measures is the claims engine as at one month (the stage that grows with the lines), not a
 whole run: reading and validating the month folders, versions and reports still run in one process
-(README, Beyond one machine).
+(README, Beyond one machine). ``--whole-runs`` measures that too: for each number of policies, a
+clean 12-month book from the sample generator as Parquet sheets (``<workdir>/sample-<policies>/``,
+reused while the generator is unchanged) is run with ``python -m pipeline run`` once per engine,
+reporting wall and CPU seconds, the peak memory of all the run's processes together, and whether
+the engines wrote the same files.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import resource
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.bench.engine import FRAMES, make_frames
+from pipeline.bench.measure import run_child
 from pipeline.products import ProductBook, load_products
 
 CHUNK_LINES = 1_000_000
@@ -118,6 +125,66 @@ def run_book(
     }
 
 
+ENGINES = ("pandas", "dask")
+
+
+def sample_book(folder: Path, policies: int) -> dict[str, Any]:
+    """A clean Parquet book of ``policies`` policies from the sample generator in ``folder``,
+    unless it is there for the same generator."""
+    from pipeline.bench.book import generator_version
+    from pipeline.sample import generate_book as generate_sample
+
+    marker = folder / "marker.json"
+    wanted = {"version": SCALE_VERSION, "policies": policies, "generator": generator_version()}
+    if marker.exists() and json.loads(marker.read_text()).get("wanted") == wanted:
+        return {"reused": True, **json.loads(marker.read_text())}
+    shutil.rmtree(folder, ignore_errors=True)
+    started = time.perf_counter()
+    counts = generate_sample(folder, policies=policies, messy=False, file_format="parquet")
+    done = {"wanted": wanted, "lines": counts["lines"], "seconds": round(time.perf_counter() - started, 1)}
+    marker.write_text(json.dumps(done, indent=1) + "\n")
+    return {"reused": False, **done}
+
+
+def _output_digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file a run wrote (the manifest aside: it names the engine and the times)."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != "manifest.json" and ".cache" not in path.parts
+    }
+
+
+def whole_runs(
+    book_folder: Path, workdir: Path, *, engines: Sequence[str] = ENGINES, max_rss_mb: float | None = None
+) -> dict[str, Any]:
+    """``python -m pipeline run`` on ``book_folder`` as at its last month with each engine, in a
+    child process measured by ``pipeline.bench.measure.run_child``."""
+    runs = []
+    digests = []
+    for engine in engines:
+        output = workdir / f"run-{book_folder.name}-{engine}"
+        shutil.rmtree(output, ignore_errors=True)
+        command = [sys.executable, "-m", "pipeline", "run", "--input", str(book_folder), "--output", str(output)]
+        child = run_child(
+            [*command, "--no-cache", "--engine", engine], workdir / "logs", output.name, max_rss_mb=max_rss_mb
+        )
+        runs.append(
+            {
+                "engine": engine,
+                "ok": child.ok,
+                "seconds": round(child.seconds, 1),
+                "cpu_seconds": round(child.cpu_seconds, 1),
+                "peak_mib": round(child.peak_mb),
+                "error": "" if child.ok else (child.killed or child.stderr.strip().splitlines()[-1:] or [""])[0],
+            }
+        )
+        digests.append(_output_digests(output) if child.ok else None)
+        shutil.rmtree(output, ignore_errors=True)
+    same = len(digests) > 1 and all(d is not None and d == digests[0] for d in digests)
+    return {"book": book_folder.name, "runs": runs, "same_files": same}
+
+
 def pq_rows(path: Path) -> int:
     import pyarrow.parquet as pq
 
@@ -126,7 +193,9 @@ def pq_rows(path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.bench.scale", description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, nargs="+", default=[2_000_000], help="book sizes (default 2,000,000)")
+    parser.add_argument(
+        "--lines", type=int, nargs="*", default=[2_000_000], help="engine-only book sizes (default 2,000,000)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers, 1 thread each (default 2)")
     parser.add_argument("--memory-limit", default="6GiB", help="per worker (default 6GiB)")
     parser.add_argument("--workdir", type=Path, default=Path("bench_results/scale"))
@@ -137,9 +206,34 @@ def main(argv: list[str] | None = None) -> int:
         help="dask's shuffle: p2p (on disk, memory stays flat; default) or tasks (in memory)",
     )
     parser.add_argument("--keep-output", action="store_true", help="keep the adjudicated Parquet datasets")
+    parser.add_argument(
+        "--whole-runs",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="POLICIES",
+        help="also run python -m pipeline run with each engine on a clean Parquet book of this many policies "
+        "(about 3 lines each)",
+    )
     args = parser.parse_args(argv)
     book = load_products()
-    results = []
+    results: list[dict[str, Any]] = []
+    for policies in args.whole_runs:
+        folder = args.workdir / f"sample-{policies}"
+        generated = sample_book(folder, policies)
+        print(
+            f"{policies:,} policies: book {'reused' if generated['reused'] else 'generated'} ({generated['seconds']} s)"
+        )
+        measured = {"policies": policies, "lines": generated["lines"], **whole_runs(folder, args.workdir)}
+        for run in measured["runs"]:
+            outcome = "ok" if run["ok"] else f"FAILED {run['error']}"
+            print(
+                f"  whole run, {run['engine']}: {outcome} in {run['seconds']} s, CPU {run['cpu_seconds']} s, "
+                f"peak {run['peak_mib']:,} MiB (all its processes)",
+                flush=True,
+            )
+        print(f"  the engines wrote the same files: {'yes' if measured['same_files'] else 'NO'}", flush=True)
+        results.append(measured)
     for lines in args.lines:
         folder = args.workdir / f"book-{lines}"
         generated = generate_book(folder, lines, book)

@@ -174,3 +174,28 @@ def test_the_fastest_successful_run_is_reported_with_every_run() -> None:
     assert chosen["runs_seconds"] == [31.0, 27.5, 3.0] and chosen["runs_peak_mb"] == [2000.0, 1900.0, 100.0]
     failed = fastest_run([{"status": "failed", "seconds": 3.0, "peak_mb": 1.0}])
     assert failed["status"] == "failed" and failed["runs_seconds"] == [3.0]
+
+
+def test_bench_scale_whole_runs_on_a_small_parquet_book(tmp_path: Path) -> None:
+    """``make bench-scale WHOLE_RUNS=...``: a clean Parquet book from the sample generator (reused
+    the second time), ``python -m pipeline run`` with each engine measured, and the engines' files
+    compared (the same bytes)."""
+    from pipeline.bench.scale import main as scale_main
+    from pipeline.bench.scale import sample_book
+
+    assert scale_main(["--lines", "--whole-runs", "60", "--workdir", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(results) == 1
+    measured = results[0]
+    assert measured["policies"] == 60 and measured["lines"] > 0
+    assert [run["engine"] for run in measured["runs"]] == ["pandas", "dask"]
+    for run in measured["runs"]:
+        assert run["ok"], run["error"]
+        assert run["seconds"] > 0 and run["cpu_seconds"] > 0 and run["peak_mib"] > 50
+    assert measured["same_files"] is True
+    assert sorted(p.name for p in (tmp_path / "sample-60" / "2026-04").iterdir()) == [
+        "claims.parquet",
+        "lines.parquet",
+        "policies.parquet",
+    ]
+    assert sample_book(tmp_path / "sample-60", 60)["reused"] is True
