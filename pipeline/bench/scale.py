@@ -176,7 +176,7 @@ def whole_runs(
                 "seconds": round(child.seconds, 1),
                 "cpu_seconds": round(child.cpu_seconds, 1),
                 "peak_mib": round(child.peak_mb),
-                "error": "" if child.ok else (child.killed or child.stderr.strip().splitlines()[-1:] or [""])[0],
+                "error": "" if child.ok else child.killed or next(iter(child.stderr.strip().splitlines()[-1:]), ""),
             }
         )
         digests.append(_output_digests(output) if child.ok else None)

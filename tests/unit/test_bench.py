@@ -199,3 +199,12 @@ def test_bench_scale_whole_runs_on_a_small_parquet_book(tmp_path: Path) -> None:
         "policies.parquet",
     ]
     assert sample_book(tmp_path / "sample-60", 60)["reused"] is True
+
+
+def test_bench_scale_reports_a_whole_run_that_failed_by_its_error_line(tmp_path: Path) -> None:
+    from pipeline.bench.scale import whole_runs
+
+    measured = whole_runs(tmp_path / "no-such-book", tmp_path, engines=("pandas",))
+    (run,) = measured["runs"]
+    assert not run["ok"] and run["error"].startswith("error:") and "no-such-book" in run["error"]
+    assert measured["same_files"] is False
