@@ -54,6 +54,7 @@ from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import Reinsurance, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, versions_of
+from pipeline.stages.waterfall import line_payables
 
 log = logging.getLogger("pipeline")
 T = TypeVar("T")
@@ -253,7 +254,7 @@ def run_month(
             # the claims as at every earlier month, while the annotated workbooks are written
             earlier = {valuation: versions.as_at(valuation) for valuation in valuations if valuation not in latest}
             if earlier:
-                adjudicated.update(adjudicated_by_month(earlier, book, claims_engine))
+                adjudicated.update(adjudicated_by_month(earlier, book, claims_engine, line_payables))
             history = payable_history({valuation: adjudicated[valuation] for valuation in valuations})
             rows.update(rows_out=len(history), months=len(valuations))
 

@@ -37,9 +37,10 @@ from pipeline.io.find import BordereauFiles, SourceFile
 from pipeline.io.read import ParquetPart, combined_parts, parquet_parts, read_file, read_parquet_part
 from pipeline.parse import carried
 from pipeline.products.load import ProductBook
-from pipeline.stages.claims import Valuations, adjudicated_by_valuation
+from pipeline.stages.claims import ClaimsStage, Valuations, adjudicated_by_valuation
 from pipeline.stages.rejections import failures_of
 from pipeline.stages.validate import row_checked
+from pipeline.stages.waterfall import adjudicated_lines
 from pipeline.tables import RawSheet, RowChecked
 
 ENGINES = ("pandas", "dask")
@@ -167,7 +168,9 @@ class Engine(Protocol):
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
     ) -> Iterator[tuple[str, list[RowChecked]]]: ...
 
-    def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]: ...
+    def adjudicated_by_valuation(
+        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
+    ) -> dict[str, pd.DataFrame]: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -198,8 +201,10 @@ class PandasEngine:
         started = Started(work, read_processes(tasks), start=start)
         return months_as_read(months, tasks, (sheets for _, sheets in started.each()))
 
-    def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
-        return adjudicated_by_valuation(valuations, book)
+    def adjudicated_by_valuation(
+        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
+    ) -> dict[str, pd.DataFrame]:
+        return adjudicated_by_valuation(valuations, book, stage)
 
     def describe(self) -> dict[str, Any]:
         return {"name": "pandas"}

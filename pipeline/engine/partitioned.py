@@ -30,7 +30,7 @@ from pipeline.engine import FileReader, checked_task, month_sources, months_as_r
 from pipeline.engine.cluster import workers_of
 from pipeline.io.find import BordereauFiles
 from pipeline.products.load import ProductBook
-from pipeline.stages.claims import Valuations
+from pipeline.stages.claims import ClaimsStage, Valuations
 from pipeline.stages.waterfall import adjudicated_lines
 from pipeline.tables import RowChecked
 
@@ -63,11 +63,17 @@ def part_count(lines: int, workers: int) -> int:
 
 
 def adjudicated_part(
-    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, book: ProductBook
+    lines: pd.DataFrame,
+    claims: pd.DataFrame,
+    policies: pd.DataFrame,
+    book: ProductBook,
+    stage: ClaimsStage = adjudicated_lines,
 ) -> pd.DataFrame:
     """One part's lines adjudicated by the pandas stage (the part's claims and policies are its own),
     keeping the part and position columns for the gather."""
-    return adjudicated_lines(lines, claims.drop(columns=PART), policies.drop(columns=PART), book)
+    result = stage(lines, claims.drop(columns=PART), policies.drop(columns=PART), book)
+    helpers = [column for column in (PART, POSITION) if column in lines.columns and column not in result.columns]
+    return result.assign(**{column: lines[column] for column in helpers})
 
 
 def split_by_part(frame: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
@@ -145,9 +151,12 @@ class DaskEngine:
         futures = deque(self.client.map(checked_task, tasks, read=read, book=book, pure=False))
         return months_as_read(months, tasks, _taken_in_order(futures))
 
-    def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
-        """Per valuation month, ``adjudicated_lines(lines, claims, policies, book)``, computed on the
-        cluster part by part: the same rows, order, index, columns and dtypes.
+    def adjudicated_by_valuation(
+        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
+    ) -> dict[str, pd.DataFrame]:
+        """Per valuation month, ``stage(lines, claims, policies, book)`` (``adjudicated_lines``, or
+        ``line_payables`` for the triangle), computed on the cluster part by part: the same rows,
+        order, index, columns and dtypes.
 
         The frames are in this process already (validated here), so each valuation's lines, claims
         and policies are split by part here (``split_by_part``) and each part's three frames are
@@ -161,7 +170,7 @@ class DaskEngine:
             parts = part_count(len(lines), workers)
             split = [split_by_part(frame, parts) for frame in _keyed(lines, claims, policies, parts)]
             scattered = [self.client.scatter(pieces, hash=False) for pieces in split]
-            submitted[month] = self.client.map(adjudicated_part, *scattered, book=book, pure=False)
+            submitted[month] = self.client.map(adjudicated_part, *scattered, book=book, stage=stage, pure=False)
         return {
             month: _in_order(pd.concat(self.client.gather(submitted.pop(month))), lines)
             for month, (lines, _, _) in valuations.items()

@@ -9,7 +9,7 @@ give the month's movements, all of them the exact payable history of the develop
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import numpy as np
@@ -118,33 +118,47 @@ def remaining_limits(policies: pd.DataFrame, lines_now: pd.DataFrame, products: 
 
 Valuations = Mapping[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]
 """Per valuation month, the lines, claims and policies in force as at that month."""
+ClaimsStage = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame, ProductBook], pd.DataFrame]
+"""``adjudicated_lines`` (every column of every line), or ``line_payables`` (what the triangle reads
+of an earlier month): ``(lines, claims, policies, book)`` -> the lines' rows, order and index."""
 
 
 class Adjudicates(Protocol):
     """An engine that adjudicates the lines of every valuation (``pipeline.engine``)."""
 
-    def adjudicated_by_valuation(self, valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]: ...
+    def adjudicated_by_valuation(
+        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
+    ) -> dict[str, pd.DataFrame]: ...
 
 
-def adjudicated_by_valuation(valuations: Valuations, book: ProductBook) -> dict[str, pd.DataFrame]:
-    """Per valuation month, ``adjudicated_lines`` of the lines, claims and policies then in force."""
-    return {valuation: adjudicated_lines(*frames, book) for valuation, frames in valuations.items()}
+def adjudicated_by_valuation(
+    valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
+) -> dict[str, pd.DataFrame]:
+    """Per valuation month, ``stage`` (``adjudicated_lines``) of the lines, claims and policies then
+    in force."""
+    return {valuation: stage(*frames, book) for valuation, frames in valuations.items()}
 
 
 def adjudicated_by_month(
-    in_force: dict[str, InForce], book: ProductBook, engine: Adjudicates | None = None
+    in_force: dict[str, InForce],
+    book: ProductBook,
+    engine: Adjudicates | None = None,
+    stage: ClaimsStage = adjudicated_lines,
 ) -> dict[str, pd.DataFrame]:
     """The adjudicated lines as at every bordereau month up to M (CALCULATION.md § Time): the last
-    two give the month's movements, all of them the development triangle. ``engine`` runs the same
-    ``adjudicated_lines`` elsewhere (the Dask engine, part by part); by default in this process."""
+    two give the month's movements, all of them the development triangle (which needs only
+    ``line_payables`` of the earlier months: ``stage``). ``engine`` runs the same stage elsewhere
+    (the Dask engine, part by part); by default in this process."""
     valuations = {valuation: (rows.lines, rows.claims, rows.policies) for valuation, rows in in_force.items()}
     if engine is None:
-        return adjudicated_by_valuation(valuations, book)
-    return engine.adjudicated_by_valuation(valuations, book)
+        return adjudicated_by_valuation(valuations, book, stage)
+    return engine.adjudicated_by_valuation(valuations, book, stage)
 
 
 def payable_history(adjudicated: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per claim, ``payable_total`` as at each valuation month (the triangle's input)."""
+    """Per claim, ``payable_total`` as at each valuation month (the triangle's input), from each
+    valuation's lines (``adjudicated_lines`` or ``line_payables``: ``claim_id``, ``part``,
+    ``payable``)."""
     frames = [
         claim_totals(lines[["claim_id"]].drop_duplicates(), lines)[["claim_id", "payable_total"]].assign(
             valuation_month=valuation

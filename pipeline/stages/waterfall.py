@@ -265,3 +265,27 @@ def adjudicated_lines(
         columns[column] = pd.Series(steps[column], index=lines.index, dtype="int64", copy=False)
     columns["adjustments"] = adjustments(steps, lines.index)
     return lines.assign(**columns)
+
+
+PAYABLE_COLUMNS = ["claim_id", "part", "payable"]
+"""What the development triangle reads of the lines as at an earlier month (``line_payables``)."""
+
+
+def line_payables(
+    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
+) -> pd.DataFrame:
+    """Each line's ``claim_id``, ``part`` and ``payable`` (same rows, order and index as ``lines``):
+    ``adjudicated_lines`` without the context, reason, step and adjustment columns, which nobody
+    reads of the valuations before M−1 (the triangle sums the payable by claim and part). The same
+    ``line_facts`` and ``waterfall_steps``: no rule is written twice; building the text columns of
+    every line is about a fifth of ``adjudicated_lines``' time."""
+    facts = line_facts(lines, claims, policies, products)
+    steps = waterfall_steps(facts, lines, policies, products)
+    return pd.DataFrame(
+        {
+            "claim_id": lines["claim_id"],
+            "part": take_text([*PARTS, ""], np.where(facts.part < 0, len(PARTS), facts.part), lines.index),
+            "payable": pd.Series(steps["payable"], index=lines.index, dtype="int64", copy=False),
+        },
+        index=lines.index,
+    )

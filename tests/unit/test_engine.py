@@ -22,7 +22,7 @@ from pipeline.forked import cores
 from pipeline.io.find import BordereauFiles, find_bordereaux
 from pipeline.run import run_month
 from pipeline.stages.claims import lines_with_movements
-from pipeline.stages.waterfall import adjudicated_lines
+from pipeline.stages.waterfall import PAYABLE_COLUMNS, adjudicated_lines, line_payables
 from pipeline.tables import RowChecked
 from tests import factories
 from tests.commands import ROOT
@@ -74,6 +74,12 @@ def test_dask_engine_equals_pandas_engine_on_generated_books(book: Book, dask_cl
     for month in expected:
         pd.testing.assert_frame_equal(got[month], expected[month], obj=month)
         pd.testing.assert_frame_equal(expected[month], adjudicated_lines(*valuations[month], PRODUCTS))
+    # what the triangle reads of the earlier months: the same columns of the same lines, both engines
+    payables = DaskEngine(dask_client).adjudicated_by_valuation(valuations, PRODUCTS, line_payables)
+    payables_here = PandasEngine().adjudicated_by_valuation(valuations, PRODUCTS, line_payables)
+    for month in expected:
+        pd.testing.assert_frame_equal(payables[month], expected[month][PAYABLE_COLUMNS], obj=month)
+        pd.testing.assert_frame_equal(payables_here[month], expected[month][PAYABLE_COLUMNS], obj=month)
 
 
 def _golden_valuations() -> dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:
