@@ -134,10 +134,11 @@ def sample_book(folder: Path, policies: int) -> dict[str, Any]:
     from pipeline.bench.book import generator_version
     from pipeline.sample import generate_book as generate_sample
 
-    marker = folder / "marker.json"
+    marker = folder.parent / f"{folder.name}.marker.json"  # beside the book: the run reads only its months
     wanted = {"version": SCALE_VERSION, "policies": policies, "generator": generator_version()}
-    if marker.exists() and json.loads(marker.read_text()).get("wanted") == wanted:
+    if marker.exists() and folder.is_dir() and json.loads(marker.read_text()).get("wanted") == wanted:
         return {"reused": True, **json.loads(marker.read_text())}
+    marker.unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
     started = time.perf_counter()
     counts = generate_sample(folder, policies=policies, messy=False, file_format="parquet")

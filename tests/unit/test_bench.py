@@ -199,6 +199,7 @@ def test_bench_scale_whole_runs_on_a_small_parquet_book(tmp_path: Path) -> None:
         "policies.parquet",
     ]
     assert sample_book(tmp_path / "sample-60", 60)["reused"] is True
+    assert not list((tmp_path / "sample-60").glob("*.json"))  # the book holds only its months
 
 
 def test_bench_scale_reports_a_whole_run_that_failed_by_its_error_line(tmp_path: Path) -> None:
