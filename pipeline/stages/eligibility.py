@@ -274,6 +274,12 @@ def _reason_labels(exclusions: list[str]) -> list[str]:
     return [*REASONS, *(f"excluded:{code}" for code in exclusions)]
 
 
+def part_column(facts: LineFacts) -> pd.Series:
+    """Each line's part as text (``liability``, ``expense``; empty for a never-paid item, in
+    neither), indexed as the lines."""
+    return take_text([*PARTS, ""], np.where(facts.part < 0, len(PARTS), facts.part), facts.index)
+
+
 def context_columns(
     facts: LineFacts, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
 ) -> dict[str, pd.Series]:
@@ -289,7 +295,7 @@ def context_columns(
         "product": take_text(product_names, product_code[facts.policy], index),
         "plan": take_text(plan_names, plan_code[facts.policy], index),
         "series": take_text(series, facts.claim, index),
-        "part": take_text([*PARTS, ""], np.where(facts.part < 0, len(PARTS), facts.part), index),
+        "part": part_column(facts),
         "item_number": pd.Series(pd.array(number, dtype="Int64"), index=index).mask(facts.row < 0),
     }
 

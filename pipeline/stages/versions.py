@@ -89,8 +89,7 @@ def file_order(history: pd.DataFrame, id_column: str) -> FileOrder:
     next_version[by_id[:-1][same]] = by_id[1:][same]
     first = np.flatnonzero(~pd.Series(ids).duplicated(keep="first").to_numpy(dtype=bool))
     # ids are numbered in order of first appearance: the k-th first row is id k's
-    first_version = first[ids] if count else np.empty(0, dtype=np.int64)
-    return FileOrder(positions, pd.Index(months), month_ends, next_version, first_version)
+    return FileOrder(positions, pd.Index(months), month_ends, next_version, first[ids])
 
 
 def latest_versions(history: pd.DataFrame, id_column: str, month: str) -> pd.DataFrame:

@@ -32,7 +32,7 @@ from pipeline.products.load import PARTS, ProductBook
 from pipeline.stages import product_tables
 from pipeline.stages.caps import capped_at_level, global_order
 from pipeline.stages.codes import codes, lookup, text_order_codes
-from pipeline.stages.eligibility import LineFacts, eligibility_columns, line_facts
+from pipeline.stages.eligibility import LineFacts, eligibility_columns, line_facts, part_column
 
 STEP_COLUMNS = [
     "eligible_amount",
@@ -284,7 +284,7 @@ def line_payables(
     return pd.DataFrame(
         {
             "claim_id": lines["claim_id"],
-            "part": take_text([*PARTS, ""], np.where(facts.part < 0, len(PARTS), facts.part), lines.index),
+            "part": part_column(facts),
             "payable": pd.Series(steps["payable"], index=lines.index, dtype="int64", copy=False),
         },
         index=lines.index,
