@@ -45,6 +45,7 @@ from pipeline.reports.run_info import RunInfo, with_run
 from pipeline.stages.claims import (
     adjudicated_by_month,
     claim_totals,
+    each_adjudicated_month,
     lines_with_movements,
     payable_history,
     remaining_limits,
@@ -252,10 +253,14 @@ def run_month(
 
         with stages.stage("triangle") as rows:
             # the claims as at every earlier month, while the annotated workbooks are written
-            earlier = {valuation: versions.as_at(valuation) for valuation in valuations if valuation not in latest}
-            if earlier:
-                adjudicated.update(adjudicated_by_month(earlier, book, claims_engine, line_payables))
-            history = payable_history({valuation: adjudicated[valuation] for valuation in valuations})
+            # each earlier month's view made when the engine gets to it and its lines summed per claim
+            # as they come: the run holds one earlier month at a time, not ten
+            earlier = versions.each_as_at([valuation for valuation in valuations if valuation not in latest])
+            computed = each_adjudicated_month(earlier, book, claims_engine, line_payables)
+            history = payable_history(
+                (valuation, adjudicated[valuation]) if valuation in adjudicated else next(computed)
+                for valuation in valuations
+            )
             rows.update(rows_out=len(history), months=len(valuations))
 
         with stages.stage("reinsurance") as rows:

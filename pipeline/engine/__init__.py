@@ -37,7 +37,7 @@ from pipeline.io.find import BordereauFiles, SourceFile
 from pipeline.io.read import ParquetPart, combined_parts, parquet_parts, read_file, read_parquet_part
 from pipeline.parse import carried
 from pipeline.products.load import ProductBook
-from pipeline.stages.claims import ClaimsStage, Valuations, adjudicated_by_valuation
+from pipeline.stages.claims import ClaimsStage, Valuations, adjudicated_by_valuation, each_adjudicated
 from pipeline.stages.rejections import failures_of
 from pipeline.stages.validate import row_checked
 from pipeline.stages.waterfall import adjudicated_lines
@@ -172,6 +172,10 @@ class Engine(Protocol):
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
     ) -> dict[str, pd.DataFrame]: ...
 
+    def each_adjudicated(
+        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
+    ) -> Iterator[tuple[str, pd.DataFrame]]: ...
+
     def describe(self) -> dict[str, Any]: ...
 
 
@@ -205,6 +209,11 @@ class PandasEngine:
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
     ) -> dict[str, pd.DataFrame]:
         return adjudicated_by_valuation(valuations, book, stage)
+
+    def each_adjudicated(
+        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        return each_adjudicated(valuations, book, stage)
 
     def describe(self) -> dict[str, Any]:
         return {"name": "pandas"}

@@ -156,25 +156,37 @@ class DaskEngine:
     ) -> dict[str, pd.DataFrame]:
         """Per valuation month, ``stage(lines, claims, policies, book)`` (``adjudicated_lines``, or
         ``line_payables`` for the triangle), computed on the cluster part by part: the same rows,
-        order, index, columns and dtypes.
+        order, index, columns and dtypes (``each_adjudicated``, every result kept)."""
+        return dict(self.each_adjudicated(valuations, book, stage))
+
+    def each_adjudicated(
+        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        """Per valuation month in turn, ``stage(lines, claims, policies, book)`` computed on the
+        cluster part by part, every valuation's tasks submitted before the first result is
+        gathered.
 
         The frames are in this process already (validated here), so each valuation's lines, claims
         and policies are split by part here (``split_by_part``) and each part's three frames are
         scattered straight to the workers (``Client.scatter``: not through the scheduler, and not
         embedded in a task graph, which dask warns about from a few hundred MiB on), then
-        adjudicated one task per part (``Client.map``); every valuation's tasks are submitted
-        before any result is gathered."""
+        adjudicated one task per part (``Client.map``). Each valuation's frames are taken from
+        ``valuations`` once and let go once scattered (only the lines' index is kept, to put the
+        gathered lines back in order), so a mapping that makes each view when asked
+        (``Versions.each_as_at``) has one alive here at a time."""
         workers = max(1, workers_of(self.client))
-        submitted: dict[str, list[Future]] = {}
-        for month, (lines, claims, policies) in valuations.items():
+        submitted: dict[str, tuple[pd.Index, list[Future]]] = {}
+        for month in valuations:
+            lines, claims, policies = valuations[month]
             parts = part_count(len(lines), workers)
             split = [split_by_part(frame, parts) for frame in _keyed(lines, claims, policies, parts)]
             scattered = [self.client.scatter(pieces, hash=False) for pieces in split]
-            submitted[month] = self.client.map(adjudicated_part, *scattered, book=book, stage=stage, pure=False)
-        return {
-            month: _in_order(pd.concat(self.client.gather(submitted.pop(month))), lines)
-            for month, (lines, _, _) in valuations.items()
-        }
+            futures = self.client.map(adjudicated_part, *scattered, book=book, stage=stage, pure=False)
+            submitted[month] = (lines.index, futures)
+            del lines, claims, policies, split, scattered
+        for month in list(submitted):
+            index, futures = submitted.pop(month)
+            yield month, _in_order(pd.concat(self.client.gather(futures)), index)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -192,8 +204,9 @@ def _taken_in_order(futures: deque[Future]) -> Iterator[Any]:
         yield futures.popleft().result()
 
 
-def _in_order(result: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
-    """The gathered parts put back in the order and index of ``lines``, without the helper columns."""
+def _in_order(result: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """The gathered parts put back in the order of the lines whose ``index`` this is, with that
+    index, without the helper columns."""
     ordered = result.sort_values(POSITION, kind="stable")
-    ordered.index = lines.index[ordered[POSITION].to_numpy()]
+    ordered.index = index[ordered[POSITION].to_numpy()]
     return ordered.drop(columns=[PART, POSITION])

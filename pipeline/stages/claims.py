@@ -9,7 +9,8 @@ give the month's movements, all of them the exact payable history of the develop
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -126,44 +127,89 @@ of an earlier month): ``(lines, claims, policies, book)`` -> the lines' rows, or
 class Adjudicates(Protocol):
     """An engine that adjudicates the lines of every valuation (``pipeline.engine``)."""
 
-    def adjudicated_by_valuation(
+    def each_adjudicated(
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
-    ) -> dict[str, pd.DataFrame]: ...
+    ) -> Iterator[tuple[str, pd.DataFrame]]: ...
+
+
+def each_adjudicated(
+    valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Per valuation month in turn, ``stage`` (``adjudicated_lines``) of the lines, claims and
+    policies then in force. A valuation's frames are taken from ``valuations`` when its turn comes
+    and let go before the next is taken, so a mapping that makes each view when asked
+    (``Versions.each_as_at``) has one alive at a time."""
+    for valuation in valuations:
+        result = stage(*valuations[valuation], book)
+        yield valuation, result
 
 
 def adjudicated_by_valuation(
     valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
 ) -> dict[str, pd.DataFrame]:
     """Per valuation month, ``stage`` (``adjudicated_lines``) of the lines, claims and policies then
-    in force."""
-    return {valuation: stage(*frames, book) for valuation, frames in valuations.items()}
+    in force (``each_adjudicated``, every result kept)."""
+    return dict(each_adjudicated(valuations, book, stage))
+
+
+@dataclass(frozen=True)
+class FramesInForce(Mapping[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]):
+    """``in_force``'s views as the engines take them (lines, claims, policies), each taken from
+    ``in_force`` only when asked for."""
+
+    in_force: Mapping[str, InForce]
+
+    def __getitem__(self, month: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        rows = self.in_force[month]
+        return rows.lines, rows.claims, rows.policies
+
+    def __contains__(self, month: object) -> bool:
+        return month in self.in_force
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.in_force)
+
+    def __len__(self) -> int:
+        return len(self.in_force)
+
+
+def each_adjudicated_month(
+    in_force: Mapping[str, InForce],
+    book: ProductBook,
+    engine: Adjudicates | None = None,
+    stage: ClaimsStage = adjudicated_lines,
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """The adjudicated lines as at every bordereau month up to M (CALCULATION.md § Time), month by
+    month in ``in_force``'s order: the last two give the month's movements, all of them the
+    development triangle (which needs only ``line_payables`` of the earlier months: ``stage``).
+    ``engine`` runs the same stage elsewhere (the Dask engine, part by part); by default in this
+    process. Each view is taken from ``in_force`` once, when the engine gets to it."""
+    valuations = FramesInForce(in_force)
+    if engine is None:
+        return each_adjudicated(valuations, book, stage)
+    return engine.each_adjudicated(valuations, book, stage)
 
 
 def adjudicated_by_month(
-    in_force: dict[str, InForce],
+    in_force: Mapping[str, InForce],
     book: ProductBook,
     engine: Adjudicates | None = None,
     stage: ClaimsStage = adjudicated_lines,
 ) -> dict[str, pd.DataFrame]:
-    """The adjudicated lines as at every bordereau month up to M (CALCULATION.md § Time): the last
-    two give the month's movements, all of them the development triangle (which needs only
-    ``line_payables`` of the earlier months: ``stage``). ``engine`` runs the same stage elsewhere
-    (the Dask engine, part by part); by default in this process."""
-    valuations = {valuation: (rows.lines, rows.claims, rows.policies) for valuation, rows in in_force.items()}
-    if engine is None:
-        return adjudicated_by_valuation(valuations, book, stage)
-    return engine.adjudicated_by_valuation(valuations, book, stage)
+    """``each_adjudicated_month``, every month's lines kept (the months of the run's figures)."""
+    return dict(each_adjudicated_month(in_force, book, engine, stage))
 
 
-def payable_history(adjudicated: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def payable_history(adjudicated: Iterable[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
     """Per claim, ``payable_total`` as at each valuation month (the triangle's input), from each
     valuation's lines (``adjudicated_lines`` or ``line_payables``: ``claim_id``, ``part``,
-    ``payable``)."""
+    ``payable``), valuation month and lines in pairs: each valuation's lines are summed per claim
+    as they come and not kept."""
     frames = [
         claim_totals(lines[["claim_id"]].drop_duplicates(), lines)[["claim_id", "payable_total"]].assign(
             valuation_month=valuation
         )
-        for valuation, lines in adjudicated.items()
+        for valuation, lines in adjudicated
     ]
     columns = ["claim_id", "valuation_month", "payable_total"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)

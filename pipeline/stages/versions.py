@@ -14,6 +14,7 @@ claims, a claim moving policy or dropping ``claim_made_date`` under its lines) i
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,6 +126,35 @@ class Versions:
             claims=claims.reset_index(drop=True),
             lines=lines.reset_index(drop=True),
         )
+
+    def each_as_at(self, months: Sequence[str]) -> Mapping[str, InForce]:
+        """The views as at each of ``months``, each made when it is asked for and not kept
+        (:class:`AsAt`): a run that goes through ten earlier months holds one of them at a time."""
+        return AsAt(self, tuple(months))
+
+
+@dataclass(frozen=True)
+class AsAt(Mapping[str, InForce]):
+    """The views of ``versions`` as at each of ``months`` (in that order), each made by
+    :meth:`Versions.as_at` when it is asked for: a mapping that holds no view, so that its reader
+    decides how many are alive at once."""
+
+    versions: Versions
+    months: tuple[str, ...]
+
+    def __getitem__(self, month: str) -> InForce:
+        if month not in self.months:
+            raise KeyError(month)
+        return self.versions.as_at(month)
+
+    def __contains__(self, month: object) -> bool:
+        return month in self.months
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.months)
+
+    def __len__(self) -> int:
+        return len(self.months)
 
 
 def versions_of(history: History) -> Versions:

@@ -5,7 +5,10 @@ golden case (to the yen), and byte-identical workbooks on the sample book. One L
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +83,49 @@ def test_dask_engine_equals_pandas_engine_on_generated_books(book: Book, dask_cl
     for month in expected:
         pd.testing.assert_frame_equal(payables[month], expected[month][PAYABLE_COLUMNS], obj=month)
         pd.testing.assert_frame_equal(payables_here[month], expected[month][PAYABLE_COLUMNS], obj=month)
+
+
+class ViewsMadeWhenAsked(Mapping[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]):
+    """Valuations whose frames are made (copied) each time they are asked for, as the run's
+    ``Versions.each_as_at`` makes its views, remembering weakly every frame it handed out: asking
+    for a month while a view handed out before is still alive fails."""
+
+    def __init__(self, frames: dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]) -> None:
+        self.frames = frames
+        self.asked: list[str] = []
+        self.handed_out: list[weakref.ref[pd.DataFrame]] = []
+
+    def __getitem__(self, month: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        gc.collect()
+        alive = [ref for ref in self.handed_out if ref() is not None]
+        assert not alive, f"{len(alive)} frames of an earlier view still alive when {month} is asked for"
+        self.asked.append(month)
+        view = tuple(frame.copy() for frame in self.frames[month])
+        self.handed_out.extend(weakref.ref(frame) for frame in view)
+        return view[0], view[1], view[2]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.frames)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+@pytest.mark.parametrize("engine", ["pandas", "dask"])
+def test_each_engine_takes_each_valuation_once_and_holds_one_at_a_time(engine: str, request) -> None:
+    """``each_adjudicated`` (the triangle's earlier months): every valuation's frames are asked for
+    once, in order, and let go before the next is asked for (the pandas engine once it has
+    adjudicated them, the Dask engine once it has scattered them), and the results, in the same
+    order, are the stage's on each valuation."""
+    golden = _golden_valuations()
+    frames = {key: golden[key] for key in list(golden)[:6]}
+    views = ViewsMadeWhenAsked(frames)
+    runs = DaskEngine(request.getfixturevalue("dask_client")) if engine == "dask" else PandasEngine()
+    got = list(runs.each_adjudicated(views, PRODUCTS, line_payables))
+    assert views.asked == list(frames)
+    assert [month for month, _ in got] == list(frames)
+    for month, payables in got:
+        pd.testing.assert_frame_equal(payables, line_payables(*frames[month], PRODUCTS), obj=month)
 
 
 def _golden_valuations() -> dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -162,7 +163,38 @@ def test_every_month_as_at_is_the_rows_in_force_by_hand(rows: list[tuple[str, in
         }
     )
     versions = versions_of(History(policies=empty, claims=empty, lines=lines))
-    for month in ["2026-03", "2026-04", "2026-05", "2026-06", "2026-07", "2026-08", "2026-09"]:
+    months = ["2026-03", "2026-04", "2026-05", "2026-06", "2026-07", "2026-08", "2026-09"]
+    for month in months:
         in_force = versions.as_at(month)
         pd.testing.assert_frame_equal(in_force.lines, _in_force_by_hand(lines, "line_id", month), obj=month)
         assert in_force.policies.empty and in_force.claims.empty
+    each = versions.each_as_at(months[::2])
+    assert list(each) == months[::2]
+    for month, in_force in each.items():  # the views made when asked are the same views
+        pd.testing.assert_frame_equal(in_force.lines, _in_force_by_hand(lines, "line_id", month), obj=month)
+
+
+def test_each_as_at_makes_a_view_only_when_asked_and_keeps_none(monkeypatch) -> None:
+    """``Versions.each_as_at`` (the triangle's earlier months): listing, counting and asking whether
+    a month is there make no view; each view is made when asked for, every time (none is kept)."""
+    from pipeline.stages.versions import InForce, Versions, versions_of
+
+    history = History(factories.policies({}), factories.claims({}), factories.lines({}))
+    versions = versions_of(history)
+    made: list[str] = []
+    real = Versions.as_at
+
+    def counted(self: Versions, month: str) -> InForce:
+        made.append(month)
+        return real(self, month)
+
+    monkeypatch.setattr(Versions, "as_at", counted)
+    each = versions.each_as_at(["2026-04", "2026-05"])
+    assert list(each) == ["2026-04", "2026-05"] and len(each) == 2
+    assert "2026-05" in each and "2026-06" not in each
+    assert made == []
+    assert each["2026-05"].lines["line_id"].tolist() == ["L00001"]
+    assert each["2026-05"].month == "2026-05"
+    assert made == ["2026-05", "2026-05"]
+    with pytest.raises(KeyError):
+        each["2026-06"]
