@@ -23,7 +23,8 @@ def coverholder_sheets(
     labels: Labels,
 ) -> list[Sheet]:
     """``by_coverholder`` and ``data_quality``, named for ``labels``' language."""
-    by_coverholder = summary.by_policy_dims(policies, claims, month, book, ["coverholder"], _band_labels(labels))
+    dimensions = summary.dimension_rows(policies, claims, month, book, _band_labels(labels))
+    by_coverholder = summary.by_policy_dims(dimensions, ["coverholder"])
     return [
         _named("by_coverholder", by_coverholder, labels),
         _named("data_quality", quality, labels, freeze_columns=2),

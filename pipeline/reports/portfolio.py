@@ -185,7 +185,8 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
         return tuple(charts)
 
     lead = ["coverholder"] if inputs.by_coverholder else []
-    by_band = summary.by_policy_dims(policies, claims, month, book, ["product", "revenue_band"], bands, labels.lang)
+    dimensions = summary.dimension_rows(policies, claims, month, book, bands, labels.lang)
+    by_band = summary.by_policy_dims(dimensions, ["product", "revenue_band"])
     by_item = summary.by_item(lines, claims, policies, book)
     by_event = summary.by_event(claims, book)
     sheets = [
@@ -204,19 +205,15 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
             row_kind="kind",
         ),
         treaty_sheet(inputs.reinsurance, labels, _named),
-        _named("by_product", summary.by_policy_dims(policies, claims, month, book, [*lead, "product"], bands), labels),
-        _named(
-            "by_plan", summary.by_policy_dims(policies, claims, month, book, [*lead, "product", "plan"], bands), labels
-        ),
+        _named("by_product", summary.by_policy_dims(dimensions, [*lead, "product"]), labels),
+        _named("by_plan", summary.by_policy_dims(dimensions, [*lead, "product", "plan"]), labels),
         _named(
             "by_revenue_band",
             by_band,
             labels,
             charts=per_product("premium_by_band", by_band, "revenue_band", "written_premium"),
         ),
-        _named(
-            "by_industry", summary.by_policy_dims(policies, claims, month, book, [*lead, "industry"], bands), labels
-        ),
+        _named("by_industry", summary.by_policy_dims(dimensions, [*lead, "industry"]), labels),
         _named(
             "by_event",
             by_event,

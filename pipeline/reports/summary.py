@@ -20,6 +20,7 @@ for a language and makes sheets. Inputs are the stage outputs as at M: PolicyAcc
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -250,37 +251,53 @@ def _claims_with_policy(claims: pd.DataFrame, dims: pd.DataFrame) -> pd.DataFram
     return claims.merge(dims[keep], on="policy_id", how="left")
 
 
-def by_policy_dims(
+@dataclass(frozen=True)
+class DimensionRows:
+    """What every breakdown by policy dimensions groups, built once per summary
+    (``dimension_rows``): each policy row with its measures and dimensions (``policies``), and each
+    claim with its policy's dimensions, an empty dimension shown as ``MISSING`` (``claims``)."""
+
+    policies: pd.DataFrame
+    claims: pd.DataFrame
+
+
+def dimension_rows(
     policies: pd.DataFrame,
     claims: pd.DataFrame,
     month: str,
     book: ProductBook,
-    dims: list[str],
     band_labels: dict[str, str],
     lang: str = "en",
-) -> pd.DataFrame:
-    """Premium and claims grouped by policy dimensions (``product``, ``plan``, ``revenue_band``,
-    ``industry``): policies, in force, premium to date and this month, UPR, claims, payable, loss
-    ratio. Ordered by product, band, then written premium (largest first)."""
+) -> DimensionRows:
+    """Policies and claims with the policy dimensions (``product``, ``plan``, ``revenue_band`` named
+    in ``lang``, ``industry``, ``coverholder`` when there is one) that ``by_policy_dims`` groups by,
+    and the policy measures as at ``month``."""
     table = _policy_dims(policies, book, band_labels, lang)
     frame = policies[["policy_id"]].assign(
         policies_in_force=in_force(policies, month_end(month)).astype("int64"),
         **{m: policies[m].fillna(0).astype("int64") for m in POLICY_MEASURES},
     )
-    frame = frame.merge(table, on="policy_id", how="left")
+    claim_rows = _claims_with_policy(claims, table)
+    for column in table.columns.drop(["policy_id", "band_order"]):
+        if column in claim_rows.columns:
+            claim_rows[column] = claim_rows[column].astype("object").where(claim_rows[column].notna(), MISSING)
+    return DimensionRows(frame.merge(table, on="policy_id", how="left"), claim_rows)
+
+
+def by_policy_dims(rows: DimensionRows, dims: list[str]) -> pd.DataFrame:
+    """Premium and claims grouped by policy dimensions (``product``, ``plan``, ``revenue_band``,
+    ``industry``, ``coverholder``) of ``rows`` (``dimension_rows``): policies, in force, premium to
+    date and this month, UPR, claims, payable, loss ratio. Ordered by product, band, then written
+    premium (largest first)."""
     keys = [*dims, "band_order"] if "revenue_band" in dims else dims
-    grouped = frame.groupby(keys, dropna=False, sort=False)
+    grouped = rows.policies.groupby(keys, dropna=False, sort=False)
     out = grouped.agg(
         policies=("policy_id", "size"),
         policies_in_force=("policies_in_force", "sum"),
         **{m: (m, "sum") for m in POLICY_MEASURES},
     ).reset_index()
-    claim_rows = _claims_with_policy(claims, table)
-    for column in keys:
-        if column in claim_rows.columns and column != "band_order":
-            claim_rows[column] = claim_rows[column].astype("object").where(claim_rows[column].notna(), MISSING)
     claim_sums = (
-        claim_rows.groupby(keys, dropna=False, sort=False)
+        rows.claims.groupby(keys, dropna=False, sort=False)
         .agg(
             claims=("claim_id", "size"),
             payable_total=("payable_total", "sum"),

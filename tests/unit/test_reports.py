@@ -237,7 +237,8 @@ def test_loss_ratio_empty_without_earned_premium() -> None:
 
 
 def test_by_product_totals_reconcile_with_kpi() -> None:
-    table = summary.by_policy_dims(sample_policies(), sample_claims(), MONTH, BOOK, ["product"], _bands())
+    rows = summary.dimension_rows(sample_policies(), sample_claims(), MONTH, BOOK, _bands())
+    table = summary.by_policy_dims(rows, ["product"])
     assert table["written_premium"].sum() == 456_665
     assert table["payable_total"].sum() == 401_500_004
     leak = table.set_index("product").loc["leak_lite"]
