@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -38,6 +39,24 @@ def test_take_text_and_lookup_sentinel() -> None:
     assert taken.iloc[0] == "y" and pd.isna(taken.iloc[1]) and taken.iloc[2] == "x"
     table = np.arange(12).reshape(3, 4)
     assert lookup(table, np.array([0, 2, -1]), np.array([1, -1, 0])).tolist() == [1, 11, 8]
+
+
+@given(
+    labels=st.lists(st.one_of(st.none(), st.text(max_size=4)), max_size=6),
+    picks=st.lists(st.integers(-1, 5), max_size=40),
+    chunked=st.booleans(),
+)
+def test_take_text_is_a_plain_take_with_empties(labels: list[str | None], picks: list[int], chunked: bool) -> None:
+    """``take_text`` (labels decoded through an Arrow dictionary) gives each pick's label, empty for
+    -1 and for an empty label, on any index, from a list, a ``str`` column or a chunked Arrow array."""
+    where = np.array([pick if pick < len(labels) else -1 for pick in picks], dtype=np.int64)
+    index = pd.RangeIndex(7, 7 + len(where))
+    expected = [labels[pick] if pick >= 0 and labels else None for pick in where]
+    arrow = pa.chunked_array([labels[:2], labels[2:]], type=pa.large_string()) if chunked else labels
+    for given_labels in (arrow, pd.Series(labels, dtype="str")):
+        taken = take_text(given_labels, where, index)
+        assert taken.dtype == "str" and taken.index.equals(index)
+        assert [None if pd.isna(value) else value for value in taken] == expected
 
 
 @given(
