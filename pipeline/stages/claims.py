@@ -10,7 +10,6 @@ give the month's movements, all of them the exact payable history of the develop
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -19,7 +18,7 @@ import pandas as pd
 from pipeline.arrow_text import positions
 from pipeline.products.load import ProductBook
 from pipeline.stages import coverage
-from pipeline.stages.versions import InForce
+from pipeline.stages.versions import InForce, MadeWhenAsked
 from pipeline.stages.waterfall import adjudicated_lines
 
 PARTS_PAYABLE = {"liability": "payable_liability", "expense": "payable_expense"}
@@ -152,25 +151,15 @@ def adjudicated_by_valuation(
     return dict(each_adjudicated(valuations, book, stage))
 
 
-@dataclass(frozen=True)
-class FramesInForce(Mapping[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]):
+def frames_in_force(in_force: Mapping[str, InForce]) -> Valuations:
     """``in_force``'s views as the engines take them (lines, claims, policies), each taken from
     ``in_force`` only when asked for."""
 
-    in_force: Mapping[str, InForce]
-
-    def __getitem__(self, month: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        rows = self.in_force[month]
+    def frames(month: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        rows = in_force[month]
         return rows.lines, rows.claims, rows.policies
 
-    def __contains__(self, month: object) -> bool:
-        return month in self.in_force
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.in_force)
-
-    def __len__(self) -> int:
-        return len(self.in_force)
+    return MadeWhenAsked(tuple(in_force), frames)
 
 
 def each_adjudicated_month(
@@ -184,7 +173,7 @@ def each_adjudicated_month(
     development triangle (which needs only ``line_payables`` of the earlier months: ``stage``).
     ``engine`` runs the same stage elsewhere (the Dask engine, part by part); by default in this
     process. Each view is taken from ``in_force`` once, when the engine gets to it."""
-    valuations = FramesInForce(in_force)
+    valuations = frames_in_force(in_force)
     if engine is None:
         return each_adjudicated(valuations, book, stage)
     return engine.each_adjudicated(valuations, book, stage)

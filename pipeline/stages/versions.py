@@ -14,8 +14,9 @@ claims, a claim moving policy or dropping ``claim_made_date`` under its lines) i
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -129,23 +130,26 @@ class Versions:
 
     def each_as_at(self, months: Sequence[str]) -> Mapping[str, InForce]:
         """The views as at each of ``months``, each made when it is asked for and not kept
-        (:class:`AsAt`): a run that goes through ten earlier months holds one of them at a time."""
-        return AsAt(self, tuple(months))
+        (:class:`MadeWhenAsked`): a run that goes through ten earlier months holds one at a time."""
+        return MadeWhenAsked(tuple(months), self.as_at)
 
 
-@dataclass(frozen=True)
-class AsAt(Mapping[str, InForce]):
-    """The views of ``versions`` as at each of ``months`` (in that order), each made by
-    :meth:`Versions.as_at` when it is asked for: a mapping that holds no view, so that its reader
-    decides how many are alive at once."""
+Value = TypeVar("Value")
 
-    versions: Versions
+
+@dataclass(frozen=True, eq=False)
+class MadeWhenAsked(Mapping[str, Value]):
+    """A mapping of each of ``months`` (in that order) to ``make(month)``, made each time it is asked
+    for and never kept: its reader decides how many values are alive at once (listing, counting
+    and asking whether a month is there make none)."""
+
     months: tuple[str, ...]
+    make: Callable[[str], Value]
 
-    def __getitem__(self, month: str) -> InForce:
+    def __getitem__(self, month: str) -> Value:
         if month not in self.months:
             raise KeyError(month)
-        return self.versions.as_at(month)
+        return self.make(month)
 
     def __contains__(self, month: object) -> bool:
         return month in self.months
