@@ -31,7 +31,7 @@ from pipeline.engine.cluster import workers_of
 from pipeline.io.find import BordereauFiles
 from pipeline.products.load import ProductBook
 from pipeline.stages.claims import ClaimsStage, Valuations
-from pipeline.stages.waterfall import adjudicated_lines
+from pipeline.stages.waterfall import adjudicated_lines, columns_read
 from pipeline.tables import RowChecked
 
 LOCAL = "LocalCluster"
@@ -74,6 +74,19 @@ def adjudicated_part(
     result = stage(lines, claims.drop(columns=PART), policies.drop(columns=PART), book)
     helpers = [column for column in (PART, POSITION) if column in lines.columns and column not in result.columns]
     return result.assign(**{column: lines[column] for column in helpers})
+
+
+def added_by_part(
+    lines: pd.DataFrame,
+    claims: pd.DataFrame,
+    policies: pd.DataFrame,
+    book: ProductBook,
+    stage: ClaimsStage = adjudicated_lines,
+) -> pd.DataFrame:
+    """``adjudicated_part`` of one part with only the columns the stage adds to the lines (and the
+    part and position columns): what a run's process gathers, since it has the lines' own columns."""
+    result = adjudicated_part(lines, claims, policies, book, stage)
+    return result[[column for column in result.columns if column not in lines.columns or column in (PART, POSITION)]]
 
 
 def split_by_part(frame: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
@@ -175,18 +188,25 @@ class DaskEngine:
         gathered lines back in order), so a mapping that makes each view when asked
         (``Versions.each_as_at``) has one alive here at a time."""
         workers = max(1, workers_of(self.client))
-        submitted: dict[str, tuple[pd.Index, list[Future]]] = {}
+        read = columns_read(book)
+        submitted: dict[str, tuple[pd.DataFrame, pd.Index, list[Future]]] = {}
         for month in valuations:
             lines, claims, policies = valuations[month]
+            columns = stage(lines.iloc[:0], claims.iloc[:0], policies.iloc[:0], book).columns  # in order
+            sent_lines, sent_claims, sent_policies = (
+                frame[[column for column in wanted if column in frame.columns]]
+                for frame, wanted in zip((lines, claims, policies), read, strict=True)
+            )
             parts = part_count(len(lines), workers)
-            split = [split_by_part(frame, parts) for frame in _keyed(lines, claims, policies, parts)]
+            split = [split_by_part(frame, parts) for frame in _keyed(sent_lines, sent_claims, sent_policies, parts)]
             scattered = [self.client.scatter(pieces, hash=False) for pieces in split]
-            futures = self.client.map(adjudicated_part, *scattered, book=book, stage=stage, pure=False)
-            submitted[month] = (lines.index, futures)
-            del lines, claims, policies, split, scattered
+            futures = self.client.map(added_by_part, *scattered, book=book, stage=stage, pure=False)
+            submitted[month] = (lines[[c for c in columns if c in lines.columns]], columns, futures)
+            del lines, claims, policies, sent_lines, sent_claims, sent_policies, split, scattered
         for month in list(submitted):
-            index, futures = submitted.pop(month)
-            yield month, _in_order(pd.concat(self.client.gather(futures)), index)
+            own, columns, futures = submitted.pop(month)
+            added = _in_order(pd.concat(self.client.gather(futures)), own.index)
+            yield month, own.assign(**{column: added[column] for column in added.columns})[list(columns)]
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -29,7 +29,7 @@ import pandas as pd
 from pipeline.arrow_text import take_text
 from pipeline.money import floor_times_fraction
 from pipeline.products.load import PARTS, ProductBook
-from pipeline.stages import product_tables
+from pipeline.stages import coverage, product_tables
 from pipeline.stages.caps import capped_at_level, global_order
 from pipeline.stages.codes import codes, lookup, text_order_codes
 from pipeline.stages.eligibility import LineFacts, eligibility_columns, line_facts, part_column
@@ -265,6 +265,42 @@ def adjudicated_lines(
         columns[column] = pd.Series(steps[column], index=lines.index, dtype="int64", copy=False)
     columns["adjustments"] = adjustments(steps, lines.index)
     return lines.assign(**columns)
+
+
+LINE_COLUMNS_READ = [
+    "line_id",
+    "claim_id",
+    "item",
+    "amount",
+    "spent_date",
+    "spent_in",
+    "insurer_consent",
+    "victims",
+    "victim_type",
+    "first_month",
+]
+CLAIM_COLUMNS_READ = [
+    "claim_id",
+    "policy_id",
+    "series_id",
+    "event_type",
+    "evidence",
+    "exclusion_code",
+    "claim_made_date",
+    "known_date",
+    "notice_date",
+    "claim_jurisdiction",
+]
+POLICY_COLUMNS_READ = ["policy_id", "product", "plan", "period_start", "period_end", "join_date", "cancel_date"]
+
+
+def columns_read(products: ProductBook) -> tuple[list[str], list[str], list[str]]:
+    """The columns of the lines, claims and policies that ``adjudicated_lines`` and ``line_payables``
+    read (eligibility and every step), the policies' with each part's deductible and limit and a
+    column per rider of the product data: the same stage on only these columns gives the same
+    columns it adds (tests), so an engine that sends the frames elsewhere sends only these."""
+    terms = [f"{part}_{term}" for part in PARTS for term in ("deductible", "limit")]
+    return LINE_COLUMNS_READ, CLAIM_COLUMNS_READ, [*POLICY_COLUMNS_READ, *terms, *coverage.all_riders(products)]
 
 
 PAYABLE_COLUMNS = ["claim_id", "part", "payable"]

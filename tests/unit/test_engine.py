@@ -25,7 +25,7 @@ from pipeline.forked import cores
 from pipeline.io.find import BordereauFiles, find_bordereaux
 from pipeline.run import run_month
 from pipeline.stages.claims import lines_with_movements
-from pipeline.stages.waterfall import PAYABLE_COLUMNS, adjudicated_lines, line_payables
+from pipeline.stages.waterfall import PAYABLE_COLUMNS, adjudicated_lines, columns_read, line_payables
 from pipeline.tables import RowChecked
 from tests import factories
 from tests.commands import ROOT
@@ -126,6 +126,26 @@ def test_each_engine_takes_each_valuation_once_and_holds_one_at_a_time(engine: s
     assert [month for month, _ in got] == list(frames)
     for month, payables in got:
         pd.testing.assert_frame_equal(payables, line_payables(*frames[month], PRODUCTS), obj=month)
+
+
+@settings(max_examples=10, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(book=books(max_portfolios=10))
+def test_the_stages_read_only_the_columns_they_declare(book: Book) -> None:
+    """What the Dask engine relies on to send only ``columns_read`` to the workers and put the
+    lines' own columns back itself: on those columns alone each stage adds the same columns, and
+    neither stage rewrites a column of the lines it was given. A rule that starts reading another
+    column fails here (KeyError) until the column is declared."""
+    frames = book.frames()
+    trimmed = [
+        frame[[c for c in wanted if c in frame.columns]]
+        for frame, wanted in zip(frames, columns_read(PRODUCTS), strict=True)
+    ]
+    for stage in (adjudicated_lines, line_payables):
+        full, alone = stage(*frames, PRODUCTS), stage(*trimmed, PRODUCTS)
+        kept = [column for column in full.columns if column in frames[0].columns]
+        pd.testing.assert_frame_equal(full[kept], frames[0][kept])  # the lines' own columns, untouched
+        added = [column for column in full.columns if column not in frames[0].columns]
+        pd.testing.assert_frame_equal(alone[added], full[added])
 
 
 def _golden_valuations() -> dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:
