@@ -136,12 +136,12 @@ def test_the_stages_read_only_the_columns_they_declare(book: Book) -> None:
     neither stage rewrites a column of the lines it was given. A rule that starts reading another
     column fails here (KeyError) until the column is declared."""
     frames = book.frames()
-    trimmed = [
+    lines, claims, policies = (
         frame[[c for c in wanted if c in frame.columns]]
         for frame, wanted in zip(frames, columns_read(PRODUCTS), strict=True)
-    ]
+    )
     for stage in (adjudicated_lines, line_payables):
-        full, alone = stage(*frames, PRODUCTS), stage(*trimmed, PRODUCTS)
+        full, alone = stage(*frames, PRODUCTS), stage(lines, claims, policies, PRODUCTS)
         kept = [column for column in full.columns if column in frames[0].columns]
         pd.testing.assert_frame_equal(full[kept], frames[0][kept])  # the lines' own columns, untouched
         added = [column for column in full.columns if column not in frames[0].columns]
