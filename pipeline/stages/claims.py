@@ -120,7 +120,9 @@ Valuations = Mapping[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]
 """Per valuation month, the lines, claims and policies in force as at that month."""
 ClaimsStage = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame, ProductBook], pd.DataFrame]
 """``adjudicated_lines`` (every column of every line), or ``line_payables`` (what the triangle reads
-of an earlier month): ``(lines, claims, policies, book)`` -> the lines' rows, order and index."""
+of an earlier month): ``(lines, claims, policies, book)`` -> the lines' rows, order and index. Both
+read only ``waterfall.columns_read`` and add columns without rewriting one of the lines' (tested):
+the Dask engine sends the workers only those columns and puts the lines' own back itself."""
 
 
 class Adjudicates(Protocol):
