@@ -183,7 +183,9 @@ def test_bf_is_chainladders_own_bornhuetter_ferguson() -> None:
     table, _ = sheets(long, premium)
     tri = cl.Triangle(long, origin="origin", development="valuation", columns=["cumulative"], cumulative=True)
     exposure = premium.assign(origin=pd.to_datetime(premium["month"] + "-01"), valuation=long["valuation"].max())
-    weight = cl.Triangle(exposure, origin="origin", development="valuation", columns=["earned_premium"])
+    weight = cl.Triangle(
+        exposure, origin="origin", development="valuation", columns=["earned_premium"], cumulative=True
+    )
     bf = cl.BornhuetterFerguson(apriori=0.6).fit(cl.Development().fit_transform(tri), sample_weight=weight)
     expected = np.floor(bf.ultimate_.values[0, 0, :, -1].round(6)).astype(int)
     assert table["ultimate_bf"].iloc[:-1].tolist() == expected.tolist()
