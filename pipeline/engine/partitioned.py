@@ -180,12 +180,14 @@ class DaskEngine:
         gathered.
 
         The frames are in this process already (validated here), so each valuation's lines, claims
-        and policies are split by part here (``split_by_part``) and each part's three frames are
-        scattered straight to the workers (``Client.scatter``: not through the scheduler, and not
-        embedded in a task graph, which dask warns about from a few hundred MiB on), then
-        adjudicated one task per part (``Client.map``). Each valuation's frames are taken from
-        ``valuations`` once and let go once scattered (only the lines' index is kept, to put the
-        gathered lines back in order), so a mapping that makes each view when asked
+        and policies are split by part here (``split_by_part``) and each part's three frames, with
+        only the columns the stage reads (``columns_read``), are scattered straight to the workers
+        (``Client.scatter``: not through the scheduler, and not embedded in a task graph, which dask
+        warns about from a few hundred MiB on), then adjudicated one task per part (``Client.map``,
+        ``added_by_part``: only the columns the stage adds come back). Each valuation's frames are
+        taken from ``valuations`` once and let go once scattered: only the lines' columns that the
+        stage returns are kept (all of them as at M, ``claim_id`` for the triangle's months), to
+        put the gathered columns beside them in order, so a mapping that makes each view when asked
         (``Versions.each_as_at``) has one alive here at a time."""
         workers = max(1, workers_of(self.client))
         read = columns_read(book)
