@@ -37,7 +37,7 @@ from pipeline.io.find import BordereauFiles, SourceFile
 from pipeline.io.read import ParquetPart, combined_parts, parquet_parts, read_file, read_parquet_part
 from pipeline.parse import carried
 from pipeline.products.load import ProductBook
-from pipeline.stages.claims import ClaimsStage, Valuations, adjudicated_by_valuation, each_adjudicated
+from pipeline.stages.claims import ClaimsStage, Valuations, each_adjudicated
 from pipeline.stages.rejections import failures_of
 from pipeline.stages.validate import row_checked
 from pipeline.stages.waterfall import adjudicated_lines
@@ -168,10 +168,6 @@ class Engine(Protocol):
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
     ) -> Iterator[tuple[str, list[RowChecked]]]: ...
 
-    def adjudicated_by_valuation(
-        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
-    ) -> dict[str, pd.DataFrame]: ...
-
     def each_adjudicated(
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
     ) -> Iterator[tuple[str, pd.DataFrame]]: ...
@@ -204,11 +200,6 @@ class PandasEngine:
         start = sorted(work, key=lambda number: (order[tasks[number].source.month], -tasks[number].size))
         started = Started(work, read_processes(tasks), start=start)
         return months_as_read(months, tasks, (sheets for _, sheets in started.each()))
-
-    def adjudicated_by_valuation(
-        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
-    ) -> dict[str, pd.DataFrame]:
-        return adjudicated_by_valuation(valuations, book, stage)
 
     def each_adjudicated(
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines

@@ -8,7 +8,7 @@ valuation are put into parts by a code of their policy (``policy_part``: a hash 
 modulo the number of parts); each part is adjudicated by the pandas stage on a worker and the parts
 are gathered back into the original order and index of the lines. A run's frames are in the run's
 process, so they are split there (``split_by_part``) and scattered to the workers, one task per
-part (``DaskEngine.adjudicated_by_valuation``); frames read lazily on the cluster are put into the
+part (``DaskEngine.each_adjudicated``); frames read lazily on the cluster are put into the
 same parts there (``with_parts``, ``adjudicated_parts``: a shuffle and ``map_partitions``). Nothing
 here knows a rule.
 """
@@ -164,20 +164,13 @@ class DaskEngine:
         futures = deque(self.client.map(checked_task, tasks, read=read, book=book, pure=False))
         return months_as_read(months, tasks, _taken_in_order(futures))
 
-    def adjudicated_by_valuation(
-        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
-    ) -> dict[str, pd.DataFrame]:
-        """Per valuation month, ``stage(lines, claims, policies, book)`` (``adjudicated_lines``, or
-        ``line_payables`` for the triangle), computed on the cluster part by part: the same rows,
-        order, index, columns and dtypes (``each_adjudicated``, every result kept)."""
-        return dict(self.each_adjudicated(valuations, book, stage))
-
     def each_adjudicated(
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
     ) -> Iterator[tuple[str, pd.DataFrame]]:
-        """Per valuation month in turn, ``stage(lines, claims, policies, book)`` computed on the
-        cluster part by part, every valuation's tasks submitted before the first result is
-        gathered.
+        """Per valuation month in turn, ``stage(lines, claims, policies, book)`` (``adjudicated_lines``,
+        or ``line_payables`` for the triangle) computed on the cluster part by part, with the same
+        rows, order, index, columns and dtypes as in this process; every valuation's tasks submitted
+        before the first result is gathered.
 
         The frames are in this process already (validated here), so each valuation's lines, claims
         and policies are split by part here (``split_by_part``) and each part's three frames, with

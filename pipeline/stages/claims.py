@@ -145,14 +145,6 @@ def each_adjudicated(
         yield valuation, result
 
 
-def adjudicated_by_valuation(
-    valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
-) -> dict[str, pd.DataFrame]:
-    """Per valuation month, ``stage`` (``adjudicated_lines``) of the lines, claims and policies then
-    in force (``each_adjudicated``, every result kept)."""
-    return dict(each_adjudicated(valuations, book, stage))
-
-
 def frames_in_force(in_force: Mapping[str, InForce]) -> Valuations:
     """``in_force``'s views as the engines take them (lines, claims, policies), each taken from
     ``in_force`` only when asked for."""

@@ -71,15 +71,15 @@ def test_dask_engine_equals_pandas_engine_on_generated_books(book: Book, dask_cl
     lines, claims, policies = book.frames()
     lines = lines.set_axis(np.arange(len(lines))[::-1] * 3)  # an index that is not 0..n−1 survives too
     valuations = {"2026-08": (lines, claims, policies), "2026-07": (lines.iloc[::2], claims, policies)}
-    got = DaskEngine(dask_client).adjudicated_by_valuation(valuations, PRODUCTS)
-    expected = PandasEngine().adjudicated_by_valuation(valuations, PRODUCTS)
+    got = dict(DaskEngine(dask_client).each_adjudicated(valuations, PRODUCTS))
+    expected = dict(PandasEngine().each_adjudicated(valuations, PRODUCTS))
     assert list(got) == list(expected)
     for month in expected:
         pd.testing.assert_frame_equal(got[month], expected[month], obj=month)
         pd.testing.assert_frame_equal(expected[month], adjudicated_lines(*valuations[month], PRODUCTS))
     # what the triangle reads of the earlier months: the same columns of the same lines, both engines
-    payables = DaskEngine(dask_client).adjudicated_by_valuation(valuations, PRODUCTS, line_payables)
-    payables_here = PandasEngine().adjudicated_by_valuation(valuations, PRODUCTS, line_payables)
+    payables = dict(DaskEngine(dask_client).each_adjudicated(valuations, PRODUCTS, line_payables))
+    payables_here = dict(PandasEngine().each_adjudicated(valuations, PRODUCTS, line_payables))
     for month in expected:
         pd.testing.assert_frame_equal(payables[month], expected[month][PAYABLE_COLUMNS], obj=month)
         pd.testing.assert_frame_equal(payables_here[month], expected[month][PAYABLE_COLUMNS], obj=month)
@@ -166,8 +166,8 @@ def _golden_valuations() -> dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataF
 
 def test_dask_engine_equals_pandas_engine_on_every_golden_case(dask_client) -> None:
     valuations = _golden_valuations()
-    got = DaskEngine(dask_client).adjudicated_by_valuation(valuations, PRODUCTS)  # one graph for all cases
-    expected = PandasEngine().adjudicated_by_valuation(valuations, PRODUCTS)
+    got = dict(DaskEngine(dask_client).each_adjudicated(valuations, PRODUCTS))  # one graph for all cases
+    expected = dict(PandasEngine().each_adjudicated(valuations, PRODUCTS))
     for key in expected:
         pd.testing.assert_frame_equal(got[key], expected[key], obj=key)
     for name in NAMES:
