@@ -68,25 +68,19 @@ def adjudicated_part(
     policies: pd.DataFrame,
     book: ProductBook,
     stage: ClaimsStage = adjudicated_lines,
+    added_only: bool = False,
 ) -> pd.DataFrame:
     """One part's lines adjudicated by the pandas stage (the part's claims and policies are its own),
-    keeping the part and position columns for the gather."""
+    keeping the part and position columns for the gather; with ``added_only``, only the columns the
+    stage adds to the lines (what a run's process gathers, since it has the lines' own columns)."""
     result = stage(lines, claims.drop(columns=PART), policies.drop(columns=PART), book)
     helpers = [column for column in (PART, POSITION) if column in lines.columns and column not in result.columns]
-    return result.assign(**{column: lines[column] for column in helpers})
-
-
-def added_by_part(
-    lines: pd.DataFrame,
-    claims: pd.DataFrame,
-    policies: pd.DataFrame,
-    book: ProductBook,
-    stage: ClaimsStage = adjudicated_lines,
-) -> pd.DataFrame:
-    """``adjudicated_part`` of one part with only the columns the stage adds to the lines (and the
-    part and position columns): what a run's process gathers, since it has the lines' own columns."""
-    result = adjudicated_part(lines, claims, policies, book, stage)
-    return result[[column for column in result.columns if column not in lines.columns or column in (PART, POSITION)]]
+    result = result.assign(**{column: lines[column] for column in helpers})
+    if added_only:
+        return result[
+            [column for column in result.columns if column not in lines.columns or column in (PART, POSITION)]
+        ]
+    return result
 
 
 def split_by_part(frame: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
@@ -177,25 +171,21 @@ class DaskEngine:
         only the columns the stage reads (``columns_read``), are scattered straight to the workers
         (``Client.scatter``: not through the scheduler, and not embedded in a task graph, which dask
         warns about from a few hundred MiB on), then adjudicated one task per part (``Client.map``,
-        ``added_by_part``: only the columns the stage adds come back). Each valuation's frames are
+        ``adjudicated_part``: only the columns the stage adds come back). Each valuation's frames are
         taken from ``valuations`` once and let go once scattered: only the lines' columns that the
         stage returns are kept (all of them as at M, ``claim_id`` for the triangle's months), to
         put the gathered columns beside them in order, so a mapping that makes each view when asked
         (``Versions.each_as_at``) has one alive here at a time."""
         workers = max(1, workers_of(self.client))
-        read = columns_read(book)
         submitted: dict[str, tuple[pd.DataFrame, pd.Index, list[Future]]] = {}
         for month in valuations:
             lines, claims, policies = valuations[month]
             columns = stage(lines.iloc[:0], claims.iloc[:0], policies.iloc[:0], book).columns  # in order
-            sent_lines, sent_claims, sent_policies = (
-                frame[[column for column in wanted if column in frame.columns]]
-                for frame, wanted in zip((lines, claims, policies), read, strict=True)
-            )
+            sent_lines, sent_claims, sent_policies = columns_read(lines, claims, policies, book)
             parts = part_count(len(lines), workers)
             split = [split_by_part(frame, parts) for frame in _keyed(sent_lines, sent_claims, sent_policies, parts)]
             scattered = [self.client.scatter(pieces, hash=False) for pieces in split]
-            futures = self.client.map(added_by_part, *scattered, book=book, stage=stage, pure=False)
+            futures = self.client.map(adjudicated_part, *scattered, book=book, stage=stage, added_only=True, pure=False)
             submitted[month] = (lines[[c for c in columns if c in lines.columns]], columns, futures)
             del lines, claims, policies, sent_lines, sent_claims, sent_policies, split, scattered
         for month in list(submitted):

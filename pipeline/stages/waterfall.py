@@ -294,13 +294,21 @@ CLAIM_COLUMNS_READ = [
 POLICY_COLUMNS_READ = ["policy_id", "product", "plan", "period_start", "period_end", "join_date", "cancel_date"]
 
 
-def columns_read(products: ProductBook) -> tuple[list[str], list[str], list[str]]:
-    """The columns of the lines, claims and policies that ``adjudicated_lines`` and ``line_payables``
-    read (eligibility and every step), the policies' with each part's deductible and limit and a
-    column per rider of the product data: the same stage on only these columns gives the same
-    columns it adds (tests), so an engine that sends the frames elsewhere sends only these."""
+def columns_read(
+    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The lines, claims and policies with only the columns that ``adjudicated_lines`` and
+    ``line_payables`` read (eligibility and every step), the policies' with each part's deductible
+    and limit and a column per rider of the product data (a column a frame lacks stays missing):
+    the same stage on these gives the same columns it adds (tests), so an engine that sends the
+    frames elsewhere sends only these."""
     terms = [f"{part}_{term}" for part in PARTS for term in ("deductible", "limit")]
-    return LINE_COLUMNS_READ, CLAIM_COLUMNS_READ, [*POLICY_COLUMNS_READ, *terms, *coverage.all_riders(products)]
+    read = [LINE_COLUMNS_READ, CLAIM_COLUMNS_READ, [*POLICY_COLUMNS_READ, *terms, *coverage.all_riders(products)]]
+    lines, claims, policies = (
+        frame[[column for column in wanted if column in frame.columns]]
+        for frame, wanted in zip((lines, claims, policies), read, strict=True)
+    )
+    return lines, claims, policies
 
 
 PAYABLE_COLUMNS = ["claim_id", "part", "payable"]

@@ -136,10 +136,7 @@ def test_the_stages_read_only_the_columns_they_declare(book: Book) -> None:
     neither stage rewrites a column of the lines it was given. A rule that starts reading another
     column fails here (KeyError) until the column is declared."""
     frames = book.frames()
-    lines, claims, policies = (
-        frame[[c for c in wanted if c in frame.columns]]
-        for frame, wanted in zip(frames, columns_read(PRODUCTS), strict=True)
-    )
+    lines, claims, policies = columns_read(*frames, PRODUCTS)
     for stage in (adjudicated_lines, line_payables):
         full, alone = stage(*frames, PRODUCTS), stage(lines, claims, policies, PRODUCTS)
         kept = [column for column in full.columns if column in frames[0].columns]
