@@ -13,6 +13,7 @@ from typing import Any
 import pipeline
 from pipeline.bench.floor import MONTH_FOLDER
 from pipeline.bench.measure import Budget, Child, run_child
+from pipeline.bench.reuse import recorded, reused
 
 PACKAGE = Path(pipeline.__file__).resolve().parent
 GENERATOR_SOURCES = ("sample/*.py", "io/columns.toml", "products/data/**/*.toml")
@@ -50,11 +51,8 @@ def ensure_book(book: Path, marker: Path, policies: int, logs: Path) -> dict[str
     """Generate the book into ``book`` unless ``marker`` records the same parameters (and the month
     folders are there); return the parameters, the counts and whether it was reused."""
     wanted = book_parameters(policies)
-    if marker.exists() and book.is_dir() and len(month_folders(book)) == MONTHS:
-        found = json.loads(marker.read_text())
-        if found.get("parameters") == wanted:
-            return {**found, "reused": True, "seconds": 0.0}
-    marker.unlink(missing_ok=True)
+    if found := reused(marker, wanted, there=book.is_dir() and len(month_folders(book)) == MONTHS):
+        return {**found, "reused": True, "seconds": 0.0}
     shutil.rmtree(book, ignore_errors=True)
     counts_file = logs / "generate.json"
     counts_file.unlink(missing_ok=True)
@@ -67,13 +65,7 @@ def ensure_book(book: Path, marker: Path, policies: int, logs: Path) -> dict[str
     if not child.ok:
         raise BenchError(f"generating the book failed (exit {child.returncode}):\n{child.stderr}")
     counts = json.loads(counts_file.read_text())
-    record = {
-        "parameters": wanted,
-        "counts": counts,
-        "generate_seconds": child.seconds,
-        "generate_peak_mb": child.peak_mb,
-    }
-    marker.write_text(json.dumps(record, indent=1) + "\n")
+    record = recorded(marker, wanted, counts=counts, generate_seconds=child.seconds, generate_peak_mb=child.peak_mb)
     return {**record, "reused": False, "seconds": child.seconds}
 
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.bench.measure import Budget, peak_rss_self_mb, run_child
+from pipeline.bench.reuse import recorded, reused
 from pipeline.products import ProductBook, load_products
 
 ENGINE_VERSION = 1
@@ -306,19 +307,16 @@ def ensure_frames(folder: Path, lines: int, *, seed: int = 2026) -> dict[str, An
     folder = Path(folder)
     wanted = marker(lines, seed)
     marker_file = folder / "marker.json"
-    if marker_file.exists() and all((folder / f"{name}.parquet").exists() for name in FRAMES):
-        found = json.loads(marker_file.read_text())
-        if {key: found.get(key) for key in wanted} == wanted:
-            return {"reused": True, "seconds": 0.0, "rows": found.get("rows", {})}
+    if found := reused(marker_file, wanted, there=all((folder / f"{name}.parquet").exists() for name in FRAMES)):
+        return {"reused": True, "seconds": 0.0, "rows": found.get("rows", {})}
     folder.mkdir(parents=True, exist_ok=True)
-    marker_file.unlink(missing_ok=True)
     started = time.perf_counter()
     frames = make_frames(lines, seed=seed)
     for name, frame in frames.items():
         frame.to_parquet(folder / f"{name}.parquet", index=False)
     rows = {name: len(frame) for name, frame in frames.items()}
     seconds = round(time.perf_counter() - started, 3)
-    marker_file.write_text(json.dumps({**wanted, "rows": rows, "build_seconds": seconds}, indent=1) + "\n")
+    recorded(marker_file, wanted, rows=rows, build_seconds=seconds)
     return {"reused": False, "seconds": seconds, "rows": rows}
 
 

@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 
 from pipeline.bench.engine import FRAMES, make_frames
 from pipeline.bench.measure import run_child
+from pipeline.bench.reuse import recorded, reused
 from pipeline.products import ProductBook, load_products
 
 CHUNK_LINES = 1_000_000
@@ -60,8 +61,8 @@ def generate_book(folder: Path, lines: int, book: ProductBook, *, chunk_lines: i
     """Write a market book of ``lines`` lines as Parquet parts under ``folder`` unless it is there."""
     marker = folder / "marker.json"
     wanted = {"version": SCALE_VERSION, "lines": lines, "chunk_lines": chunk_lines}
-    if marker.exists() and json.loads(marker.read_text()).get("wanted") == wanted:
-        return {"reused": True, **json.loads(marker.read_text())}
+    if found := reused(marker, wanted):
+        return {"reused": True, **found}
     shutil.rmtree(folder, ignore_errors=True)
     started = time.perf_counter()
     rows = dict.fromkeys(FRAMES, 0)
@@ -74,8 +75,7 @@ def generate_book(folder: Path, lines: int, book: ProductBook, *, chunk_lines: i
             rows[name] += len(frame)
         del frames
     seconds = round(time.perf_counter() - started, 1)
-    marker.write_text(json.dumps({"wanted": wanted, "rows": rows, "seconds": seconds}, indent=1) + "\n")
-    return {"reused": False, "wanted": wanted, "rows": rows, "seconds": seconds}
+    return {"reused": False, **recorded(marker, wanted, rows=rows, seconds=seconds)}
 
 
 def _peak_rss_mib() -> float:
@@ -136,15 +136,13 @@ def sample_book(folder: Path, policies: int) -> dict[str, Any]:
 
     marker = folder.parent / f"{folder.name}.marker.json"  # beside the book: the run reads only its months
     wanted = {"version": SCALE_VERSION, "policies": policies, "generator": generator_version()}
-    if marker.exists() and folder.is_dir() and json.loads(marker.read_text()).get("wanted") == wanted:
-        return {"reused": True, **json.loads(marker.read_text())}
-    marker.unlink(missing_ok=True)
+    if found := reused(marker, wanted, there=folder.is_dir()):
+        return {"reused": True, **found}
     shutil.rmtree(folder, ignore_errors=True)
     started = time.perf_counter()
     counts = generate_sample(folder, policies=policies, messy=False, file_format="parquet")
-    done = {"wanted": wanted, "lines": counts["lines"], "seconds": round(time.perf_counter() - started, 1)}
-    marker.write_text(json.dumps(done, indent=1) + "\n")
-    return {"reused": False, **done}
+    seconds = round(time.perf_counter() - started, 1)
+    return {"reused": False, **recorded(marker, wanted, lines=counts["lines"], seconds=seconds)}
 
 
 def _output_digests(folder: Path) -> dict[str, str]:

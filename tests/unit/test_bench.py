@@ -209,3 +209,16 @@ def test_bench_scale_reports_a_whole_run_that_failed_by_its_error_line(tmp_path:
     (run,) = measured["runs"]
     assert not run["ok"] and run["error"].startswith("error:") and "no-such-book" in run["error"]
     assert measured["same_files"] is False
+
+
+def test_generated_data_is_reused_only_when_its_marker_records_what_is_wanted(tmp_path: Path) -> None:
+    from pipeline.bench.reuse import recorded, reused
+
+    marker = tmp_path / "book.marker.json"
+    assert reused(marker, {"lines": 10}) is None  # nothing made yet
+    record = recorded(marker, {"lines": 10}, rows=10, seconds=1.5)
+    assert record == {"wanted": {"lines": 10}, "rows": 10, "seconds": 1.5}
+    assert reused(marker, {"lines": 10}) == record
+    assert reused(marker, {"lines": 10}, there=False) is None and not marker.exists()  # data gone
+    recorded(marker, {"lines": 10}, rows=10)
+    assert reused(marker, {"lines": 20}) is None and not marker.exists()  # made for another size
