@@ -95,16 +95,19 @@ class Started(Generic[Key, Result]):
         """Each task's key and what it returned, in the order of the tasks, each as soon as it and
         every task before it have ended (this process can use the first results while the others
         run). A task that raised raises at its turn, after the results before it, as if the tasks
-        ran one after the other in this process. Left before the end (closed, or the loop using it
-        raises), the tasks not started yet are not run."""
+        ran one after the other in this process. Each result is given once and let go here as it is
+        given (the caller keeps it as long as it needs it: a large book's read tasks return every
+        month's sheets). Left before the end (closed, or the loop using it raises), the tasks not
+        started yet are not run."""
         if self._pool is None:
-            yield from self._done.items()
+            for key in list(self._done):
+                yield key, self._done.pop(key)
             return
         try:
             with self._pool:
                 try:
                     for key in self._keys:
-                        yield key, self._running[key].result()
+                        yield key, self._running.pop(key).result()
                 except BaseException:  # a task raised, or the iterator was left early
                     self._pool.shutdown(cancel_futures=True)  # the tasks not started yet are not run
                     raise

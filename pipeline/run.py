@@ -169,10 +169,21 @@ def run_month(
             waited, validating = Waited(), 0.0
             validated_by_holder = []
             for read in reads:
-                arriving = claims_engine.checked_months(read.found, read.months_to_read, file_reader(read.holder), book)
+                # no name keeps the months as they arrive: each month's sheets are let go once validated
                 started = time.perf_counter()
                 validated_by_holder.append(
-                    validate_months(read.found.months, waited.for_each(read.counted(arriving)), read.cached, book)
+                    validate_months(
+                        read.found.months,
+                        waited.for_each(
+                            read.counted(
+                                claims_engine.checked_months(
+                                    read.found, read.months_to_read, file_reader(read.holder), book
+                                )
+                            )
+                        ),
+                        read.cached,
+                        book,
+                    )
                 )
                 validating += time.perf_counter() - started
             validating -= waited.seconds  # the time spent waiting for the engine's reading is the read's

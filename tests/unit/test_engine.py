@@ -558,3 +558,35 @@ def test_dask_engine_row_checks_a_folder_sheet_part_by_part_on_the_workers(dask_
         pd.testing.assert_frame_equal(on_worker.frame, in_process.frame)
         pd.testing.assert_frame_equal(on_worker.parse_failures, in_process.parse_failures)
         pd.testing.assert_frame_equal(on_worker.row_failures, in_process.row_failures)
+
+
+@pytest.mark.parametrize(("engine", "processes"), [("pandas", "1"), ("pandas", "2"), ("dask", "2")])
+def test_a_run_lets_each_months_sheets_go_once_validated(engine: str, processes: str, tmp_path, monkeypatch, request):
+    """The sheets as read and row-checked (every cell of a large book, as Python values) are let go
+    once their month is validated: none is alive when the run makes its views of the book (it failed
+    while the run kept the read tasks' results, in the pandas engine's futures or its list of
+    results read here, to the end of the run)."""
+    import pipeline.run as run
+    from pipeline.stages import validate
+
+    _book_with_rejections(tmp_path / "in")
+    monkeypatch.setenv(READ_PROCESSES_VARIABLE, processes)
+    given: list[weakref.ref[pd.DataFrame]] = []
+
+    def watched(month, sheets, known, book):
+        sheets = list(sheets)
+        given.extend(weakref.ref(frame) for sheet in sheets for frame in (sheet.raw.frame, sheet.frame))
+        return validate_month(month, sheets, known, book)
+
+    def after_validation(history):
+        gc.collect()
+        alive = [ref for ref in given if ref() is not None]
+        assert given and not alive, f"{len(alive)} of {len(given)} sheets still alive after validation"
+        return versions_of(history)
+
+    validate_month, versions_of = validate.validate_month, run.versions_of
+    monkeypatch.setattr(validate, "validate_month", watched)
+    monkeypatch.setattr(run, "versions_of", after_validation)
+    runs = DaskEngine(request.getfixturevalue("dask_client")) if engine == "dask" else engine
+    result = run_month(tmp_path / "in", "2026-05", tmp_path / "out", use_cache=False, engine=runs)
+    assert len(result.rejected) > 0 and len(given) == 12  # two months of three sheets, raw and parsed

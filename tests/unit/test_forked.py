@@ -4,8 +4,10 @@ the first failing task in that order raises; one process, or no pool, runs them 
 
 from __future__ import annotations
 
+import gc
 import os
 import time
+import weakref
 
 import pytest
 
@@ -111,3 +113,25 @@ def test_each_raises_at_the_failing_tasks_turn_and_left_early_runs_no_more_tasks
     next(left)
     left.close()  # the tasks not started yet are not run
     assert 2 <= len(list(ran.iterdir())) < 8
+
+
+class Sheets:
+    """A result that can be watched (a weak reference tells whether it is still alive)."""
+
+    def __init__(self, key: int) -> None:
+        self.key = key
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_each_result_is_let_go_once_given(processes: int) -> None:
+    """``each`` keeps no result it has given: a large book's read tasks return every month's sheets,
+    which the run lets go once each month is validated (it failed when the futures, or the results
+    run here, stayed in the ``Started``)."""
+    started = Started({key: (lambda key=key: Sheets(key)) for key in range(4)}, processes=processes)
+    given: list[weakref.ref[Sheets]] = []
+    for key, result in started.each():
+        assert result.key == key
+        given.append(weakref.ref(result))
+        del result
+        gc.collect()
+        assert all(ref() is None for ref in given), f"results before {key} still alive"
