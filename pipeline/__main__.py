@@ -19,6 +19,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from types import FrameType
@@ -41,12 +42,36 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
+SIGNALS_OF = {Terminated: signal.SIGTERM, KeyboardInterrupt: signal.SIGINT}
+"""The exception each stopping signal raises in the main thread."""
+AGAIN_AFTER = 0.01
+"""Seconds after which a stopping signal Python could not raise is sent again."""
+
+
 def _quiet_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
     """An exception Python cannot raise (one in a ``__del__``, e.g. ``ZipFile.__del__`` closing a
     half-written workbook on a full disk) prints nothing: the error that stopped the run has its one
-    line already. ``PIPELINE_TRACEBACK=1`` shows it."""
+    line already. ``PIPELINE_TRACEBACK=1`` shows it. A SIGTERM or Ctrl-C that came while Python ran
+    such code is not lost (``_signal_again``)."""
+    for stopped, signum in SIGNALS_OF.items():
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, stopped):
+            _signal_again(signum)
     if os.environ.get(TRACEBACK_VARIABLE):
         sys.__unraisablehook__(unraisable)
+
+
+def _signal_again(signum: int) -> None:
+    """Send ``signum`` to the main thread again a moment later, from a thread of its own. Its
+    exception was raised where Python cannot raise it and ignored: in the handlers Python runs
+    around ``fork`` (a run forks its readers and writers: a SIGTERM that came then was lost and the
+    run went on to the end with exit 0), or in a ``__del__``; sent again, it stops the run where
+    the run is by then."""
+    main = threading.main_thread().ident
+    if main is None:
+        return
+    again = threading.Timer(AGAIN_AFTER, signal.pthread_kill, (main, signum))
+    again.daemon = True
+    again.start()
 
 
 def _one_line(text: object) -> str:

@@ -155,14 +155,16 @@ def test_the_next_run_cleans_up_after_killed_runs(previous):
 
 
 def test_sigterm_cleans_up_and_says_so(previous):
+    """Terminated as soon as its temporary folder appears: the annotated workbooks are being written
+    in forked writers, and the triangle, reinsurance, reports (seconds) and the other files are still
+    to come. (This test used to skip itself when the run ended with exit 0, taken for a run that
+    finished before the signal; it was the signal lost in a fork: test_a_sigterm_during_a_fork_is_not_lost.)"""
     output, before = previous
     process = start(output)
-    assert _wait_for(lambda: _staged(output, process) >= 1, process)
+    assert _wait_for(lambda: _staged(output, process) >= 0, process)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
-    if process.returncode == 0:
-        pytest.skip("the run finished before the signal arrived")
-    assert process.returncode == 143
+    assert process.returncode == 143, stderr
     assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == "error: terminated"
     assert sorted(p.name for p in output.iterdir() if p.name != CACHE_FOLDER) == [MONTH]
     assert snapshot(output / MONTH).keys() == before.keys()
@@ -320,3 +322,38 @@ def test_an_early_file_failing_fails_the_finish_and_keeps_the_previous_outputs(t
         month.finish({"c.txt": _pid_writer}, {"month": MONTH})
     assert sorted(p.name for p in tmp_path.iterdir()) == [MONTH]
     assert (tmp_path / MONTH / "a.txt").read_text() == "old"
+
+
+SIGNAL_DURING_FORK = """
+import os, signal, sys, time
+from pipeline import __main__ as cli
+signal.signal(signal.SIGTERM, cli._terminate)
+sys.unraisablehook = cli._quiet_unraisable
+# the signal arrives while Python runs its handlers around fork, where an exception cannot be raised
+os.register_at_fork(after_in_parent=lambda: signal.raise_signal(signal.SIGTERM) or sum(range(10_000)))
+try:
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    os.waitpid(child, 0)
+    time.sleep(5)
+    print("went on")
+except cli.Terminated:
+    print("terminated")
+"""
+
+
+def test_a_sigterm_during_a_fork_is_not_lost() -> None:
+    """A run forks its readers and writers; a SIGTERM that came while Python ran its handlers around
+    the fork raised where Python ignores exceptions, and the run went on to the end with exit 0 (seen
+    about once in eight runs of the test above, which then skipped itself). It is sent again."""
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_DURING_FORK],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "terminated"
