@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as arrow
-import pyarrow.compute as arrow_compute
 from pandera.typing import Series
 
-from pipeline.arrow_text import arrow_strings
+from pipeline.arrow_text import positions
 
 if TYPE_CHECKING:
     from pipeline.products import ProductBook
@@ -106,13 +105,12 @@ def duplicate_id_rule(frame: pd.DataFrame, id_column: str) -> Rule:
 
 
 def member_of(values: pd.Series, allowed: Iterable[object]) -> pd.Series:
-    """``values.isin(allowed)``: with pyarrow's ``is_in`` when both sides are text, else hashed on
-    plain Python objects (pandas' Arrow-backed strings turn every allowed value into an Arrow scalar
-    one at a time, which dominated validation when ``allowed`` is every policy or claim in force,
-    #17). A missing value is never a member."""
-    try:  # text on both sides: pyarrow's is_in, no Python object per value
-        found = arrow_compute.is_in(arrow_strings(values), value_set=arrow_strings(allowed), skip_nulls=True)
-        members = np.asarray(arrow_compute.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
+    """``values.isin(allowed)``: looked up with pyarrow (``positions``: the smaller side hashed) when
+    both sides are text, else hashed on plain Python objects (pandas' Arrow-backed strings turn every
+    allowed value into an Arrow scalar one at a time, which dominated validation when ``allowed`` is
+    every policy or claim in force, #17). A missing value is never a member."""
+    try:  # text on both sides: no Python object per value
+        members = positions(values, allowed) >= 0
     except (arrow.ArrowInvalid, arrow.ArrowTypeError, TypeError):
         wanted = np.asarray(list(allowed), dtype=object)
         members = pd.Index(values.to_numpy(dtype=object), dtype=object).isin(wanted)

@@ -9,7 +9,7 @@ give the month's movements, all of them the exact payable history of the develop
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -55,13 +55,17 @@ def payable_by_part(lines: pd.DataFrame, key: str) -> pd.DataFrame:
     return by_part.assign(payable_total=by_part[list(PARTS_PAYABLE.values())].sum(axis=1).astype("int64"))
 
 
-def _on(keys: pd.Series, totals: pd.DataFrame, column: str) -> pd.Series:
-    """``totals[column]`` of each of ``keys`` (0 where a key has no total), aligned with ``keys``."""
+def _on(keys: pd.Series, totals: pd.DataFrame, columns: Sequence[str]) -> dict[str, pd.Series]:
+    """``totals[column]`` of each of ``keys`` for each of ``columns`` (0 where a key has no total),
+    aligned with ``keys``: the keys looked up in ``totals`` once for all the columns."""
     at = positions(keys, totals.index)
     found = at >= 0
-    values = np.zeros(len(keys), dtype=np.int64)
-    values[found] = totals[column].to_numpy(dtype=np.int64)[at[found]]
-    return pd.Series(values, index=keys.index, dtype="int64")
+    taken = {}
+    for column in columns:
+        values = np.zeros(len(keys), dtype=np.int64)
+        values[found] = totals[column].to_numpy(dtype=np.int64)[at[found]]
+        taken[column] = pd.Series(values, index=keys.index, dtype="int64")
+    return taken
 
 
 def claim_totals(
@@ -75,13 +79,13 @@ def claim_totals(
     0s). ``claims_before`` limits the M−1 totals to the claims known then. A ``ClaimTotals`` frame."""
     now = payable_by_part(lines_now, "claim_id")
     ids = claims_now["claim_id"]
-    totals = {column: _on(ids, now, column) for column in [*PARTS_PAYABLE.values(), "payable_total"]}
+    totals = _on(ids, now, [*PARTS_PAYABLE.values(), "payable_total"])
     before = pd.Series(0, index=ids.index, dtype="int64")
     if lines_before is not None:
         earlier = payable_by_part(lines_before, "claim_id")
         if claims_before is not None:
             earlier = earlier[earlier.index.isin(claims_before["claim_id"])]
-        before = _on(ids, earlier, "payable_total")
+        before = _on(ids, earlier, ["payable_total"])["payable_total"]
     return claims_now.assign(**totals, payable_this_month=(totals["payable_total"] - before).astype("int64"))
 
 
@@ -95,7 +99,8 @@ def remaining_limits(policies: pd.DataFrame, lines_now: pd.DataFrame, products: 
     ``100,000,000 − everything payable``. Nullable Int64.
     """
     by_policy = payable_by_part(lines_now, "policy_id")
-    paid = {part: _on(policies["policy_id"], by_policy, column) for part, column in PARTS_PAYABLE.items()}
+    paid_by_column = _on(policies["policy_id"], by_policy, list(PARTS_PAYABLE.values()))
+    paid = {part: paid_by_column[column] for part, column in PARTS_PAYABLE.items()}
     per_policy = {
         part: policies["product"]
         .map({code: "policy" in p.definition["parts"][part]["limit_per"] for code, p in products.products.items()})

@@ -3,6 +3,8 @@ order and the grouped cumulative cap, checked against plain pandas on awkward in
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -74,6 +76,30 @@ def test_mapped_equals_pandas_map(values: list[str | None], keys: list[str]) -> 
     assert [None if pd.isna(value) else value for value in got] == [
         None if pd.isna(value) else value for value in expected
     ]
+
+
+@given(
+    values=st.lists(st.one_of(st.none(), st.sampled_from(["p1", "p2", "p3", "p10", "ｐ1", ""])), max_size=12),
+    universe=st.lists(st.one_of(st.none(), st.sampled_from(["p1", "p2", "p10", "ｐ1", "", "q"])), max_size=40),
+    chunked=st.booleans(),
+)
+def test_positions_are_each_values_first_row_in_the_universe(
+    values: list[str | None], universe: list[str | None], chunked: bool
+) -> None:
+    """``positions`` gives each value's first row in the universe, -1 when it is absent or empty,
+    whichever side it hashes (the universe, or the values' distinct ids when the universe is more
+    than twice as long: both happen here), from ``str`` columns, lists and chunked Arrow arrays."""
+    first: dict[str, int] = {}
+    for row, value in enumerate(universe):
+        if value is not None:
+            first.setdefault(value, row)
+    expected = [first.get(value, -1) if value is not None else -1 for value in values]
+    column = pd.Series(values, dtype="str")
+    tables: list[Any] = [pd.Series(universe, dtype="str"), universe]
+    if chunked:
+        tables.append(pa.chunked_array([universe[:3], universe[3:]], type=pa.large_string()))
+    for table in tables:
+        assert positions(column, table).tolist() == expected
 
 
 def test_global_order_matches_a_stable_sort_of_the_columns() -> None:

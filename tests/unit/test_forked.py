@@ -8,6 +8,7 @@ import gc
 import os
 import time
 import weakref
+from functools import partial
 
 import pytest
 
@@ -127,7 +128,7 @@ def test_each_result_is_let_go_once_given(processes: int) -> None:
     """``each`` keeps no result it has given: a large book's read tasks return every month's sheets,
     which the run lets go once each month is validated (it failed when the futures, or the results
     run here, stayed in the ``Started``)."""
-    started = Started({key: (lambda key=key: Sheets(key)) for key in range(4)}, processes=processes)
+    started = Started({key: partial(Sheets, key) for key in range(4)}, processes=processes)
     given: list[weakref.ref[Sheets]] = []
     for key, result in started.each():
         assert result.key == key
