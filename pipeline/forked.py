@@ -21,8 +21,9 @@ import logging
 import multiprocessing
 import os
 import signal
+from collections import deque
 from collections.abc import Callable, Generator, Hashable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Generic, TypeVar
 
 from pipeline.errors import FatalInputError
@@ -74,11 +75,18 @@ class Started(Generic[Key, Result]):
     after the other in this process when started (a task that raises then raises at once)."""
 
     def __init__(
-        self, tasks: Mapping[Key, Callable[[], Result]], processes: int, start: Sequence[Key] | None = None
+        self,
+        tasks: Mapping[Key, Callable[[], Result]],
+        processes: int,
+        start: Sequence[Key] | None = None,
+        ahead: int | None = None,
     ) -> None:
         """Start each task in one of ``processes`` forked processes (at most one per task), in the
         order ``start`` (every key once: the longest first keeps the last to finish as early as it
-        can be), by default the order of ``tasks``."""
+        can be), by default the order of ``tasks``. With ``ahead``, at most that many tasks are
+        started and not yet taken by ``each`` at any time (more only when the next task ``each``
+        gives is not among them), so that results this process has not used yet do not pile up
+        (a large book's read tasks each return a file's cells); by default all start at once."""
         self._keys = list(tasks)
         self._number = next(_POOL_NUMBERS)
         self._pool = _pool(min(processes, len(tasks)))
@@ -87,9 +95,18 @@ class Started(Generic[Key, Result]):
             self._done = {key: task() for key, task in tasks.items()}
             return
         _PENDING[self._number] = tasks  # the pool's workers are forked with it
-        self._running = {
-            key: self._pool.submit(_run_pending, self._number, key) for key in (tasks if start is None else start)
-        }
+        self._to_start = deque(tasks if start is None else start)
+        self._ahead = len(self._keys) if ahead is None else max(1, ahead)
+        self._running: dict[Key, Future[Result]] = {}
+        self._start_for(self._keys[0] if self._keys else None)
+
+    def _start_for(self, wanted: Key | None) -> None:
+        """Start tasks in order until ``ahead`` are started and not yet taken and ``wanted`` (the
+        next task ``each`` gives) is one of them."""
+        assert self._pool is not None
+        while self._to_start and (len(self._running) < self._ahead or wanted not in self._running):
+            key = self._to_start.popleft()
+            self._running[key] = self._pool.submit(_run_pending, self._number, key)
 
     def each(self) -> Generator[tuple[Key, Result], None, None]:
         """Each task's key and what it returned, in the order of the tasks, each as soon as it and
@@ -106,8 +123,11 @@ class Started(Generic[Key, Result]):
         try:
             with self._pool:
                 try:
-                    for key in self._keys:
-                        yield key, self._running.pop(key).result()
+                    for number, key in enumerate(self._keys):
+                        self._start_for(key)
+                        taken = [self._running.pop(key)]  # no name of this frame keeps it once given
+                        self._start_for(self._keys[number + 1] if number + 1 < len(self._keys) else None)
+                        yield key, taken.pop().result()
                 except BaseException:  # a task raised, or the iterator was left early
                     self._pool.shutdown(cancel_futures=True)  # the tasks not started yet are not run
                     raise

@@ -46,6 +46,11 @@ from pipeline.tables import RawSheet, RowChecked
 ENGINES = ("pandas", "dask")
 READ_PROCESSES_VARIABLE = "PIPELINE_READ_PROCESSES"
 PARALLEL_READ_BYTES = 2_000_000  # input files smaller than this together are read in the run's own process
+READS_AHEAD_PER_PROCESS = 2
+"""Read tasks started and not yet validated, per process (or Dask worker) reading: one running and
+one waiting each. The run validates month after month in its own process; when that is slower than
+reading, more would only pile up the cells of later months in memory (every month of a large book),
+not finish sooner."""
 
 FileReader = Callable[[SourceFile], list[RawSheet]]
 """Reads one input file into its raw sheets (``pipeline.io.layouts.file_reader`` of a cover-holder)."""
@@ -193,12 +198,14 @@ class PandasEngine:
     ) -> Iterator[tuple[str, list[RowChecked]]]:
         """The row-checked sheets of ``months``, month by month (``months_as_read``): the read tasks
         start now, month after month (within a month the largest first), in forked processes when
-        the book is large, and run while the caller validates the months already read."""
+        the book is large, and run while the caller validates the months already read, at most
+        ``READS_AHEAD_PER_PROCESS`` per process ahead of it."""
         tasks = read_tasks(month_sources(found, months), read)
         work = {number: partial(checked_task, task, read, book) for number, task in enumerate(tasks)}
         order = {month: number for number, month in enumerate(months)}
         start = sorted(work, key=lambda number: (order[tasks[number].source.month], -tasks[number].size))
-        started = Started(work, read_processes(tasks), start=start)
+        processes = read_processes(tasks)
+        started = Started(work, processes, start=start, ahead=READS_AHEAD_PER_PROCESS * processes)
         return months_as_read(months, tasks, (sheets for _, sheets in started.each()))
 
     def each_adjudicated(

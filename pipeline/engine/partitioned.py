@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import dask
@@ -26,7 +27,14 @@ import numpy as np
 import pandas as pd
 from distributed import Client, Future
 
-from pipeline.engine import FileReader, checked_task, month_sources, months_as_read, read_tasks
+from pipeline.engine import (
+    READS_AHEAD_PER_PROCESS,
+    FileReader,
+    checked_task,
+    month_sources,
+    months_as_read,
+    read_tasks,
+)
 from pipeline.engine.cluster import workers_of
 from pipeline.io.find import BordereauFiles
 from pipeline.products.load import ProductBook
@@ -153,10 +161,12 @@ class DaskEngine:
         (which see the input folder at the same path), each part of a folder sheet in a task of its
         own (``read_tasks``, ``checked_task``; the parts combined here); a file that cannot be read
         raises its one-line ``FatalInputError`` at its turn, as in this process. The product book
-        goes with each task as it is (a few tens of KiB pickled)."""
+        goes with each task as it is (a few tens of KiB pickled). At most ``READS_AHEAD_PER_PROCESS``
+        tasks per worker are submitted and not yet taken (``_taken_in_order``)."""
         tasks = read_tasks(month_sources(found, months), read)
-        futures = deque(self.client.map(checked_task, tasks, read=read, book=book, pure=False))
-        return months_as_read(months, tasks, _taken_in_order(futures))
+        submit = partial(self.client.submit, checked_task, read=read, book=book, pure=False)
+        ahead = READS_AHEAD_PER_PROCESS * max(1, workers_of(self.client))
+        return months_as_read(months, tasks, _taken_in_order(submit, tasks, ahead))
 
     def each_adjudicated(
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
@@ -202,11 +212,17 @@ class DaskEngine:
         }
 
 
-def _taken_in_order(futures: deque[Future]) -> Iterator[Any]:
-    """Each future's result in order, each future let go once its result is taken (the workers
-    then free it) rather than when the last one is."""
+def _taken_in_order(submit: Callable[[Any], Future], tasks: Sequence[Any], ahead: int) -> Iterator[Any]:
+    """Each task's result in order, at most ``ahead`` tasks submitted and not yet taken (a worker
+    holds a task's result until it is taken: without a bound, every month of a large book while the
+    run validates the first ones), each future let go once its result is taken (the workers then
+    free it)."""
+    upcoming = iter(tasks)
+    futures = deque(submit(task) for task in itertools.islice(upcoming, max(1, ahead)))
     while futures:
-        yield futures.popleft().result()
+        result = futures.popleft().result()
+        futures.extend(submit(task) for task in itertools.islice(upcoming, 1))
+        yield result
 
 
 def _in_order(result: pd.DataFrame, index: pd.Index) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import json
 import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -590,3 +591,25 @@ def test_a_run_lets_each_months_sheets_go_once_validated(engine: str, processes:
     runs = DaskEngine(request.getfixturevalue("dask_client")) if engine == "dask" else engine
     result = run_month(tmp_path / "in", "2026-05", tmp_path / "out", use_cache=False, engine=runs)
     assert len(result.rejected) > 0 and len(given) == 12  # two months of three sheets, raw and parsed
+
+
+def test_the_dask_engine_keeps_at_most_ahead_read_tasks_submitted_and_not_taken() -> None:
+    """The Dask engine submits the read tasks as the run takes their results (a worker holds each
+    result until it is taken): never more than ``ahead`` submitted and not taken, all in order."""
+    from concurrent.futures import Future
+
+    from pipeline.engine.partitioned import _taken_in_order
+
+    submitted: list[int] = []
+
+    def submit(task: int) -> Any:
+        submitted.append(task)
+        future: Future[int] = Future()
+        future.set_result(task * 10)
+        return future
+
+    taken: list[int] = []
+    for result in _taken_in_order(submit, list(range(7)), ahead=3):
+        taken.append(result)
+        assert len(submitted) - len(taken) <= 3
+    assert taken == [task * 10 for task in range(7)] and submitted == list(range(7))

@@ -9,6 +9,7 @@ import os
 import time
 import weakref
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +137,24 @@ def test_each_result_is_let_go_once_given(processes: int) -> None:
         del result
         gc.collect()
         assert all(ref() is None for ref in given), f"results before {key} still alive"
+
+
+def _touched(folder: Path, key: int) -> int:
+    (folder / str(key)).touch()
+    return key
+
+
+def test_with_ahead_at_most_that_many_tasks_are_started_and_not_yet_taken(tmp_path: Path) -> None:
+    """``ahead`` bounds the tasks started and not yet taken by ``each`` (a run's read tasks: the cells
+    of the months it has not validated yet), more only when the next task to give is not among them
+    (here the first key comes second in the start order)."""
+    tasks = {key: partial(_touched, tmp_path, key) for key in range(8)}
+    started = Started(tasks, processes=2, start=[1, 0, 2, 3, 4, 5, 6, 7], ahead=1)
+    time.sleep(0.5)
+    assert sorted(int(path.name) for path in tmp_path.iterdir()) == [0, 1]  # 1 in the start order, then 0, wanted
+    given = started.each()
+    for taken, (key, result) in enumerate(given, start=1):
+        assert key == result
+        time.sleep(0.2)
+        assert len(list(tmp_path.iterdir())) <= max(2, taken + 1)
+    assert len(list(tmp_path.iterdir())) == 8
