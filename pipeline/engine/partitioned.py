@@ -52,6 +52,10 @@ PARTS_PER_WORKER = 2
 LINES_PER_PART = 250_000
 """At most this many lines per part on average (a part's pandas frames stay well under a worker's
 memory limit: the engine peaks at about 0.6 KiB per line, README § Beyond one machine)."""
+VALUATIONS_AHEAD = 2
+"""Valuations whose parts are on the workers at once: one computed while the run's process gathers
+the one before and splits the next. The triangle's ten earlier months all submitted at once held
+every one of them on the workers together (the 2M-line Dask run peaked then)."""
 DASK_CONFIG = {"dataframe.convert-string": False, "dataframe.shuffle.method": "tasks"}
 """For frames read lazily on the cluster (``with_parts``): text columns keep the pandas engine's
 dtypes, and the in-memory task shuffle unless told otherwise (``make bench-scale`` uses dask's p2p
@@ -173,8 +177,9 @@ class DaskEngine:
     ) -> Iterator[tuple[str, pd.DataFrame]]:
         """Per valuation month in turn, ``stage(lines, claims, policies, book)`` (``adjudicated_lines``,
         or ``line_payables`` for the triangle) computed on the cluster part by part, with the same
-        rows, order, index, columns and dtypes as in this process; every valuation's tasks submitted
-        before the first result is gathered.
+        rows, order, index, columns and dtypes as in this process; at most ``VALUATIONS_AHEAD``
+        valuations on the cluster at once (the next one split and submitted before the one before
+        is gathered).
 
         The frames are in this process already (validated here), so each valuation's lines, claims
         and policies are split by part here (``split_by_part``) and each part's three frames, with
@@ -187,7 +192,7 @@ class DaskEngine:
         put the gathered columns beside them in order, so a mapping that makes each view when asked
         (``Versions.each_as_at``) has one alive here at a time."""
         workers = max(1, workers_of(self.client))
-        submitted: dict[str, tuple[pd.DataFrame, pd.Index, list[Future]]] = {}
+        submitted: deque[tuple[str, pd.DataFrame, pd.Index, list[Future]]] = deque()
         for month in valuations:
             lines, claims, policies = valuations[month]
             columns = stage(lines.iloc[:0], claims.iloc[:0], policies.iloc[:0], book).columns  # in order
@@ -196,12 +201,20 @@ class DaskEngine:
             split = [split_by_part(frame, parts) for frame in _keyed(sent_lines, sent_claims, sent_policies, parts)]
             scattered = [self.client.scatter(pieces, hash=False) for pieces in split]
             futures = self.client.map(adjudicated_part, *scattered, book=book, stage=stage, added_only=True, pure=False)
-            submitted[month] = (lines[[c for c in columns if c in lines.columns]], columns, futures)
+            submitted.append((month, lines[[c for c in columns if c in lines.columns]], columns, futures))
             del lines, claims, policies, sent_lines, sent_claims, sent_policies, split, scattered
-        for month in list(submitted):
-            own, columns, futures = submitted.pop(month)
-            added = _in_order(pd.concat(self.client.gather(futures)), own.index)
-            yield month, own.assign(**{column: added[column] for column in added.columns})[list(columns)]
+            if len(submitted) >= VALUATIONS_AHEAD:
+                yield self._gathered(*submitted.popleft())
+        while submitted:
+            yield self._gathered(*submitted.popleft())
+
+    def _gathered(
+        self, month: str, own: pd.DataFrame, columns: pd.Index, futures: list[Future]
+    ) -> tuple[str, pd.DataFrame]:
+        """One valuation's parts gathered, put in the lines' order beside the lines' own columns
+        (``own``), in the stage's ``columns``."""
+        added = _in_order(pd.concat(self.client.gather(futures)), own.index)
+        return month, own.assign(**{column: added[column] for column in added.columns})[list(columns)]
 
     def describe(self) -> dict[str, Any]:
         return {

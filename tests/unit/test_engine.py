@@ -613,3 +613,40 @@ def test_the_dask_engine_keeps_at_most_ahead_read_tasks_submitted_and_not_taken(
         taken.append(result)
         assert len(submitted) - len(taken) <= 3
     assert taken == [task * 10 for task in range(7)] and submitted == list(range(7))
+
+
+class CountingClient:
+    """A dask client that counts the valuations submitted (``map``) and not yet gathered."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.in_flight = 0
+        self.most = 0
+
+    def map(self, *args: Any, **kwargs: Any) -> Any:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        return self.client.map(*args, **kwargs)
+
+    def gather(self, futures: Any) -> Any:
+        self.in_flight -= 1
+        return self.client.gather(futures)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_the_dask_engine_has_at_most_two_valuations_on_the_cluster(dask_client) -> None:
+    """The triangle's earlier months go to the cluster one after the other, at most
+    ``VALUATIONS_AHEAD`` at once (all ten at once held every month's lines on the workers), with
+    the stage's results on each."""
+    from pipeline.engine.partitioned import VALUATIONS_AHEAD
+
+    golden = _golden_valuations()
+    frames = {key: golden[key] for key in list(golden)[:5]}
+    counting = CountingClient(dask_client)
+    got = list(DaskEngine(counting).each_adjudicated(frames, PRODUCTS, line_payables))  # type: ignore[arg-type]
+    assert counting.most == VALUATIONS_AHEAD == 2 and counting.in_flight == 0
+    assert [month for month, _ in got] == list(frames)
+    for month, payables in got:
+        pd.testing.assert_frame_equal(payables, line_payables(*frames[month], PRODUCTS), obj=month)
