@@ -54,8 +54,8 @@ LINES_PER_PART = 250_000
 memory limit: the engine peaks at about 0.6 KiB per line, README § Beyond one machine)."""
 VALUATIONS_AHEAD = 2
 """Valuations whose parts are on the workers at once: one computed while the run's process gathers
-the one before and splits the next. The triangle's ten earlier months all submitted at once held
-every one of them on the workers together (the 2M-line Dask run peaked then)."""
+the one before and splits the next. Submitted all at once, the triangle's ten earlier months would
+all wait on the workers whenever they fall behind (on this machine they keep up: README)."""
 DASK_CONFIG = {"dataframe.convert-string": False, "dataframe.shuffle.method": "tasks"}
 """For frames read lazily on the cluster (``with_parts``): text columns keep the pandas engine's
 dtypes, and the in-memory task shuffle unless told otherwise (``make bench-scale`` uses dask's p2p
