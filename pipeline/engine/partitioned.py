@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import dask
 import dask.dataframe as dd
@@ -170,7 +171,7 @@ class DaskEngine:
         tasks = read_tasks(month_sources(found, months), read)
         submit = partial(self.client.submit, checked_task, read=read, book=book, pure=False)
         ahead = READS_AHEAD_PER_PROCESS * max(1, workers_of(self.client))
-        return months_as_read(months, tasks, _taken_in_order(submit, tasks, ahead))
+        return months_as_read(months, tasks, _taken_in_order(submit, Future.result, tasks, ahead))
 
     def each_adjudicated(
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
@@ -178,8 +179,8 @@ class DaskEngine:
         """Per valuation month in turn, ``stage(lines, claims, policies, book)`` (``adjudicated_lines``,
         or ``line_payables`` for the triangle) computed on the cluster part by part, with the same
         rows, order, index, columns and dtypes as in this process; at most ``VALUATIONS_AHEAD``
-        valuations on the cluster at once (the next one split and submitted before the one before
-        is gathered).
+        valuations on the cluster at once (the next one split and submitted as soon as the oldest is
+        gathered, while the one after it computes: ``_taken_in_order``, as the read tasks).
 
         The frames are in this process already (validated here), so each valuation's lines, claims
         and policies are split by part here (``split_by_part``) and each part's three frames, with
@@ -192,29 +193,30 @@ class DaskEngine:
         put the gathered columns beside them in order, so a mapping that makes each view when asked
         (``Versions.each_as_at``) has one alive here at a time."""
         workers = max(1, workers_of(self.client))
-        submitted: deque[tuple[str, pd.DataFrame, pd.Index, list[Future]]] = deque()
-        for month in valuations:
-            lines, claims, policies = valuations[month]
-            columns = stage(lines.iloc[:0], claims.iloc[:0], policies.iloc[:0], book).columns  # in order
-            sent_lines, sent_claims, sent_policies = columns_read(lines, claims, policies, book)
-            parts = part_count(len(lines), workers)
-            split = [split_by_part(frame, parts) for frame in _keyed(sent_lines, sent_claims, sent_policies, parts)]
-            scattered = [self.client.scatter(pieces, hash=False) for pieces in split]
-            futures = self.client.map(adjudicated_part, *scattered, book=book, stage=stage, added_only=True, pure=False)
-            submitted.append((month, lines[[c for c in columns if c in lines.columns]], columns, futures))
-            del lines, claims, policies, sent_lines, sent_claims, sent_policies, split, scattered
-            if len(submitted) >= VALUATIONS_AHEAD:
-                yield self._gathered(*submitted.popleft())
-        while submitted:
-            yield self._gathered(*submitted.popleft())
+        submit = partial(self._submitted, valuations, book, stage, workers)
+        return _taken_in_order(submit, self._gathered, valuations, VALUATIONS_AHEAD)
 
-    def _gathered(
-        self, month: str, own: pd.DataFrame, columns: pd.Index, futures: list[Future]
-    ) -> tuple[str, pd.DataFrame]:
-        """One valuation's parts gathered, put in the lines' order beside the lines' own columns
-        (``own``), in the stage's ``columns``."""
-        added = _in_order(pd.concat(self.client.gather(futures)), own.index)
-        return month, own.assign(**{column: added[column] for column in added.columns})[list(columns)]
+    def _submitted(
+        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage, workers: int, month: str
+    ) -> _Submitted:
+        """One valuation's frames split by part, scattered and submitted (its view let go on return:
+        only the lines' columns the stage returns are kept)."""
+        lines, claims, policies = valuations[month]
+        columns = stage(lines.iloc[:0], claims.iloc[:0], policies.iloc[:0], book).columns  # in order
+        sent = columns_read(lines, claims, policies, book)
+        parts = part_count(len(lines), workers)
+        split = [split_by_part(frame, parts) for frame in _keyed(*sent, parts)]
+        scattered = [self.client.scatter(pieces, hash=False) for pieces in split]
+        futures = self.client.map(adjudicated_part, *scattered, book=book, stage=stage, added_only=True, pure=False)
+        return _Submitted(month, lines[[c for c in columns if c in lines.columns]], columns, futures)
+
+    def _gathered(self, submitted: _Submitted) -> tuple[str, pd.DataFrame]:
+        """One valuation's parts gathered, put in the lines' order beside the lines' own columns, in
+        the stage's column order."""
+        own = submitted.own
+        added = _in_order(pd.concat(self.client.gather(submitted.futures)), own.index)
+        lines = own.assign(**{column: added[column] for column in added.columns})
+        return submitted.month, lines[list(submitted.columns)]
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -225,17 +227,36 @@ class DaskEngine:
         }
 
 
-def _taken_in_order(submit: Callable[[Any], Future], tasks: Sequence[Any], ahead: int) -> Iterator[Any]:
-    """Each task's result in order, at most ``ahead`` tasks submitted and not yet taken (a worker
-    holds a task's result until it is taken: without a bound, every month of a large book while the
-    run validates the first ones), each future let go once its result is taken (the workers then
-    free it)."""
-    upcoming = iter(tasks)
-    futures = deque(submit(task) for task in itertools.islice(upcoming, max(1, ahead)))
-    while futures:
-        result = futures.popleft().result()
-        futures.extend(submit(task) for task in itertools.islice(upcoming, 1))
-        yield result
+@dataclass(frozen=True)
+class _Submitted:
+    """A valuation on the cluster: its month, the lines' own columns the stage returns, the stage's
+    columns in order, and the futures of its parts."""
+
+    month: str
+    own: pd.DataFrame
+    columns: pd.Index
+    futures: list[Future]
+
+
+Item = TypeVar("Item")
+Pending = TypeVar("Pending")
+Taken = TypeVar("Taken")
+
+
+def _taken_in_order(
+    submit: Callable[[Item], Pending], take: Callable[[Pending], Taken], items: Iterable[Item], ahead: int
+) -> Iterator[Taken]:
+    """``take(submit(item))`` of each item in order, at most ``ahead`` items submitted and not yet
+    taken (the workers hold what is submitted until it is taken: without a bound, every month of a
+    large book's files while the run validates the first ones, or every valuation of the triangle),
+    the next submitted as soon as the oldest is taken; nothing is kept here once handed over (the
+    workers free a result once its future is let go)."""
+    upcoming = iter(items)
+    pending = deque(submit(item) for item in itertools.islice(upcoming, max(1, ahead)))
+    while pending:
+        handed = [take(pending.popleft())]  # no name of this frame keeps it once handed over
+        pending.extend(submit(item) for item in itertools.islice(upcoming, 1))
+        yield handed.pop()
 
 
 def _in_order(result: pd.DataFrame, index: pd.Index) -> pd.DataFrame:

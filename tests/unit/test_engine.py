@@ -609,7 +609,7 @@ def test_the_dask_engine_keeps_at_most_ahead_read_tasks_submitted_and_not_taken(
         return future
 
     taken: list[int] = []
-    for result in _taken_in_order(submit, list(range(7)), ahead=3):
+    for result in _taken_in_order(submit, Future.result, list(range(7)), ahead=3):
         taken.append(result)
         assert len(submitted) - len(taken) <= 3
     assert taken == [task * 10 for task in range(7)] and submitted == list(range(7))
