@@ -74,5 +74,6 @@ def lookup(table: np.ndarray, *keys: np.ndarray) -> np.ndarray:
     flat = np.zeros(len(keys[0]), dtype=np.int64)
     for size, key in zip(table.shape, keys, strict=False):
         flat *= size
-        flat += key % size
+        flat += key
+        np.add(flat, size, out=flat, where=key < 0)  # -1 reads the last entry (no division per key)
     return np.take(np.ascontiguousarray(table).reshape(-1), flat)
