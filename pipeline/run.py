@@ -44,6 +44,7 @@ from pipeline.reports.rejected import rejected_sheets
 from pipeline.reports.run_info import RunInfo, with_run
 from pipeline.stages.claims import (
     adjudicated_by_month,
+    claim_payables,
     claim_totals,
     each_adjudicated_month,
     lines_with_movements,
@@ -88,7 +89,6 @@ class RunResult:
     lines: pd.DataFrame
     policies_previous: pd.DataFrame
     claims_previous: pd.DataFrame
-    lines_previous: pd.DataFrame
     rejected: pd.DataFrame
     counts: pd.DataFrame
     reconciliation: pd.DataFrame
@@ -241,10 +241,15 @@ def run_month(
             lines_before = adjudicated.get(previous_month(month))
             lines = lines_with_movements(lines_now, lines_before)
             claims = claim_totals(current.claims, lines_now, previous.claims, lines_before)
+            claims_before = None if lines_before is None else claim_totals(previous.claims, lines_before)
             policies = accounted.merge(
                 remaining_limits(current.policies, lines_now, book), on="policy_id", how="left", validate="1:1"
             )
+            # the triangle's rows of M and M−1 summed now: the lines as at M−1 are let go here
+            latest_payables = {valuation: claim_payables(valuation, frame) for valuation, frame in adjudicated.items()}
+            policies_previous, claims_previous = previous.policies, previous.claims
             rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(adjudicated))
+            del latest, adjudicated, lines_before, previous, current
 
         info = run_info(input_dir, month, found_months, book, lang, table)
         labels = labels_for(book, lang)
@@ -266,10 +271,10 @@ def run_month(
             # the claims as at every earlier month, while the annotated workbooks are written
             # each earlier month's view made when the engine gets to it and its lines summed per claim
             # as they come: the run holds one earlier month at a time, not ten
-            earlier = versions.each_as_at([valuation for valuation in valuations if valuation not in latest])
+            earlier = versions.each_as_at([valuation for valuation in valuations if valuation not in latest_payables])
             computed = each_adjudicated_month(earlier, book, claims_engine, line_payables)
             history = payable_history(
-                (valuation, adjudicated[valuation]) if valuation in adjudicated else next(computed)
+                latest_payables[valuation] if valuation in latest_payables else claim_payables(*next(computed))
                 for valuation in valuations
             )
             rows.update(rows_out=len(history), months=len(valuations))
@@ -280,7 +285,7 @@ def run_month(
                 with_first_months(claims, validated.history.claims, month),
                 book.programme,
                 policies_before=priced_before,
-                claims_before=claim_totals(previous.claims, lines_before) if lines_before is not None else None,
+                claims_before=claims_before,
             )
             ceded, recovered = ceded_and_recovered.policies, ceded_and_recovered.claims
             if ceded_and_recovered.outside_policies:
@@ -302,7 +307,7 @@ def run_month(
                 payable_history=history,
                 reconciliation=table,
                 policies_previous=priced_before,
-                claims_previous=previous.claims,
+                claims_previous=claims_previous,
                 reinsurance=ceded_and_recovered,
                 by_coverholder=several,
             )
@@ -351,9 +356,8 @@ def run_month(
         policies=policies,
         claims=claims,
         lines=lines,
-        policies_previous=previous.policies,
-        claims_previous=previous.claims,
-        lines_previous=previous.lines,
+        policies_previous=policies_previous,
+        claims_previous=claims_previous,
         rejected=validated.rejected,
         counts=validated.counts,
         reconciliation=table,

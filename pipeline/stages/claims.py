@@ -188,16 +188,22 @@ def adjudicated_by_month(
     return dict(each_adjudicated_month(in_force, book, engine, stage))
 
 
-def payable_history(adjudicated: Iterable[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
-    """Per claim, ``payable_total`` as at each valuation month (the triangle's input), from each
-    valuation's lines (``adjudicated_lines`` or ``line_payables``: ``claim_id``, ``part``,
-    ``payable``), valuation month and lines in pairs: each valuation's lines are summed per claim
-    as they come and not kept."""
-    frames = [
-        claim_totals(lines[["claim_id"]].drop_duplicates(), lines)[["claim_id", "payable_total"]].assign(
-            valuation_month=valuation
-        )
-        for valuation, lines in adjudicated
-    ]
-    columns = ["claim_id", "valuation_month", "payable_total"]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+PAYABLE_HISTORY_COLUMNS = ["claim_id", "valuation_month", "payable_total"]
+
+
+def claim_payables(valuation: str, lines: pd.DataFrame) -> pd.DataFrame:
+    """Per claim of ``lines``, ``payable_total`` as at ``valuation``: one valuation's rows of the
+    triangle's input, from its lines (``adjudicated_lines`` or ``line_payables``: ``claim_id``,
+    ``part``, ``payable``). One row per claim: a run sums a valuation's lines as they come and
+    keeps this instead of them."""
+    totals = claim_totals(lines[["claim_id"]].drop_duplicates(), lines)[["claim_id", "payable_total"]]
+    return totals.assign(valuation_month=valuation)[PAYABLE_HISTORY_COLUMNS]
+
+
+def payable_history(valuations: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Per claim, ``payable_total`` as at each valuation month (the triangle's input): the
+    ``claim_payables`` of every valuation, in the order given."""
+    frames = list(valuations)
+    if not frames:
+        return pd.DataFrame(columns=PAYABLE_HISTORY_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[PAYABLE_HISTORY_COLUMNS]

@@ -19,8 +19,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from pipeline.calendar import previous_month
 from pipeline.products.load import load_products
+from pipeline.run import run_month
 from pipeline.stages.claims import lines_with_movements
+from pipeline.stages.versions import as_at
 from pipeline.stages.waterfall import STEP_COLUMNS, adjudicated_lines
 from tests import factories
 from tests.golden.make_cases import CASES, GOLDEN, Case
@@ -53,21 +56,20 @@ def compare(actual: pd.DataFrame, name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_golden_full_pipeline(name: str, tmp_path: Path) -> None:
-    run = pytest.importorskip("pipeline.run")
-    result = run.run_month(GOLDEN / name / "input", case_month(name), tmp_path / "output")
-    lines = getattr(result, "lines", None)
-    if lines is None or not set(EXPECTED_COLUMNS) <= set(lines.columns):
-        pytest.skip("run_month does not return adjudicated lines yet (claims stages not wired in)")
-    compare(lines, name)
+    result = run_month(GOLDEN / name / "input", case_month(name), tmp_path / "output")
+    compare(result.lines, name)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_golden_reader_then_engine(name: str, tmp_path: Path) -> None:
-    """The rows in force that ``run_month`` read (as at M and M−1), through the claims stages."""
-    run = pytest.importorskip("pipeline.run")
-    result = run.run_month(GOLDEN / name / "input", case_month(name), tmp_path / "output")
+    """The rows in force that ``run_month`` read (as at M, and as at M−1 from the history it
+    validated), through the claims stages."""
+    result = run_month(GOLDEN / name / "input", case_month(name), tmp_path / "output")
     now = adjudicated_lines(result.lines, result.claims, result.policies, PRODUCTS)
-    before = adjudicated_lines(result.lines_previous, result.claims_previous, result.policies_previous, PRODUCTS)
+    previous = as_at(result.history, previous_month(result.month))
+    pd.testing.assert_frame_equal(previous.claims, result.claims_previous)
+    pd.testing.assert_frame_equal(previous.policies, result.policies_previous)
+    before = adjudicated_lines(previous.lines, previous.claims, previous.policies, PRODUCTS)
     compare(lines_with_movements(now, before), name)
 
 
