@@ -16,7 +16,7 @@ the date format, not as Arrow dates: the binding gives a ``datetime64`` column a
 whatever the column format says.
 
 Reproducible: the binding stamps ``docProps/core.xml`` with the current time and offers no way to
-fix it, so :func:`with_member` replaces that one zip member (created = modified = the fixed date)
+fix it, so :func:`copy_with_member` replaces that one zip member (created = modified = the fixed date)
 and copies every other member's compressed bytes unchanged (no recompression). Zip member
 timestamps are the fixed 1980 date already.
 """
@@ -24,11 +24,14 @@ timestamps are the fixed 1980 date already.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 import struct
 import zlib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -266,7 +269,12 @@ class _RustWriter:
 
 def write_rust_workbook(path: Path, plans: list[SheetPlan], *, constant_memory: bool, document: Document) -> None:
     """Write the planned sheets to ``path`` with the Rust writer, with ``document``'s properties,
-    page header and footer; the document's created and modified dates are ``document.created``."""
+    page header and footer; the document's created and modified dates are ``document.created``.
+
+    The binding writes the archive to a file beside ``path`` (``UNSTAMPED``), which is copied to
+    ``path`` with its dates fixed (:func:`file_with_member`) and removed: neither the workbook nor
+    its copy is ever held in memory (a 230 MB workbook was held three times over when it came back
+    as bytes)."""
     import rvgsrust_xlsxwriter as rust
 
     workbook = rust.Workbook()
@@ -280,65 +288,106 @@ def write_rust_workbook(path: Path, plans: list[SheetPlan], *, constant_memory: 
     writer = _RustWriter(workbook, constant_memory, document)
     for plan in plans:
         writer.sheet(plan)
-    data = workbook.save_to_buffer()
-    Path(path).write_bytes(fixed_created(data, document.created))
+    path = Path(path)
+    unstamped = path.with_name(path.name + UNSTAMPED)
+    try:
+        workbook.close(str(unstamped))
+        file_with_member(unstamped, path, CORE_PROPERTIES, partial(_stamped, created=document.created))
+    finally:
+        unstamped.unlink(missing_ok=True)
 
 
-def fixed_created(data: bytes, created: dt.datetime) -> bytes:
-    """The xlsx ``data`` with its document created and modified dates set to ``created`` (UTC)."""
+UNSTAMPED = ".unstamped"
+"""The suffix of the file the binding writes before its dates are fixed."""
+
+
+def _stamped(xml: bytes, created: dt.datetime) -> bytes:
+    """``docProps/core.xml`` with its created and modified dates set to ``created`` (UTC)."""
     stamp = created.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return with_member(data, CORE_PROPERTIES, lambda xml: _STAMP.sub(rf"\g<1>{stamp}\g<3>", xml.decode()).encode())
+    return _STAMP.sub(rf"\g<1>{stamp}\g<3>", xml.decode()).encode()
 
 
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")
 _CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
 _END = struct.Struct("<4sHHHHIIH")
+_LONGEST_COMMENT = 0xFFFF
+COPY_BYTES = 1 << 20
+"""The slice in which a member's bytes are copied from one archive to the other."""
 
 
-def with_member(data: bytes, name: str, change: Any) -> bytes:
+def with_member(data: bytes, name: str, change: Callable[[bytes], bytes]) -> bytes:
     """The zip archive ``data`` with member ``name``'s content replaced by ``change(content)``
-    (deflated again); every other member's local header and compressed bytes are copied as they are,
-    and the central directory is rewritten with the new offsets. Zip64 archives are not handled
-    (an xlsx under 4 GiB never is one)."""
-    end_at = data.rfind(b"PK\x05\x06")
-    if end_at < 0:
+    (:func:`copy_with_member` between buffers in memory)."""
+    out = io.BytesIO()
+    copy_with_member(io.BytesIO(data), len(data), name, change, out)
+    return out.getvalue()
+
+
+def file_with_member(source: Path, target: Path, name: str, change: Callable[[bytes], bytes]) -> None:
+    """The zip archive ``source`` copied to ``target`` with member ``name``'s content replaced by
+    ``change(content)`` (:func:`copy_with_member`, file to file)."""
+    with source.open("rb") as read, target.open("wb") as out:
+        copy_with_member(read, source.stat().st_size, name, change, out)
+
+
+def copy_with_member(source: BinaryIO, size: int, name: str, change: Callable[[bytes], bytes], out: BinaryIO) -> None:
+    """Copy the zip archive ``source`` (``size`` bytes) to ``out`` with member ``name``'s content
+    replaced by ``change(content)`` (deflated again); every other member's local header and
+    compressed bytes are copied as they are, ``COPY_BYTES`` at a time, and the central directory is
+    rewritten with the new offsets. Only the central directory and that member are held in memory.
+    Zip64 archives are not handled (an xlsx under 4 GiB never is one)."""
+
+    def read(at: int, length: int) -> bytes:
+        source.seek(at)
+        return source.read(length)
+
+    tail_at = max(0, size - _END.size - _LONGEST_COMMENT)
+    tail = read(tail_at, size - tail_at)
+    end_in_tail = tail.rfind(b"PK\x05\x06")
+    if end_in_tail < 0:
         raise ValueError("not a zip archive")
-    _, _, _, _, count, _size, directory_at, _ = _END.unpack_from(data, end_at)
+    end_at = tail_at + end_in_tail
+    _, _, _, _, count, _size, directory_at, _ = _END.unpack_from(tail, end_in_tail)
+    central = read(directory_at, end_at - directory_at)
     entries = []
-    at = directory_at
+    at = 0
     for _ in range(count):
-        fields = list(_CENTRAL.unpack_from(data, at))
-        size = _CENTRAL.size + fields[10] + fields[11] + fields[12]
-        entries.append((fields, data[at + _CENTRAL.size : at + size]))
-        at += size
+        fields = list(_CENTRAL.unpack_from(central, at))
+        length = _CENTRAL.size + fields[10] + fields[11] + fields[12]
+        entries.append((fields, central[at + _CENTRAL.size : at + length]))
+        at += length
     starts = [*sorted(fields[16] for fields, _ in entries), directory_at]
     following = {start: starts[i + 1] for i, start in enumerate(starts[:-1])}
-    out = bytearray()
+    written = 0
     directory = bytearray()
-    for fields, tail in entries:
+    for fields, entry_tail in entries:
         offset = fields[16]
-        member = tail[: fields[10]].decode("utf-8")
-        fields[16] = len(out)
+        member = entry_tail[: fields[10]].decode("utf-8")
+        fields[16] = written
         if member == name:
-            header = _LOCAL.unpack_from(data, offset)
-            start = offset + _LOCAL.size + header[9] + header[10]
-            old = data[start : start + fields[8]]
+            header = _LOCAL.unpack(read(offset, _LOCAL.size))
+            old = read(offset + _LOCAL.size + header[9] + header[10], fields[8])
             content = zlib.decompress(old, -15) if fields[4] == 8 else old
             new = change(content)
             packer = zlib.compressobj(6, zlib.DEFLATED, -15)
             packed = packer.compress(new) + packer.flush()
             crc = zlib.crc32(new)
             flags = fields[3] & ~0x08  # sizes in the header: no data descriptor
-            out += _LOCAL.pack(
+            local = _LOCAL.pack(
                 b"PK\x03\x04", header[1], flags, 8, header[4], header[5], crc, len(packed), len(new), fields[10], 0
             )
-            out += tail[: fields[10]] + packed
+            written += out.write(local + entry_tail[: fields[10]] + packed)
             fields[3], fields[4], fields[7], fields[8], fields[9] = flags, 8, crc, len(packed), len(new)
         else:
-            out += data[offset : following[offset]]
-        directory += _CENTRAL.pack(*fields) + tail
-    comment = data[end_at + _END.size :]
-    out_directory_at = len(out)
-    out += directory
-    out += _END.pack(b"PK\x05\x06", 0, 0, count, count, len(directory), out_directory_at, len(comment)) + comment
-    return bytes(out)
+            source.seek(offset)
+            left = following[offset] - offset
+            while left:
+                chunk = source.read(min(left, COPY_BYTES))
+                if not chunk:
+                    raise ValueError("zip archive cut short")
+                written += out.write(chunk)
+                left -= len(chunk)
+        directory += _CENTRAL.pack(*fields) + entry_tail
+    comment = tail[end_in_tail + _END.size :]
+    out.write(directory)
+    out.write(_END.pack(b"PK\x05\x06", 0, 0, count, count, len(directory), written, len(comment)) + comment)

@@ -16,6 +16,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from pipeline.errors import FatalInputError
+from pipeline.io import workbook_rust
 from pipeline.io.workbook import (
     DOCUMENT_CREATED,
     WRITER_VARIABLE,
@@ -28,7 +29,7 @@ from pipeline.io.workbook import (
     workbook_backend,
     write_workbook,
 )
-from pipeline.io.workbook_rust import CORE_PROPERTIES, with_member
+from pipeline.io.workbook_rust import CORE_PROPERTIES, file_with_member, with_member
 from tests.e2e.test_roundtrip import differing_cells
 from tests.unit.test_reports import sample_workbooks
 
@@ -340,6 +341,7 @@ def test_rust_reruns_are_byte_identical_and_dated(tmp_path: Path) -> None:
     write_workbook(first, sheets, backend="rust")
     write_workbook(second, sheets, backend="rust")
     assert first.read_bytes() == second.read_bytes()
+    assert sorted(first.parent.iterdir()) == [first]  # the file the binding wrote is gone
     core = zipfile.ZipFile(first).read(CORE_PROPERTIES).decode()
     stamp = DOCUMENT_CREATED.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert f">{stamp}</dcterms:created>" in core and f">{stamp}</dcterms:modified>" in core
@@ -364,6 +366,27 @@ def test_replacing_one_zip_member_copies_the_others_byte_for_byte(tmp_path: Path
         raw_old = original[old.header_offset : old.header_offset + 30 + len(name) + old.compress_size]
         raw_new = changed[new.header_offset : new.header_offset + 30 + len(name) + new.compress_size]
         assert raw_new == raw_old  # local header and compressed bytes copied, not recompressed
+
+
+def test_a_member_replaced_file_to_file_in_small_slices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the Rust writer does with the archive it wrote: the same bytes as ``with_member``, the
+    other members copied a few bytes at a time."""
+    path = tmp_path / "z.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.xml", "<a>" + "x" * 5000 + "</a>")
+        archive.writestr("docProps/core.xml", "<when>now</when>")
+        archive.writestr("b/c.bin", bytes(range(256)) * 40)
+        archive.comment = b"a comment"
+
+    def change(text: bytes) -> bytes:
+        return text.replace(b"now", b"then")
+
+    monkeypatch.setattr(workbook_rust, "COPY_BYTES", 7)
+    file_with_member(path, tmp_path / "copy.zip", "docProps/core.xml", change)
+    assert (tmp_path / "copy.zip").read_bytes() == with_member(path.read_bytes(), "docProps/core.xml", change)
+    assert zipfile.ZipFile(tmp_path / "copy.zip").read("docProps/core.xml") == b"<when>then</when>"
+    with pytest.raises(ValueError, match="not a zip"):
+        with_member(b"no archive here", "docProps/core.xml", change)
 
 
 def test_the_back_end_is_chosen_by_option_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
