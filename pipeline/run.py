@@ -79,7 +79,8 @@ STAGE_WIDTH = max(map(len, STAGES))  # the stage lines print as an aligned table
 @dataclass
 class RunResult:
     """What a run as at ``month`` produced: the rows in force as at M (priced policies, claim totals,
-    adjudicated lines) and as at M−1 (as validated), the rejected rows, the counts per sheet (with
+    adjudicated lines) and the policies and claims as at M−1 (as validated; the lines as at M−1 are
+    let go after the claims stage: ``as_at(history, M−1)`` gives them), the rejected rows, the counts per sheet (with
     the reconciliation), every sheet written (``sheets``: file -> sheets), timings and the output
     folder; the months whose parse came from the cache, and the sheets written as Parquet."""
 
