@@ -48,7 +48,7 @@ def positions(
     text, table = arrow_strings(values), arrow_strings(universe)
     if len(text) < HASH_THE_VALUES_BELOW * len(table):
         return _positions_by_the_values(text, table)
-    return _numbers(pc.index_in(text, value_set=table, skip_nulls=True))
+    return arrow_codes(pc.index_in(text, value_set=table, skip_nulls=True))
 
 
 def _positions_by_the_values(values: pa.Array | pa.ChunkedArray, universe: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -57,16 +57,16 @@ def _positions_by_the_values(values: pa.Array | pa.ChunkedArray, universe: pa.Ar
     the first row that found it."""
     encoded = pc.dictionary_encode(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
     distinct = encoded.dictionary.cast(universe.type)
-    found_at = _numbers(pc.index_in(universe, value_set=distinct, skip_nulls=True))
+    found_at = arrow_codes(pc.index_in(universe, value_set=distinct, skip_nulls=True))
     rows = np.flatnonzero(found_at >= 0)
     found, first = np.unique(found_at[rows], return_index=True)  # each distinct value's first row
     position = np.full(len(distinct) + 1, NONE, dtype=np.int64)  # the last: an empty value's (code -1)
     position[found] = rows[first]
-    return position[_numbers(encoded.indices)]
+    return position[arrow_codes(encoded.indices)]
 
 
-def _numbers(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """An Arrow integer array as int64, -1 where null."""
+def arrow_codes(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow integer array (positions found, dictionary codes) as numpy int64, ``NONE`` where null."""
     return np.asarray(array.fill_null(NONE).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.arrow_text import NONE, arrow_strings, positions
+from pipeline.arrow_text import arrow_codes, arrow_strings, positions
 
 
 def codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
@@ -30,8 +30,7 @@ def factorized(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
     encoded = pc.dictionary_encode(arrow_strings(values))
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks() if encoded.num_chunks != 1 else encoded.chunk(0)
-    indices = np.asarray(encoded.indices.fill_null(NONE).to_numpy(zero_copy_only=False), dtype=np.int64)
-    return indices, encoded.dictionary
+    return arrow_codes(encoded.indices), encoded.dictionary
 
 
 def text_order_codes(values: pd.Series) -> np.ndarray:
