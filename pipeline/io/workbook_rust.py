@@ -24,7 +24,6 @@ timestamps are the fixed 1980 date already.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 import struct
 import zlib
@@ -313,14 +312,6 @@ _END = struct.Struct("<4sHHHHIIH")
 _LONGEST_COMMENT = 0xFFFF
 COPY_BYTES = 1 << 20
 """The slice in which a member's bytes are copied from one archive to the other."""
-
-
-def with_member(data: bytes, name: str, change: Callable[[bytes], bytes]) -> bytes:
-    """The zip archive ``data`` with member ``name``'s content replaced by ``change(content)``
-    (:func:`copy_with_member` between buffers in memory)."""
-    out = io.BytesIO()
-    copy_with_member(io.BytesIO(data), len(data), name, change, out)
-    return out.getvalue()
 
 
 def file_with_member(source: Path, target: Path, name: str, change: Callable[[bytes], bytes]) -> None:

@@ -29,7 +29,7 @@ from pipeline.io.workbook import (
     workbook_backend,
     write_workbook,
 )
-from pipeline.io.workbook_rust import CORE_PROPERTIES, file_with_member, with_member
+from pipeline.io.workbook_rust import CORE_PROPERTIES, file_with_member
 from tests.e2e.test_roundtrip import differing_cells
 from tests.unit.test_reports import sample_workbooks
 
@@ -348,14 +348,22 @@ def test_rust_reruns_are_byte_identical_and_dated(tmp_path: Path) -> None:
     assert openpyxl.load_workbook(first).properties.created == DOCUMENT_CREATED.replace(tzinfo=None)
 
 
-def test_replacing_one_zip_member_copies_the_others_byte_for_byte(tmp_path: Path) -> None:
-    path = tmp_path / "z.zip"
+def _small_archive(path: Path, comment: bytes = b"") -> Path:
+    """A zip of three deflated members, ``docProps/core.xml`` saying ``now``."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("a.xml", "<a>" + "x" * 5000 + "</a>")
         archive.writestr("docProps/core.xml", "<when>now</when>")
         archive.writestr("b/c.bin", bytes(range(256)) * 40)
-    original = path.read_bytes()
-    changed = with_member(original, "docProps/core.xml", lambda text: text.replace(b"now", b"then, fixed"))
+        archive.comment = comment
+    return path
+
+
+def test_replacing_one_zip_member_copies_the_others_byte_for_byte(tmp_path: Path) -> None:
+    path = _small_archive(tmp_path / "z.zip")
+    file_with_member(
+        path, tmp_path / "copy.zip", "docProps/core.xml", lambda text: text.replace(b"now", b"then, fixed")
+    )
+    original, changed = path.read_bytes(), (tmp_path / "copy.zip").read_bytes()
     before, after = zipfile.ZipFile(path), zipfile.ZipFile(io.BytesIO(changed))
     assert after.testzip() is None
     assert after.namelist() == before.namelist()
@@ -368,25 +376,25 @@ def test_replacing_one_zip_member_copies_the_others_byte_for_byte(tmp_path: Path
         assert raw_new == raw_old  # local header and compressed bytes copied, not recompressed
 
 
-def test_a_member_replaced_file_to_file_in_small_slices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the Rust writer does with the archive it wrote: the same bytes as ``with_member``, the
-    other members copied a few bytes at a time."""
-    path = tmp_path / "z.zip"
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("a.xml", "<a>" + "x" * 5000 + "</a>")
-        archive.writestr("docProps/core.xml", "<when>now</when>")
-        archive.writestr("b/c.bin", bytes(range(256)) * 40)
-        archive.comment = b"a comment"
+def test_a_member_replaced_in_small_slices_gives_the_same_archive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other members copied a few bytes at a time give the same bytes as in one slice (an
+    archive comment kept)."""
+    path = _small_archive(tmp_path / "z.zip", comment=b"a comment")
 
     def change(text: bytes) -> bytes:
         return text.replace(b"now", b"then")
 
+    file_with_member(path, tmp_path / "whole.zip", "docProps/core.xml", change)
     monkeypatch.setattr(workbook_rust, "COPY_BYTES", 7)
-    file_with_member(path, tmp_path / "copy.zip", "docProps/core.xml", change)
-    assert (tmp_path / "copy.zip").read_bytes() == with_member(path.read_bytes(), "docProps/core.xml", change)
-    assert zipfile.ZipFile(tmp_path / "copy.zip").read("docProps/core.xml") == b"<when>then</when>"
+    file_with_member(path, tmp_path / "sliced.zip", "docProps/core.xml", change)
+    assert (tmp_path / "sliced.zip").read_bytes() == (tmp_path / "whole.zip").read_bytes()
+    assert zipfile.ZipFile(tmp_path / "sliced.zip").read("docProps/core.xml") == b"<when>then</when>"
+    assert zipfile.ZipFile(tmp_path / "sliced.zip").comment == b"a comment"
+    (tmp_path / "plain.txt").write_bytes(b"no archive here")
     with pytest.raises(ValueError, match="not a zip"):
-        with_member(b"no archive here", "docProps/core.xml", change)
+        file_with_member(tmp_path / "plain.txt", tmp_path / "out.zip", "docProps/core.xml", change)
 
 
 def test_the_back_end_is_chosen_by_option_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
