@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.arrow_text import take_text
+from pipeline.memory import freed_memory_kept
 from pipeline.money import floor_times_fraction
 from pipeline.products.load import PARTS, ProductBook
 from pipeline.stages import coverage, product_tables
@@ -257,14 +258,18 @@ def adjudicated_lines(
     ``pipeline.stages.claims.lines_with_movements``). CALCULATION.md § Claims.
 
     Eligibility (step 0) is worked out once; the waterfall and the output columns read its results.
+    On a large book glibc keeps the memory of its temporary columns for reuse meanwhile
+    (``pipeline.memory.freed_memory_kept``).
     """
-    facts = line_facts(lines, claims, policies, products)
-    steps = waterfall_steps(facts, lines, policies, products)  # its scratch arrays are freed first
-    columns = eligibility_columns(facts, claims, policies, products)
-    for column in STEP_COLUMNS:
-        columns[column] = pd.Series(steps[column], index=lines.index, dtype="int64", copy=False)
-    columns["adjustments"] = adjustments(steps, lines.index)
-    return lines.assign(**columns)
+    with freed_memory_kept(len(lines)):
+        facts = line_facts(lines, claims, policies, products)
+        steps = waterfall_steps(facts, lines, policies, products)  # its scratch arrays are freed first
+        columns = eligibility_columns(facts, claims, policies, products)
+        for column in STEP_COLUMNS:
+            columns[column] = pd.Series(steps[column], index=lines.index, dtype="int64", copy=False)
+        columns["adjustments"] = adjustments(steps, lines.index)
+        del facts, steps
+        return lines.assign(**columns)
 
 
 LINE_COLUMNS_READ = [
@@ -323,13 +328,14 @@ def line_payables(
     reads of the valuations before M−1 (the triangle sums the payable by claim and part). The same
     ``line_facts`` and ``waterfall_steps``: no rule is written twice; building the text columns of
     every line is about a fifth of ``adjudicated_lines``' time."""
-    facts = line_facts(lines, claims, policies, products)
-    steps = waterfall_steps(facts, lines, policies, products)
-    return pd.DataFrame(
-        {
-            "claim_id": lines["claim_id"],
-            "part": part_column(facts),
-            "payable": pd.Series(steps["payable"], index=lines.index, dtype="int64", copy=False),
-        },
-        index=lines.index,
-    )
+    with freed_memory_kept(len(lines)):
+        facts = line_facts(lines, claims, policies, products)
+        steps = waterfall_steps(facts, lines, policies, products)
+        return pd.DataFrame(
+            {
+                "claim_id": lines["claim_id"],
+                "part": part_column(facts),
+                "payable": pd.Series(steps["payable"], index=lines.index, dtype="int64", copy=False),
+            },
+            index=lines.index,
+        )

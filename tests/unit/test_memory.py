@@ -1,15 +1,23 @@
 """Arrow's pool: the system allocator in every process that imports ``pipeline``, unless Arrow's own
-environment variable names another (pipeline/memory.py)."""
+environment variable names another; glibc keeping freed memory while the claims engine runs on a
+large book, and restored after (pipeline/memory.py)."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
 
+from pipeline import memory
 from pipeline.memory import POOL_VARIABLE
+from pipeline.stages.waterfall import adjudicated_lines, line_payables
+from tests.property.strategies import PRODUCTS, Book, books
 
 SHOW_POOL = "import pipeline, pyarrow; print(pyarrow.default_memory_pool().backend_name)"
 
@@ -32,3 +40,82 @@ def test_importing_pipeline_puts_arrow_on_the_system_allocator() -> None:
 @pytest.mark.parametrize("backend", ["mimalloc", "jemalloc"])
 def test_arrows_own_variable_still_decides(backend: str) -> None:
     assert pool_after_import(backend) == backend
+
+
+class MallocInfo(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (malloc.h)."""
+
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in [
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        ]
+    ]
+
+
+needs_glibc = pytest.mark.skipif(memory.GLIBC is None, reason="glibc's allocator only (mallopt, malloc_trim)")
+LARGE = 64 * 1024 * 1024  # far above glibc's mmap threshold (at most 32 MiB)
+
+
+def mapped_blocks() -> int:
+    """How many blocks glibc has in mappings of their own (``mallinfo2().hblks``)."""
+    assert memory.GLIBC is not None
+    memory.GLIBC.mallinfo2.restype = MallocInfo
+    return int(memory.GLIBC.mallinfo2().hblks)
+
+
+def mapped_while_held() -> int:
+    """How many more blocks glibc maps while a large array is held (1: its own mapping; 0: the heap)."""
+    before = mapped_blocks()
+    block = np.ones(LARGE, dtype=np.uint8)
+    held = mapped_blocks() - before
+    del block
+    return held
+
+
+@needs_glibc
+def test_a_large_step_takes_large_blocks_from_the_heap_and_glibc_is_restored_after() -> None:
+    assert mapped_while_held() == 1
+    with memory.freed_memory_kept(memory.KEEP_FREED_MEMORY_FROM_ROWS):
+        assert mapped_while_held() == 0
+        with memory.freed_memory_kept(memory.KEEP_FREED_MEMORY_FROM_ROWS):  # nested: acts once
+            assert mapped_while_held() == 0
+        assert mapped_while_held() == 0
+    assert mapped_while_held() == 1
+
+
+@needs_glibc
+def test_a_small_step_changes_nothing() -> None:
+    with memory.freed_memory_kept(memory.KEEP_FREED_MEMORY_FROM_ROWS - 1):
+        assert mapped_while_held() == 1
+
+
+@needs_glibc
+def test_glibc_is_restored_when_the_step_fails() -> None:
+    with pytest.raises(RuntimeError), memory.freed_memory_kept(memory.KEEP_FREED_MEMORY_FROM_ROWS):
+        raise RuntimeError("a stage failed")
+    assert mapped_while_held() == 1
+
+
+@needs_glibc
+@settings(max_examples=10, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(book=books(max_portfolios=10))
+def test_the_engine_gives_the_same_lines_with_freed_memory_kept(book: Book) -> None:
+    """Both stages act on a book of any size (here every book counts as large): the same frames,
+    and glibc restored after."""
+    frames = book.frames()
+    plain = {stage: stage(*frames, PRODUCTS) for stage in (adjudicated_lines, line_payables)}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(memory, "KEEP_FREED_MEMORY_FROM_ROWS", 1)
+        for stage, expected in plain.items():
+            pd.testing.assert_frame_equal(stage(*frames, PRODUCTS), expected)
+    assert mapped_while_held() == 1
