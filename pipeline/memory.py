@@ -90,5 +90,14 @@ def freed_memory_kept(rows: int) -> Iterator[None]:
     finally:
         GLIBC.mallopt(M_MMAP_MAX, MMAP_MAX_DEFAULT)
         GLIBC.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_DEFAULT)
-        GLIBC.malloc_trim(0)
+        freed_memory_returned()
         _kept_depth -= 1
+
+
+def freed_memory_returned() -> None:
+    """Every page glibc holds free handed back to the kernel (``malloc_trim``; nothing with another C
+    library). glibc returns only the free space at the top of its heap by itself; what a run frees
+    in the middle of it (a table let go while later ones live on) stays resident until trimmed, and
+    processes forked then would share it for nothing."""
+    if GLIBC is not None:
+        GLIBC.malloc_trim(0)

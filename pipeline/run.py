@@ -5,10 +5,11 @@ workbooks only when the parse cache has no entry for it; each month validated ag
 months made known as soon as it is read, while the engine reads the later months; a cached month as
 cached) -> validate (the months' outcomes stored in the parse cache and put together: the history,
 the rejected rows, the reconciliation) -> versions (as at M and as at M−1) -> premium ->
-claims (as at M and M−1: the month's movements) -> annotate (the annotated workbooks built and
-started: they are written while the run goes on) -> triangle (the versions and claims as at every
-earlier month: the payable history of the development triangle) -> reinsurance -> reports -> write
-(the summary and rejected workbooks, then every file done, the manifest, the swap).
+claims (as at M and M−1: the month's movements) -> triangle (the versions and claims as at every
+earlier month: the payable history of the development triangle; then the validated history is let
+go) -> annotate (the annotated workbooks built and started: they are written while the run goes
+on) -> reinsurance -> reports -> write (the summary and rejected workbooks, then every file done,
+the manifest, the swap).
 Each stage logs one timed line to stderr: rows in, rows out, rows rejected, seconds.
 """
 
@@ -35,6 +36,7 @@ from pipeline.io.holders import HolderRead, cache_description, check_month, no_b
 from pipeline.io.layouts import coverholders, file_reader, outside_the_months
 from pipeline.io.outputs import check_output_folder, manifest, month_outputs, output_files
 from pipeline.io.workbook import Sheet
+from pipeline.memory import freed_memory_returned
 from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
 from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets
 from pipeline.reports.coverholders import coverholder_sheets
@@ -57,6 +59,7 @@ from pipeline.stages.reinsurance import Reinsurance, reinsurance, with_first_mon
 from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, versions_of
 from pipeline.stages.waterfall import line_payables
+from pipeline.tables import MonthValidated
 
 log = logging.getLogger("pipeline")
 T = TypeVar("T")
@@ -67,8 +70,8 @@ STAGES = (
     "versions",
     "premium",
     "claims",
-    "annotate",
     "triangle",
+    "annotate",
     "reinsurance",
     "reports",
     "write",
@@ -80,9 +83,11 @@ STAGE_WIDTH = max(map(len, STAGES))  # the stage lines print as an aligned table
 class RunResult:
     """What a run as at ``month`` produced: the rows in force as at M (priced policies, claim totals,
     adjudicated lines) and the policies and claims as at M−1 (as validated; the lines as at M−1 are
-    let go after the claims stage: ``as_at(history, M−1)`` gives them), the rejected rows, the counts per sheet (with
-    the reconciliation), every sheet written (``sheets``: file -> sheets), timings and the output
-    folder; the months whose parse came from the cache, and the sheets written as Parquet."""
+    let go after the claims stage, the validated history after the triangle: the months validated
+    again and ``pipeline.stages.versions.as_at`` give them), the rejected
+    rows, the counts per sheet (with the reconciliation), every sheet written (``sheets``: file ->
+    sheets), timings and the output folder; the months whose parse came from the cache, and the
+    sheets written as Parquet."""
 
     month: str
     policies: pd.DataFrame
@@ -95,7 +100,6 @@ class RunResult:
     reconciliation: pd.DataFrame
     timings: dict[str, float]
     output_folder: Path
-    history: History
     book: ProductBook
     inputs: list[dict[str, Any]] = field(default_factory=list)
     reinsurance_policies: pd.DataFrame | None = None
@@ -206,11 +210,10 @@ def run_month(
         stages.timings["validate:months"] = round(validating, 3)
 
         with stages.stage("validate") as rows:
-            outcomes = []
-            for read, months_of_holder in zip(reads, validated_by_holder, strict=True):
-                if read.cache:
-                    read.cache.store_all(months_of_holder, skip=read.cached)
-                outcomes.append([coverholder_month(m, read.holder.code, scoped=several) for m in months_of_holder])
+            outcomes = [
+                stored_and_marked(read, months, scoped=several)
+                for read, months in zip(reads, validated_by_holder, strict=True)
+            ]
             every_month = in_month_order(outcomes)
             validated = combined(every_month)
             table = reconciliation(validated.counts, validated.rejected)
@@ -249,8 +252,28 @@ def run_month(
             # the triangle's rows of M and M−1 summed now: the lines as at M−1 are let go here
             latest_payables = {valuation: claim_payables(valuation, frame) for valuation, frame in adjudicated.items()}
             policies_previous, claims_previous = previous.policies, previous.claims
+            claims_with_first_months = with_first_months(claims, validated.history.claims, month)  # reinsurance's
             rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(adjudicated))
             del latest, adjudicated, lines_before, previous, current
+
+        with stages.stage("triangle") as rows:
+            # the claims as at every earlier month, each earlier month's view made when the engine gets to
+            # it and its lines summed per claim as they come: the run holds one earlier month at a time
+            earlier = versions.each_as_at([valuation for valuation in valuations if valuation not in latest_payables])
+            computed = each_adjudicated_month(earlier, book, claims_engine, line_payables)
+            history = payable_history(
+                latest_payables[valuation] if valuation in latest_payables else claim_payables(*next(computed))
+                for valuation in valuations
+            )
+            rows.update(rows_out=len(history), months=len(valuations))
+            # nothing reads the validated history after this: it is let go (and glibc's freed pages
+            # returned) before the annotated workbooks' writers are forked, so that neither they nor
+            # this process hold it while the workbooks are written
+            rejected, counts = validated.rejected, validated.counts
+            del validated, versions, earlier, computed, validated_by_holder, outcomes, every_month
+            for read in reads:
+                read.outcomes_let_go()
+            freed_memory_returned()
 
         info = run_info(input_dir, month, found_months, book, lang, table)
         labels = labels_for(book, lang)
@@ -268,22 +291,10 @@ def run_month(
             outputs.start(early)  # written while the run goes on: the triangle, reinsurance, the summary
             rows["files"] = f"{len(early)} files started"
 
-        with stages.stage("triangle") as rows:
-            # the claims as at every earlier month, while the annotated workbooks are written
-            # each earlier month's view made when the engine gets to it and its lines summed per claim
-            # as they come: the run holds one earlier month at a time, not ten
-            earlier = versions.each_as_at([valuation for valuation in valuations if valuation not in latest_payables])
-            computed = each_adjudicated_month(earlier, book, claims_engine, line_payables)
-            history = payable_history(
-                latest_payables[valuation] if valuation in latest_payables else claim_payables(*next(computed))
-                for valuation in valuations
-            )
-            rows.update(rows_out=len(history), months=len(valuations))
-
         with stages.stage("reinsurance") as rows:
             ceded_and_recovered = reinsurance(
                 policies,
-                with_first_months(claims, validated.history.claims, month),
+                claims_with_first_months,
                 book.programme,
                 policies_before=priced_before,
                 claims_before=claims_before,
@@ -316,7 +327,7 @@ def run_month(
                 {
                     "portfolio_summary.xlsx": portfolio_summary_sheets(summary_inputs, book, labels)
                     + (coverholder_sheets(policies, claims, month, book, quality, labels) if several else []),
-                    "rejected.xlsx": rejected_sheets(validated.rejected, table, labels),
+                    "rejected.xlsx": rejected_sheets(rejected, table, labels),
                 },
                 info,
                 labels,
@@ -326,7 +337,7 @@ def run_month(
         inputs = [
             {"file": f.file, "sha256": f.sha256, "rows": f.rows}
             for read in reads
-            for f in input_files(read.found, validated.counts)
+            for f in input_files(read.found, counts)
         ]
         files, parquet_sheets = output_files(reports, documents=documents, note=labels.parquet_note())
         parquet_sheets = early_parquet + parquet_sheets
@@ -340,7 +351,7 @@ def run_month(
                 inputs=inputs,
                 not_read=[vars(entry) for entry in (*outside, *(e for read in reads for e in read.found.not_read))],
                 reconciliation=table,
-                rejected_rows=len(validated.rejected),
+                rejected_rows=len(rejected),
                 cache=cache_description(reads, output_dir, several) if use_cache else None,
                 coverholders=[read.describe() for read in reads],
                 sheets_as_parquet=parquet_sheets,
@@ -359,12 +370,11 @@ def run_month(
         lines=lines,
         policies_previous=policies_previous,
         claims_previous=claims_previous,
-        rejected=validated.rejected,
-        counts=validated.counts,
+        rejected=rejected,
+        counts=counts,
         reconciliation=table,
         timings=stages.timings,
         output_folder=output_folder,
-        history=validated.history,
         book=book,
         inputs=inputs,
         reinsurance_policies=ceded,
@@ -372,9 +382,17 @@ def run_month(
         reinsurance=ceded_and_recovered,
         payable_history=history,
         sheets=sheets,
-        cached_months=sorted({m for read in reads for m in read.cached}),
+        cached_months=sorted({m for read in reads for m in read.served}),
         parquet_sheets=parquet_sheets,
     )
+
+
+def stored_and_marked(read: HolderRead, months: Sequence[MonthValidated], *, scoped: bool) -> list[MonthValidated]:
+    """One cover-holder's months as validated, stored in its parse cache (but those the cache gave)
+    and marked with its code (``coverholder_month``)."""
+    if read.cache:
+        read.cache.store_all(months, skip=read.cached)
+    return [coverholder_month(month, read.holder.code, scoped=scoped) for month in months]
 
 
 class Waited:

@@ -9,19 +9,26 @@
   ``pipeline.stages.claims.payable_history``). Each line's payable is dated at its ``first_month``;
   because the global order starts with ``first_month``, later lines never change earlier lines'
   payable, so this is exact unless a line or claim was restated in a later month.
+- ``run_keeping_history``: ``run_month`` with the validated history it made kept (the run lets it
+  go once the triangle has read it), for tests that compare histories.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+from unittest import mock
 
 import pandas as pd
 
+import pipeline.run
 from pipeline.calendar import months_from
 from pipeline.io.read import Bordereaux
 from pipeline.products import ProductBook
 from pipeline.reports.triangle import HISTORY_COLUMNS
 from pipeline.stages.validate import Validated, combined, row_checked, validate_months
+from pipeline.stages.versions import History, Versions
 
 
 def validate_bordereaux(bordereaux: Bordereaux, book: ProductBook) -> Validated:
@@ -66,3 +73,25 @@ def payable_history_from_lines(lines: pd.DataFrame, month: str) -> pd.DataFrame:
     cumulative.columns.name = "valuation_month"
     long = cumulative.stack().rename("payable_total").reset_index()  # type: ignore[call-overload]
     return long[list(HISTORY_COLUMNS)]
+
+
+@dataclass(kw_only=True)
+class RunKept(pipeline.run.RunResult):
+    """A ``RunResult`` with the validated history the run made (every valid version of every row)."""
+
+    history: History
+
+
+def run_keeping_history(*arguments: Any, **keywords: Any) -> RunKept:
+    """``run_month(*arguments, **keywords)`` with the validated history it made: the one the run
+    hands to ``versions_of``, kept here since the run itself lets it go."""
+    kept: list[History] = []
+    versions_of = pipeline.run.versions_of
+
+    def keeping(history: History) -> Versions:
+        kept.append(history)
+        return versions_of(history)
+
+    with mock.patch.object(pipeline.run, "versions_of", keeping):
+        result = pipeline.run.run_month(*arguments, **keywords)
+    return RunKept(**{field.name: getattr(result, field.name) for field in fields(result)}, history=kept[0])

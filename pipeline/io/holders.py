@@ -36,6 +36,8 @@ class HolderRead:
     cached: dict[str, MonthValidated]
     months_read: list[str] = field(default_factory=list)
     rows_read: int = 0
+    served: tuple[str, ...] = ()
+    """The months the cache served (``cached``'s months, kept once their outcomes are let go)."""
 
     @classmethod
     def of(cls, holder: CoverHolder, month: str, cache_root: Path, book: ProductBook, *, use_cache: bool) -> HolderRead:
@@ -45,7 +47,12 @@ class HolderRead:
             folder = cache_root / holder.code if holder.prefix else cache_root
             cache = ParseCache.open(folder, found, book.folder, holder.layout.sha256 if holder.layout else "")
         cached = cache.load_all() if cache else {}
-        return cls(holder, found, months_with_no_bordereau(holder, found), cache, cached)
+        return cls(holder, found, months_with_no_bordereau(holder, found), cache, cached, served=tuple(cached))
+
+    def outcomes_let_go(self) -> None:
+        """Let go of the cached months' outcomes once the history holds them: from then on only
+        ``served`` says which months the cache gave."""
+        self.cached = {}
 
     @property
     def months_to_read(self) -> list[str]:
@@ -98,7 +105,7 @@ def no_bordereau_warnings(input_dir: Path, reads: Sequence[HolderRead]) -> None:
 
 def cache_description(reads: Sequence[HolderRead], output_dir: Path, several: bool) -> dict[str, Any] | None:
     """The parse cache for the manifest: one folder, or one per cover-holder."""
-    described = {read.holder.code: read.cache.describe(output_dir, read.cached) for read in reads if read.cache}
+    described = {read.holder.code: read.cache.describe(output_dir, read.served) for read in reads if read.cache}
     if not several:
         return next(iter(described.values()), None)
     return described

@@ -24,6 +24,7 @@ from pipeline.reports.run_info import RUN_SHEET
 from pipeline.run import RunResult, run_month
 from pipeline.sample import generate_book
 from pipeline.stages.validate import nothing_known, row_checked, validate_month
+from tests.helpers import RunKept, run_keeping_history
 from tests.unit.test_validate import CLAIM, LINE, LITE, WIDE
 from tests.workbooks import write_bordereau
 
@@ -39,9 +40,9 @@ def book_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fresh(book_folder, tmp_path_factory) -> RunResult:
+def fresh(book_folder, tmp_path_factory) -> RunKept:
     """The unedited book run without the cache: what every cached run must equal."""
-    return run_month(book_folder, LAST, tmp_path_factory.mktemp("fresh") / "out", use_cache=False)
+    return run_keeping_history(book_folder, LAST, tmp_path_factory.mktemp("fresh") / "out", use_cache=False)
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def cells(folder: Path) -> dict[str, object]:
     return values
 
 
-def assert_same_run(cached: RunResult, fresh: RunResult) -> None:
+def assert_same_run(cached: RunKept, fresh: RunKept) -> None:
     assert cells(cached.output_folder) == cells(fresh.output_folder)
     for table in ("policies", "claims", "lines"):
         pd.testing.assert_frame_equal(getattr(cached.history, table), getattr(fresh.history, table), obj=table)
@@ -99,25 +100,25 @@ def test_a_cached_run_equals_an_uncached_run_and_opens_no_cached_workbook(book, 
     assert not (fresh.output_folder.parent / ".cache").exists()
     assert fresh.cached_months == [] and manifest_cache(fresh) is None
 
-    first = run_month(book, LAST, tmp_path / "out")
+    first = run_keeping_history(book, LAST, tmp_path / "out")
     assert first.cached_months == [] and len(opened) == len(first.inputs)
     assert sorted(p.name for p in (tmp_path / "out" / ".cache").iterdir()) == MONTHS
     opened.clear()
 
-    second = run_month(book, LAST, tmp_path / "out")
+    second = run_keeping_history(book, LAST, tmp_path / "out")
     assert opened == []  # every month from the cache: no workbook opened
     assert second.cached_months == MONTHS
     assert manifest_cache(second) == {"folder": ".cache", "months_from_cache": MONTHS}
     assert_same_run(second, fresh)
     assert_same_run(first, fresh)
 
-    earlier = run_month(book, "2026-05", tmp_path / "out")  # an earlier month: its months are cached too
+    earlier = run_keeping_history(book, "2026-05", tmp_path / "out")  # an earlier month: its months are cached too
     assert opened == [] and earlier.cached_months == MONTHS[:2]
-    assert_same_run(earlier, run_month(book, "2026-05", tmp_path / "fresh-05", use_cache=False))
+    assert_same_run(earlier, run_keeping_history(book, "2026-05", tmp_path / "fresh-05", use_cache=False))
 
 
 def test_editing_an_earlier_month_reparses_it_and_every_later_month(book, tmp_path, opened):
-    before = run_month(book, LAST, tmp_path / "out")
+    before = run_keeping_history(book, LAST, tmp_path / "out")
     path = book / "2026-05" / "policies.xlsx"
     workbook = openpyxl.load_workbook(path)
     sheet = workbook["policies"]
@@ -126,11 +127,11 @@ def test_editing_an_earlier_month_reparses_it_and_every_later_month(book, tmp_pa
     workbook.save(path)
     opened.clear()
 
-    again = run_month(book, LAST, tmp_path / "out")
+    again = run_keeping_history(book, LAST, tmp_path / "out")
     assert again.cached_months == ["2026-04"]
     assert {name.split("/")[0] for name in opened} == set(MONTHS[1:])
     assert not any(name.startswith("2026-04/") for name in opened)
-    fresh = run_month(book, LAST, tmp_path / "fresh", use_cache=False)
+    fresh = run_keeping_history(book, LAST, tmp_path / "fresh", use_cache=False)
     assert_same_run(again, fresh)
     assert len(fresh.rejected) > len(before.rejected)
     # the old entries of the edited months were replaced, not kept beside the new ones
@@ -147,9 +148,9 @@ def test_changed_product_data_invalidates_every_month(book, tmp_path, fresh):
     text = product_file.read_text(encoding="utf-8")
     assert "liability_deductible = [0, 10_000, " in text
     product_file.write_text(text.replace("liability_deductible = [0, ", "liability_deductible = ["), encoding="utf-8")
-    again = run_month(book, LAST, tmp_path / "out", products_dir=products)
+    again = run_keeping_history(book, LAST, tmp_path / "out", products_dir=products)
     assert again.cached_months == []
-    assert_same_run(again, run_month(book, LAST, tmp_path / "fresh", products_dir=products, use_cache=False))
+    assert_same_run(again, run_keeping_history(book, LAST, tmp_path / "fresh", products_dir=products, use_cache=False))
     assert len(again.rejected) > len(fresh.rejected)  # a deductible of 0 is no longer an option
 
 
@@ -165,7 +166,7 @@ def test_a_damaged_entry_is_ignored_and_rebuilt(book, tmp_path, caplog, fresh):
     (entry_07 / "entry.json").unlink()  # a partial entry
     (cache / "2026-04" / ".tmp-999999999-dead").mkdir()  # left by a killed run
 
-    again = run_month(book, LAST, tmp_path / "out")
+    again = run_keeping_history(book, LAST, tmp_path / "out")
     assert again.cached_months == ["2026-04"]
     assert "ignored and rebuilt" in caplog.text
     assert_same_run(again, fresh)

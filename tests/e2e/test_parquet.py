@@ -21,6 +21,7 @@ from pipeline.io.outputs import MAX_SHEET_ROWS_VARIABLE, parquet_parts, parquet_
 from pipeline.io.read import read_bordereaux
 from pipeline.run import run_month
 from pipeline.sample import generate_book
+from tests.helpers import run_keeping_history
 from tests.unit.test_validate import CLAIM, LINE, LITE, WIDE
 from tests.workbooks import write_bordereau, write_parquet_bordereau
 
@@ -49,8 +50,8 @@ def test_parquet_months_validate_exactly_like_workbooks(tmp_path):
     write_parquet_bordereau(tmp_path / "parquet", "2026-05", claims=MAY["claims"], lines=MAY["lines"])
     write_bordereau(tmp_path / "parquet", "2026-05", policies=MAY["policies"])  # months may mix both
 
-    excel = run_month(tmp_path / "xlsx", "2026-05", tmp_path / "out-xlsx", use_cache=False)
-    parquet = run_month(tmp_path / "parquet", "2026-05", tmp_path / "out-parquet", use_cache=False)
+    excel = run_keeping_history(tmp_path / "xlsx", "2026-05", tmp_path / "out-xlsx", use_cache=False)
+    parquet = run_keeping_history(tmp_path / "parquet", "2026-05", tmp_path / "out-parquet", use_cache=False)
     for table in ("policies", "claims", "lines"):
         one, two = getattr(excel.history, table), getattr(parquet.history, table)
         ignored = ("source_file", "coverholder")  # coverholder: each input folder's name
@@ -86,8 +87,8 @@ def test_the_sample_generator_writes_the_same_clean_book_as_parquet(tmp_path):
     assert written["files"][:3] == ["2026-04/policies.parquet", "2026-04/claims.parquet", "2026-04/lines.parquet"]
     assert not list((tmp_path / "parquet").rglob("*.xlsx"))
     assert pq.read_schema(tmp_path / "parquet" / "2026-04" / "lines.parquet").field("spent_date").type == pa.date32()
-    excel = run_month(tmp_path / "xlsx", "2026-06", tmp_path / "out-xlsx", use_cache=False)
-    parquet = run_month(tmp_path / "parquet", "2026-06", tmp_path / "out-parquet", use_cache=False)
+    excel = run_keeping_history(tmp_path / "xlsx", "2026-06", tmp_path / "out-xlsx", use_cache=False)
+    parquet = run_keeping_history(tmp_path / "parquet", "2026-06", tmp_path / "out-parquet", use_cache=False)
     assert excel.rejected.empty and parquet.rejected.empty
     for table in ("policies", "claims", "lines"):
         one, two = getattr(excel.history, table), getattr(parquet.history, table)
@@ -122,7 +123,7 @@ def test_typed_parquet_cells_and_japanese_headers(tmp_path):
     assert raw.frame["excel_row"].tolist() == [2, 4, 5]
     assert raw.extra_columns == ("score",)
 
-    result = run_month(tmp_path / "in", "2026-04", tmp_path / "out", use_cache=False)
+    result = run_keeping_history(tmp_path / "in", "2026-04", tmp_path / "out", use_cache=False)
     policies = result.history.policies
     assert policies["policy_id"].tolist() == ["1001", "1003"]
     assert policies["revenue"].tolist()[0] == 40_000_000 and pd.isna(policies["revenue"].tolist()[1])
@@ -206,8 +207,8 @@ def test_a_sheet_may_be_a_folder_of_parquet_parts(tmp_path):
     _split_into_parts(folder / "2026-04" / "lines.parquet", [2, 1, 1])
     _split_into_parts(folder / "2026-04" / "claims.parquet", [1, 1])
 
-    one = run_month(file, "2026-04", tmp_path / "out-file", use_cache=False)
-    parts = run_month(folder, "2026-04", tmp_path / "out-parts", use_cache=False)
+    one = run_keeping_history(file, "2026-04", tmp_path / "out-file", use_cache=False)
+    parts = run_keeping_history(folder, "2026-04", tmp_path / "out-parts", use_cache=False)
     for table in ("policies", "claims", "lines"):
         pd.testing.assert_frame_equal(
             without(getattr(parts.history, table), "source_file"),

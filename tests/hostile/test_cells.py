@@ -289,10 +289,10 @@ def test_hostile_cell(runs, number):
     if outcome == "rejected":
         found = dict(zip(rejected["column"], rejected["reason"], strict=True))
         assert expected in found.get(column, ""), found
-        assert f"H{number}" not in set(result.history.policies["policy_id"])
+        assert f"H{number}" not in set(result.policies["policy_id"])
     else:
         assert rejected.empty, rejected.to_dict("records")
-        valid = result.history.policies.set_index("excel_row").loc[row]
+        valid = result.policies.set_index("excel_row").loc[row]  # the only month: every valid row in force
         assert valid[column] == expected
 
 
@@ -302,7 +302,7 @@ def test_every_row_is_processed_or_rejected(runs, writer):
     sheet = result.reconciliation.iloc[0]
     assert sheet["rows_read"] == len(excel_rows)
     assert sheet["rows_read"] == sheet["rows_processed"] + sheet["rows_rejected"]
-    assert set(result.history.policies["excel_row"]) | set(result.rejected["row"]) == set(excel_rows.values())
+    assert set(result.policies["excel_row"]) | set(result.rejected["row"]) == set(excel_rows.values())
 
 
 def test_rejected_cells_show_what_was_typed_and_long_ones_are_shortened(runs):

@@ -593,6 +593,45 @@ def test_a_run_lets_each_months_sheets_go_once_validated(engine: str, processes:
     assert len(result.rejected) > 0 and len(given) == 12  # two months of three sheets, raw and parsed
 
 
+@pytest.mark.parametrize("cached", [False, True], ids=["read", "from the parse cache"])
+def test_a_run_lets_the_validated_history_go_before_the_annotated_workbooks_start(cached: bool, tmp_path, monkeypatch):
+    """The validated history (every valid version of every row, all months) and the months' outcomes
+    the parse cache gave are let go once the triangle has read them: none is alive when the annotated
+    workbooks are built, so the writers forked to write them do not share it (it failed while the
+    run kept them to its end)."""
+    import pipeline.run as run
+    from pipeline.io.cache import ParseCache
+
+    _book_with_rejections(tmp_path / "in")
+    if cached:
+        run_month(tmp_path / "in", "2026-05", tmp_path / "out")  # the second run's months come from the cache
+    held: list[weakref.ref[pd.DataFrame]] = []
+
+    def watched(history):
+        held.extend(weakref.ref(frame) for frame in (history.policies, history.claims, history.lines))
+        return versions_of(history)
+
+    def loaded(cache):
+        outcomes = load_all(cache)
+        held.extend(weakref.ref(o) for month in outcomes.values() for o in (month.policies, month.claims, month.lines))
+        return outcomes
+
+    def when_annotated(*arguments):
+        gc.collect()
+        alive = [ref for ref in held if ref() is not None]
+        assert held and not alive, f"{len(alive)} of {len(held)} frames of the history still alive"
+        return policies_annotated_sheets(*arguments)
+
+    versions_of, load_all = run.versions_of, ParseCache.load_all
+    policies_annotated_sheets = run.policies_annotated_sheets
+    monkeypatch.setattr(run, "versions_of", watched)
+    monkeypatch.setattr(ParseCache, "load_all", loaded)
+    monkeypatch.setattr(run, "policies_annotated_sheets", when_annotated)
+    result = run_month(tmp_path / "in", "2026-05", tmp_path / "out")
+    assert len(held) == (9 if cached else 3) and result.cached_months == (["2026-04", "2026-05"] if cached else [])
+    assert len(result.rejected) > 0
+
+
 def test_the_dask_engine_keeps_at_most_ahead_read_tasks_submitted_and_not_taken() -> None:
     """The Dask engine submits the read tasks as the run takes their results (a worker holds each
     result until it is taken): never more than ``ahead`` submitted and not taken, all in order."""
