@@ -84,10 +84,9 @@ class RunResult:
     """What a run as at ``month`` produced: the rows in force as at M (priced policies, claim totals,
     adjudicated lines) and the policies and claims as at M−1 (as validated; the lines as at M−1 are
     let go after the claims stage, the validated history after the triangle: the months validated
-    again and ``pipeline.stages.versions.as_at`` give them), the rejected
-    rows, the counts per sheet (with the reconciliation), every sheet written (``sheets``: file ->
-    sheets), timings and the output folder; the months whose parse came from the cache, and the
-    sheets written as Parquet."""
+    again and ``pipeline.stages.versions.as_at`` give them), the rejected rows, the counts per sheet
+    (with the reconciliation), every sheet written (``sheets``: file -> sheets), timings and the
+    output folder; the months whose parse came from the cache, and the sheets written as Parquet."""
 
     month: str
     policies: pd.DataFrame
@@ -252,7 +251,8 @@ def run_month(
             # the triangle's rows of M and M−1 summed now: the lines as at M−1 are let go here
             latest_payables = {valuation: claim_payables(valuation, frame) for valuation, frame in adjudicated.items()}
             policies_previous, claims_previous = previous.policies, previous.claims
-            claims_with_first_months = with_first_months(claims, validated.history.claims, month)  # reinsurance's
+            # each claim's first month, for reinsurance: the last read of the history's claims
+            claims_with_first_months = with_first_months(claims, validated.history.claims, month)
             rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(adjudicated))
             del latest, adjudicated, lines_before, previous, current
 
@@ -288,7 +288,7 @@ def run_month(
             )
             early, early_parquet = output_files(annotated, documents=annotated_documents, note=labels.parquet_note())
             outputs = resources.enter_context(month_outputs(output_dir, month))
-            outputs.start(early)  # written while the run goes on: the triangle, reinsurance, the summary
+            outputs.start(early)  # written while the run goes on: reinsurance, reports, the summary
             rows["files"] = f"{len(early)} files started"
 
         with stages.stage("reinsurance") as rows:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.run import RunResult, run_month
+from tests.helpers import RunKept, run_keeping_history
 from tests.hostile.corpus import (
     MONTH,
     POLICY_COLUMNS,
@@ -265,7 +265,7 @@ def _rows(writer: str) -> tuple[list[list[Any]], list[str], dict[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, tuple[RunResult, dict[int, int]]]:
+def runs(tmp_path_factory) -> dict[str, tuple[RunKept, dict[int, int]]]:
     """One run per writer, with every case of that writer as one row."""
     results = {}
     for writer in ("xlsxwriter", "openpyxl"):
@@ -276,7 +276,7 @@ def runs(tmp_path_factory) -> dict[str, tuple[RunResult, dict[int, int]]]:
             write_xlsxwriter(path, {"policies": rows})
         else:
             write_openpyxl(path, {"policies": rows}, merged={"policies": merged})
-        results[writer] = (run_month(folder / "in", MONTH, folder / "out"), excel_rows)
+        results[writer] = (run_keeping_history(folder / "in", MONTH, folder / "out"), excel_rows)
     return results
 
 
@@ -289,10 +289,10 @@ def test_hostile_cell(runs, number):
     if outcome == "rejected":
         found = dict(zip(rejected["column"], rejected["reason"], strict=True))
         assert expected in found.get(column, ""), found
-        assert f"H{number}" not in set(result.policies["policy_id"])
+        assert f"H{number}" not in set(result.history.policies["policy_id"])
     else:
         assert rejected.empty, rejected.to_dict("records")
-        valid = result.policies.set_index("excel_row").loc[row]  # the only month: every valid row in force
+        valid = result.history.policies.set_index("excel_row").loc[row]
         assert valid[column] == expected
 
 
@@ -302,7 +302,7 @@ def test_every_row_is_processed_or_rejected(runs, writer):
     sheet = result.reconciliation.iloc[0]
     assert sheet["rows_read"] == len(excel_rows)
     assert sheet["rows_read"] == sheet["rows_processed"] + sheet["rows_rejected"]
-    assert set(result.policies["excel_row"]) | set(result.rejected["row"]) == set(excel_rows.values())
+    assert set(result.history.policies["excel_row"]) | set(result.rejected["row"]) == set(excel_rows.values())
 
 
 def test_rejected_cells_show_what_was_typed_and_long_ones_are_shortened(runs):
