@@ -51,10 +51,13 @@ cost more than the page faults it saves."""
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
 """glibc's ``mallopt`` parameters (malloc.h)."""
 TRIM_THRESHOLD_DEFAULT, MMAP_MAX_DEFAULT = 128 * 1024, 65536
-"""glibc's defaults for them (``mallopt(3)``), restored afterwards."""
+"""glibc's defaults for them (``mallopt(3)``), restored afterwards. Once the trim threshold has been
+set, glibc no longer slides its ``mmap`` threshold up as large blocks are freed (it stays where it
+was); whole runs that went through the engine at a million lines measured no slower for it."""
 KEPT_TRIM_THRESHOLD = 2**31 - 1
 """The trim threshold while memory is kept: the largest ``mallopt`` takes (2 GiB of free heap)."""
-_kept_depth = 0
+_keeping = False
+"""Whether a ``freed_memory_kept`` is acting now (an inner one then changes nothing)."""
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -74,24 +77,20 @@ def freed_memory_kept(rows: int) -> Iterator[None]:
     the kernel (large blocks from its heap, not their own mappings; the heap never trimmed), and at
     the end its settings are restored and every free page handed back (``malloc_trim``). Nested
     uses act once, at the outermost."""
-    global _kept_depth
-    if GLIBC is None or rows < KEEP_FREED_MEMORY_FROM_ROWS or _kept_depth:
-        _kept_depth += 1
-        try:
-            yield
-        finally:
-            _kept_depth -= 1
-        return
-    _kept_depth += 1
-    GLIBC.mallopt(M_MMAP_MAX, 0)
-    GLIBC.mallopt(M_TRIM_THRESHOLD, KEPT_TRIM_THRESHOLD)
+    global _keeping
+    acting = GLIBC if rows >= KEEP_FREED_MEMORY_FROM_ROWS and not _keeping else None
+    if acting is not None:
+        _keeping = True
+        acting.mallopt(M_MMAP_MAX, 0)
+        acting.mallopt(M_TRIM_THRESHOLD, KEPT_TRIM_THRESHOLD)
     try:
         yield
     finally:
-        GLIBC.mallopt(M_MMAP_MAX, MMAP_MAX_DEFAULT)
-        GLIBC.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_DEFAULT)
-        freed_memory_returned()
-        _kept_depth -= 1
+        if acting is not None:
+            acting.mallopt(M_MMAP_MAX, MMAP_MAX_DEFAULT)
+            acting.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_DEFAULT)
+            freed_memory_returned()
+            _keeping = False
 
 
 def freed_memory_returned() -> None:
