@@ -62,9 +62,11 @@ class LineValid(Provenance):
 
 class LineAdjudicated(LineValid):
     """Every waterfall step's result (CALCULATION.md § Waterfall). ``reason`` is empty for eligible
-    lines; ``adjustments`` is the ``;``-joined codes of the steps that changed the amount."""
+    lines; ``adjustments`` is the ``;``-joined codes of the steps that changed the amount. Both are
+    categorical, as are the context columns ``product``, ``plan`` and ``part``: a few labels over
+    millions of lines (``pipeline.arrow_text.take_labels``; written out as text)."""
 
-    reason: Series[str]
+    reason: Series[pd.CategoricalDtype]
     eligible_amount: Series[int] = pa.Field(ge=0)
     after_victim_cap: Series[int] = pa.Field(ge=0)
     after_deductible: Series[int] = pa.Field(ge=0)
@@ -73,7 +75,7 @@ class LineAdjudicated(LineValid):
     after_limit: Series[int] = pa.Field(ge=0)
     payable: Series[int] = pa.Field(ge=0)
     payable_this_month: Series[int]
-    adjustments: Series[str]
+    adjustments: Series[pd.CategoricalDtype]
 
 
 class LineParsed(Provenance):

@@ -52,6 +52,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import pipeline
+from pipeline.arrow_text import labels_as_text
 from pipeline.errors import FatalInputError
 from pipeline.forked import Started, cores, processes_from
 from pipeline.io.read import column_specs
@@ -180,10 +181,11 @@ def parquet_parts(rows: int, part_rows: int = PARQUET_PART_ROWS) -> int:
 def parquet_writer(frame: pd.DataFrame, part_rows: int = PARQUET_PART_ROWS) -> FileWriter:
     """A ``files`` entry that writes ``frame`` (no index) as Parquet: one file, or beyond
     ``part_rows`` rows a partitioned dataset, the folder ``path`` of ``part-00000.parquet``, ... in
-    row order (which pyarrow, pandas, dask and Spark read as one table)."""
+    row order (which pyarrow, pandas, dask and Spark read as one table). Categorical columns are
+    written as their text (``labels_as_text``)."""
 
     def table(rows: pd.DataFrame) -> pa.Table:
-        return pa.Table.from_pandas(rows.reset_index(drop=True), preserve_index=False)
+        return pa.Table.from_pandas(labels_as_text(rows.reset_index(drop=True)), preserve_index=False)
 
     def write(path: Path) -> None:
         parts = parquet_parts(len(frame), part_rows)

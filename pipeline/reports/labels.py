@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.arrow_text import labels_as_text
 from pipeline.products.load import ProductBook
 
 LABELS_FILE = Path(__file__).with_name("labels.toml")
@@ -149,9 +150,10 @@ class Labels:
         """The frame with code cells named in this language (``figure`` in both languages).
 
         Japanese: items (per product when the frame has ``product``), event types, products,
-        reasons, adjustments, warnings, exclusion and evidence codes, enumerated values.
+        reasons, adjustments, warnings, exclusion and evidence codes, enumerated values. Categorical
+        columns come out as text (``labels_as_text``).
         """
-        out = frame.copy()
+        out = labels_as_text(frame).copy()
         if "figure" in out.columns:
             out["figure"] = _map_distinct(out["figure"], lambda code: self.text("figures", code))
         if not self.ja:

@@ -20,11 +20,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.arrow_text import arrow_strings, take_text
+from pipeline.arrow_text import arrow_strings, positions, take_labels, take_text
 from pipeline.products.load import PARTS, ProductBook
 from pipeline.stages import coverage, product_tables
 from pipeline.stages.claim_facts import ClaimFacts, claim_facts, claim_positions, dates, series_codes
-from pipeline.stages.codes import codes, factorized, lookup
+from pipeline.stages.codes import codes, lookup
 
 CONTEXT_COLUMNS = ["policy_id", "product", "plan", "series", "part", "item_number"]
 """Columns added to every line so that a reader can redo its figures: the policy and product, the
@@ -275,25 +275,25 @@ def _reason_labels(exclusions: list[str]) -> list[str]:
 
 
 def part_column(facts: LineFacts) -> pd.Series:
-    """Each line's part as text (``liability``, ``expense``; empty for a never-paid item, in
-    neither), indexed as the lines."""
-    return take_text([*PARTS, ""], np.where(facts.part < 0, len(PARTS), facts.part), facts.index)
+    """Each line's part (``liability``, ``expense``; empty text for a never-paid item, in neither), a
+    categorical column indexed as the lines."""
+    return take_labels([*PARTS, ""], np.where(facts.part < 0, len(PARTS), facts.part), facts.index)
 
 
 def context_columns(
     facts: LineFacts, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
 ) -> dict[str, pd.Series]:
-    """The ``CONTEXT_COLUMNS`` of each line, indexed as the lines."""
+    """The ``CONTEXT_COLUMNS`` of each line, indexed as the lines; ``product``, ``plan`` and ``part``
+    categorical, of the book's products and plans (``take_labels``)."""
     table = product_tables.lookups(products)
     index = facts.index
-    product_code, product_names = factorized(policies["product"])
-    plan_code, plan_names = factorized(coverage.coverage_plan(policies, products))
+    plan_code = positions(coverage.coverage_plan(policies, products), table.plans)
     series = pc.coalesce(arrow_strings(claims["series_id"]), arrow_strings(claims["claim_id"]))
     number = table.item_number[facts.row]
     return {
         "policy_id": take_text(arrow_strings(claims["policy_id"]), facts.claim, index),
-        "product": take_text(product_names, product_code[facts.policy], index),
-        "plan": take_text(plan_names, plan_code[facts.policy], index),
+        "product": take_labels(table.products, facts.product, index),
+        "plan": take_labels(table.plans, np.take(plan_code, facts.policy), index),
         "series": take_text(series, facts.claim, index),
         "part": part_column(facts),
         "item_number": pd.Series(pd.array(number, dtype="Int64"), index=index).mask(facts.row < 0),
@@ -303,10 +303,11 @@ def context_columns(
 def eligibility_columns(
     facts: LineFacts, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
 ) -> dict[str, pd.Series]:
-    """Context columns, ``reason`` and ``eligible_amount`` of each line, indexed as the lines."""
+    """Context columns, ``reason`` (categorical) and ``eligible_amount`` of each line, indexed as the
+    lines."""
     return {
         **context_columns(facts, claims, policies, products),
-        "reason": take_text(facts.reason_labels, facts.reason, facts.index),
+        "reason": take_labels(facts.reason_labels, facts.reason, facts.index),
         "eligible_amount": pd.Series(facts.eligible_amount, index=facts.index, dtype="int64"),
     }
 

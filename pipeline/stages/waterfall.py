@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.arrow_text import take_text
+from pipeline.arrow_text import take_labels
 from pipeline.memory import freed_memory_kept
 from pipeline.money import floor_times_fraction
 from pipeline.products.load import PARTS, ProductBook
@@ -239,7 +239,8 @@ def waterfall_steps(
 
 
 def adjustments(steps: dict[str, np.ndarray], index: pd.Index) -> pd.Series:
-    """The ``;``-joined codes of the steps that changed the line's amount, in step order."""
+    """The ``;``-joined codes of the steps that changed the line's amount, in step order (a
+    categorical column)."""
     changed = np.zeros(len(index), dtype=np.int64)
     for bit, (before, after) in enumerate(itertools.pairwise(STEP_COLUMNS)):
         changed |= (steps[before] != steps[after]).astype(np.int64) << bit
@@ -247,7 +248,7 @@ def adjustments(steps: dict[str, np.ndarray], index: pd.Index) -> pd.Series:
         ";".join(code for bit, code in enumerate(ADJUSTMENT_CODES) if mask >> bit & 1)
         for mask in range(1 << len(ADJUSTMENT_CODES))
     ]
-    return take_text(labels, changed, index)
+    return take_labels(labels, changed, index)
 
 
 def adjudicated_lines(

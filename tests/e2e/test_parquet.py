@@ -10,12 +10,14 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from python_calamine import CalamineWorkbook
 
+from pipeline.arrow_text import labels_as_text, take_labels
 from pipeline.errors import FatalInputError
 from pipeline.io.outputs import MAX_SHEET_ROWS_VARIABLE, parquet_parts, parquet_writer, write_outputs
 from pipeline.io.read import read_bordereaux
@@ -239,6 +241,8 @@ def test_a_frame_beyond_one_part_is_written_as_a_partitioned_dataset_atomically(
     """Beyond ``PARQUET_PART_ROWS`` rows (here 10) a sheet is a folder of parts in row order, read
     back as one table; it is swapped into place with the rest, and a rerun gives the same bytes."""
     frame = pd.DataFrame({"line_id": [f"L{i:03d}" for i in range(25)], "payable": range(25)}, index=range(100, 125))
+    reasons = ["", "no_consent", "excluded:war"]
+    frame["reason"] = take_labels(reasons, np.arange(25) % 4 - 1, frame.index)  # categorical, as the engine's
     assert [parquet_parts(rows, 10) for rows in (0, 10, 11, 25)] == [1, 1, 2, 3]
     written = []
     for run in ("first", "again"):
@@ -248,7 +252,10 @@ def test_a_frame_beyond_one_part_is_written_as_a_partitioned_dataset_atomically(
         dataset = folder / "claims_annotated.lines.parquet"
         assert sorted(path.name for path in dataset.iterdir()) == [f"part-0000{n}.parquet" for n in range(3)]
         assert [pq.read_metadata(path).num_rows for path in sorted(dataset.iterdir())] == [10, 10, 5]
-        pd.testing.assert_frame_equal(pd.read_parquet(dataset), frame.reset_index(drop=True))
+        read_back = pd.read_parquet(dataset)
+        pd.testing.assert_frame_equal(read_back, labels_as_text(frame).reset_index(drop=True))
+        assert pq.read_schema(dataset / "part-00000.parquet").field("reason").type == pa.large_string()
+        assert read_back["reason"].fillna("-").tolist()[:5] == ["-", "", "no_consent", "excluded:war", "-"]
         written.append({path.name: path.read_bytes() for path in dataset.iterdir()})
         assert not [path for path in (tmp_path / run).iterdir() if path.name.startswith(".")]
     assert written[0] == written[1]

@@ -11,7 +11,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.arrow_text import mapped, positions, take_text
+from pipeline.arrow_text import labels_as_text, mapped, positions, take_labels, take_text
 from pipeline.stages.caps import capped_rows, global_order, group_cumsum
 from pipeline.stages.codes import codes, lookup, text_order_codes, text_rank
 from tests.helpers import cumulative_cap
@@ -41,6 +41,30 @@ def test_take_text_and_lookup_sentinel() -> None:
     assert taken.iloc[0] == "y" and pd.isna(taken.iloc[1]) and taken.iloc[2] == "x"
     table = np.arange(12).reshape(3, 4)
     assert lookup(table, np.array([0, 2, -1]), np.array([1, -1, 0])).tolist() == [1, 11, 8]
+
+
+def test_take_labels_are_categories_in_text_order_whichever_occur() -> None:
+    """``take_labels``: each pick's label, empty for -1; the categories are every label in code-point
+    order (not the order given, not only those picked), so sorting and grouping follow the text and
+    two parts of a book concatenate as one categorical column."""
+    labels = ["wide", "", "basic", "standard"]
+    first = take_labels(labels, np.array([0, -1, 2, 0, 1]), pd.Index([5, 6, 7, 8, 9]))
+    second = take_labels(labels, np.array([3]), pd.Index([10]))
+    assert isinstance(first.dtype, pd.CategoricalDtype)
+    assert first.cat.categories.tolist() == ["", "basic", "standard", "wide"]
+    assert first.index.tolist() == [5, 6, 7, 8, 9]
+    assert first.astype("str").fillna("-").tolist() == ["wide", "-", "basic", "wide", ""]
+    assert first.sort_values().astype("str").fillna("-").tolist() == ["", "basic", "wide", "wide", "-"]
+    joined = pd.concat([first, second])
+    assert isinstance(joined.dtype, pd.CategoricalDtype)
+    assert joined.astype("str").tolist()[-1] == "standard"
+    assert first.groupby(first).size().to_dict() == {"": 1, "basic": 1, "wide": 2}
+    frame = pd.DataFrame({"reason": first, "amount": range(5)}, index=first.index)
+    text = labels_as_text(frame)
+    assert text["reason"].dtype == "str" and text["amount"].dtype == "int64"
+    pd.testing.assert_series_equal(text["reason"], first.astype("str"), check_names=False)
+    assert isinstance(frame["reason"].dtype, pd.CategoricalDtype)  # the frame given is left alone
+    assert labels_as_text(text) is text
 
 
 @given(
