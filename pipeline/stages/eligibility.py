@@ -247,7 +247,7 @@ def line_facts(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame
     item = codes(lines["item"], table.items)
     row = lookup(table.item_row, product, item)
     part = np.take(table.item_part, row)
-    reason = first_reason(LineContext(lines, claim, item, row, part, facts, table)).astype(np.int64)
+    reason = first_reason(LineContext(lines, claim, item, row, part, facts, table)).astype(_reason_dtype(table))
     eligible = reason == NO_REASON
     reason[eligible] = 0
     excluded_rows = np.flatnonzero(reason == REASONS.index("excluded"))
@@ -267,6 +267,12 @@ def line_facts(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame
         reason_labels=_reason_labels(table.exclusions),
         eligible_amount=np.where(eligible, amount, 0),
     )
+
+
+def _reason_dtype(table: product_tables.Lookups) -> type[np.signedinteger]:
+    """The narrowest integer type that holds every reason code (``excluded`` once per exclusion
+    code): int16 for any book of fewer than 32,000 exclusion codes, two bytes per line, not eight."""
+    return np.int16 if len(REASONS) + len(table.exclusions) <= np.iinfo(np.int16).max else np.int64
 
 
 def _reason_labels(exclusions: list[str]) -> list[str]:

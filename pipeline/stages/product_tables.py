@@ -52,7 +52,7 @@ class Lookups:
     item_row: np.ndarray  # [product, item] -> catalogue row, -1 if the product has no such item
     item_number: np.ndarray  # [row] int64 (-1 sentinel)
     item_product: np.ndarray  # [row] product code (-1 sentinel)
-    item_part: np.ndarray  # [row] 0 liability, 1 expense, -1 none
+    item_part: np.ndarray  # [row] 0 liability, 1 expense, -1 none (int8)
     item_consent: np.ndarray  # [row] bool
     item_deductible: np.ndarray  # [row] bool
     item_sublimit: np.ndarray  # [row] int64, -1 none
@@ -218,7 +218,7 @@ def lookups(products: ProductBook) -> Lookups:
     items = item_terms(products)
     product_of, plan_of = names.of("products"), names.of("plans")
     row_product = _per_row([product_of[p] for p in items["product"]], -1, np.int64)
-    row_part = _per_row([PARTS.index(part) for part in items["part"]], -1, np.int64)
+    row_part = _per_row([PARTS.index(part) for part in items["part"]], -1, np.int8)  # a byte per line taken
     event_row, event_flags = _event_tables(products, names)
     levels = _level_tables(products, names)
     return Lookups(
