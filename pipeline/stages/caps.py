@@ -62,7 +62,10 @@ def capped_at_level(
     bound (the part or the catalogue row). Lines of amount 0 are left out (they get 0 anyway).
     """
     rows = np.flatnonzero(applies & (level >= 0) & (amounts > 0))
-    key = np.take(groups.reshape(-1), rows * groups.shape[1] + np.take(level, rows)).astype(np.int64)
+    at = rows * groups.shape[1]
+    at += np.take(level, rows)
+    key = np.take(groups.reshape(-1), at).astype(np.int64)
+    del at
     if within is not None:
         key *= within[1]
         key += np.take(within[0], rows)
@@ -102,7 +105,7 @@ def _dense_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray | None:
     first_size, second_size = int(first.max()) + 1, int(second.max()) + 1
     if first_size * second_size > 1 << 22:
         return None
-    pair = first * second_size + second
+    pair = first.astype(np.int64) * second_size + second  # the keys may come in fewer bytes
     seen = np.zeros(first_size * second_size, dtype=bool)
     seen[pair] = True
     rank = np.cumsum(seen, dtype=np.int64) - 1

@@ -34,9 +34,10 @@ def factorized(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
 
 
 def text_order_codes(values: pd.Series) -> np.ndarray:
-    """Codes that sort as the text of ``values`` sorts (code points), empty cells after every value."""
+    """Codes that sort as the text of ``values`` sorts (code points), empty cells after every value
+    (in the ``narrowest`` integer type that holds them)."""
     indices, dictionary = factorized(values)
-    rank = np.empty(len(dictionary) + 1, dtype=np.int64)
+    rank = np.empty(len(dictionary) + 1, dtype=narrowest(len(dictionary)))
     rank[np.asarray(pc.sort_indices(dictionary), dtype=np.int64)] = np.arange(len(dictionary))
     rank[-1] = len(dictionary)  # code -1 (empty) reads the last entry: after every value
     result: np.ndarray = rank[indices]
@@ -62,6 +63,16 @@ def dense(key: np.ndarray) -> np.ndarray:
     """``key`` renumbered 0..k-1 (first-seen order)."""
     result, _ = pd.factorize(key, sort=False)
     return np.asarray(result, dtype=np.int64)
+
+
+def narrowest(bound: int) -> type[np.signedinteger]:
+    """The narrowest signed integer type that holds every code from -1 to ``bound``: per-line codes
+    (a claim's position, a product, a reason) kept in a byte or four instead of eight, fewer fresh
+    pages for the kernel to zero on a book of millions of lines."""
+    for kind in (np.int8, np.int16, np.int32):
+        if bound <= np.iinfo(kind).max:
+            return kind
+    return np.int64
 
 
 def lookup(table: np.ndarray, *keys: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from pipeline.arrow_text import arrow_strings, positions, take_labels, take_text
 from pipeline.products.load import PARTS, ProductBook
 from pipeline.stages import coverage, product_tables
 from pipeline.stages.claim_facts import ClaimFacts, claim_facts, claim_positions, dates, series_codes
-from pipeline.stages.codes import codes, lookup
+from pipeline.stages.codes import codes, lookup, narrowest
 
 CONTEXT_COLUMNS = ["policy_id", "product", "plan", "series", "part", "item_number"]
 """Columns added to every line so that a reader can redo its figures: the policy and product, the
@@ -57,7 +57,8 @@ class LineFacts:
     (catalogue row, -1 if the product has no such item) and ``part`` (0 liability, 1 expense, -1
     neither) index ``product_tables.lookups``; ``claim_policy``, ``claim_rank`` and ``claim_series`` are,
     per claim, the position of its policy, the rank of its id in text order and its series code
-    within the policy (``series_codes``); ``reason`` indexes ``reason_labels``.
+    within the policy (``series_codes``); ``reason`` indexes ``reason_labels``. The per-line codes
+    are each in the narrowest integer type that holds them (``codes.narrowest``).
     """
 
     index: pd.Index
@@ -243,11 +244,14 @@ def line_facts(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame
     table = product_tables.lookups(products)
     claim, claim_policy, claim_rank = claim_positions(lines, claims, policies)
     facts = claim_facts(claims, policies, claim_policy, products)
-    product = np.take(facts.product, claim)
+    claim = claim.astype(narrowest(len(claims)))  # per line: codes in the fewest bytes (``narrowest``)
+    product = np.take(facts.product.astype(narrowest(len(table.products))), claim)
     item = codes(lines["item"], table.items)
     row = lookup(table.item_row, product, item)
     part = np.take(table.item_part, row)
-    reason = first_reason(LineContext(lines, claim, item, row, part, facts, table)).astype(_reason_dtype(table))
+    reason_labels = _reason_labels(table.exclusions)
+    reason = first_reason(LineContext(lines, claim, item, row, part, facts, table))
+    reason = reason.astype(narrowest(len(reason_labels)))
     eligible = reason == NO_REASON
     reason[eligible] = 0
     excluded_rows = np.flatnonzero(reason == REASONS.index("excluded"))
@@ -256,7 +260,7 @@ def line_facts(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame
     return LineFacts(
         index=lines.index,
         claim=claim,
-        policy=np.take(claim_policy, claim),
+        policy=np.take(claim_policy.astype(narrowest(len(policies))), claim),
         product=product,
         row=row,
         part=part,
@@ -264,15 +268,9 @@ def line_facts(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame
         claim_rank=claim_rank,
         claim_series=series_codes(claims, claim_policy),
         reason=reason,
-        reason_labels=_reason_labels(table.exclusions),
+        reason_labels=reason_labels,
         eligible_amount=np.where(eligible, amount, 0),
     )
-
-
-def _reason_dtype(table: product_tables.Lookups) -> type[np.signedinteger]:
-    """The narrowest integer type that holds every reason code (``excluded`` once per exclusion
-    code): int16 for any book of fewer than 32,000 exclusion codes, two bytes per line, not eight."""
-    return np.int16 if len(REASONS) + len(table.exclusions) <= np.iinfo(np.int16).max else np.int64
 
 
 def _reason_labels(exclusions: list[str]) -> list[str]:

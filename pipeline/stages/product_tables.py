@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.products.load import PARTS, ProductBook
+from pipeline.stages.codes import narrowest
 from pipeline.stages.coverage import (
     combined_caps,
     condolence_caps,
@@ -126,7 +127,7 @@ def _item_tables(products: ProductBook, names: _Names) -> dict[str, np.ndarray]:
     )
     never_paid = np.zeros(len(names.items) + 1, dtype=bool)
     never_paid[[item_of[name] for name in products.never_paid_items]] = True
-    item_row = np.full((len(names.products) + 1, len(names.items) + 1), -1, dtype=np.int64)
+    item_row = np.full((len(names.products) + 1, len(names.items) + 1), -1, dtype=np.int32)  # 4 bytes per line taken
     item_row[[product_of[p] for p in items["product"]], [item_of[i] for i in items["item"]]] = np.arange(len(items))
     offered = np.zeros((len(items) + 1, len(names.plans) + 1, len(names.events) + 1), dtype=bool)
     row_of = {(p, i): r for r, (p, i) in enumerate(zip(items["product"], items["item"], strict=True))}
@@ -173,15 +174,15 @@ def _level_tables(products: ProductBook, names: _Names) -> dict[str, np.ndarray]
     n_products = len(names.products)
     levels = part_levels(products)
     depth = max(len(per) for per in levels["limit_per"].values())
-    deductible_level = np.full((n_products + 1, len(PARTS) + 1), -1, dtype=np.int64)
-    limit_levels = np.full((n_products + 1, len(PARTS) + 1, depth), -1, dtype=np.int64)
+    deductible_level = np.full((n_products + 1, len(PARTS) + 1), -1, dtype=np.int8)  # a byte per line taken
+    limit_levels = np.full((n_products + 1, len(PARTS) + 1, depth), -1, dtype=np.int8)
     for code in names.products:
         for part_code, part in enumerate(PARTS):
             deductible_level[product_of[code], part_code] = LEVELS.index(levels["deductible_per"][f"{code}|{part}"][0])
             for d, level in enumerate(levels["limit_per"][f"{code}|{part}"]):
                 limit_levels[product_of[code], part_code, d] = LEVELS.index(level)
     sublimits = sublimit_levels(products)
-    sublimit_level = np.full((n_products + 1, max(map(len, sublimits.values()), default=0)), -1, dtype=np.int64)
+    sublimit_level = np.full((n_products + 1, max(map(len, sublimits.values()), default=0)), -1, dtype=np.int8)
     for code, per in sublimits.items():
         sublimit_level[product_of[code], : len(per)] = [LEVELS.index(level) for level in per]
     caps = combined_caps(products)
@@ -202,7 +203,7 @@ def _row_terms(
     number_key = np.searchsorted(np.unique(numbers), numbers)
     limit_levels, sublimit_level = levels["limit_levels"], levels["sublimit_levels"]
     row_terms = {
-        "number_key": _per_row(number_key, len(np.unique(numbers)), np.int64),
+        "number_key": _per_row(number_key, len(np.unique(numbers)), narrowest(len(np.unique(numbers)))),
         "deductible_level": levels["deductible_level"][row_product, row_part],
         "combined_cap": levels["combined_cap"][row_product],
     }

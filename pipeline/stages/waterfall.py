@@ -32,7 +32,7 @@ from pipeline.money import floor_times_fraction
 from pipeline.products.load import PARTS, ProductBook
 from pipeline.stages import coverage, product_tables
 from pipeline.stages.caps import capped_at_level, global_order
-from pipeline.stages.codes import codes, lookup, text_order_codes
+from pipeline.stages.codes import codes, lookup, narrowest, text_order_codes
 from pipeline.stages.eligibility import LineFacts, eligibility_columns, line_facts, part_column
 
 STEP_COLUMNS = [
@@ -90,18 +90,23 @@ class InGlobalOrder:
 
     ``order`` holds the lines' input positions in global order; ``row`` and ``part`` are the line's
     catalogue row and part; ``groups[line, level]`` its group code at each ``product_tables.LEVELS`` level
-    (claim, series within the policy, policy: codes that never collide across levels);
-    ``deductible`` and ``limit`` its policy's terms for its part (-1 where empty); ``table`` the
-    product data as integer tables.
+    (claim, series within the policy, policy: codes that never collide across levels); ``policy``
+    its policy's position; ``policy_terms`` each policy's ``deductible`` and ``limit`` per part
+    (``[policy, part]``, read by ``part_term``); ``table`` the product data as integer tables.
     """
 
     order: np.ndarray
     row: np.ndarray
     part: np.ndarray
     groups: np.ndarray
-    deductible: np.ndarray
-    limit: np.ndarray
+    policy: np.ndarray
+    policy_terms: dict[str, np.ndarray]
     table: product_tables.Lookups
+
+    def part_term(self, name: str) -> np.ndarray:
+        """Each line's policy's ``liability_<name>`` / ``expense_<name>`` for the line's part (-1
+        where empty or in neither part): looked up when its step needs it, not kept for every step."""
+        return lookup(self.policy_terms[name], self.policy, self.part)
 
 
 def lines_in_global_order(
@@ -120,22 +125,24 @@ def lines_in_global_order(
     order = global_order(
         text_order_codes(lines["first_month"]),
         _spent_key(np.asarray(lines["spent_date"].to_numpy(dtype="datetime64[ns]"))),
-        np.take(facts.claim_rank, facts.claim),
+        np.take(facts.claim_rank.astype(narrowest(n_claims)), facts.claim),
         np.take(table.row_terms["number_key"], facts.row),
         lines["line_id"],
     )
     row = np.take(facts.row, order)
+    policy = np.take(facts.policy, order)
     groups = np.empty((n, len(product_tables.LEVELS)), dtype=np.int32 if 3 * n_claims < 2**31 else np.int64)
     groups[:, 0] = np.take(facts.claim, order)
     groups[:, 1] = np.take(np.take(facts.claim_series + n_claims, facts.claim), order)
-    groups[:, 2] = np.take(facts.policy + 2 * n_claims, order)
+    groups[:, 2] = policy
+    groups[:, 2] += 2 * n_claims
     return InGlobalOrder(
         order=order,
         row=row,
         part=np.take(table.item_part, row),
         groups=groups,
-        deductible=np.take(lookup(_part_terms(policies, "deductible"), facts.policy, facts.part), order),
-        limit=np.take(lookup(_part_terms(policies, "limit"), facts.policy, facts.part), order),
+        policy=policy,
+        policy_terms={name: _part_terms(policies, name) for name in ("deductible", "limit")},
         table=table,
     )
 
@@ -166,10 +173,10 @@ def after_deductible(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
     What a line absorbs is its cumulative-capped share of the deductible within its group
     (``parts.<part>.deductible_per``), subtracted from its amount.
     """
-    table, row = lines.table, lines.row
-    applies = np.take(table.item_deductible, row) & (lines.deductible >= 0)
+    table, row, deductible = lines.table, lines.row, lines.part_term("deductible")
+    applies = np.take(table.item_deductible, row) & (deductible >= 0)
     level = np.take(table.row_terms["deductible_level"], row)
-    absorbed, rows = capped_at_level(amount, applies, level, lines.deductible, lines.groups, (lines.part, len(PARTS)))
+    absorbed, rows = capped_at_level(amount, applies, level, deductible, lines.groups, (lines.part, len(PARTS)))
     result = amount.copy()
     result[rows] -= np.take(absorbed, rows)
     return result
@@ -199,7 +206,7 @@ def after_limit(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
     per claim, then per policy (``leak_lite``: per policy only); expense lines per series, then per
     policy (``leak_lite``: per claim only)." (The levels are ``parts.<part>.limit_per``, innermost
     first; the limit is the policy's ``liability_limit`` / ``expense_limit``.)"""
-    table, row, limit = lines.table, lines.row, lines.limit
+    table, row, limit = lines.table, lines.row, lines.part_term("limit")
     for depth in range(table.limit_levels.shape[2]):
         level = np.take(table.row_terms[f"limit_level_{depth}"], row)
         amount, _ = capped_at_level(amount, limit >= 0, level, limit, lines.groups, (lines.part, len(PARTS)))
