@@ -1,7 +1,9 @@
 """Text columns as pyarrow arrays, for the pyarrow kernels (``is_in``, ``index_in``, dictionary
 encoding, sorting) that validation and the claims engine use instead of Python objects, and the
-lookups built on them (``positions``, ``take_text``, ``mapped``): a neutral module, so that
-``schemas/`` and ``pipeline/stages/`` convert and look up text the same way."""
+lookups built on them (``positions``, ``take_text``, ``mapped``); and the engine's columns of a few
+labels as pandas categoricals (``take_labels``), text again where they are shown or written
+(``labels_as_text``): a neutral module, so that ``schemas/``, ``pipeline/stages/``, ``pipeline/io/``
+and ``pipeline/reports/`` convert and look up text the same way."""
 
 from __future__ import annotations
 
