@@ -4,7 +4,7 @@ a table with the targets (PASS / MISS).
 
 Exit 0 when the bench measured what it was asked (even when targets are missed), 1 when a part of the
 bench itself failed (the book could not be generated, the run or an engine step crashed), 2 on a
-usage error. An engine that cannot be imported yet is reported as "not available" (exit 0).
+usage error.
 """
 
 from __future__ import annotations
@@ -391,7 +391,7 @@ def table(results: dict[str, Any]) -> str:
             rows.append((f"engine {step}", _s(record["seconds"]), _mb(record.get("peak_mb")), note))
         else:
             rows.append((f"engine {step}", "-", _mb(record.get("peak_mb")), str(record.get("status"))))
-    if engine.get("status") in ("skipped", "not available") or (engine.get("status") == "failed" and not rows):
+    if engine.get("status") == "skipped" or (engine.get("status") == "failed" and not rows):
         rows.append(("engine", "-", "", f"{engine.get('status')} {engine.get('error', '')}".strip()))
     width = max([len(r[0]) for r in rows] + [10])
     lines = [f"{'part':<{width}}  {'seconds':>9}  {'peak MiB':>9}  notes"]

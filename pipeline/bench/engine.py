@@ -368,26 +368,11 @@ ENGINE_FUNCTIONS = {
 }
 
 
-def unavailable(step: str) -> str | None:
-    """Why the engine function of ``step`` cannot be imported, or None when it can."""
-    module_name, function = ENGINE_FUNCTIONS[step]
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as error:  # any import failure: "not available" yet
-        return f"{module_name}: {type(error).__name__}: {error}"
-    if not callable(getattr(module, function, None)):
-        return f"{module_name}.{function} is not defined"
-    return None
-
-
 def bench_engine(folder: Path, lines: int, logs: Path, *, budget: Budget, max_rss_mb: float | None) -> dict[str, Any]:
     """Build (or reuse) the Parquet frames in a child process, then run each engine step in a fresh
-    child; the record has ``status`` (``ok``, ``not available``, ``failed``, ``stopped``) and one
-    entry per step with its seconds and peak memory."""
-    missing = {step: reason for step in STEPS if (reason := unavailable(step))}
+    child; the record has ``status`` (``ok``, ``failed``, ``stopped``) and one entry per step with
+    its seconds and peak memory."""
     record: dict[str, Any] = {"lines_requested": lines, "sizes": sizes(lines)}
-    if len(missing) == len(STEPS):
-        return {**record, "status": "not available", "error": "; ".join(missing.values())}
     build_file = logs / "engine-build.json"
     build_file.unlink(missing_ok=True)
     child = run_child(
@@ -400,9 +385,6 @@ def bench_engine(folder: Path, lines: int, logs: Path, *, budget: Budget, max_rs
     record["build"] = {**json.loads(build_file.read_text()), "wall_seconds": child.seconds, "peak_mb": child.peak_mb}
     status = "ok"
     for step in STEPS:
-        if step in missing:
-            record[step] = {"status": "not available", "error": missing[step]}
-            continue
         if step != STEPS[0] and budget.left() < 10:
             record[step] = {"status": "skipped (time budget)"}
             continue

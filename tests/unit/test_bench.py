@@ -14,7 +14,7 @@ from python_calamine import CalamineWorkbook
 from pipeline.bench import Options, bench
 from pipeline.bench.book import ensure_book, stage_timings
 from pipeline.bench.cli import fastest_run, main, table
-from pipeline.bench.engine import make_frames, sizes, unavailable
+from pipeline.bench.engine import make_frames, sizes
 from pipeline.bench.floor import read_floor, rust_write_floor, write_floor
 from pipeline.bench.measure import run_child
 from schemas.claims import ClaimValid
@@ -23,7 +23,6 @@ from schemas.policies import PolicyValid
 
 
 def test_synthetic_frames_are_schema_valid() -> None:
-    assert unavailable("eligibility") is None
     frames = make_frames(5_000, seed=7)
     assert {name: len(frame) for name, frame in frames.items()} == sizes(5_000)
     PolicyValid.validate(frames["policies"])
@@ -136,7 +135,6 @@ def test_bench_run_on_a_tiny_book(tmp_path: Path) -> None:
 
 
 def test_bench_engine_on_tiny_frames(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert unavailable("waterfall") is None
     code = main(["--skip-run", "--engine-lines", "20000", "--workdir", str(tmp_path), "--max-memory-gib", "0"])
     assert code == 0
     saved = json.loads((tmp_path / "results.json").read_text())
