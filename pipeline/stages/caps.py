@@ -72,20 +72,36 @@ def capped_at_level(
     return capped_rows(amounts, rows, key, np.take(limits, rows)), rows
 
 
+try:  # pandas' own grouped running-total kernel, what GroupBy.cumsum calls (pandas >= 2.0)
+    from pandas._libs.groupby import group_cumsum as PANDAS_GROUP_CUMSUM
+except ImportError:  # a pandas that keeps it elsewhere: the public path below, the same figures
+    PANDAS_GROUP_CUMSUM = None
+
+
 def group_cumsum(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """The running total of ``values`` within each group, in the order given; ``keys`` (>= 0) is
     each value's group.
 
-    The keys are used directly as the codes of a categorical grouper (no hashing: several times
-    faster than grouping by int64 values), after renumbering them densely when they are sparse.
+    The keys are used directly as group codes (no hashing: several times faster than grouping by
+    int64 values), after renumbering them densely when they are sparse, and handed to pandas' own
+    grouped-cumsum kernel (``PANDAS_GROUP_CUMSUM``, the one ``GroupBy.cumsum`` runs). Through the
+    public ``groupby`` on a categorical grouper the same figures cost a result index and a copy of
+    the codes first: 0.18 GB more at the claims engine's peak at 10M lines (its cumulative caps) and
+    about 0.05 s a call. pandas' internal module is not a public API: the tests check the kernel is
+    found and gives what the public path gives, which stays as the fallback.
     """
     size = int(keys.max()) + 1 if len(keys) else 0
     if size > 2 * len(keys) + 1024:
         keys, uniques = pd.factorize(keys)
         size = len(uniques)
+    if PANDAS_GROUP_CUMSUM is not None:
+        running = np.empty((len(values), 1), dtype=np.int64)
+        column = np.ascontiguousarray(values, dtype=np.int64).reshape(-1, 1)
+        PANDAS_GROUP_CUMSUM(running, column, np.ascontiguousarray(keys, dtype=np.intp), size, False, True)
+        return running[:, 0]
     groups = pd.Series(pd.Categorical.from_codes(keys, categories=pd.RangeIndex(size)), copy=False)
-    running = pd.Series(values, copy=False).groupby(groups, observed=False, sort=True).cumsum()
-    return np.asarray(running.to_numpy(), dtype=np.int64)
+    total = pd.Series(values, copy=False).groupby(groups, observed=False, sort=True).cumsum()
+    return np.asarray(total.to_numpy(), dtype=np.int64)
 
 
 def _bits(key: np.ndarray) -> int:

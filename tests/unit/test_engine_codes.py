@@ -4,6 +4,7 @@ order and the grouped cumulative cap, checked against plain pandas on awkward in
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.arrow_text import labels_as_text, mapped, positions, take_labels, take_text
+from pipeline.stages import caps
 from pipeline.stages.caps import capped_rows, global_order, group_cumsum
 from pipeline.stages.codes import codes, lookup, text_order_codes, text_rank
 from tests.helpers import cumulative_cap
@@ -167,6 +169,27 @@ def test_group_cumsum_and_capped_rows_match_the_primitive() -> None:
     capped = pd.Series(limits, dtype="Int64").where(keys % 3 != 0)
     reference = cumulative_cap(pd.Series(amounts), [pd.Series(keys)], capped)
     assert capped_rows(amounts, rows, keys[rows], limits[rows]).tolist() == reference.tolist()
+
+
+@given(
+    pairs=st.lists(
+        st.tuples(st.integers(0, 10**12), st.sampled_from([0, 1, 2, 5, 1_000_003, 2**40])),  # some sparse
+        max_size=80,
+    )
+)
+def test_group_cumsum_through_pandas_kernel_equals_the_public_groupby(pairs: list[tuple[int, int]]) -> None:
+    """``group_cumsum`` hands the codes to pandas' own kernel (``caps.PANDAS_GROUP_CUMSUM``, found in
+    the pandas this project pins) and gives what pandas' public ``groupby().cumsum()`` gives, which
+    is also its fallback where a pandas release moves the kernel."""
+    amounts = np.array([amount for amount, _ in pairs], dtype=np.int64)
+    keys = np.array([key for _, key in pairs], dtype=np.int64)
+    assert caps.PANDAS_GROUP_CUMSUM is not None
+    through_kernel = group_cumsum(amounts, keys)
+    with mock.patch.object(caps, "PANDAS_GROUP_CUMSUM", None):
+        through_groupby = group_cumsum(amounts, keys)
+    expected = pd.Series(amounts, dtype="int64").groupby(keys, sort=False).cumsum()
+    assert through_kernel.dtype == through_groupby.dtype == np.int64
+    assert through_kernel.tolist() == through_groupby.tolist() == expected.tolist()
 
 
 def test_global_order_argsort_path_breaks_ties_by_line_id() -> None:
