@@ -25,6 +25,11 @@ import pyarrow.compute as pc
 
 from pipeline.arrow_text import arrow_strings
 
+try:  # pandas' own grouped running-total kernel, what GroupBy.cumsum calls (pandas >= 2.0)
+    from pandas._libs.groupby import group_cumsum as PANDAS_GROUP_CUMSUM
+except ImportError:  # a pandas that keeps it elsewhere: group_cumsum's public path, the same figures
+    PANDAS_GROUP_CUMSUM = None
+
 
 def capped_rows(amounts: np.ndarray, rows: np.ndarray, keys: np.ndarray, limits: np.ndarray) -> np.ndarray:
     """The cumulative cap on integer arrays: ``amounts`` (>= 0) of the lines in global order, of which
@@ -70,12 +75,6 @@ def capped_at_level(
         key *= within[1]
         key += np.take(within[0], rows)
     return capped_rows(amounts, rows, key, np.take(limits, rows)), rows
-
-
-try:  # pandas' own grouped running-total kernel, what GroupBy.cumsum calls (pandas >= 2.0)
-    from pandas._libs.groupby import group_cumsum as PANDAS_GROUP_CUMSUM
-except ImportError:  # a pandas that keeps it elsewhere: the public path below, the same figures
-    PANDAS_GROUP_CUMSUM = None
 
 
 def group_cumsum(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
