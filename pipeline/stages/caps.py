@@ -107,11 +107,6 @@ def _bits(key: np.ndarray) -> int:
     return int(key.max()).bit_length() if len(key) else 0
 
 
-def _unsigned(key: np.ndarray) -> np.ndarray:
-    """Keys >= 0 as uint64: the same memory read as unsigned when they are int64 (no copy)."""
-    return key.view(np.uint64) if key.dtype == np.int64 else key.astype(np.uint64)
-
-
 def _dense_pairs(first: np.ndarray, second: np.ndarray) -> np.ndarray | None:
     """Keys >= 0 that sort as the pairs ``(first, second)``, numbered densely through a small table
     of every possible pair (None when that table would be large)."""
@@ -148,7 +143,7 @@ def global_order(
         packed = np.zeros(n, dtype=np.uint64)
         for key, width in zip([*keys, np.arange(n, dtype=np.uint64)], [*widths, position_bits], strict=True):
             packed <<= np.uint64(width)
-            packed |= _unsigned(key)
+            np.bitwise_or(packed, key, out=packed, dtype=np.uint64, casting="unsafe")  # keys >= 0: no copy
         del keys
         packed.sort()
         order = (packed & np.uint64((1 << position_bits) - 1)).view(np.int64)
