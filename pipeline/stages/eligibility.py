@@ -20,9 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.arrow_text import arrow_strings, positions, take_labels, take_text
+from pipeline.arrow_text import arrow_strings, take_labels, take_text
 from pipeline.products.load import PARTS, ProductBook
-from pipeline.stages import coverage, product_tables
+from pipeline.stages import product_tables
 from pipeline.stages.claim_facts import ClaimFacts, claim_facts, claim_positions, dates, series_codes
 from pipeline.stages.codes import codes, lookup, narrowest
 
@@ -55,9 +55,10 @@ class LineFacts:
 
     ``claim`` and ``policy`` are positions in the claims and policies frames; ``product``, ``row``
     (catalogue row, -1 if the product has no such item) and ``part`` (0 liability, 1 expense, -1
-    neither) index ``product_tables.lookups``; ``claim_policy``, ``claim_rank`` and ``claim_series`` are,
-    per claim, the position of its policy, the rank of its id in text order and its series code
-    within the policy (``series_codes``); ``reason`` indexes ``reason_labels``. The per-line codes
+    neither) index ``product_tables.lookups``; ``claim_policy``, ``claim_rank``, ``claim_series`` and
+    ``claim_plan`` are, per claim, the position of its policy, the rank of its id in text order, its
+    series code within the policy (``series_codes``) and its policy's coverage plan (indexing
+    ``product_tables.lookups().plans``); ``reason`` indexes ``reason_labels``. The per-line codes
     are each in the narrowest integer type that holds them (``codes.narrowest``).
     """
 
@@ -70,6 +71,7 @@ class LineFacts:
     claim_policy: np.ndarray
     claim_rank: np.ndarray
     claim_series: np.ndarray
+    claim_plan: np.ndarray
     reason: np.ndarray
     reason_labels: list[str]
     eligible_amount: np.ndarray
@@ -267,6 +269,7 @@ def line_facts(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame
         claim_policy=claim_policy,
         claim_rank=claim_rank,
         claim_series=series_codes(claims, claim_policy),
+        claim_plan=facts.plan,
         reason=reason,
         reason_labels=reason_labels,
         eligible_amount=np.where(eligible, amount, 0),
@@ -284,33 +287,28 @@ def part_column(facts: LineFacts) -> pd.Series:
     return take_labels([*PARTS, ""], np.where(facts.part < 0, len(PARTS), facts.part), facts.index)
 
 
-def context_columns(
-    facts: LineFacts, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
-) -> dict[str, pd.Series]:
+def context_columns(facts: LineFacts, claims: pd.DataFrame, products: ProductBook) -> dict[str, pd.Series]:
     """The ``CONTEXT_COLUMNS`` of each line, indexed as the lines; ``product``, ``plan`` and ``part``
     categorical, of the book's products and plans (``take_labels``)."""
     table = product_tables.lookups(products)
     index = facts.index
-    plan_code = positions(coverage.coverage_plan(policies, products), table.plans)
     series = pc.coalesce(arrow_strings(claims["series_id"]), arrow_strings(claims["claim_id"]))
     number = table.item_number[facts.row]
     return {
         "policy_id": take_text(arrow_strings(claims["policy_id"]), facts.claim, index),
         "product": take_labels(table.products, facts.product, index),
-        "plan": take_labels(table.plans, np.take(plan_code, facts.policy), index),
+        "plan": take_labels(table.plans, np.take(facts.claim_plan, facts.claim), index),
         "series": take_text(series, facts.claim, index),
         "part": part_column(facts),
         "item_number": pd.Series(pd.array(number, dtype="Int64"), index=index).mask(facts.row < 0),
     }
 
 
-def eligibility_columns(
-    facts: LineFacts, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
-) -> dict[str, pd.Series]:
+def eligibility_columns(facts: LineFacts, claims: pd.DataFrame, products: ProductBook) -> dict[str, pd.Series]:
     """Context columns, ``reason`` (categorical) and ``eligible_amount`` of each line, indexed as the
     lines."""
     return {
-        **context_columns(facts, claims, policies, products),
+        **context_columns(facts, claims, products),
         "reason": take_labels(facts.reason_labels, facts.reason, facts.index),
         "eligible_amount": pd.Series(facts.eligible_amount, index=facts.index, dtype="int64"),
     }
@@ -322,4 +320,4 @@ def eligible_lines(
     """``lines`` (same rows, same order, same index) with the context columns, ``reason`` ('' when
     eligible) and ``eligible_amount`` (0 when not): CALCULATION.md § Waterfall step 0."""
     facts = line_facts(lines, claims, policies, products)
-    return lines.assign(**eligibility_columns(facts, claims, policies, products))
+    return lines.assign(**eligibility_columns(facts, claims, products))

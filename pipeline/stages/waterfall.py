@@ -272,7 +272,7 @@ def adjudicated_lines(
     with freed_memory_kept(len(lines)):
         facts = line_facts(lines, claims, policies, products)
         steps = waterfall_steps(facts, lines, policies, products)  # its scratch arrays are freed first
-        columns = eligibility_columns(facts, claims, policies, products)
+        columns = eligibility_columns(facts, claims, products)
         for column in STEP_COLUMNS:
             columns[column] = pd.Series(steps[column], index=lines.index, dtype="int64", copy=False)
         columns["adjustments"] = adjustments(steps, lines.index)
