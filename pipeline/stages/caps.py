@@ -41,13 +41,16 @@ def capped_rows(amounts: np.ndarray, rows: np.ndarray, keys: np.ndarray, limits:
     ``min(running total, limit)`` between the line and the one before it, with one groupby. A line
     of amount 0 gets 0 and adds nothing, so callers may leave such lines out of ``rows``.
     """
-    result = amounts.copy()
     if len(rows) == 0:
-        return result
+        return amounts.copy()
     amount = np.take(amounts, rows)
-    share = group_cumsum(amount, keys) - amount  # what earlier lines of the group asked for
+    share = group_cumsum(amount, keys)
+    share -= amount  # what earlier lines of the group asked for
     np.subtract(limits, share, out=share)
-    result[rows] = np.clip(share, 0, amount, out=share)
+    np.clip(share, 0, amount, out=share)
+    del amount  # the copy below is made once the temporaries are freed: a lower peak
+    result = amounts.copy()
+    result[rows] = share
     return result
 
 
@@ -67,10 +70,9 @@ def capped_at_level(
     bound (the part or the catalogue row). Lines of amount 0 are left out (they get 0 anyway).
     """
     rows = np.flatnonzero(applies & (level >= 0) & (amounts > 0))
-    at = rows * groups.shape[1]
-    at += np.take(level, rows)
-    key = np.take(groups.reshape(-1), at).astype(np.int64)
-    del at
+    key = rows * groups.shape[1]
+    key += np.take(level, rows)
+    key[:] = np.take(groups.reshape(-1), key)  # the group code, widened in place
     if within is not None:
         key *= within[1]
         key += np.take(within[0], rows)
@@ -78,8 +80,8 @@ def capped_at_level(
 
 
 def group_cumsum(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """The running total of ``values`` within each group, in the order given; ``keys`` (>= 0) is
-    each value's group.
+    """The running total of ``values`` within each group, in the order given (a new int64 array the
+    caller may write into); ``keys`` (>= 0) is each value's group.
 
     The keys are used directly as group codes (no hashing: several times faster than grouping by
     int64 values), after renumbering them densely when they are sparse, and handed to pandas' own
@@ -100,7 +102,7 @@ def group_cumsum(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
         return running[:, 0]
     groups = pd.Series(pd.Categorical.from_codes(keys, categories=pd.RangeIndex(size)), copy=False)
     total = pd.Series(values, copy=False).groupby(groups, observed=False, sort=True).cumsum()
-    return np.asarray(total.to_numpy(), dtype=np.int64)
+    return np.array(total.to_numpy(), dtype=np.int64)  # a copy: pandas' result is read-only
 
 
 def _bits(key: np.ndarray) -> int:

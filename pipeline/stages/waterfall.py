@@ -176,9 +176,9 @@ def after_deductible(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
     table, row, deductible = lines.table, lines.row, lines.part_term("deductible")
     applies = np.take(table.item_deductible, row) & (deductible >= 0)
     level = np.take(table.row_terms["deductible_level"], row)
-    absorbed, rows = capped_at_level(amount, applies, level, deductible, lines.groups, (lines.part, len(PARTS)))
-    result = amount.copy()
-    result[rows] -= np.take(absorbed, rows)
+    # what each line absorbs where the deductible applies, the line's own amount elsewhere
+    result, rows = capped_at_level(amount, applies, level, deductible, lines.groups, (lines.part, len(PARTS)))
+    result[rows] = np.take(amount, rows) - np.take(result, rows)
     return result
 
 

@@ -180,7 +180,8 @@ def test_group_cumsum_and_capped_rows_match_the_primitive() -> None:
 def test_group_cumsum_through_pandas_kernel_equals_the_public_groupby(pairs: list[tuple[int, int]]) -> None:
     """``group_cumsum`` hands the codes to pandas' own kernel (``caps.PANDAS_GROUP_CUMSUM``, found in
     the pandas this project pins) and gives what pandas' public ``groupby().cumsum()`` gives, which
-    is also its fallback where a pandas release moves the kernel."""
+    is also its fallback where a pandas release moves the kernel. Either way the result is a new
+    array its callers may write into (``capped_rows`` subtracts in place)."""
     amounts = np.array([amount for amount, _ in pairs], dtype=np.int64)
     keys = np.array([key for _, key in pairs], dtype=np.int64)
     assert caps.PANDAS_GROUP_CUMSUM is not None
@@ -190,6 +191,7 @@ def test_group_cumsum_through_pandas_kernel_equals_the_public_groupby(pairs: lis
     expected = pd.Series(amounts, dtype="int64").groupby(keys, sort=False).cumsum()
     assert through_kernel.dtype == through_groupby.dtype == np.int64
     assert through_kernel.tolist() == through_groupby.tolist() == expected.tolist()
+    assert through_kernel.flags.writeable and through_groupby.flags.writeable
 
 
 def test_global_order_argsort_path_breaks_ties_by_line_id() -> None:
