@@ -48,7 +48,7 @@ from pipeline.stages.claims import (
     adjudicated_by_month,
     claim_payables,
     claim_totals,
-    each_adjudicated_month,
+    each_claim_payables_month,
     lines_with_movements,
     payable_history,
     remaining_limits,
@@ -58,7 +58,6 @@ from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import Reinsurance, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, versions_of
-from pipeline.stages.waterfall import line_payables
 from pipeline.tables import MonthValidated
 
 log = logging.getLogger("pipeline")
@@ -260,9 +259,9 @@ def run_month(
             # the claims as at every earlier month, each earlier month's view made when the engine gets to
             # it and its lines summed per claim as they come: the run holds one earlier month at a time
             earlier = versions.each_as_at([valuation for valuation in valuations if valuation not in latest_payables])
-            computed = each_adjudicated_month(earlier, book, claims_engine, line_payables)
+            computed = each_claim_payables_month(earlier, book, claims_engine)
             history = payable_history(
-                latest_payables[valuation] if valuation in latest_payables else claim_payables(*next(computed))
+                latest_payables[valuation] if valuation in latest_payables else next(computed)[1]
                 for valuation in valuations
             )
             rows.update(rows_out=len(history), months=len(valuations))

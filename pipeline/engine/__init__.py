@@ -37,7 +37,7 @@ from pipeline.io.find import BordereauFiles, SourceFile
 from pipeline.io.read import ParquetPart, combined_parts, parquet_parts, read_file, read_parquet_part
 from pipeline.parse import carried
 from pipeline.products.load import ProductBook
-from pipeline.stages.claims import ClaimsStage, Valuations, each_adjudicated
+from pipeline.stages.claims import ClaimsStage, Valuations, each_adjudicated, each_claim_payables
 from pipeline.stages.rejections import failures_of
 from pipeline.stages.validate import row_checked
 from pipeline.stages.waterfall import adjudicated_lines
@@ -177,6 +177,8 @@ class Engine(Protocol):
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
     ) -> Iterator[tuple[str, pd.DataFrame]]: ...
 
+    def each_claim_payables(self, valuations: Valuations, book: ProductBook) -> Iterator[tuple[str, pd.DataFrame]]: ...
+
     def describe(self) -> dict[str, Any]: ...
 
 
@@ -212,6 +214,9 @@ class PandasEngine:
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
     ) -> Iterator[tuple[str, pd.DataFrame]]:
         return each_adjudicated(valuations, book, stage)
+
+    def each_claim_payables(self, valuations: Valuations, book: ProductBook) -> Iterator[tuple[str, pd.DataFrame]]:
+        return each_claim_payables(valuations, book)
 
     def describe(self) -> dict[str, Any]:
         return {"name": "pandas"}

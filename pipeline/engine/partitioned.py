@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from distributed import Client, Future
 
+from pipeline.arrow_text import positions
 from pipeline.engine import (
     READS_AHEAD_PER_PROCESS,
     FileReader,
@@ -39,8 +40,8 @@ from pipeline.engine import (
 from pipeline.engine.cluster import workers_of
 from pipeline.io.find import BordereauFiles
 from pipeline.products.load import ProductBook
-from pipeline.stages.claims import ClaimsStage, Valuations
-from pipeline.stages.waterfall import adjudicated_lines, columns_read
+from pipeline.stages.claims import ClaimsStage, Valuations, claim_payables
+from pipeline.stages.waterfall import adjudicated_lines, columns_read, line_payables
 from pipeline.tables import RowChecked
 
 LOCAL = "LocalCluster"
@@ -96,6 +97,18 @@ def adjudicated_part(
     return result
 
 
+def claim_payables_part(
+    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, book: ProductBook, valuation: str
+) -> pd.DataFrame:
+    """One part's ``claim_payables`` as at ``valuation`` (its lines' ``line_payables`` summed per
+    claim: every line of a claim is in its claim's part, so the part's sums are the claim's), each
+    claim with the position of its first line, to put the parts' claims back in the order the pandas
+    engine gives."""
+    payables = line_payables(lines, claims.drop(columns=PART), policies.drop(columns=PART), book)
+    totals = claim_payables(valuation, payables)  # a row per claim, in the order of its first line
+    return totals.assign(**{POSITION: lines.drop_duplicates("claim_id")[POSITION].to_numpy()})
+
+
 def split_by_part(frame: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
     """The rows of ``frame`` of each part 0 to ``parts`` − 1 (its ``PART`` column), each part's rows
     in the frame's order: the shuffle, done where the frame already is."""
@@ -136,18 +149,22 @@ def with_parts(
 def _keyed(
     lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, parts: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The three frames with each row's part (a line's is its claim's policy's) and, for lines,
-    their position, so the gathered result is put back in order."""
-    claim_policy = claims.set_index("claim_id")["policy_id"]
-    claim_policy = claim_policy[~claim_policy.index.duplicated()]
-    line_policy = lines["claim_id"].map(claim_policy)
-    keyed_lines = lines.assign(**{PART: policy_part(line_policy.fillna(""), parts)})
+    """The three frames with each row's part (a policy's from its id, ``policy_part``; a claim's is
+    its policy's and a line's its claim's, found by position with ``positions``: only the policies
+    are hashed, not a policy id per claim and per line; a claim or line whose policy or claim is
+    missing gets the part of the id it names, or of an empty id) and, for lines, their position, so
+    the gathered result is put back in order."""
+    policy_parts = policy_part(policies["policy_id"], parts).to_numpy()
+    policy = positions(claims["policy_id"], policies["policy_id"])
+    claim_part = np.take(np.append(policy_parts, 0), policy)
+    if (policy < 0).any():  # a claim whose policy is missing: its policy id hashed as it is
+        unknown = np.flatnonzero(policy < 0)
+        claim_part[unknown] = policy_part(claims["policy_id"].iloc[unknown].fillna(""), parts).to_numpy()
+    missing = policy_part(pd.Series([""], dtype="str"), parts).to_numpy()  # a line whose claim is missing
+    claim = positions(lines["claim_id"], claims["claim_id"])  # a repeated claim id: its first row
+    keyed_lines = lines.assign(**{PART: np.take(np.concatenate([claim_part, missing]), claim)})
     keyed_lines[POSITION] = np.arange(len(lines))
-    return (
-        keyed_lines,
-        claims.assign(**{PART: policy_part(claims["policy_id"], parts)}),
-        policies.assign(**{PART: policy_part(policies["policy_id"], parts)}),
-    )
+    return keyed_lines, claims.assign(**{PART: claim_part}), policies.assign(**{PART: policy_parts})
 
 
 class DaskEngine:
@@ -196,17 +213,39 @@ class DaskEngine:
         submit = partial(self._submitted, valuations, book, stage, workers)
         return _taken_in_order(submit, self._gathered, valuations, VALUATIONS_AHEAD)
 
+    def each_claim_payables(self, valuations: Valuations, book: ProductBook) -> Iterator[tuple[str, pd.DataFrame]]:
+        """Per valuation month in turn, its ``claim_payables`` (the triangle's earlier months) as the
+        pandas engine gives them (rows, order, columns, dtypes; index 0..n−1), each part's lines
+        adjudicated (``line_payables``) and summed per claim on the workers (``claim_payables_part``):
+        only a row per claim comes back, not the part, payable and position of every line, and no
+        line's own column is kept here. Split, scattered and bounded as ``each_adjudicated``."""
+        workers = max(1, workers_of(self.client))
+        submit = partial(self._submitted, valuations, book, line_payables, workers, per_claim=True)
+        return _taken_in_order(submit, self._gathered_per_claim, valuations, VALUATIONS_AHEAD)
+
     def _submitted(
-        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage, workers: int, month: str
+        self,
+        valuations: Valuations,
+        book: ProductBook,
+        stage: ClaimsStage,
+        workers: int,
+        month: str,
+        *,
+        per_claim: bool = False,
     ) -> _Submitted:
-        """One valuation's frames split by part, scattered and submitted (its view let go on return:
-        only the lines' columns the stage returns are kept)."""
+        """One valuation's frames split by part, scattered and submitted, one task per part:
+        ``adjudicated_part`` of ``stage``, or with ``per_claim`` ``claim_payables_part``. Its view is
+        let go on return: only the lines' columns ``stage`` returns are kept (none ``per_claim``), to
+        put the gathered columns beside them."""
         lines, claims, policies = valuations[month]
         columns = stage(lines.iloc[:0], claims.iloc[:0], policies.iloc[:0], book).columns  # in order
         sent = columns_read(lines, claims, policies, book)
         parts = part_count(len(lines), workers)
         split = [split_by_part(frame, parts) for frame in _keyed(*sent, parts)]
         scattered = [self.client.scatter(pieces, hash=False) for pieces in split]
+        if per_claim:
+            futures = self.client.map(claim_payables_part, *scattered, book=book, valuation=month, pure=False)
+            return _Submitted(month, lines.iloc[:0, :0], columns, futures)
         futures = self.client.map(adjudicated_part, *scattered, book=book, stage=stage, added_only=True, pure=False)
         return _Submitted(month, lines[[c for c in columns if c in lines.columns]], columns, futures)
 
@@ -217,6 +256,13 @@ class DaskEngine:
         added = _in_order(pd.concat(self.client.gather(submitted.futures)), own.index)
         lines = own.assign(**{column: added[column] for column in added.columns})
         return submitted.month, lines[list(submitted.columns)]
+
+    def _gathered_per_claim(self, submitted: _Submitted) -> tuple[str, pd.DataFrame]:
+        """One valuation's per-claim rows gathered from its parts, in the order of each claim's first
+        line (as ``claim_payables`` of the whole valuation gives them), indexed 0..n−1."""
+        rows = pd.concat(self.client.gather(submitted.futures), ignore_index=True)
+        ordered = rows.sort_values(POSITION, kind="stable").drop(columns=POSITION)
+        return submitted.month, ordered.reset_index(drop=True)
 
     def describe(self) -> dict[str, Any]:
         return {

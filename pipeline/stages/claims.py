@@ -19,7 +19,7 @@ from pipeline.arrow_text import positions
 from pipeline.products.load import ProductBook
 from pipeline.stages import coverage
 from pipeline.stages.versions import InForce, MadeWhenAsked
-from pipeline.stages.waterfall import adjudicated_lines
+from pipeline.stages.waterfall import adjudicated_lines, line_payables
 
 PARTS_PAYABLE = {"liability": "payable_liability", "expense": "payable_expense"}
 
@@ -137,6 +137,8 @@ class Adjudicates(Protocol):
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
     ) -> Iterator[tuple[str, pd.DataFrame]]: ...
 
+    def each_claim_payables(self, valuations: Valuations, book: ProductBook) -> Iterator[tuple[str, pd.DataFrame]]: ...
+
 
 def each_adjudicated(
     valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
@@ -148,6 +150,14 @@ def each_adjudicated(
     for valuation in valuations:
         result = stage(*valuations[valuation], book)
         yield valuation, result
+
+
+def each_claim_payables(valuations: Valuations, book: ProductBook) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Per valuation month in turn, its ``claim_payables`` (a row per claim, in the order of each
+    claim's first line; index 0..n−1): what the triangle keeps of an earlier month, from its
+    ``line_payables``. The lines are let go once summed."""
+    for valuation, lines in each_adjudicated(valuations, book, line_payables):
+        yield valuation, claim_payables(valuation, lines).reset_index(drop=True)
 
 
 def frames_in_force(in_force: Mapping[str, InForce]) -> Valuations:
@@ -176,6 +186,19 @@ def each_adjudicated_month(
     if engine is None:
         return each_adjudicated(valuations, book, stage)
     return engine.each_adjudicated(valuations, book, stage)
+
+
+def each_claim_payables_month(
+    in_force: Mapping[str, InForce], book: ProductBook, engine: Adjudicates | None = None
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """``each_claim_payables`` of every month of ``in_force`` in turn (the triangle's earlier months),
+    each view taken when the engine gets to it; ``engine`` sums each month's lines per claim where
+    it adjudicates them (the Dask engine: on the workers, part by part, so that only a row per claim
+    comes back); by default in this process."""
+    valuations = frames_in_force(in_force)
+    if engine is None:
+        return each_claim_payables(valuations, book)
+    return engine.each_claim_payables(valuations, book)
 
 
 def adjudicated_by_month(

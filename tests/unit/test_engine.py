@@ -20,12 +20,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from pipeline.engine import READ_PROCESSES_VARIABLE, PandasEngine, open_engine, read_processes
-from pipeline.engine.partitioned import LOCAL, PART, DaskEngine, part_count, policy_part, split_by_part
+from pipeline.engine.partitioned import (
+    LOCAL,
+    PART,
+    POSITION,
+    DaskEngine,
+    _keyed,
+    part_count,
+    policy_part,
+    split_by_part,
+)
 from pipeline.errors import FatalInputError
 from pipeline.forked import cores
 from pipeline.io.find import BordereauFiles, find_bordereaux
 from pipeline.run import run_month
-from pipeline.stages.claims import lines_with_movements
+from pipeline.stages.claims import claim_payables, lines_with_movements
 from pipeline.stages.waterfall import PAYABLE_COLUMNS, adjudicated_lines, columns_read, line_payables
 from pipeline.tables import RowChecked
 from tests import factories
@@ -49,6 +58,22 @@ def test_a_policys_part_is_the_same_in_every_frame_and_in_range() -> None:
     assert parts.nunique() > 1
     assert policy_part(ids.astype(object), 7).equals(parts)
     assert part_count(0, 2) == 4 and part_count(10_000_000, 2) == 40
+
+
+def test_each_line_goes_to_its_claims_part_and_each_claim_to_its_policys() -> None:
+    """``_keyed``: a policy's part is its id's, a claim's its policy's (found by position, or its
+    policy id's own where the policy is missing) and a line's its claim's (an empty id's where the
+    claim is missing); lines get their position."""
+    policies = pd.DataFrame({"policy_id": [f"P{k}" for k in range(30)]}, dtype="str")
+    claims = pd.DataFrame({"claim_id": [f"C{k}" for k in range(60)], "policy_id": [f"P{k % 31}" for k in range(60)]})
+    lines = pd.DataFrame({"claim_id": [f"C{k % 61}" for k in range(200)]}, index=pd.RangeIndex(500, 700))
+    keyed_lines, keyed_claims, keyed_policies = _keyed(lines, claims.astype("str"), policies, 7)
+    assert keyed_policies[PART].tolist() == policy_part(policies["policy_id"], 7).tolist()
+    assert keyed_claims[PART].tolist() == policy_part(claims["policy_id"], 7).tolist()  # P30: no such policy
+    claim_part = dict(zip(claims["claim_id"], keyed_claims[PART], strict=True))
+    empty = int(policy_part(pd.Series([""]), 7).iloc[0])
+    assert keyed_lines[PART].tolist() == [claim_part.get(claim, empty) for claim in lines["claim_id"]]
+    assert keyed_lines[POSITION].tolist() == list(range(200)) and keyed_lines.index.equals(lines.index)
 
 
 def test_split_by_part_gives_every_row_once_in_its_part_in_order() -> None:
@@ -84,6 +109,13 @@ def test_dask_engine_equals_pandas_engine_on_generated_books(book: Book, dask_cl
     for month in expected:
         pd.testing.assert_frame_equal(payables[month], expected[month][PAYABLE_COLUMNS], obj=month)
         pd.testing.assert_frame_equal(payables_here[month], expected[month][PAYABLE_COLUMNS], obj=month)
+    # what the triangle keeps of them: a row per claim, summed on the workers, in the pandas order
+    per_claim = dict(DaskEngine(dask_client).each_claim_payables(valuations, PRODUCTS))
+    per_claim_here = dict(PandasEngine().each_claim_payables(valuations, PRODUCTS))
+    for month in expected:
+        whole = claim_payables(month, expected[month]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(per_claim[month], whole, obj=month)
+        pd.testing.assert_frame_equal(per_claim_here[month], whole, obj=month)
 
 
 class ViewsMadeWhenAsked(Mapping[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]):
@@ -114,19 +146,27 @@ class ViewsMadeWhenAsked(Mapping[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataF
 
 @pytest.mark.parametrize("engine", ["pandas", "dask"])
 def test_each_engine_takes_each_valuation_once_and_holds_one_at_a_time(engine: str, request) -> None:
-    """``each_adjudicated`` (the triangle's earlier months): every valuation's frames are asked for
-    once, in order, and let go before the next is asked for (the pandas engine once it has
-    adjudicated them, the Dask engine once it has scattered them), and the results, in the same
-    order, are the stage's on each valuation."""
+    """``each_claim_payables`` (the triangle's earlier months) and ``each_adjudicated``: every
+    valuation's frames are asked for once, in order, and let go before the next is asked for (the
+    pandas engine once it has adjudicated them, the Dask engine once it has scattered them), and the
+    results, in the same order, are the stage's on each valuation (summed per claim for the
+    triangle)."""
     golden = _golden_valuations()
     frames = {key: golden[key] for key in list(golden)[:6]}
-    views = ViewsMadeWhenAsked(frames)
     runs = DaskEngine(request.getfixturevalue("dask_client")) if engine == "dask" else PandasEngine()
-    got = list(runs.each_adjudicated(views, PRODUCTS, line_payables))
+    views = ViewsMadeWhenAsked(frames)
+    per_claim = list(runs.each_claim_payables(views, PRODUCTS))
+    assert views.asked == list(frames)
+    assert [month for month, _ in per_claim] == list(frames)
+    for month, totals in per_claim:
+        expected = claim_payables(month, line_payables(*frames[month], PRODUCTS)).reset_index(drop=True)
+        pd.testing.assert_frame_equal(totals, expected, obj=month)
+    views = ViewsMadeWhenAsked(frames)
+    got = list(runs.each_adjudicated(views, PRODUCTS))
     assert views.asked == list(frames)
     assert [month for month, _ in got] == list(frames)
-    for month, payables in got:
-        pd.testing.assert_frame_equal(payables, line_payables(*frames[month], PRODUCTS), obj=month)
+    for month, adjudicated in got:
+        pd.testing.assert_frame_equal(adjudicated, adjudicated_lines(*frames[month], PRODUCTS), obj=month)
 
 
 @settings(max_examples=10, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -684,8 +724,9 @@ def test_the_dask_engine_has_at_most_two_valuations_on_the_cluster(dask_client) 
     golden = _golden_valuations()
     frames = {key: golden[key] for key in list(golden)[:5]}
     counting = CountingClient(dask_client)
-    got = list(DaskEngine(counting).each_adjudicated(frames, PRODUCTS, line_payables))  # type: ignore[arg-type]
+    got = list(DaskEngine(counting).each_claim_payables(frames, PRODUCTS))  # type: ignore[arg-type]
     assert counting.most == VALUATIONS_AHEAD == 2 and counting.in_flight == 0
     assert [month for month, _ in got] == list(frames)
-    for month, payables in got:
-        pd.testing.assert_frame_equal(payables, line_payables(*frames[month], PRODUCTS), obj=month)
+    for month, totals in got:
+        expected = claim_payables(month, line_payables(*frames[month], PRODUCTS)).reset_index(drop=True)
+        pd.testing.assert_frame_equal(totals, expected, obj=month)
