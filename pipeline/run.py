@@ -58,6 +58,7 @@ from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import Reinsurance, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, versions_of
+from pipeline.stages.waterfall import line_payables
 from pipeline.tables import MonthValidated
 
 log = logging.getLogger("pipeline")
@@ -237,10 +238,10 @@ def run_month(
             rows.update(rows_in=len(current.policies), rows_out=len(accounted))
 
         with stages.stage("claims") as rows:
-            latest = {view.month: view for view in (previous, current) if view.month in valuations}
-            adjudicated = adjudicated_by_month(latest, book, claims_engine)
-            lines_now = adjudicated[month]
-            lines_before = adjudicated.get(previous_month(month))
+            # as at M every column of every line; as at M−1 only what the movements and totals read
+            lines_now = adjudicated_by_month({month: current}, book, claims_engine)[month]
+            before = {previous.month: previous} if previous.month in valuations else {}
+            lines_before = adjudicated_by_month(before, book, claims_engine, line_payables).get(previous.month)
             lines = lines_with_movements(lines_now, lines_before)
             claims = claim_totals(current.claims, lines_now, previous.claims, lines_before)
             claims_before = None if lines_before is None else claim_totals(previous.claims, lines_before)
@@ -248,12 +249,13 @@ def run_month(
                 remaining_limits(current.policies, lines_now, book), on="policy_id", how="left", validate="1:1"
             )
             # the triangle's rows of M and M−1 summed now: the lines as at M−1 are let go here
+            adjudicated = {month: lines_now, **({} if lines_before is None else {previous.month: lines_before})}
             latest_payables = {valuation: claim_payables(valuation, frame) for valuation, frame in adjudicated.items()}
             policies_previous, claims_previous = previous.policies, previous.claims
             # each claim's first month, for reinsurance: the last read of the history's claims
             claims_with_first_months = with_first_months(claims, validated.history.claims, month)
             rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(adjudicated))
-            del latest, adjudicated, lines_before, previous, current
+            del adjudicated, lines_before, previous, current
 
         with stages.stage("triangle") as rows:
             # the claims as at every earlier month, each earlier month's view made when the engine gets to

@@ -324,23 +324,27 @@ def columns_read(
     return lines, claims, policies
 
 
-PAYABLE_COLUMNS = ["claim_id", "part", "payable"]
-"""What the development triangle reads of the lines as at an earlier month (``line_payables``)."""
+PAYABLE_COLUMNS = ["line_id", "claim_id", "part", "payable"]
+"""What the run reads of the lines as at an earlier month (``line_payables``): as at M−1 each
+line's payable for the month's movements and the claims' totals, as at every earlier month the
+claims' totals for the development triangle."""
 
 
 def line_payables(
     lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, products: ProductBook
 ) -> pd.DataFrame:
-    """Each line's ``claim_id``, ``part`` and ``payable`` (same rows, order and index as ``lines``):
-    ``adjudicated_lines`` without the context, reason, step and adjustment columns, which nobody
-    reads of the valuations before M−1 (the triangle sums the payable by claim and part). The same
-    ``line_facts`` and ``waterfall_steps``: no rule is written twice; building the text columns of
-    every line is about a fifth of ``adjudicated_lines``' time."""
+    """Each line's ``line_id``, ``claim_id``, ``part`` and ``payable`` (``PAYABLE_COLUMNS``; same
+    rows, order and index as ``lines``): ``adjudicated_lines`` without the context, reason, step and
+    adjustment columns, which nobody reads of the valuations before M (the month's movements take
+    each line's payable as at M−1, the claim totals and the triangle sum it by claim and part). The
+    same ``line_facts`` and ``waterfall_steps``: no rule is written twice; building the text columns
+    of every line is about a fifth of ``adjudicated_lines``' time."""
     with freed_memory_kept(len(lines)):
         facts = line_facts(lines, claims, policies, products)
         steps = waterfall_steps(facts, lines, policies, products)
         return pd.DataFrame(
             {
+                "line_id": lines["line_id"],
                 "claim_id": lines["claim_id"],
                 "part": part_column(facts),
                 "payable": pd.Series(steps["payable"], index=lines.index, dtype="int64", copy=False),

@@ -238,6 +238,32 @@ def test_dask_engine_writes_the_same_workbooks_as_pandas_on_the_sample(dask_clie
     assert constant[0] == constant[1]
 
 
+class RecordingEngine(PandasEngine):
+    """The pandas engine, noting which valuations each call asks for and with which stage."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[str, ...], str]] = []
+
+    def each_adjudicated(self, valuations: Any, book: Any, stage: Any = adjudicated_lines) -> Any:
+        self.calls.append(("lines", tuple(valuations), stage.__name__))
+        return super().each_adjudicated(valuations, book, stage)
+
+    def each_claim_payables(self, valuations: Any, book: Any) -> Any:
+        self.calls.append(("per claim", tuple(valuations), "line_payables"))
+        return super().each_claim_payables(valuations, book)
+
+
+def test_a_run_adjudicates_every_column_only_as_at_its_month(tmp_path: Path) -> None:
+    """What a run asks of its engine: every column of every line as at M (the annotated lines), only
+    ``line_payables`` as at M−1 (the movements and the totals before) and, for every earlier month,
+    the per-claim totals of the triangle (summed where the engine adjudicates)."""
+    engine = RecordingEngine()
+    run_month(SAMPLE, "2027-03", tmp_path / "out", use_cache=False, engine=engine)
+    assert engine.calls[:2] == [("lines", ("2027-03",), "adjudicated_lines"), ("lines", ("2027-02",), "line_payables")]
+    ((kind, earlier, _),) = engine.calls[2:]
+    assert kind == "per claim" and earlier and list(earlier) == sorted(earlier) and earlier[-1] < "2027-02"
+
+
 def test_dask_engine_row_checks_on_the_workers_what_the_pandas_engine_row_checks_here(dask_client, tmp_path) -> None:
     """The read task (one input file read and each sheet row-checked) on the workers gives the same
     row-checked sheets, and so the same valid history, rejected rows (in order) and counts, as the
