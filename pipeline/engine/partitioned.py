@@ -275,8 +275,8 @@ class DaskEngine:
 
 @dataclass(frozen=True)
 class _Submitted:
-    """A valuation on the cluster: its month, the lines' own columns the stage returns, the stage's
-    columns in order, and the futures of its parts."""
+    """A valuation on the cluster: its month, the lines' own columns the stage returns (none when
+    its parts are summed per claim), the stage's columns in order, and the futures of its parts."""
 
     month: str
     own: pd.DataFrame

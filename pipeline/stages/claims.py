@@ -2,9 +2,9 @@
 
 Inputs are adjudicated lines (``pipeline.stages.waterfall.adjudicated_lines``), which carry ``part``
 (``liability``, ``expense``, or empty for never-paid items: those count in no total) and ``payable``.
-The claims stage runs as at every bordereau month up to M (``adjudicated_by_month``): the last two
-give the month's movements, all of them the exact payable history of the development triangle
-(``payable_history``).
+The claims stage runs as at every bordereau month up to M: as at M and M−1 (``adjudicated_by_month``)
+for the month's movements, as at every earlier month summed per claim (``each_claim_payables_month``),
+all of them the exact payable history of the development triangle (``payable_history``).
 """
 
 from __future__ import annotations
@@ -177,11 +177,12 @@ def each_adjudicated_month(
     engine: Adjudicates | None = None,
     stage: ClaimsStage = adjudicated_lines,
 ) -> Iterator[tuple[str, pd.DataFrame]]:
-    """The adjudicated lines as at every bordereau month up to M (CALCULATION.md § Time), month by
-    month in ``in_force``'s order: the last two give the month's movements, all of them the
-    development triangle (which needs only ``line_payables`` of the earlier months: ``stage``).
-    ``engine`` runs the same stage elsewhere (the Dask engine, part by part); by default in this
-    process. Each view is taken from ``in_force`` once, when the engine gets to it."""
+    """``stage`` of the lines as at each bordereau month of ``in_force`` (CALCULATION.md § Time),
+    month by month in its order: a run asks for M (``adjudicated_lines``) and M−1 (``line_payables``:
+    the movements and the totals before read no more), the triangle's earlier months through
+    ``each_claim_payables_month``. ``engine`` runs the same stage elsewhere (the Dask engine, part
+    by part); by default in this process. Each view is taken from ``in_force`` once, when the engine
+    gets to it."""
     valuations = frames_in_force(in_force)
     if engine is None:
         return each_adjudicated(valuations, book, stage)
