@@ -48,7 +48,7 @@ from pipeline.stages.claims import (
     adjudicated_by_month,
     claim_payables,
     claim_totals,
-    each_claim_payables_month,
+    frames_in_force,
     lines_with_movements,
     payable_history,
     remaining_limits,
@@ -249,19 +249,20 @@ def run_month(
                 remaining_limits(current.policies, lines_now, book), on="policy_id", how="left", validate="1:1"
             )
             # the triangle's rows of M and M−1 summed now: the lines as at M−1 are let go here
-            adjudicated = {month: lines_now, **({} if lines_before is None else {previous.month: lines_before})}
-            latest_payables = {valuation: claim_payables(valuation, frame) for valuation, frame in adjudicated.items()}
+            latest_payables = {month: claim_payables(month, lines_now)}
+            if lines_before is not None:
+                latest_payables[previous.month] = claim_payables(previous.month, lines_before)
             policies_previous, claims_previous = previous.policies, previous.claims
             # each claim's first month, for reinsurance: the last read of the history's claims
             claims_with_first_months = with_first_months(claims, validated.history.claims, month)
-            rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(adjudicated))
-            del adjudicated, lines_before, previous, current
+            rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(latest_payables))
+            del lines_before, previous, current
 
         with stages.stage("triangle") as rows:
             # the claims as at every earlier month, each earlier month's view made when the engine gets to
             # it and its lines summed per claim as they come: the run holds one earlier month at a time
             earlier = versions.each_as_at([valuation for valuation in valuations if valuation not in latest_payables])
-            computed = each_claim_payables_month(earlier, book, claims_engine)
+            computed = claims_engine.each_claim_payables(frames_in_force(earlier), book)
             history = payable_history(
                 latest_payables[valuation] if valuation in latest_payables else next(computed)[1]
                 for valuation in valuations

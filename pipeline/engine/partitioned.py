@@ -193,8 +193,8 @@ class DaskEngine:
     def each_adjudicated(
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
     ) -> Iterator[tuple[str, pd.DataFrame]]:
-        """Per valuation month in turn, ``stage(lines, claims, policies, book)`` (``adjudicated_lines``,
-        or ``line_payables`` for the triangle) computed on the cluster part by part, with the same
+        """Per valuation month in turn, ``stage(lines, claims, policies, book)`` (``adjudicated_lines``
+        as at M, ``line_payables`` as at M−1) computed on the cluster part by part, with the same
         rows, order, index, columns and dtypes as in this process; at most ``VALUATIONS_AHEAD``
         valuations on the cluster at once (the next one split and submitted as soon as the oldest is
         gathered, while the one after it computes: ``_taken_in_order``, as the read tasks).
@@ -206,7 +206,7 @@ class DaskEngine:
         warns about from a few hundred MiB on), then adjudicated one task per part (``Client.map``,
         ``adjudicated_part``: only the columns the stage adds come back). Each valuation's frames are
         taken from ``valuations`` once and let go once scattered: only the lines' columns that the
-        stage returns are kept (all of them as at M, ``claim_id`` for the triangle's months), to
+        stage returns are kept (all of them as at M, ``line_id`` and ``claim_id`` as at M−1), to
         put the gathered columns beside them in order, so a mapping that makes each view when asked
         (``Versions.each_as_at``) has one alive here at a time."""
         workers = max(1, workers_of(self.client))
@@ -220,34 +220,37 @@ class DaskEngine:
         only a row per claim comes back, not the part, payable and position of every line, and no
         line's own column is kept here. Split, scattered and bounded as ``each_adjudicated``."""
         workers = max(1, workers_of(self.client))
-        submit = partial(self._submitted, valuations, book, line_payables, workers, per_claim=True)
+        submit = partial(self._submitted_per_claim, valuations, book, workers)
         return _taken_in_order(submit, self._gathered_per_claim, valuations, VALUATIONS_AHEAD)
 
-    def _submitted(
-        self,
-        valuations: Valuations,
-        book: ProductBook,
-        stage: ClaimsStage,
-        workers: int,
-        month: str,
-        *,
-        per_claim: bool = False,
-    ) -> _Submitted:
-        """One valuation's frames split by part, scattered and submitted, one task per part:
-        ``adjudicated_part`` of ``stage``, or with ``per_claim`` ``claim_payables_part``. Its view is
-        let go on return: only the lines' columns ``stage`` returns are kept (none ``per_claim``), to
-        put the gathered columns beside them."""
-        lines, claims, policies = valuations[month]
-        columns = stage(lines.iloc[:0], claims.iloc[:0], policies.iloc[:0], book).columns  # in order
+    def _scattered(
+        self, lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, book: ProductBook, workers: int
+    ) -> list[list[Future]]:
+        """A valuation's lines, claims and policies (only the columns the stages read) split by part
+        here and each part's frames scattered straight to the workers."""
         sent = columns_read(lines, claims, policies, book)
         parts = part_count(len(lines), workers)
         split = [split_by_part(frame, parts) for frame in _keyed(*sent, parts)]
-        scattered = [self.client.scatter(pieces, hash=False) for pieces in split]
-        if per_claim:
-            futures = self.client.map(claim_payables_part, *scattered, book=book, valuation=month, pure=False)
-            return _Submitted(month, lines.iloc[:0, :0], columns, futures)
+        return [self.client.scatter(pieces, hash=False) for pieces in split]
+
+    def _submitted(
+        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage, workers: int, month: str
+    ) -> _Submitted:
+        """One valuation's parts scattered and submitted to ``adjudicated_part`` of ``stage`` (its
+        view let go on return: only the lines' columns the stage returns are kept)."""
+        lines, claims, policies = valuations[month]
+        columns = stage(lines.iloc[:0], claims.iloc[:0], policies.iloc[:0], book).columns  # in order
+        scattered = self._scattered(lines, claims, policies, book, workers)
         futures = self.client.map(adjudicated_part, *scattered, book=book, stage=stage, added_only=True, pure=False)
         return _Submitted(month, lines[[c for c in columns if c in lines.columns]], columns, futures)
+
+    def _submitted_per_claim(
+        self, valuations: Valuations, book: ProductBook, workers: int, month: str
+    ) -> tuple[str, list[Future]]:
+        """One valuation's parts scattered and submitted to ``claim_payables_part`` (nothing of its
+        view kept here)."""
+        scattered = self._scattered(*valuations[month], book, workers)
+        return month, self.client.map(claim_payables_part, *scattered, book=book, valuation=month, pure=False)
 
     def _gathered(self, submitted: _Submitted) -> tuple[str, pd.DataFrame]:
         """One valuation's parts gathered, put in the lines' order beside the lines' own columns, in
@@ -257,12 +260,13 @@ class DaskEngine:
         lines = own.assign(**{column: added[column] for column in added.columns})
         return submitted.month, lines[list(submitted.columns)]
 
-    def _gathered_per_claim(self, submitted: _Submitted) -> tuple[str, pd.DataFrame]:
+    def _gathered_per_claim(self, submitted: tuple[str, list[Future]]) -> tuple[str, pd.DataFrame]:
         """One valuation's per-claim rows gathered from its parts, in the order of each claim's first
         line (as ``claim_payables`` of the whole valuation gives them), indexed 0..n−1."""
-        rows = pd.concat(self.client.gather(submitted.futures), ignore_index=True)
+        month, futures = submitted
+        rows = pd.concat(self.client.gather(futures), ignore_index=True)
         ordered = rows.sort_values(POSITION, kind="stable").drop(columns=POSITION)
-        return submitted.month, ordered.reset_index(drop=True)
+        return month, ordered.reset_index(drop=True)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -275,8 +279,8 @@ class DaskEngine:
 
 @dataclass(frozen=True)
 class _Submitted:
-    """A valuation on the cluster: its month, the lines' own columns the stage returns (none when
-    its parts are summed per claim), the stage's columns in order, and the futures of its parts."""
+    """A valuation on the cluster: its month, the lines' own columns the stage returns, the stage's
+    columns in order, and the futures of its parts."""
 
     month: str
     own: pd.DataFrame

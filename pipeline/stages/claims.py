@@ -3,8 +3,8 @@
 Inputs are adjudicated lines (``pipeline.stages.waterfall.adjudicated_lines``), which carry ``part``
 (``liability``, ``expense``, or empty for never-paid items: those count in no total) and ``payable``.
 The claims stage runs as at every bordereau month up to M: as at M and M−1 (``adjudicated_by_month``)
-for the month's movements, as at every earlier month summed per claim (``each_claim_payables_month``),
-all of them the exact payable history of the development triangle (``payable_history``).
+for the month's movements, as at every earlier month summed per claim (the engine's
+``each_claim_payables``), all of them the exact payable history of the development triangle (``payable_history``).
 """
 
 from __future__ import annotations
@@ -137,8 +137,6 @@ class Adjudicates(Protocol):
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
     ) -> Iterator[tuple[str, pd.DataFrame]]: ...
 
-    def each_claim_payables(self, valuations: Valuations, book: ProductBook) -> Iterator[tuple[str, pd.DataFrame]]: ...
-
 
 def each_adjudicated(
     valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
@@ -180,26 +178,13 @@ def each_adjudicated_month(
     """``stage`` of the lines as at each bordereau month of ``in_force`` (CALCULATION.md § Time),
     month by month in its order: a run asks for M (``adjudicated_lines``) and M−1 (``line_payables``:
     the movements and the totals before read no more), the triangle's earlier months through
-    ``each_claim_payables_month``. ``engine`` runs the same stage elsewhere (the Dask engine, part
+    the engine's ``each_claim_payables``. ``engine`` runs the same stage elsewhere (the Dask engine, part
     by part); by default in this process. Each view is taken from ``in_force`` once, when the engine
     gets to it."""
     valuations = frames_in_force(in_force)
     if engine is None:
         return each_adjudicated(valuations, book, stage)
     return engine.each_adjudicated(valuations, book, stage)
-
-
-def each_claim_payables_month(
-    in_force: Mapping[str, InForce], book: ProductBook, engine: Adjudicates | None = None
-) -> Iterator[tuple[str, pd.DataFrame]]:
-    """``each_claim_payables`` of every month of ``in_force`` in turn (the triangle's earlier months),
-    each view taken when the engine gets to it; ``engine`` sums each month's lines per claim where
-    it adjudicates them (the Dask engine: on the workers, part by part, so that only a row per claim
-    comes back); by default in this process."""
-    valuations = frames_in_force(in_force)
-    if engine is None:
-        return each_claim_payables(valuations, book)
-    return engine.each_claim_payables(valuations, book)
 
 
 def adjudicated_by_month(
