@@ -90,23 +90,36 @@ class InGlobalOrder:
 
     ``order`` holds the lines' input positions in global order; ``row`` and ``part`` are the line's
     catalogue row and part; ``groups[line, level]`` its group code at each ``product_tables.LEVELS`` level
-    (claim, series within the policy, policy: codes that never collide across levels); ``policy``
-    its policy's position; ``policy_terms`` each policy's ``deductible`` and ``limit`` per part
-    (``[policy, part]``, read by ``part_term``); ``table`` the product data as integer tables.
+    (claim, series within the policy, policy: codes that never collide across levels), the policy
+    level's code being ``first_policy_code`` + the policy's position; ``policy_terms`` each
+    policy's ``deductible`` and ``limit`` per part (``[policy, part]``, read by ``part_term``);
+    ``table`` the product data as integer tables.
     """
 
     order: np.ndarray
     row: np.ndarray
     part: np.ndarray
     groups: np.ndarray
-    policy: np.ndarray
+    first_policy_code: int
     policy_terms: dict[str, np.ndarray]
     table: product_tables.Lookups
 
-    def part_term(self, name: str) -> np.ndarray:
-        """Each line's policy's ``liability_<name>`` / ``expense_<name>`` for the line's part (-1
-        where empty or in neither part): looked up when its step needs it, not kept for every step."""
-        return lookup(self.policy_terms[name], self.policy, self.part)
+    def policy(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The position of each line's policy (of every line or of the lines at ``rows``), read from
+        its policy-level group code rather than kept beside it."""
+        codes = self.groups[:, product_tables.LEVELS.index("policy")]
+        return (codes if rows is None else np.take(codes, rows)) - self.first_policy_code
+
+    def part_term(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """The policy's ``liability_<name>`` / ``expense_<name>`` for the line's part (-1 where empty
+        or in neither part) of the lines at ``rows``: looked up for the lines its step caps, when it
+        caps them, not kept for every line and step."""
+        return lookup(self.policy_terms[name], self.policy(rows), np.take(self.part, rows))
+
+    def has_part_term(self, name: str) -> np.ndarray:
+        """Whether each line's policy has a ``part_term`` (>= 0): a byte per line where the term
+        itself takes eight."""
+        return lookup(self.policy_terms[name] >= 0, self.policy(), self.part)
 
 
 def lines_in_global_order(
@@ -130,18 +143,17 @@ def lines_in_global_order(
         lines["line_id"],
     )
     row = np.take(facts.row, order)
-    policy = np.take(facts.policy, order)
     groups = np.empty((n, len(product_tables.LEVELS)), dtype=np.int32 if 3 * n_claims < 2**31 else np.int64)
     groups[:, 0] = np.take(facts.claim, order)
     groups[:, 1] = np.take(np.take(facts.claim_series + n_claims, facts.claim), order)
-    groups[:, 2] = policy
+    groups[:, 2] = np.take(facts.policy, order)
     groups[:, 2] += 2 * n_claims
     return InGlobalOrder(
         order=order,
         row=row,
         part=np.take(table.item_part, row),
         groups=groups,
-        policy=policy,
+        first_policy_code=2 * n_claims,
         policy_terms={name: _part_terms(policies, name) for name in ("deductible", "limit")},
         table=table,
     )
@@ -173,11 +185,15 @@ def after_deductible(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
     What a line absorbs is its cumulative-capped share of the deductible within its group
     (``parts.<part>.deductible_per``), subtracted from its amount.
     """
-    table, row, deductible = lines.table, lines.row, lines.part_term("deductible")
-    applies = np.take(table.item_deductible, row) & (deductible >= 0)
+    table, row = lines.table, lines.row
+    applies = np.take(table.item_deductible, row) & lines.has_part_term("deductible")
     level = np.take(table.row_terms["deductible_level"], row)
+
+    def deductibles(rows: np.ndarray) -> np.ndarray:
+        return lines.part_term("deductible", rows)
+
     # what each line absorbs where the deductible applies, the line's own amount elsewhere
-    result, rows = capped_at_level(amount, applies, level, deductible, lines.groups, (lines.part, len(PARTS)))
+    result, rows = capped_at_level(amount, applies, level, deductibles, lines.groups, (lines.part, len(PARTS)))
     result[rows] = np.take(amount, rows) - np.take(result, rows)
     return result
 
@@ -197,7 +213,9 @@ def after_sublimit(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
     sublimit = np.take(table.item_sublimit, row)
     for depth in range(table.sublimit_levels.shape[1]):
         level = np.take(table.row_terms[f"sublimit_level_{depth}"], row)
-        amount, _ = capped_at_level(amount, sublimit >= 0, level, sublimit, lines.groups, (row, len(table.item_number)))
+        within = (row, len(table.item_number))
+        # the step's own intermediate from the second level on: written over, not copied
+        amount, _ = capped_at_level(amount, sublimit >= 0, level, sublimit, lines.groups, within, depth > 0)
     return amount
 
 
@@ -206,19 +224,29 @@ def after_limit(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
     per claim, then per policy (``leak_lite``: per policy only); expense lines per series, then per
     policy (``leak_lite``: per claim only)." (The levels are ``parts.<part>.limit_per``, innermost
     first; the limit is the policy's ``liability_limit`` / ``expense_limit``.)"""
-    table, row, limit = lines.table, lines.row, lines.part_term("limit")
+    table, row, applies = lines.table, lines.row, lines.has_part_term("limit")
+
+    def limits(rows: np.ndarray) -> np.ndarray:
+        return lines.part_term("limit", rows)
+
     for depth in range(table.limit_levels.shape[2]):
         level = np.take(table.row_terms[f"limit_level_{depth}"], row)
-        amount, _ = capped_at_level(amount, limit >= 0, level, limit, lines.groups, (lines.part, len(PARTS)))
+        within = (lines.part, len(PARTS))
+        amount, _ = capped_at_level(amount, applies, level, limits, lines.groups, within, depth > 0)  # as above
     return amount
 
 
 def payable(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
     """Step 6, in global order. CALCULATION.md: "**Combined cap** (``leak_lite``): liability + expense
     per policy capped at 100,000,000." (The cap is the product's ``combined_cap``.)"""
-    combined = np.take(lines.table.row_terms["combined_cap"], lines.row)
-    policy_level = np.where(combined >= 0, product_tables.LEVELS.index("policy"), -1)
-    result, _ = capped_at_level(amount, combined >= 0, policy_level, combined, lines.groups)
+    combined_cap = lines.table.row_terms["combined_cap"]
+    applies = np.take(combined_cap >= 0, lines.row)
+    policy_level = np.where(applies, np.int8(product_tables.LEVELS.index("policy")), np.int8(-1))
+
+    def caps(rows: np.ndarray) -> np.ndarray:
+        return np.take(combined_cap, np.take(lines.row, rows))
+
+    result, _ = capped_at_level(amount, applies, policy_level, caps, lines.groups)
     return result
 
 
@@ -238,10 +266,12 @@ def waterfall_steps(
     steps["after_sublimit"] = after_sublimit(steps["after_reduction"], ordered)
     steps["after_limit"] = after_limit(steps["after_sublimit"], ordered)
     steps["payable"] = payable(steps["after_limit"], ordered)
+    order = ordered.order
+    del ordered  # its group codes are let go before the inverse permutation is made
     inverse = np.empty(len(lines), dtype=np.int64)
-    inverse[ordered.order] = np.arange(len(lines), dtype=np.int64)
-    del ordered
-    back = {name: np.take(values, inverse) for name, values in steps.items()}
+    inverse[order] = np.arange(len(lines), dtype=np.int64)
+    del order
+    back = {name: np.take(steps.pop(name), inverse) for name in list(steps)}  # each let go once moved
     return {"eligible_amount": facts.eligible_amount, "after_victim_cap": victim_capped, **back}
 
 

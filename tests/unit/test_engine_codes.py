@@ -171,6 +171,43 @@ def test_group_cumsum_and_capped_rows_match_the_primitive() -> None:
     assert capped_rows(amounts, rows, keys[rows], limits[rows]).tolist() == reference.tolist()
 
 
+def test_capped_rows_makes_its_keys_and_limits_when_given_functions() -> None:
+    """``capped_rows`` takes its keys and limits as arrays or as functions that make them (so that
+    ``capped_at_level`` frees the keys before the limits exist): the same figures either way."""
+    rng = np.random.default_rng(5)
+    amounts = rng.integers(0, 60, 400)
+    rows = np.flatnonzero(rng.random(400) < 0.7)
+    keys, limits = rng.integers(0, 30, len(rows)), rng.integers(0, 200, len(rows))
+    given_arrays = capped_rows(amounts, rows, keys, limits)
+    assert capped_rows(amounts, rows, lambda: keys.copy(), lambda: limits.copy()).tolist() == given_arrays.tolist()
+
+
+@given(
+    codes=st.lists(st.integers(0, 60), min_size=1, max_size=60),
+    spread=st.sampled_from([1, 2_000, 10**6]),
+    copies=st.sampled_from([1, 2_000]),
+)
+def test_dense_in_place_renumbers_keys_in_their_order(codes: list[int], spread: int, copies: int) -> None:
+    """Keys spanning a range wider than 65,536 codes but not sparser than two per key are renumbered in
+    place as the ranks of their distinct values (what ``np.unique`` gives); others are left as they
+    are (``group_cumsum`` factorizes sparse ones). The cap's figures cannot change either way (its
+    groups are the same), but the table of running totals has a row per group used."""
+    keys = np.tile(np.array(codes, dtype=np.int64) * spread, copies)
+    before = keys.copy()
+    caps.dense_in_place(keys)
+    size = int(before.max()) + 1
+    if 1 << 16 < size <= 2 * len(before) + 1024:
+        assert keys.tolist() == np.unique(before, return_inverse=True)[1].tolist()
+    else:
+        assert keys.tolist() == before.tolist()
+
+
+def test_dense_in_place_on_a_level_of_ten_million_codes() -> None:
+    keys = np.array([9_999_999, 4_000_000, 9_999_999, 4_000_001, 4_000_000] * 1_000_000, dtype=np.int64)
+    caps.dense_in_place(keys)
+    assert keys[:5].tolist() == [2, 0, 2, 1, 0] and int(keys.max()) == 2
+
+
 @given(
     pairs=st.lists(
         st.tuples(st.integers(0, 10**12), st.sampled_from([0, 1, 2, 5, 1_000_003, 2**40])),  # some sparse
