@@ -1,6 +1,6 @@
 """Text columns as pyarrow arrays, for the pyarrow kernels (``is_in``, ``index_in``, dictionary
 encoding, sorting) that validation and the claims engine use instead of Python objects, and the
-lookups built on them (``positions``, ``take_text``, ``mapped``); and the engine's columns of a few
+lookups built on them (``positions``, ``take_text``, ``mapped``, ``looked_up``); and the engine's columns of a few
 labels as pandas categoricals (``take_labels``), text again where they are shown or written
 (``labels_as_text``): a neutral module, so that ``schemas/``, ``pipeline/stages/``, ``pipeline/io/``
 and ``pipeline/reports/`` convert and look up text the same way."""
@@ -44,7 +44,7 @@ policy, claim or line on file, many times per month."""
 
 
 def positions(
-    values: pd.Series, universe: pd.Series | pd.Index | pa.Array | pa.ChunkedArray | Iterable[object]
+    values: pd.Series | pd.Index, universe: pd.Series | pd.Index | pa.Array | pa.ChunkedArray | Iterable[object]
 ) -> np.ndarray:
     """The position in ``universe`` of each value (its first occurrence), -1 where absent or empty."""
     text, table = arrow_strings(values), arrow_strings(universe)
@@ -117,6 +117,20 @@ def labels_as_text(frame: pd.DataFrame) -> pd.DataFrame:
     for column in labelled:
         text[column] = frame[column].astype("str")
     return text
+
+
+def looked_up(values: pd.Series, mapping: pd.Series, missing: object = None) -> pd.Series:
+    """``values.map(mapping)`` for a ``mapping`` keyed by text (its index unique) to values of any
+    dtype, which the result keeps: ``missing`` where a value is not in the index (None: the dtype's
+    own missing value, as ``map`` gives), aligned with ``values``' index. Looked up with pyarrow's
+    ``index_in``: pandas' ``map`` and ``isin`` on ``str`` columns hash or convert Python objects
+    (``isin`` of a million claim ids took 6.5 s, ``map`` of 5M line ids 1.9 s)."""
+    at = positions(values, mapping.index)
+    if missing is None:
+        taken = mapping.array.take(at, allow_fill=True)
+    else:
+        taken = mapping.array.take(at, allow_fill=True, fill_value=missing)
+    return pd.Series(taken, index=values.index, name=mapping.name)
 
 
 def mapped(values: pd.Series, mapping: pd.Series) -> pd.Series:

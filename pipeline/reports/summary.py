@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.arrow_text import looked_up
 from pipeline.calendar import month_end, previous_month
 from pipeline.money import ratio_parts
 from pipeline.products.load import ProductBook
@@ -332,7 +333,7 @@ def line_products(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFr
         return lines["product"]
     policy_of_claim = claims.drop_duplicates("claim_id", keep="last").set_index("claim_id")["policy_id"]
     product_of_policy = policies.drop_duplicates("policy_id", keep="last").set_index("policy_id")["product"]
-    return lines["claim_id"].map(policy_of_claim).map(product_of_policy)
+    return looked_up(looked_up(lines["claim_id"], policy_of_claim), product_of_policy)
 
 
 def by_item(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, book: ProductBook) -> pd.DataFrame:

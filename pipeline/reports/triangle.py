@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipeline.arrow_text import looked_up
 from pipeline.calendar import month_ends, month_numbers, month_starts, months_from
 
 HISTORY_COLUMNS = ("claim_id", "valuation_month", "payable_total")
@@ -50,7 +51,7 @@ def triangle_long(payable_history: pd.DataFrame, claims: pd.DataFrame, month: st
     """
     history = payable_history[payable_history["valuation_month"] <= month]
     origin_of = accident_months(claims)
-    history = history.assign(accident_month=history["claim_id"].map(origin_of))
+    history = history.assign(accident_month=looked_up(history["claim_id"], origin_of))
     history = history[history["accident_month"].notna()]
     if history.empty:
         return pd.DataFrame({c: pd.Series(dtype="int64") for c in LONG_COLUMNS})

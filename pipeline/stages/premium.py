@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.arrow_text import looked_up
 from pipeline.calendar import MONTHS_PER_YEAR, add_months, whole_months_between
 from pipeline.money import ratio_parts
 from pipeline.products.load import Product, ProductBook
@@ -283,7 +284,7 @@ def accounted_policies(priced_now: pd.DataFrame, priced_before: pd.DataFrame) ->
     movements = {}
     for figure, movement in MOVEMENTS.items():
         now = priced_now[figure].astype("Int64")
-        then = priced_now["policy_id"].map(before[figure]).astype("Int64")
+        then = looked_up(priced_now["policy_id"], before[figure]).astype("Int64")
         change = now.fillna(0) - then.fillna(0)
         movements[movement] = change.where(now.notna() | then.notna()).astype("Int64")
     return priced_now.assign(**movements)

@@ -12,7 +12,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.arrow_text import labels_as_text, mapped, positions, take_labels, take_text
+from pipeline.arrow_text import labels_as_text, looked_up, mapped, positions, take_labels, take_text
 from pipeline.stages import caps
 from pipeline.stages.caps import capped_rows, global_order, group_cumsum
 from pipeline.stages.codes import codes, lookup, text_order_codes, text_rank
@@ -102,6 +102,36 @@ def test_mapped_equals_pandas_map(values: list[str | None], keys: list[str]) -> 
     assert [None if pd.isna(value) else value for value in got] == [
         None if pd.isna(value) else value for value in expected
     ]
+
+
+@given(
+    values=st.lists(st.one_of(st.none(), st.sampled_from(["c1", "c2", "c10", "ｃ1", ""])), max_size=30),
+    keys=st.lists(st.sampled_from(["c1", "c2", "c10", "ｃ1", ""]), unique=True, max_size=5),
+    amounts=st.lists(st.integers(-(2**62), 2**62), min_size=5, max_size=5),
+)
+def test_looked_up_equals_pandas_map_and_keeps_the_dtype(
+    values: list[str | None], keys: list[str], amounts: list[int]
+) -> None:
+    """``looked_up`` (claim totals, movements, the triangle's accident months) gives what
+    ``Series.map`` gives for int64, nullable Int64 and text mappings, on a non-default index; with
+    ``missing`` an int64 mapping stays int64, exact to the yen beyond float's 2**53."""
+    column = pd.Series(values, index=pd.RangeIndex(7, 7 + len(values)), dtype="str")
+    index = pd.Index(keys, dtype="str")
+    mappings = [
+        pd.Series(amounts[: len(keys)], index=index, dtype="int64"),
+        pd.Series(amounts[: len(keys)], index=index, dtype="Int64"),
+        pd.Series([f"P{key}" for key in keys], index=index, dtype="str"),
+    ]
+    for mapping in mappings:
+        got, expected = looked_up(column, mapping), column.map(mapping)
+        assert got.index.equals(column.index)
+        assert [None if pd.isna(value) else value for value in got] == [
+            None if pd.isna(value) else value for value in expected
+        ]
+    filled = looked_up(column, mappings[0], 0)
+    by_key = dict(zip(keys, amounts, strict=False))
+    assert filled.dtype == np.int64
+    assert filled.tolist() == [by_key.get(value, 0) if value is not None else 0 for value in values]
 
 
 @given(
