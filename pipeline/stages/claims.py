@@ -211,8 +211,14 @@ def claim_payables(valuation: str, lines: pd.DataFrame) -> pd.DataFrame:
     triangle's input, from its lines (``adjudicated_lines`` or ``line_payables``: ``claim_id``,
     ``part``, ``payable``). One row per claim: a run sums a valuation's lines as they come and
     keeps this instead of them."""
-    totals = claim_totals(lines[["claim_id"]].drop_duplicates(), lines)[["claim_id", "payable_total"]]
-    return totals.assign(valuation_month=valuation)[PAYABLE_HISTORY_COLUMNS]
+    totals = payable_by_part(lines, "claim_id")  # its claims in the order of their first lines
+    return pd.DataFrame(
+        {
+            "claim_id": pd.Series(totals.index, dtype=lines["claim_id"].dtype),
+            "valuation_month": pd.Series(valuation, index=pd.RangeIndex(len(totals)), dtype="str"),
+            "payable_total": totals["payable_total"].to_numpy(dtype=np.int64),
+        }
+    )[PAYABLE_HISTORY_COLUMNS]
 
 
 def payable_history(valuations: Iterable[pd.DataFrame]) -> pd.DataFrame:
