@@ -58,7 +58,7 @@ from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import Reinsurance, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, versions_of
-from pipeline.stages.waterfall import line_payables
+from pipeline.stages.waterfall import LINE_COLUMNS_READ, line_payables
 from pipeline.tables import MonthValidated
 
 log = logging.getLogger("pipeline")
@@ -228,7 +228,8 @@ def run_month(
             valuations = bordereau_months(validated.history, month)
             versions = versions_of(validated.history)  # the history in file order, once for every month
             current = versions.as_at(month)
-            previous = versions.as_at(previous_month(month))
+            # as at M−1 only the claims engine reads the lines: the view keeps the columns it reads
+            previous = versions.as_at(previous_month(month), line_columns=LINE_COLUMNS_READ)
             rows.update(rows_out=len(current.policies) + len(current.claims) + len(current.lines))
 
         with stages.stage("premium") as rows:
@@ -261,7 +262,9 @@ def run_month(
         with stages.stage("triangle") as rows:
             # the claims as at every earlier month, each earlier month's view made when the engine gets to
             # it and its lines summed per claim as they come: the run holds one earlier month at a time
-            earlier = versions.each_as_at([valuation for valuation in valuations if valuation not in latest_payables])
+            earlier = versions.each_as_at(
+                [valuation for valuation in valuations if valuation not in latest_payables], LINE_COLUMNS_READ
+            )
             computed = claims_engine.each_claim_payables(frames_in_force(earlier), book)
             history = payable_history(
                 latest_payables[valuation] if valuation in latest_payables else next(computed)[1]

@@ -111,16 +111,23 @@ class Versions:
     claims: FileOrder
     lines: FileOrder
 
-    def as_at(self, month: str) -> InForce:
+    def as_at(self, month: str, line_columns: Sequence[str] | None = None) -> InForce:
         """The policies, claims and lines in force as at ``month``: call it with M and with M−1 to
         get the two views a month's movements are computed from (CALCULATION.md § Time). A line
-        carries ``first_month``, the month of its first valid row (its place in the queue)."""
+        carries ``first_month``, the month of its first valid row (its place in the queue).
+        ``line_columns`` keeps only those of the lines' columns (the history's order; those it lacks
+        are left out) beside ``first_month``: a view that only the claims engine reads (as at M−1,
+        and the triangle's earlier months) is copied with the columns the engine reads, not the
+        thirty-odd of every line."""
         history = self.history
         policies = history.policies.take(self.policies.positions[self.policies.latest(month)])
         claims = history.claims.take(self.claims.positions[self.claims.latest(month)])
         kept = self.lines.latest(month)
         first_month = history.lines[MONTH].array.take(self.lines.positions[self.lines.first_version[kept]])
-        lines = history.lines.take(self.lines.positions[kept]).assign(first_month=first_month)
+        every_line = history.lines
+        if line_columns is not None:
+            every_line = every_line[[column for column in every_line.columns if column in set(line_columns)]]
+        lines = every_line.take(self.lines.positions[kept]).assign(first_month=first_month)
         return InForce(
             month=month,
             policies=policies.reset_index(drop=True),
@@ -128,10 +135,11 @@ class Versions:
             lines=lines.reset_index(drop=True),
         )
 
-    def each_as_at(self, months: Sequence[str]) -> Mapping[str, InForce]:
-        """The views as at each of ``months``, each made when it is asked for and not kept
-        (:class:`MadeWhenAsked`): a run that goes through ten earlier months holds one at a time."""
-        return MadeWhenAsked(tuple(months), self.as_at)
+    def each_as_at(self, months: Sequence[str], line_columns: Sequence[str] | None = None) -> Mapping[str, InForce]:
+        """The views as at each of ``months`` (with ``line_columns`` as ``as_at``), each made when it
+        is asked for and not kept (:class:`MadeWhenAsked`): a run that goes through ten earlier
+        months holds one at a time."""
+        return MadeWhenAsked(tuple(months), lambda month: self.as_at(month, line_columns))
 
 
 Value = TypeVar("Value")

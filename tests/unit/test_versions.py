@@ -56,6 +56,37 @@ def test_latest_valid_version_wins_and_first_month_is_kept():
     LineValid.validate(may.lines)
 
 
+def test_a_view_with_the_columns_the_engine_reads_has_the_same_rows_and_payables() -> None:
+    """``as_at(month, line_columns)`` (the run's views as at M−1 and the triangle's earlier months)
+    keeps only the lines' columns asked for, in the history's order, beside ``first_month``: the
+    same rows and values as the whole view, and the same ``line_payables``."""
+    from pipeline.stages.versions import versions_of
+    from pipeline.stages.waterfall import LINE_COLUMNS_READ, line_payables
+
+    history = History(
+        policies=factories.policies({"bordereau_month": "2026-04"}),
+        claims=factories.claims({"bordereau_month": "2026-04"}),
+        lines=factories.lines(
+            {"bordereau_month": "2026-04", "amount": 100},
+            {"bordereau_month": "2026-05", "line_id": "L00001", "amount": 250},
+            {"bordereau_month": "2026-05", "line_id": "L00002", "amount": 70},
+        ),
+    )
+    versions = versions_of(history)
+    for month in ("2026-04", "2026-05"):
+        whole, narrow = versions.as_at(month), versions.as_at(month, LINE_COLUMNS_READ)
+        kept = [column for column in whole.lines.columns if column in LINE_COLUMNS_READ]
+        assert list(narrow.lines.columns) == kept and len(kept) < len(whole.lines.columns)
+        pd.testing.assert_frame_equal(narrow.lines, whole.lines[kept])
+        pd.testing.assert_frame_equal(narrow.claims, whole.claims)
+        book = load_products()
+        pd.testing.assert_frame_equal(
+            line_payables(narrow.lines, narrow.claims, narrow.policies, book),
+            line_payables(whole.lines, whole.claims, whole.policies, book),
+        )
+    assert list(versions.each_as_at(["2026-05"], LINE_COLUMNS_READ)["2026-05"].lines.columns) == kept
+
+
 def test_as_at_never_mutates_the_history():
     history = History(factories.policies({}), factories.claims({}), factories.lines({}))
     before = history.lines.copy()
@@ -184,9 +215,9 @@ def test_each_as_at_makes_a_view_only_when_asked_and_keeps_none(monkeypatch) -> 
     made: list[str] = []
     real = Versions.as_at
 
-    def counted(self: Versions, month: str) -> InForce:
+    def counted(self: Versions, month: str, line_columns: list[str] | None = None) -> InForce:
         made.append(month)
-        return real(self, month)
+        return real(self, month, line_columns)
 
     monkeypatch.setattr(Versions, "as_at", counted)
     each = versions.each_as_at(["2026-04", "2026-05"])
