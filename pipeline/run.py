@@ -217,6 +217,11 @@ def run_month(
             validated = combined(every_month)
             table = reconciliation(validated.counts, validated.rejected)
             quality = data_quality(every_month)
+            # the history is a copy of the months' rows (``combined``): the months are let go now,
+            # not kept beside it to the end of the triangle
+            del validated_by_holder, outcomes, every_month
+            for read in reads:
+                read.outcomes_let_go()
             rows.update(
                 rows_in=int(table["rows_read"].iloc[-1]),
                 rows_out=int(table["rows_processed"].iloc[-1]),
@@ -275,9 +280,7 @@ def run_month(
             # returned) before the annotated workbooks' writers are forked, so that neither they nor
             # this process hold it while the workbooks are written
             rejected, counts = validated.rejected, validated.counts
-            del validated, versions, earlier, computed, validated_by_holder, outcomes, every_month
-            for read in reads:
-                read.outcomes_let_go()
+            del validated, versions, earlier, computed
             freed_memory_returned()
 
         info = run_info(input_dir, month, found_months, book, lang, table)

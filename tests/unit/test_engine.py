@@ -632,23 +632,30 @@ def test_a_run_lets_each_months_sheets_go_once_validated(engine: str, processes:
     """The sheets as read and row-checked (every cell of a large book, as Python values) are let go
     once their month is validated: none is alive when the run makes its views of the book (it failed
     while the run kept the read tasks' results, in the pandas engine's futures or its list of
-    results read here, to the end of the run)."""
+    results read here, to the end of the run). Nor are the months' validated rows once the history,
+    a copy of them, is made (it failed while the run kept the months to the end of the triangle)."""
     import pipeline.run as run
     from pipeline.stages import validate
 
     _book_with_rejections(tmp_path / "in")
     monkeypatch.setenv(READ_PROCESSES_VARIABLE, processes)
     given: list[weakref.ref[pd.DataFrame]] = []
+    validated: list[weakref.ref[pd.DataFrame]] = []
 
     def watched(month, sheets, known, book):
         sheets = list(sheets)
         given.extend(weakref.ref(frame) for sheet in sheets for frame in (sheet.raw.frame, sheet.frame))
-        return validate_month(month, sheets, known, book)
+        result = validate_month(month, sheets, known, book)
+        outcome = result[0]
+        validated.extend(weakref.ref(frame) for frame in (outcome.policies, outcome.claims, outcome.lines))
+        return result
 
     def after_validation(history):
         gc.collect()
         alive = [ref for ref in given if ref() is not None]
         assert given and not alive, f"{len(alive)} of {len(given)} sheets still alive after validation"
+        kept = [ref for ref in validated if ref() is not None]
+        assert validated and not kept, f"{len(kept)} of {len(validated)} months' rows alive beside the history"
         return versions_of(history)
 
     validate_month, versions_of = validate.validate_month, run.versions_of
