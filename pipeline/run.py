@@ -58,7 +58,7 @@ from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import Reinsurance, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, versions_of
-from pipeline.stages.waterfall import LINE_COLUMNS_READ, line_payables
+from pipeline.stages.waterfall import LINE_COLUMNS_READ, column_names_read, line_payables
 from pipeline.tables import MonthValidated
 
 log = logging.getLogger("pipeline")
@@ -83,7 +83,8 @@ STAGE_WIDTH = max(map(len, STAGES))  # the stage lines print as an aligned table
 class RunResult:
     """What a run as at ``month`` produced: the rows in force as at M (priced policies, claim totals,
     adjudicated lines) and the policies and claims as at M−1 (as validated; the lines as at M−1 are
-    let go after the claims stage, the validated history after the triangle: the months validated
+    let go after the claims stage, the validated history after the triangle, all but the columns
+    the claims engine reads already after the claims stage: the months validated
     again and ``pipeline.stages.versions.as_at`` give them), the rejected rows, the counts per sheet
     (with the reconciliation), every sheet written (``sheets``: file -> sheets), timings and the
     output folder; the months whose parse came from the cache, and the sheets written as Parquet."""
@@ -261,6 +262,12 @@ def run_month(
             policies_previous, claims_previous = previous.policies, previous.claims
             # each claim's first month, for reinsurance: the last read of the history's claims
             claims_with_first_months = with_first_months(claims, validated.history.claims, month)
+            # from here the history is read only for the triangle's views, and of them the claims
+            # engine reads a few columns: the others (the cells as read, provenance) are let go now
+            lines_read, claims_read, policies_read = column_names_read(book)
+            versions = versions.keeping(policies=policies_read, claims=claims_read, lines=lines_read)
+            rejected, counts = validated.rejected, validated.counts
+            del validated
             rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(latest_payables))
             del lines_before, previous, current
 
@@ -279,8 +286,7 @@ def run_month(
             # nothing reads the validated history after this: it is let go (and glibc's freed pages
             # returned) before the annotated workbooks' writers are forked, so that neither they nor
             # this process hold it while the workbooks are written
-            rejected, counts = validated.rejected, validated.counts
-            del validated, versions, earlier, computed
+            del versions, earlier, computed
             freed_memory_returned()
 
         info = run_info(input_dir, month, found_months, book, lang, table)

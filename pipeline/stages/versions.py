@@ -14,8 +14,8 @@ claims, a claim moving policy or dropping ``claim_made_date`` under its lines) i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
@@ -134,6 +134,24 @@ class Versions:
             claims=claims.reset_index(drop=True),
             lines=lines.reset_index(drop=True),
         )
+
+    def keeping(self, *, policies: Sequence[str], claims: Sequence[str], lines: Sequence[str]) -> Versions:
+        """These versions with only the named columns of each table of the history (those it has,
+        in its order; the lines' month always, which ``as_at`` reads for ``first_month``): once a run
+        has made its views as at M and M−1, the triangle's views are read by the claims engine alone,
+        and the history's other columns (the cells as read, provenance) can be let go before them.
+        The same rows, so the file orders worked out once still hold."""
+
+        def kept(frame: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
+            wanted = set(names)
+            return frame[[column for column in frame.columns if column in wanted]]
+
+        history = History(
+            kept(self.history.policies, policies),
+            kept(self.history.claims, claims),
+            kept(self.history.lines, [*lines, MONTH]),
+        )
+        return replace(self, history=history)
 
     def each_as_at(self, months: Sequence[str], line_columns: Sequence[str] | None = None) -> Mapping[str, InForce]:
         """The views as at each of ``months`` (with ``line_columns`` as ``as_at``), each made when it

@@ -345,13 +345,19 @@ def columns_read(
     and limit and a column per rider of the product data (a column a frame lacks stays missing):
     the same stage on these gives the same columns it adds (tests), so an engine that sends the
     frames elsewhere sends only these."""
-    terms = [f"{part}_{term}" for part in PARTS for term in ("deductible", "limit")]
-    read = [LINE_COLUMNS_READ, CLAIM_COLUMNS_READ, [*POLICY_COLUMNS_READ, *terms, *coverage.all_riders(products)]]
     lines, claims, policies = (
         frame[[column for column in wanted if column in frame.columns]]
-        for frame, wanted in zip((lines, claims, policies), read, strict=True)
+        for frame, wanted in zip((lines, claims, policies), column_names_read(products), strict=True)
     )
     return lines, claims, policies
+
+
+def column_names_read(products: ProductBook) -> tuple[list[str], list[str], list[str]]:
+    """The names of the lines', claims' and policies' columns that ``columns_read`` keeps: what
+    ``adjudicated_lines`` and ``line_payables`` read, the policies' each part's deductible and limit
+    and a column per rider of the product data."""
+    terms = [f"{part}_{term}" for part in PARTS for term in ("deductible", "limit")]
+    return LINE_COLUMNS_READ, CLAIM_COLUMNS_READ, [*POLICY_COLUMNS_READ, *terms, *coverage.all_riders(products)]
 
 
 PAYABLE_COLUMNS = ["line_id", "claim_id", "part", "payable"]

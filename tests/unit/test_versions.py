@@ -59,9 +59,10 @@ def test_latest_valid_version_wins_and_first_month_is_kept():
 def test_a_view_with_the_columns_the_engine_reads_has_the_same_rows_and_payables() -> None:
     """``as_at(month, line_columns)`` (the run's views as at M−1 and the triangle's earlier months)
     keeps only the lines' columns asked for, in the history's order, beside ``first_month``: the
-    same rows and values as the whole view, and the same ``line_payables``."""
+    same rows and values as the whole view, and the same ``line_payables``; so do the views of
+    versions ``keeping`` only the columns the engine reads (the run's, after its claims stage)."""
     from pipeline.stages.versions import versions_of
-    from pipeline.stages.waterfall import LINE_COLUMNS_READ, line_payables
+    from pipeline.stages.waterfall import LINE_COLUMNS_READ, column_names_read, line_payables
 
     history = History(
         policies=factories.policies({"bordereau_month": "2026-04"}),
@@ -85,6 +86,19 @@ def test_a_view_with_the_columns_the_engine_reads_has_the_same_rows_and_payables
             line_payables(whole.lines, whole.claims, whole.policies, book),
         )
     assert list(versions.each_as_at(["2026-05"], LINE_COLUMNS_READ)["2026-05"].lines.columns) == kept
+    # the run's versions once the views as at M and M−1 are made: only the columns the engine reads
+    lines_read, claims_read, policies_read = column_names_read(load_products())
+    narrowed = versions.keeping(policies=policies_read, claims=claims_read, lines=lines_read)
+    assert set(narrowed.history.lines.columns) < set(history.lines.columns)
+    assert set(narrowed.history.policies.columns) < set(history.policies.columns)
+    for month in ("2026-04", "2026-05"):
+        whole, narrow = versions.as_at(month), narrowed.as_at(month)
+        pd.testing.assert_frame_equal(narrow.claims, whole.claims[list(narrow.claims.columns)])
+        pd.testing.assert_frame_equal(narrow.policies, whole.policies[list(narrow.policies.columns)])
+        pd.testing.assert_frame_equal(
+            line_payables(narrow.lines, narrow.claims, narrow.policies, book),
+            line_payables(whole.lines, whole.claims, whole.policies, book),
+        )
 
 
 def test_as_at_never_mutates_the_history():
