@@ -101,6 +101,13 @@ def latest_versions(history: pd.DataFrame, id_column: str, month: str) -> pd.Dat
     return history.take(order.positions[order.latest(month)])
 
 
+def _only(frame: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
+    """``frame`` with only those of ``names`` it has, in its own column order (the columns share
+    its data: nothing is copied)."""
+    wanted = set(names)
+    return frame[[column for column in frame.columns if column in wanted]]
+
+
 @dataclass(frozen=True)
 class Versions:
     """The history with each table's :class:`FileOrder`: the rows in force as at any month, each
@@ -124,9 +131,7 @@ class Versions:
         claims = history.claims.take(self.claims.positions[self.claims.latest(month)])
         kept = self.lines.latest(month)
         first_month = history.lines[MONTH].array.take(self.lines.positions[self.lines.first_version[kept]])
-        every_line = history.lines
-        if line_columns is not None:
-            every_line = every_line[[column for column in every_line.columns if column in set(line_columns)]]
+        every_line = history.lines if line_columns is None else _only(history.lines, line_columns)
         lines = every_line.take(self.lines.positions[kept]).assign(first_month=first_month)
         return InForce(
             month=month,
@@ -141,15 +146,10 @@ class Versions:
         has made its views as at M and M−1, the triangle's views are read by the claims engine alone,
         and the history's other columns (the cells as read, provenance) can be let go before them.
         The same rows, so the file orders worked out once still hold."""
-
-        def kept(frame: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
-            wanted = set(names)
-            return frame[[column for column in frame.columns if column in wanted]]
-
         history = History(
-            kept(self.history.policies, policies),
-            kept(self.history.claims, claims),
-            kept(self.history.lines, [*lines, MONTH]),
+            _only(self.history.policies, policies),
+            _only(self.history.claims, claims),
+            _only(self.history.lines, [*lines, MONTH]),
         )
         return replace(self, history=history)
 
