@@ -18,6 +18,7 @@ import pandas as pd
 from pipeline.arrow_text import looked_up, positions
 from pipeline.products.load import ProductBook
 from pipeline.stages import coverage
+from pipeline.stages.codes import mapped_once_each
 from pipeline.stages.versions import InForce, MadeWhenAsked
 from pipeline.stages.waterfall import adjudicated_lines, line_payables
 
@@ -108,14 +109,15 @@ def remaining_limits(policies: pd.DataFrame, lines_now: pd.DataFrame, products: 
     paid_by_column = _on(policies["policy_id"], by_policy, list(PARTS_PAYABLE.values()))
     paid = {part: paid_by_column[column] for part, column in PARTS_PAYABLE.items()}
     per_policy = {
-        part: policies["product"]
-        .map({code: "policy" in p.definition["parts"][part]["limit_per"] for code, p in products.products.items()})
-        .eq(True)
+        part: mapped_once_each(
+            policies["product"],
+            {code: "policy" in p.definition["parts"][part]["limit_per"] for code, p in products.products.items()},
+        ).eq(True)
         for part in PARTS_PAYABLE
     }
     liability = (policies["liability_limit"] - paid["liability"]).astype("Int64").where(per_policy["liability"])
     expense = (policies["expense_limit"] - paid["expense"]).astype("Int64").where(per_policy["expense"])
-    cap = policies["product"].map(coverage.combined_caps(products)).astype("Int64")
+    cap = mapped_once_each(policies["product"], coverage.combined_caps(products)).astype("Int64")
     liability = liability.mask(cap.notna(), cap - paid["liability"] - paid["expense"])
     return pd.DataFrame(
         {

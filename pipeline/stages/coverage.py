@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipeline.money import ratio_parts
 from pipeline.products.load import PARTS, ProductBook
+from pipeline.stages.codes import mapped_once_each
 
 Table = TypeVar("Table")
 _BUILT: dict[tuple[str, int], tuple[ProductBook, Any]] = {}
@@ -43,7 +44,7 @@ def coverage_plan(policies: pd.DataFrame, products: ProductBook) -> pd.Series:
     """The plan whose rules apply to each policy: its ``plan``, or, where that is empty, the product's
     only plan (``leak_lite`` has no plan on the policy and uses ``standard`` in its data)."""
     only_plan = {code: p.plans[0] for code, p in products.products.items() if len(p.plans) == 1}
-    default = policies["product"].map(only_plan)
+    default = mapped_once_each(policies["product"], only_plan)
     plan = policies["plan"].astype("str").where(policies["plan"].notna(), default)
     return plan.astype("str")
 

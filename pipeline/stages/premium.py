@@ -40,6 +40,7 @@ from pipeline.arrow_text import looked_up
 from pipeline.calendar import MONTHS_PER_YEAR, add_months, whole_months_between
 from pipeline.money import ratio_parts
 from pipeline.products.load import Product, ProductBook
+from pipeline.stages.codes import mapped_once_each
 
 BAND_BASIS = "revenue_band"
 FACTOR_BASIS = "revenue_band_with_factors"
@@ -71,8 +72,8 @@ def _exact(values: Any, index: pd.Index) -> pd.Series:
 def _factor_fractions(options: pd.Series, factors: Mapping[Any, Decimal], table: str) -> tuple[pd.Series, pd.Series]:
     """Exact (numerator, denominator) of the factor of each row's option, as object columns of ints."""
     parts = {option: ratio_parts(factor) for option, factor in factors.items()}
-    numerators = options.map({option: part[0] for option, part in parts.items()})
-    denominators = options.map({option: part[1] for option, part in parts.items()})
+    numerators = mapped_once_each(options, {option: part[0] for option, part in parts.items()})
+    denominators = mapped_once_each(options, {option: part[1] for option, part in parts.items()})
     unknown = options[numerators.isna()]
     if len(unknown):
         raise ValueError(f"{table}: no factor for option(s) {sorted(set(unknown.tolist()))}")
@@ -93,7 +94,7 @@ def _factor_annual_premium(revenue: pd.Series, policies: pd.DataFrame, product: 
     tariff = product.tariff
     bands = tariff["revenue_bands"]
     positions = band_positions(revenue, bands)
-    plan_numbers = policies["plan"].map({plan: number for number, plan in enumerate(product.plans)})
+    plan_numbers = mapped_once_each(policies["plan"], {plan: number for number, plan in enumerate(product.plans)})
     if plan_numbers.isna().any():
         raise ValueError(f"{product.code}: unknown plan(s) {sorted(set(policies['plan'][plan_numbers.isna()]))}")
     base_table = np.array([[band[plan] for plan in product.plans] for band in bands], dtype="int64")
@@ -164,7 +165,7 @@ def _large_installment_below_minimum(policies: pd.DataFrame, annual: pd.Series, 
         code: product.definition.get("option_rules", {}).get("large_installment_min_annual_premium")
         for code, product in products.products.items()
     }
-    threshold = policies["product"].map(thresholds).astype("Int64")
+    threshold = mapped_once_each(policies["product"], thresholds).astype("Int64")
     below = (policies["payment_method"] == LARGE_INSTALLMENT) & (annual < threshold)
     return below.fillna(False).astype(bool)
 

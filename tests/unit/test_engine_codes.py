@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pipeline.arrow_text import labels_as_text, looked_up, mapped, positions, take_labels, take_text
 from pipeline.stages import caps
 from pipeline.stages.caps import capped_rows, global_order, group_cumsum
-from pipeline.stages.codes import codes, lookup, text_order_codes, text_rank
+from pipeline.stages.codes import codes, lookup, mapped_once_each, text_order_codes, text_rank
 from tests.helpers import cumulative_cap
 
 
@@ -24,6 +24,29 @@ def test_positions_and_codes() -> None:
     assert positions(values, pd.Series(["a", "b", "c"], dtype="str")).tolist() == [1, -1, -1, 0, 1]
     assert codes(pd.Series(["x", "y"], dtype=object), ["y"]).tolist() == [-1, 0]
     assert codes(values.iloc[:0], ["a"]).tolist() == []
+
+
+@given(
+    values=st.lists(st.one_of(st.none(), st.sampled_from(["p1", "p2", "leak_lite", ""])), max_size=40),
+    mapping=st.dictionaries(
+        st.sampled_from(["p1", "p2", "leak_lite", "", "other"]),
+        st.one_of(st.integers(0, 10**12), st.booleans(), st.sampled_from(["standard", "policy"]), st.none()),
+        max_size=4,
+    ),
+)
+def test_mapped_once_each_equals_pandas_map(values: list[str | None], mapping: dict[str, object]) -> None:
+    """``mapped_once_each`` (the tariff's options, a product's plan, limits and caps per policy) gives
+    what ``Series.map`` of the same dict gives, values and dtype, empty and unmapped cells included,
+    on a non-default index."""
+    column = pd.Series(values, index=pd.RangeIndex(3, 3 + len(values)), dtype="str")
+    numbers = pd.Series([len(value) if value else 0 for value in values], index=column.index, dtype="int64")
+    by_number = {len(key): value for key, value in mapping.items()}
+    for cells, keyed in ((column, mapping), (numbers, by_number)):
+        got, expected = mapped_once_each(cells, keyed), cells.map(keyed)
+        assert got.dtype == expected.dtype and got.index.equals(cells.index)
+        assert [None if pd.isna(value) else value for value in got] == [
+            None if pd.isna(value) else value for value in expected
+        ]
 
 
 def test_text_order_codes_sort_as_text_with_empties_last() -> None:
