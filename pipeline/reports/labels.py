@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.arrow_text import labels_as_text
+from pipeline.arrow_text import labels_as_text, take_text
 from pipeline.products.load import ProductBook
 
 LABELS_FILE = Path(__file__).with_name("labels.toml")
@@ -189,7 +189,13 @@ def _lookup(table: Mapping[str, str]) -> Callable[[str], str]:
 
 
 def _map_distinct(series: pd.Series, translate: Callable[[str], str]) -> pd.Series:
-    """Translate each distinct non-empty string once, then map the column (empty cells stay)."""
+    """Translate each distinct non-empty string once, then map the column (empty cells stay). A
+    ``str`` column is coded (``pd.factorize``) and its translations taken by code as Arrow text
+    (``take_text``): ``map`` of the translations on a ``str`` column of 2M lines, seven columns of
+    the Japanese annotated lines, took 4.3 s."""
+    if series.dtype == "str":
+        codes, uniques = pd.factorize(series)
+        return take_text([translate(value) if value else value for value in uniques], codes, series.index)
     if not (pd.api.types.is_string_dtype(series.dtype) or series.dtype == object):
         return series
     distinct = [v for v in series.dropna().unique() if isinstance(v, str) and v]

@@ -434,3 +434,24 @@ def test_tool_sheets_keep_canonical_names_in_japanese() -> None:
     about = sheets["about"].frame
     meaning = about.loc[about["code"] == "triangle_long", "meaning"].iloc[0]
     assert "columns=['cumulative'], cumulative=True" in meaning
+
+
+def test_japanese_labels_translate_each_cell_as_its_code_and_keep_empties() -> None:
+    """``Labels.localize`` in Japanese names each coded cell as the labels' own lookup of its code
+    (each distinct value translated once, then taken by code), leaves empty cells empty and
+    empty strings as they are, and keeps the rows' index."""
+    labels = labels_for(load_products(), "ja")
+    reasons = ["excluded", "paid", None, "", "excluded", "never_paid_item"]
+    index = pd.RangeIndex(10, 16)
+    frame = pd.DataFrame(
+        {
+            "reason": pd.Series(reasons, index=index, dtype="str"),
+            "event_type": pd.Series(["leak"] * 6, index=index, dtype="str"),
+        }
+    )
+    localized = labels.localize(frame)
+    assert localized.index.equals(frame.index)
+    expected = [None if value is None else (labels.reason(value) if value else "") for value in reasons]
+    assert [None if pd.isna(value) else value for value in localized["reason"]] == expected
+    assert localized["event_type"].tolist() == [labels.event_names["leak"]] * 6 != ["leak"] * 6
+    assert localized["reason"].iloc[0] == labels.reason("excluded") != "excluded"
