@@ -140,7 +140,7 @@ def test_looked_up_equals_pandas_map_and_keeps_the_dtype(
     ``missing`` an int64 mapping stays int64, exact to the yen beyond float's 2**53."""
     column = pd.Series(values, index=pd.RangeIndex(7, 7 + len(values)), dtype="str")
     index = pd.Index(keys, dtype="str")
-    mappings = [
+    mappings: list[pd.Series] = [
         pd.Series(amounts[: len(keys)], index=index, dtype="int64"),
         pd.Series(amounts[: len(keys)], index=index, dtype="Int64"),
         pd.Series([f"P{key}" for key in keys], index=index, dtype="str"),
