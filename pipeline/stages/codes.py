@@ -36,18 +36,20 @@ def factorized(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
 
 def mapped_once_each(values: pd.Series, mapping: Mapping[Any, Any]) -> pd.Series:
     """``values.map(mapping)`` for a dict, each distinct value mapped once: the column coded
-    (``pd.factorize``), its distinct values mapped by ``map`` itself (so the same values and dtype),
-    and those taken by code. Where a cell is empty or a value maps to nothing, ``map`` of the whole
-    column (pandas promotes the dtype for the missing values its own way). For the columns of a few
-    distinct values that the tariff and the product data key (a product, a plan, an option): ``map``
-    of a dict on a ``str`` column of 1.7M policies took 0.8 s, this 0.05 s."""
+    (``pd.factorize``), its distinct values (and an empty cell, if it has one, last) mapped by
+    ``map`` itself, and those taken by code (an empty cell's -1 reads the last). The result holds the
+    same set of values as ``map`` of the whole column, so pandas infers the same dtype for it, values
+    missing from the dict included. For the columns of a few distinct values that the tariff and the
+    product data key (a product, a plan, an option): ``map`` of a dict on a ``str`` column of 1.7M
+    policies took 0.8 s, this 0.05 s."""
+    if len(values) == 0:
+        return values.map(mapping)
     codes, uniques = pd.factorize(values)
-    if len(values) == 0 or (codes < 0).any():
-        return values.map(mapping)
-    distinct = pd.Series(uniques, dtype=values.dtype).map(mapping)
-    if distinct.isna().any():
-        return values.map(mapping)
-    return pd.Series(distinct.array.take(codes), index=values.index, name=values.name)
+    distinct = pd.Series(uniques, dtype=values.dtype)
+    empty = codes < 0
+    if empty.any():
+        distinct = pd.concat([distinct, values[empty].iloc[:1]], ignore_index=True)
+    return pd.Series(distinct.map(mapping).array.take(codes), index=values.index, name=values.name)
 
 
 def text_order_codes(values: pd.Series) -> np.ndarray:
