@@ -38,10 +38,16 @@ def _payable_by(lines: pd.DataFrame, key: str) -> pd.Series:
     """``payable`` of ``lines`` (int64) indexed by ``key`` (summed if a key repeats), summed on the
     keys' integer codes (``np.add.at``), not grouped on their text."""
     keys, uniques = pd.factorize(lines[key])
-    known = keys >= 0
-    total = np.zeros(len(uniques), dtype=np.int64)
-    np.add.at(total, keys[known], lines["payable"].to_numpy(dtype=np.int64)[known])
+    total = _summed(keys, len(uniques), lines["payable"].to_numpy(dtype=np.int64), keys >= 0)
     return pd.Series(total, index=pd.Index(uniques, name=key), dtype="int64")
+
+
+def _summed(keys: np.ndarray, size: int, payable: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``payable`` of the ``rows`` (a mask) summed per key code, ``size`` codes (``np.add.at``:
+    exact int64)."""
+    total = np.zeros(size, dtype=np.int64)
+    np.add.at(total, keys[rows], payable[rows])
+    return total
 
 
 def payable_by_part(lines: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -55,9 +61,7 @@ def payable_by_part(lines: pd.DataFrame, key: str) -> pd.DataFrame:
     sums = {}
     for part, column in PARTS_PAYABLE.items():
         rows = known & lines["part"].eq(part).to_numpy(dtype=bool, na_value=False)
-        total = np.zeros(len(uniques), dtype=np.int64)
-        np.add.at(total, keys[rows], payable[rows])
-        sums[column] = total
+        sums[column] = _summed(keys, len(uniques), payable, rows)
     by_part = pd.DataFrame(sums, index=pd.Index(uniques, name=key))
     return by_part.assign(payable_total=by_part[list(PARTS_PAYABLE.values())].sum(axis=1).astype("int64"))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -146,14 +147,15 @@ def lines_in_global_order(
     groups = np.empty((n, len(product_tables.LEVELS)), dtype=np.int32 if 3 * n_claims < 2**31 else np.int64)
     groups[:, 0] = np.take(facts.claim, order)
     groups[:, 1] = np.take(np.take(facts.claim_series + n_claims, facts.claim), order)
+    first_policy_code = 2 * n_claims
     groups[:, 2] = np.take(facts.policy, order)
-    groups[:, 2] += 2 * n_claims
+    groups[:, 2] += first_policy_code
     return InGlobalOrder(
         order=order,
         row=row,
         part=np.take(table.item_part, row),
         groups=groups,
-        first_policy_code=2 * n_claims,
+        first_policy_code=first_policy_code,
         policy_terms={name: _part_terms(policies, name) for name in ("deductible", "limit")},
         table=table,
     )
@@ -188,10 +190,7 @@ def after_deductible(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
     table, row = lines.table, lines.row
     applies = np.take(table.item_deductible, row) & lines.has_part_term("deductible")
     level = np.take(table.row_terms["deductible_level"], row)
-
-    def deductibles(rows: np.ndarray) -> np.ndarray:
-        return lines.part_term("deductible", rows)
-
+    deductibles = partial(lines.part_term, "deductible")  # of the lines capped, when capped
     # what each line absorbs where the deductible applies, the line's own amount elsewhere
     result, rows = capped_at_level(amount, applies, level, deductibles, lines.groups, (lines.part, len(PARTS)))
     result[rows] = np.take(amount, rows) - np.take(result, rows)
@@ -225,10 +224,7 @@ def after_limit(amount: np.ndarray, lines: InGlobalOrder) -> np.ndarray:
     policy (``leak_lite``: per claim only)." (The levels are ``parts.<part>.limit_per``, innermost
     first; the limit is the policy's ``liability_limit`` / ``expense_limit``.)"""
     table, row, applies = lines.table, lines.row, lines.has_part_term("limit")
-
-    def limits(rows: np.ndarray) -> np.ndarray:
-        return lines.part_term("limit", rows)
-
+    limits = partial(lines.part_term, "limit")  # of the lines capped, when capped
     for depth in range(table.limit_levels.shape[2]):
         level = np.take(table.row_terms[f"limit_level_{depth}"], row)
         within = (lines.part, len(PARTS))
