@@ -221,12 +221,12 @@ def global_order(
             same &= ordered[1:] == ordered[:-1]
     if not same.any():
         return order
-    starts = np.concatenate(([True], ~same))
     in_tie = np.zeros(n, dtype=bool)
     in_tie[1:] |= same
     in_tie[:-1] |= same
     at = np.flatnonzero(in_tie)
-    tie = np.cumsum(starts)[at]
+    # a tie's first line is not the same as the line before it: numbered among the lines in ties only
+    tie = np.cumsum(np.concatenate(([True], ~same))[at])
     rows = order[at]
     ids = arrow_strings(line_ids.iloc[rows])
     within = pc.sort_indices(pa.table({"tie": tie, "id": ids}), sort_keys=[("tie", "ascending"), ("id", "ascending")])

@@ -293,14 +293,14 @@ def context_columns(facts: LineFacts, claims: pd.DataFrame, products: ProductBoo
     table = product_tables.lookups(products)
     index = facts.index
     series = pc.coalesce(arrow_strings(claims["series_id"]), arrow_strings(claims["claim_id"]))
-    number = table.item_number[facts.row]
+    number = np.take(table.item_number, facts.row)
     return {
         "policy_id": take_text(arrow_strings(claims["policy_id"]), facts.claim, index),
         "product": take_labels(table.products, facts.product, index),
         "plan": take_labels(table.plans, np.take(facts.claim_plan, facts.claim), index),
         "series": take_text(series, facts.claim, index),
         "part": part_column(facts),
-        "item_number": pd.Series(pd.array(number, dtype="Int64"), index=index).mask(facts.row < 0),
+        "item_number": pd.Series(pd.arrays.IntegerArray(number, facts.row < 0), index=index),
     }
 
 
