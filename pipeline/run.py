@@ -55,7 +55,7 @@ from pipeline.stages.claims import (
 )
 from pipeline.stages.coverholders import coverholder_month, data_quality, in_month_order
 from pipeline.stages.premium import accounted_policies, priced_policies
-from pipeline.stages.reinsurance import Reinsurance, reinsurance, with_first_months
+from pipeline.stages.reinsurance import Reinsurance, claim_first_months, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, versions_of
 from pipeline.stages.waterfall import LINE_COLUMNS_READ, column_names_read, line_payables
@@ -68,9 +68,9 @@ STAGES = (
     "read",
     "validate",
     "versions",
+    "triangle",
     "premium",
     "claims",
-    "triangle",
     "annotate",
     "reinsurance",
     "reports",
@@ -236,7 +236,28 @@ def run_month(
             current = versions.as_at(month)
             # as at M−1 only the claims engine reads the lines: the view keeps the columns it reads
             previous = versions.as_at(previous_month(month), line_columns=LINE_COLUMNS_READ)
+            latest = [month, *([previous.month] if previous.month in valuations else [])]
+            # each claim's first month, for reinsurance: the last read of the history's whole rows
+            first_months = claim_first_months(validated.history.claims, month)
+            # from here the history is read only for the triangle's earlier views, and of them the
+            # claims engine reads a few columns: the others (the cells as read, provenance) are let go
+            lines_read, claims_read, policies_read = column_names_read(book)
+            versions = versions.keeping(policies=policies_read, claims=claims_read, lines=lines_read)
+            rejected, counts = validated.rejected, validated.counts
+            del validated
             rows.update(rows_out=len(current.policies) + len(current.claims) + len(current.lines))
+
+        with stages.stage("triangle") as rows:
+            # the claims as at every month before M−1, each month's view made when the engine gets to
+            # it and its lines summed per claim as they come: the run holds one earlier month at a
+            # time. Done before the month's own claims, so that the history is let go (and glibc's
+            # freed pages returned) before the lines as at M are adjudicated: neither they nor the
+            # annotated workbooks' writers, forked later, are held beside it
+            earlier = versions.each_as_at([v for v in valuations if v not in latest], LINE_COLUMNS_READ)
+            earlier_payables = dict(claims_engine.each_claim_payables(frames_in_force(earlier), book))
+            rows.update(rows_out=sum(map(len, earlier_payables.values())), months=len(earlier_payables))
+            del versions, earlier
+            freed_memory_returned()
 
         with stages.stage("premium") as rows:
             priced = priced_policies(current.policies, book, month_end(month))
@@ -256,38 +277,14 @@ def run_month(
                 remaining_limits(current.policies, lines_now, book), on="policy_id", how="left", validate="1:1"
             )
             # the triangle's rows of M and M−1 summed now: the lines as at M−1 are let go here
-            latest_payables = {month: claim_payables(month, lines_now)}
+            payables = {**earlier_payables, month: claim_payables(month, lines_now)}
             if lines_before is not None:
-                latest_payables[previous.month] = claim_payables(previous.month, lines_before)
+                payables[previous.month] = claim_payables(previous.month, lines_before)
+            history = payable_history(payables[valuation] for valuation in valuations)
             policies_previous, claims_previous = previous.policies, previous.claims
-            # each claim's first month, for reinsurance: the last read of the history's claims
-            claims_with_first_months = with_first_months(claims, validated.history.claims, month)
-            # from here the history is read only for the triangle's views, and of them the claims
-            # engine reads a few columns: the others (the cells as read, provenance) are let go now
-            lines_read, claims_read, policies_read = column_names_read(book)
-            versions = versions.keeping(policies=policies_read, claims=claims_read, lines=lines_read)
-            rejected, counts = validated.rejected, validated.counts
-            del validated
-            rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(latest_payables))
-            del lines_before, previous, current
-
-        with stages.stage("triangle") as rows:
-            # the claims as at every earlier month, each earlier month's view made when the engine gets to
-            # it and its lines summed per claim as they come: the run holds one earlier month at a time
-            earlier = versions.each_as_at(
-                [valuation for valuation in valuations if valuation not in latest_payables], LINE_COLUMNS_READ
-            )
-            computed = claims_engine.each_claim_payables(frames_in_force(earlier), book)
-            history = payable_history(
-                latest_payables[valuation] if valuation in latest_payables else next(computed)[1]
-                for valuation in valuations
-            )
-            rows.update(rows_out=len(history), months=len(valuations))
-            # nothing reads the validated history after this: it is let go (and glibc's freed pages
-            # returned) before the annotated workbooks' writers are forked, so that neither they nor
-            # this process hold it while the workbooks are written
-            del versions, earlier, computed
-            freed_memory_returned()
+            claims_with_first_months = with_first_months(claims, first_months)
+            rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(payables))
+            del lines_before, previous, current, payables, earlier_payables
 
         info = run_info(input_dir, month, found_months, book, lang, table)
         labels = labels_for(book, lang)

@@ -341,8 +341,8 @@ def claim_first_months(history_claims: pd.DataFrame, month: str) -> pd.Series:
     return upto.groupby("claim_id", sort=False)["bordereau_month"].min()
 
 
-def with_first_months(claims: pd.DataFrame, history_claims: pd.DataFrame, month: str) -> pd.DataFrame:
-    """``claims`` with ``first_month``: :func:`claim_first_months` of each claim."""
-    first = claim_first_months(history_claims, month)
+def with_first_months(claims: pd.DataFrame, first: pd.Series) -> pd.DataFrame:
+    """``claims`` with ``first_month``: each claim's first month in ``first``
+    (:func:`claim_first_months`, by claim id)."""
     found = positions(claims["claim_id"], first.index.to_series())
     return claims.assign(first_month=take_text(first.astype("str"), found, claims.index))

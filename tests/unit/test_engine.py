@@ -256,12 +256,13 @@ class RecordingEngine(PandasEngine):
 def test_a_run_adjudicates_every_column_only_as_at_its_month(tmp_path: Path) -> None:
     """What a run asks of its engine: every column of every line as at M (the annotated lines), only
     ``line_payables`` as at M−1 (the movements and the totals before) and, for every earlier month,
-    the per-claim totals of the triangle (summed where the engine adjudicates)."""
+    the per-claim totals of the triangle (summed where the engine adjudicates), asked first so that
+    the history is let go before the month's own lines are adjudicated."""
     engine = RecordingEngine()
     run_month(SAMPLE, "2027-03", tmp_path / "out", use_cache=False, engine=engine)
-    assert engine.calls[:2] == [("lines", ("2027-03",), "adjudicated_lines"), ("lines", ("2027-02",), "line_payables")]
-    ((kind, earlier, _),) = engine.calls[2:]
+    ((kind, earlier, _), *latest) = engine.calls
     assert kind == "per claim" and earlier and list(earlier) == sorted(earlier) and earlier[-1] < "2027-02"
+    assert latest == [("lines", ("2027-03",), "adjudicated_lines"), ("lines", ("2027-02",), "line_payables")]
 
 
 def test_dask_engine_row_checks_on_the_workers_what_the_pandas_engine_row_checks_here(dask_client, tmp_path) -> None:
