@@ -278,7 +278,11 @@ def dimension_rows(
         policies_in_force=in_force(policies, month_end(month)).astype("int64"),
         **{m: policies[m].fillna(0).astype("int64") for m in POLICY_MEASURES},
     )
-    claim_rows = _claims_with_policy(claims, table)
+    # of the claims, only what the breakdowns group and sum (not a copy of every column of every claim)
+    read = ["claim_id", "policy_id", "payable_total", "payable_this_month"]
+    claim_rows = _claims_with_policy(
+        claims[[*read, *(c for c in table.columns if c in claims and c not in read)]], table
+    )
     for column in table.columns.drop(["policy_id", "band_order"]):
         if column in claim_rows.columns:
             claim_rows[column] = claim_rows[column].astype("object").where(claim_rows[column].notna(), MISSING)
