@@ -285,6 +285,8 @@ def run_month(
             claims_with_first_months = with_first_months(claims, first_months)
             rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(payables))
             del lines_before, previous, current, payables, earlier_payables
+            # glibc's freed pages (the engine's, the views') returned before the writers are forked
+            freed_memory_returned()
 
         info = run_info(input_dir, month, found_months, book, lang, table)
         labels = labels_for(book, lang)
