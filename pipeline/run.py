@@ -283,7 +283,7 @@ def run_month(
             history = payable_history(payables[valuation] for valuation in valuations)
             policies_previous, claims_previous = previous.policies, previous.claims
             claims_with_first_months = with_first_months(claims, first_months)
-            rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(payables))
+            rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(latest))
             del lines_before, previous, current, payables, earlier_payables
             # glibc's freed pages (the engine's, the views') returned before the writers are forked
             freed_memory_returned()
