@@ -39,6 +39,7 @@ from pipeline.engine import (
 )
 from pipeline.engine.cluster import workers_of
 from pipeline.io.find import BordereauFiles
+from pipeline.memory import KEEP_FREED_MEMORY_FROM_ROWS, freed_memory_returned
 from pipeline.products.load import ProductBook
 from pipeline.stages.claims import ClaimsStage, Valuations, claim_payables
 from pipeline.stages.waterfall import adjudicated_lines, columns_read, line_payables
@@ -231,7 +232,13 @@ class DaskEngine:
         sent = columns_read(lines, claims, policies, book)
         parts = part_count(len(lines), workers)
         split = [split_by_part(frame, parts) for frame in _keyed(*sent, parts)]
-        return [self.client.scatter(pieces, hash=False) for pieces in split]
+        scattered = [self.client.scatter(pieces, hash=False) for pieces in split]
+        del split
+        if len(lines) >= KEEP_FREED_MEMORY_FROM_ROWS:
+            # the parts' copies and their serialised buffers (about 2.5 GB at 5M lines), freed in the
+            # middle of glibc's heap, handed back now rather than kept resident to the end of the run
+            freed_memory_returned()
+        return scattered
 
     def _submitted(
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage, workers: int, month: str

@@ -169,6 +169,25 @@ def test_each_engine_takes_each_valuation_once_and_holds_one_at_a_time(engine: s
         pd.testing.assert_frame_equal(adjudicated, adjudicated_lines(*frames[month], PRODUCTS), obj=month)
 
 
+def test_dask_engine_hands_the_heap_back_once_a_large_valuation_is_scattered(dask_client, monkeypatch) -> None:
+    """The parts of a valuation of at least ``KEEP_FREED_MEMORY_FROM_ROWS`` lines are copies made
+    here only to be scattered: once they are sent, glibc's freed pages are handed back, once per
+    valuation; a smaller valuation is not trimmed."""
+    import pipeline.engine.partitioned as partitioned
+
+    golden = _golden_valuations()
+    frames = {key: golden[key] for key in list(golden)[:3]}
+    trims: list[str] = []
+    monkeypatch.setattr(partitioned, "freed_memory_returned", lambda: trims.append("trimmed"))
+    views = ViewsMadeWhenAsked(frames)
+    list(DaskEngine(dask_client).each_claim_payables(views, PRODUCTS))
+    assert trims == []  # below the threshold: nothing trimmed
+    monkeypatch.setattr(partitioned, "KEEP_FREED_MEMORY_FROM_ROWS", 1)
+    views = ViewsMadeWhenAsked(frames)
+    list(DaskEngine(dask_client).each_claim_payables(views, PRODUCTS))
+    assert len(trims) == len(frames)
+
+
 @settings(max_examples=10, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(book=books(max_portfolios=10))
 def test_the_stages_read_only_the_columns_they_declare(book: Book) -> None:
