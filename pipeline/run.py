@@ -236,7 +236,8 @@ def run_month(
             current = versions.as_at(month)
             # as at M−1 only the claims engine reads the lines: the view keeps the columns it reads
             previous = versions.as_at(previous_month(month), line_columns=LINE_COLUMNS_READ)
-            latest = [month, *([previous.month] if previous.month in valuations else [])]
+            previous_valued = previous.month in valuations  # M−1 a month of the book (not before its first)
+            latest = [month, *([previous.month] if previous_valued else [])]
             # each claim's first month, for reinsurance: the last read of the history's whole rows
             first_months = claim_first_months(validated.history.claims, month)
             # from here the history is read only for the triangle's earlier views, and of them the
@@ -268,7 +269,7 @@ def run_month(
         with stages.stage("claims") as rows:
             # as at M every column of every line; as at M−1 only what the movements and totals read
             lines_now = adjudicated_by_month({month: current}, book, claims_engine)[month]
-            before = {previous.month: previous} if previous.month in valuations else {}
+            before = {previous.month: previous} if previous_valued else {}
             lines_before = adjudicated_by_month(before, book, claims_engine, line_payables).get(previous.month)
             lines = lines_with_movements(lines_now, lines_before)
             claims = claim_totals(current.claims, lines_now, previous.claims, lines_before)
