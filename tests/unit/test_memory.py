@@ -1,6 +1,6 @@
 """Arrow's pool: the system allocator in every process that imports ``pipeline``, unless Arrow's own
-environment variable names another; glibc keeping freed memory while the claims engine runs on a
-large book, and restored after (pipeline/memory.py)."""
+environment variable names another; glibc keeping freed memory and numpy advising no huge pages
+while the claims engine runs on a large book, and both restored after (pipeline/memory.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import ctypes
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -93,17 +94,54 @@ def test_a_large_step_takes_large_blocks_from_the_heap_and_glibc_is_restored_aft
     assert mapped_while_held() == 1
 
 
+def test_numpys_huge_page_switch_is_found() -> None:
+    """The switch is not a public API of numpy: an upgrade that moves it fails here, not silently."""
+    assert memory.NUMPY_HUGE_PAGES is not None
+    advised = huge_pages_advised()
+    assert memory.NUMPY_HUGE_PAGES(not advised) is advised
+    assert memory.NUMPY_HUGE_PAGES(advised) is (not advised)
+
+
+def huge_pages_advised() -> bool:
+    """Whether numpy advises huge pages for its arrays now (read by switching it and back)."""
+    assert memory.NUMPY_HUGE_PAGES is not None
+    advised = memory.NUMPY_HUGE_PAGES(True)
+    memory.NUMPY_HUGE_PAGES(advised)
+    return advised
+
+
+@pytest.fixture
+def advising_huge_pages() -> Iterator[None]:
+    """numpy advising huge pages (its default on Linux) for the test, as it was after it."""
+    assert memory.NUMPY_HUGE_PAGES is not None
+    before = memory.NUMPY_HUGE_PAGES(True)
+    yield
+    memory.NUMPY_HUGE_PAGES(before)
+
+
 @needs_glibc
-def test_a_small_step_changes_nothing() -> None:
+def test_a_large_step_advises_no_huge_pages_and_the_advice_is_restored_after(advising_huge_pages: None) -> None:
+    with memory.freed_memory_kept(memory.KEEP_FREED_MEMORY_FROM_ROWS):
+        assert not huge_pages_advised()
+        with memory.freed_memory_kept(memory.KEEP_FREED_MEMORY_FROM_ROWS):
+            assert not huge_pages_advised()
+        assert not huge_pages_advised()
+    assert huge_pages_advised()
+
+
+@needs_glibc
+def test_a_small_step_changes_nothing(advising_huge_pages: None) -> None:
     with memory.freed_memory_kept(memory.KEEP_FREED_MEMORY_FROM_ROWS - 1):
         assert mapped_while_held() == 1
+        assert huge_pages_advised()
 
 
 @needs_glibc
-def test_glibc_is_restored_when_the_step_fails() -> None:
+def test_glibc_and_numpy_are_restored_when_the_step_fails(advising_huge_pages: None) -> None:
     with pytest.raises(RuntimeError), memory.freed_memory_kept(memory.KEEP_FREED_MEMORY_FROM_ROWS):
         raise RuntimeError("a stage failed")
     assert mapped_while_held() == 1
+    assert huge_pages_advised()
 
 
 @needs_glibc
