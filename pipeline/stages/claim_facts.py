@@ -1,7 +1,7 @@
 """The facts of each claim that its lines share, as integer codes, worked out once per claim (not per
 line): its policy's position, product and plan, event and its row of the product data, exclusion,
 dates and cover period, riders, expense window (``claim_facts``); the positions that tie lines to
-claims and claims to policies (``claim_positions``); each claim's series within its policy
+claims and claims to policies (``line_claims``, ``claim_policies_and_ranks``); each claim's series within its policy
 (``series_codes``). Eligibility (``pipeline.stages.eligibility``) reads its reasons from these.
 """
 
@@ -44,25 +44,31 @@ def _ranked_ids(frame: pd.DataFrame, column: str) -> np.ndarray:
     return rank
 
 
-def claim_positions(
-    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per line, the position of its claim in ``claims``; per claim, the position of its policy in
-    ``policies`` (-1 if unknown) and the rank of its id in text order.
-
-    Raises ValueError if a line's claim or a claim's policy is missing (the stages before guarantee
-    it), or if a claim or policy id repeats.
-    """
+def claim_policies_and_ranks(claims: pd.DataFrame, policies: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per claim, the position of its policy in ``policies`` (-1 if unknown) and the rank of its id in
+    text order. Raises ValueError if a claim or policy id repeats."""
     claim_rank = _ranked_ids(claims, "claim_id")
     _ranked_ids(policies, "policy_id")
-    claim_policy = positions(claims["policy_id"], policies["policy_id"])
-    claim = positions(lines["claim_id"], claims["claim_id"])
+    return positions(claims["policy_id"], policies["policy_id"]), claim_rank
+
+
+def line_claims(lines: pd.DataFrame, claims: pd.DataFrame) -> np.ndarray:
+    """Per line, the position of its claim in ``claims`` (-1 if unknown): every line's claim id looked
+    up by its text, the engine's largest lookup (``line_facts`` runs it on a second thread beside the
+    claims' own facts; pyarrow releases the GIL)."""
+    return positions(lines["claim_id"], claims["claim_id"])
+
+
+def known_line_claims(lines: pd.DataFrame, claim: np.ndarray, claim_policy: np.ndarray) -> np.ndarray:
+    """``claim`` (``line_claims``) once every line's claim and every such claim's policy is known.
+    Raises ValueError naming up to five lines whose claim or policy is unknown (the stages before
+    guarantee there are none)."""
     known = claim >= 0
     known[known] = claim_policy[claim[known]] >= 0
     if not known.all():
         missing = ", ".join(lines["line_id"].iloc[np.flatnonzero(~known)[:5]].astype(str))
         raise ValueError(f"lines whose claim or policy is unknown: {missing}")
-    return claim, claim_policy, claim_rank
+    return claim
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ a ``damages`` line spent 2026-05-15 in Japan with the insurer's consent.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -187,6 +188,22 @@ def test_eligible_lines_keep_rows_order_index_and_add_context() -> None:
 def test_unknown_claim_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown"):
         eligible_lines(factories.lines({"claim_id": "C9999"}), factories.claims({}), factories.policies({}), PRODUCTS)
+
+
+def test_a_line_whose_claims_policy_is_unknown_is_an_error() -> None:
+    lines = factories.lines({"line_id": "L0007"})
+    with pytest.raises(ValueError, match="unknown: L0007"):
+        eligible_lines(lines, factories.claims({"policy_id": "P9999"}), factories.policies({}), PRODUCTS)
+
+
+def test_repeated_claim_ids_are_an_error_while_lines_are_looked_up_beside() -> None:
+    """The claims' checks raise on the engine's own thread; the lines' lookup on the second thread is
+    waited for, not left running."""
+    claims = pd.concat([factories.claims({}), factories.claims({})], ignore_index=True)
+    threads = threading.active_count()
+    with pytest.raises(ValueError, match="claim_id repeated"):
+        eligible_lines(factories.lines({}), claims, factories.policies({}), PRODUCTS)
+    assert threading.active_count() == threads
 
 
 def test_every_reason_has_one_function_named_for_it() -> None:
