@@ -42,6 +42,8 @@ POLICY_MEASURES = (
 )
 CLAIM_MEASURES = ("payable_liability", "payable_expense", "payable_total", "payable_this_month")
 LINE_MEASURES = ("amount", "eligible_amount", "payable", "payable_this_month")
+BREAKDOWN_CLAIM_MEASURES = ("payable_total", "payable_this_month")
+"""What the breakdowns by policy dimensions (``by_policy_dims``) sum of the claims."""
 THRESHOLDS_FILE = Path(__file__).with_name("summary.toml")
 with THRESHOLDS_FILE.open("rb") as _handle:
     _THRESHOLDS = tomllib.load(_handle)
@@ -279,7 +281,7 @@ def dimension_rows(
         **{m: policies[m].fillna(0).astype("int64") for m in POLICY_MEASURES},
     )
     # of the claims, only what the breakdowns group and sum (not a copy of every column of every claim)
-    read = ["claim_id", "policy_id", "payable_total", "payable_this_month"]
+    read = ["claim_id", "policy_id", *BREAKDOWN_CLAIM_MEASURES]
     claim_rows = _claims_with_policy(
         claims[[*read, *(c for c in table.columns if c in claims and c not in read)]], table
     )
@@ -303,15 +305,11 @@ def by_policy_dims(rows: DimensionRows, dims: list[str]) -> pd.DataFrame:
     ).reset_index()
     claim_sums = (
         rows.claims.groupby(keys, dropna=False, sort=False)
-        .agg(
-            claims=("claim_id", "size"),
-            payable_total=("payable_total", "sum"),
-            payable_this_month=("payable_this_month", "sum"),
-        )
+        .agg(claims=("claim_id", "size"), **{m: (m, "sum") for m in BREAKDOWN_CLAIM_MEASURES})
         .reset_index()
     )
     out = out.merge(claim_sums, on=keys, how="outer")
-    for column in ("policies", "policies_in_force", *POLICY_MEASURES, "claims", "payable_total", "payable_this_month"):
+    for column in ("policies", "policies_in_force", *POLICY_MEASURES, "claims", *BREAKDOWN_CLAIM_MEASURES):
         out[column] = out[column].fillna(0).astype("int64")
     out["loss_ratio"] = _ratio(out["payable_total"], out["earned_to_date"])
     sort_keys = [k for k in ("product", "band_order") if k in keys]
