@@ -97,6 +97,12 @@ def _numpy_huge_pages_switch() -> Callable[[bool], bool] | None:
 NUMPY_HUGE_PAGES = _numpy_huge_pages_switch()
 
 
+def _large(rows: int) -> bool:
+    """Whether a step over ``rows`` rows is large enough for glibc's freed memory to be worth keeping
+    or trimming (``KEEP_FREED_MEMORY_FROM_ROWS``)."""
+    return rows >= KEEP_FREED_MEMORY_FROM_ROWS
+
+
 @contextmanager
 def freed_memory_kept(rows: int) -> Iterator[None]:
     """For a step over ``rows`` rows (at least ``KEEP_FREED_MEMORY_FROM_ROWS``, with glibc; else
@@ -105,7 +111,7 @@ def freed_memory_kept(rows: int) -> Iterator[None]:
     numpy advises no huge pages for its arrays (``NUMPY_HUGE_PAGES``); at the end both are restored
     and every free page handed back (``malloc_trim``). Nested uses act once, at the outermost."""
     global _keeping
-    acting = GLIBC if rows >= KEEP_FREED_MEMORY_FROM_ROWS and not _keeping else None
+    acting = GLIBC if _large(rows) and not _keeping else None
     huge_pages_advised = None
     if acting is not None:
         _keeping = True
@@ -132,3 +138,11 @@ def freed_memory_returned() -> None:
     processes forked then would share it for nothing."""
     if GLIBC is not None:
         GLIBC.malloc_trim(0)
+
+
+def freed_memory_returned_after(rows: int) -> None:
+    """``freed_memory_returned`` after a step that made copies of ``rows`` rows and let them go, when
+    the step was large (the threshold of ``freed_memory_kept``); below it nothing: the trim would cost
+    more than it hands back."""
+    if _large(rows):
+        freed_memory_returned()

@@ -39,7 +39,7 @@ from pipeline.engine import (
 )
 from pipeline.engine.cluster import workers_of
 from pipeline.io.find import BordereauFiles
-from pipeline.memory import KEEP_FREED_MEMORY_FROM_ROWS, freed_memory_returned
+from pipeline.memory import freed_memory_returned_after
 from pipeline.products.load import ProductBook
 from pipeline.stages.claims import ClaimsStage, Valuations, claim_payables
 from pipeline.stages.waterfall import adjudicated_lines, columns_read, line_payables
@@ -234,10 +234,9 @@ class DaskEngine:
         split = [split_by_part(frame, parts) for frame in _keyed(*sent, parts)]
         scattered = [self.client.scatter(pieces, hash=False) for pieces in split]
         del split
-        if len(lines) >= KEEP_FREED_MEMORY_FROM_ROWS:
-            # the parts' copies and their serialised buffers (about 2.5 GB at 5M lines), freed in the
-            # middle of glibc's heap, handed back now rather than kept resident to the end of the run
-            freed_memory_returned()
+        # the parts' copies and their serialised buffers (about 2.5 GB at 5M lines), freed in the
+        # middle of glibc's heap, handed back now rather than kept resident to the end of the run
+        freed_memory_returned_after(len(lines))
         return scattered
 
     def _submitted(

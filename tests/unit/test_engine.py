@@ -173,16 +173,16 @@ def test_dask_engine_hands_the_heap_back_once_a_large_valuation_is_scattered(das
     """The parts of a valuation of at least ``KEEP_FREED_MEMORY_FROM_ROWS`` lines are copies made
     here only to be scattered: once they are sent, glibc's freed pages are handed back, once per
     valuation; a smaller valuation is not trimmed."""
-    import pipeline.engine.partitioned as partitioned
+    from pipeline import memory
 
     golden = _golden_valuations()
     frames = {key: golden[key] for key in list(golden)[:3]}
     trims: list[str] = []
-    monkeypatch.setattr(partitioned, "freed_memory_returned", lambda: trims.append("trimmed"))
+    monkeypatch.setattr(memory, "freed_memory_returned", lambda: trims.append("trimmed"))
     views = ViewsMadeWhenAsked(frames)
     list(DaskEngine(dask_client).each_claim_payables(views, PRODUCTS))
     assert trims == []  # below the threshold: nothing trimmed
-    monkeypatch.setattr(partitioned, "KEEP_FREED_MEMORY_FROM_ROWS", 1)
+    monkeypatch.setattr(memory, "KEEP_FREED_MEMORY_FROM_ROWS", 1)
     views = ViewsMadeWhenAsked(frames)
     list(DaskEngine(dask_client).each_claim_payables(views, PRODUCTS))
     assert len(trims) == len(frames)
