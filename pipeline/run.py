@@ -188,6 +188,7 @@ def run_month(
                         ),
                         read.cached,
                         book,
+                        claims_engine.validated_month,
                     )
                 )
                 validating += time.perf_counter() - started

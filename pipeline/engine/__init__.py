@@ -9,9 +9,11 @@ part per task and put back together (``read_tasks``, ``checked_task``, ``combine
 Dask engine runs the tasks on the workers, the pandas engine in forked processes of this machine
 when the book is large (``read_processes``), else in this process. The rest of validation (ids
 twice in a file, references to the policies and claims in force, restatements, series, the
-``*Valid`` model) needs what earlier sheets and months made known, so it runs month by month in the
-run's process: each month as soon as its tasks are done (``checked_months``, ``months_as_read``),
-while the tasks of the later months run. Claims:
+``*Valid`` model) needs what earlier sheets and months made known, so it runs month by month, each
+month as soon as its tasks are done (``checked_months``, ``months_as_read``), while the tasks of the
+later months run (``validated_month``): in the run's process, or with the Dask engine and
+``PIPELINE_VALIDATE_IN_PARTS=1`` in parts of whole policies on the workers
+(``pipeline.engine.validation_parts``). Claims:
 ``pipeline.stages.waterfall.adjudicated_lines``: every cap of the waterfall lives inside one
 policy (line, claim, series and policy limits), so the Dask engine splits the lines by policy and
 runs it unchanged on each part. Everything that crosses policies (versions, totals, reinsurance,
@@ -39,9 +41,9 @@ from pipeline.parse import carried
 from pipeline.products.load import ProductBook
 from pipeline.stages.claims import ClaimsStage, Valuations, each_adjudicated, each_claim_payables
 from pipeline.stages.rejections import failures_of
-from pipeline.stages.validate import row_checked
+from pipeline.stages.validate import Known, row_checked, validate_month
 from pipeline.stages.waterfall import adjudicated_lines
-from pipeline.tables import RawSheet, RowChecked
+from pipeline.tables import MonthValidated, RawSheet, RowChecked
 
 ENGINES = ("pandas", "dask")
 READ_PROCESSES_VARIABLE = "PIPELINE_READ_PROCESSES"
@@ -54,6 +56,15 @@ not finish sooner."""
 
 FileReader = Callable[[SourceFile], list[RawSheet]]
 """Reads one input file into its raw sheets (``pipeline.io.layouts.file_reader`` of a cover-holder)."""
+PART = "_policy_part"
+
+
+def policy_part(policy_id: pd.Series, parts: int) -> pd.Series:
+    """The part (0 to ``parts`` − 1) of each policy id: a stable hash of the id, the same in every
+    frame and on every machine (the Dask engine's key: its claims engine's parts and its cross-row
+    validation's, ``pipeline.engine.validation_parts``)."""
+    hashed = pd.util.hash_array(policy_id.astype(object).to_numpy())
+    return pd.Series((hashed % np.uint64(parts)).astype(np.int64), index=policy_id.index, name=PART)
 
 
 def checked_sheets(source: SourceFile, read: FileReader, book: ProductBook) -> list[RowChecked]:
@@ -166,12 +177,16 @@ def combined_checked(parts: Sequence[RowChecked]) -> RowChecked:
 
 class Engine(Protocol):
     """What a run needs of an engine: the row-checked sheets of the months to read, month by month
-    as they are read, the adjudicated lines as at every valuation, and what the manifest says about
-    the engine."""
+    as they are read, each month validated across rows, the adjudicated lines as at every
+    valuation, and what the manifest says about the engine."""
 
     def checked_months(
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
     ) -> Iterator[tuple[str, list[RowChecked]]]: ...
+
+    def validated_month(
+        self, month: str, sheets: Sequence[RowChecked], known: Known, book: ProductBook
+    ) -> tuple[MonthValidated, Known]: ...
 
     def each_adjudicated(
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
@@ -209,6 +224,12 @@ class PandasEngine:
         processes = read_processes(tasks)
         started = Started(work, processes, start=start, ahead=READS_AHEAD_PER_PROCESS * processes)
         return months_as_read(months, tasks, (sheets for _, sheets in started.each()))
+
+    def validated_month(
+        self, month: str, sheets: Sequence[RowChecked], known: Known, book: ProductBook
+    ) -> tuple[MonthValidated, Known]:
+        """The cross-row part of validation of one month, in this process (``validate_month``)."""
+        return validate_month(month, sheets, known, book)
 
     def each_adjudicated(
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines

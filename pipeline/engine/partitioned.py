@@ -1,7 +1,8 @@
 """The Dask engine: the input files read and row-checked one per task, a folder sheet one task per
-Parquet part (``checked_task``), and the
-claims stage's ``adjudicated_lines`` run unchanged on parts of the book that hold whole policies, on
-a dask.distributed cluster.
+Parquet part (``checked_task``), each month validated across rows (in the run's process, or with
+``PIPELINE_VALIDATE_IN_PARTS=1`` in parts that hold whole policies: ``pipeline.engine.validation_parts``),
+and the claims stage's ``adjudicated_lines`` run unchanged
+on parts of the book that hold whole policies, on a dask.distributed cluster.
 
 Every cap of the waterfall lives inside one policy, so the lines, claims and policies of each
 valuation are put into parts by a code of their policy (``policy_part``: a hash of ``policy_id``
@@ -16,6 +17,7 @@ here knows a rule.
 from __future__ import annotations
 
 import itertools
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,25 +32,29 @@ from distributed import Client, Future
 
 from pipeline.arrow_text import positions
 from pipeline.engine import (
+    PART,
     READS_AHEAD_PER_PROCESS,
     FileReader,
     checked_task,
     month_sources,
     months_as_read,
+    policy_part,
     read_tasks,
 )
 from pipeline.engine.cluster import workers_of
+from pipeline.engine.validation_parts import month_from_parts, month_parts, part_outcome
+from pipeline.errors import FatalInputError
 from pipeline.io.find import BordereauFiles
 from pipeline.memory import freed_memory_returned_after
 from pipeline.products.load import ProductBook
 from pipeline.stages.claims import ClaimsStage, Valuations, claim_payables
+from pipeline.stages.validate import Known, known_after, validate_month
 from pipeline.stages.waterfall import adjudicated_lines, columns_read, line_payables
-from pipeline.tables import RowChecked
+from pipeline.tables import MonthValidated, RowChecked
 
 LOCAL = "LocalCluster"
 """What the manifest names as the scheduler of a LocalCluster started by the run (its address is a
 random port, gone with the run: naming it would make two runs' manifests differ)."""
-PART = "_policy_part"
 POSITION = "_line_position"
 PARTS_PER_WORKER = 2
 """Parts per worker and valuation: enough to balance the load, few enough to keep tasks large."""
@@ -59,17 +65,27 @@ VALUATIONS_AHEAD = 2
 """Valuations whose parts are on the workers at once: one computed while the run's process gathers
 the one before and splits the next. Submitted all at once, the triangle's ten earlier months would
 all wait on the workers whenever they fall behind (on this machine they keep up: README)."""
+VALIDATE_IN_PARTS_VARIABLE = "PIPELINE_VALIDATE_IN_PARTS"
+"""``1``: the Dask engine validates each month across rows in parts on the workers
+(``DaskEngine.validated_month``); unset or ``0``: in the run's process, as the pandas engine does.
+Off by default: the run's process splits each month and what is known before it, sends the parts
+and puts their outcomes together, which on this machine costs more than validating the month
+itself (README § Beyond one machine: a 1M-line book's cross-row validation 7.5 s whole, 22 s in
+parts on two workers); it pays once a month's sheets stay on the workers."""
+
+
+def validates_in_parts() -> bool:
+    """Whether ``PIPELINE_VALIDATE_IN_PARTS`` asks the Dask engine to validate across rows in parts."""
+    value = os.environ.get(VALIDATE_IN_PARTS_VARIABLE, "").strip()
+    if value not in ("", "0", "1"):
+        raise FatalInputError(VALIDATE_IN_PARTS_VARIABLE, f"expected 0 or 1, got {value!r}")
+    return value == "1"
+
+
 DASK_CONFIG = {"dataframe.convert-string": False, "dataframe.shuffle.method": "tasks"}
 """For frames read lazily on the cluster (``with_parts``): text columns keep the pandas engine's
 dtypes, and the in-memory task shuffle unless told otherwise (``make bench-scale`` uses dask's p2p
 shuffle, on disk)."""
-
-
-def policy_part(policy_id: pd.Series, parts: int) -> pd.Series:
-    """The part (0 to ``parts`` − 1) of each policy id: a stable hash of the id, the same in every
-    frame and on every machine."""
-    hashed = pd.util.hash_array(policy_id.astype(object).to_numpy())
-    return pd.Series((hashed % np.uint64(parts)).astype(np.int64), index=policy_id.index, name=PART)
 
 
 def part_count(lines: int, workers: int) -> int:
@@ -171,9 +187,10 @@ def _keyed(
 class DaskEngine:
     """The claims engine on a dask.distributed cluster (``client``)."""
 
-    def __init__(self, client: Client, scheduler: str = LOCAL) -> None:
+    def __init__(self, client: Client, scheduler: str = LOCAL, in_parts: bool | None = None) -> None:
         self.client = client
         self.scheduler = scheduler
+        self.in_parts = validates_in_parts() if in_parts is None else in_parts
 
     def checked_months(
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
@@ -190,6 +207,26 @@ class DaskEngine:
         submit = partial(self.client.submit, checked_task, read=read, book=book, pure=False)
         ahead = READS_AHEAD_PER_PROCESS * max(1, workers_of(self.client))
         return months_as_read(months, tasks, _taken_in_order(submit, Future.result, tasks, ahead))
+
+    def validated_month(
+        self, month: str, sheets: Sequence[RowChecked], known: Known, book: ProductBook
+    ) -> tuple[MonthValidated, Known]:
+        """The cross-row part of validation of one month: in the run's process (``validate_month``),
+        or with ``in_parts`` (``PIPELINE_VALIDATE_IN_PARTS=1``) in parts on the workers, as
+        ``validate_month`` gives it of the whole month (``pipeline.engine.validation_parts``): the
+        month's row-checked sheets and what is known before it that its rules look at split here by
+        policy, the policies its ids join kept together (``month_parts``: a part per worker, more
+        from ``LINES_PER_PART`` rows a part), each part scattered and validated by
+        ``validate_month`` in a task of its own (``part_outcome``), the outcomes put back together
+        here (``month_from_parts``) and what the month makes known added (``known_after``)."""
+        if not self.in_parts:
+            return validate_month(month, sheets, known, book)
+        rows = sum(sheet.raw.rows_read for sheet in sheets)
+        parts = max(1, workers_of(self.client), -(-rows // LINES_PER_PART))
+        scattered = self.client.scatter(month_parts(sheets, known, parts), hash=False)
+        futures = self.client.map(part_outcome, scattered, month=month, book=book, pure=False)
+        outcome = month_from_parts(month, sheets, self.client.gather(futures))
+        return outcome, known_after(known, outcome)
 
     def each_adjudicated(
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
@@ -275,12 +312,13 @@ class DaskEngine:
         return month, ordered.reset_index(drop=True)
 
     def describe(self) -> dict[str, Any]:
-        return {
+        described = {
             "name": "dask",
             "version": dask.__version__,
             "workers": workers_of(self.client),
             "scheduler": self.scheduler,
         }
+        return described | ({"cross_row_validation": "in parts on the workers"} if self.in_parts else {})
 
 
 @dataclass(frozen=True)

@@ -433,17 +433,23 @@ def validate_month(
     return outcome, known_after(known, outcome, policies_known, claims_known)
 
 
+MonthValidation = Callable[[str, Sequence[RowChecked], Known, ProductBook], tuple[MonthValidated, Known]]
+"""``validate_month``, or an engine's way of giving its result (the Dask engine's: in parts)."""
+
+
 def validate_months(
     months: Sequence[str],
     sheets: Iterable[tuple[str, Sequence[RowChecked]]],
     done: Mapping[str, MonthValidated],
     book: ProductBook,
+    validate: MonthValidation = validate_month,
 ) -> list[MonthValidated]:
     """Every month in order: the outcome in ``done`` (from the parse cache) where there is one, else
-    the month's row-checked sheets validated against what the earlier months made known. ``sheets``
-    gives the other months in order, each with its sheets (a month it does not give has none), and
-    is taken one month at a time: each month is validated as soon as it comes, while the engine
-    still reads the later ones (``pipeline.engine.months_as_read``)."""
+    the month's row-checked sheets validated against what the earlier months made known
+    (``validate``: ``validate_month``, or the engine's). ``sheets`` gives the other months in
+    order, each with its sheets (a month it does not give has none), and is taken one month at a
+    time: each month is validated as soon as it comes, while the engine still reads the later ones
+    (``pipeline.engine.months_as_read``)."""
     results: list[MonthValidated] = []
     known = nothing_known()
     arriving = iter(sheets)
@@ -453,7 +459,7 @@ def validate_months(
             given, month_sheets = next(arriving, (month, ()))
             if given != month:
                 raise ValueError(f"the sheets of {given} came where those of {month} were expected")
-            result, known = validate_month(month, month_sheets, known, book)
+            result, known = validate(month, month_sheets, known, book)
         else:
             known = known_after(known, result)
         results.append(result)

@@ -239,7 +239,9 @@ def _outputs(folder: Path) -> dict[str, bytes]:
 @pytest.mark.slow
 def test_dask_engine_writes_the_same_workbooks_as_pandas_on_the_sample(dask_client, tmp_path: Path) -> None:
     pandas_run = run_month(SAMPLE, "2027-03", tmp_path / "pandas", use_cache=False)
-    dask_run = run_month(SAMPLE, "2027-03", tmp_path / "dask", use_cache=False, engine=DaskEngine(dask_client))
+    # the cross-row part of validation in parts on the workers (``validation_parts``), as whole here
+    engine = DaskEngine(dask_client, in_parts=True)
+    dask_run = run_month(SAMPLE, "2027-03", tmp_path / "dask", use_cache=False, engine=engine)
     expected, got = _outputs(pandas_run.output_folder), _outputs(dask_run.output_folder)
     assert got.keys() == expected.keys()
     assert [name for name in got if name.endswith(".xlsx")], "no workbook written"
@@ -252,6 +254,7 @@ def test_dask_engine_writes_the_same_workbooks_as_pandas_on_the_sample(dask_clie
         "version": manifests[1]["engine"]["version"],
         "workers": 2,
         "scheduler": LOCAL,
+        "cross_row_validation": "in parts on the workers",
     }
     constant = [{key: value for key, value in manifest.items() if key not in VARYING} for manifest in manifests]
     assert constant[0] == constant[1]
@@ -655,17 +658,19 @@ def test_a_run_lets_each_months_sheets_go_once_validated(engine: str, processes:
     results read here, to the end of the run). Nor are the months' validated rows once the history,
     a copy of them, is made (it failed while the run kept the months to the end of the triangle)."""
     import pipeline.run as run
-    from pipeline.stages import validate
 
     _book_with_rejections(tmp_path / "in")
     monkeypatch.setenv(READ_PROCESSES_VARIABLE, processes)
     given: list[weakref.ref[pd.DataFrame]] = []
     validated: list[weakref.ref[pd.DataFrame]] = []
 
-    def watched(month, sheets, known, book):
+    engine_class = DaskEngine if engine == "dask" else PandasEngine
+    validated_month = engine_class.validated_month
+
+    def watched(self, month, sheets, known, book):
         sheets = list(sheets)
         given.extend(weakref.ref(frame) for sheet in sheets for frame in (sheet.raw.frame, sheet.frame))
-        result = validate_month(month, sheets, known, book)
+        result = validated_month(self, month, sheets, known, book)
         outcome = result[0]
         validated.extend(weakref.ref(frame) for frame in (outcome.policies, outcome.claims, outcome.lines))
         return result
@@ -678,8 +683,8 @@ def test_a_run_lets_each_months_sheets_go_once_validated(engine: str, processes:
         assert validated and not kept, f"{len(kept)} of {len(validated)} months' rows alive beside the history"
         return versions_of(history)
 
-    validate_month, versions_of = validate.validate_month, run.versions_of
-    monkeypatch.setattr(validate, "validate_month", watched)
+    versions_of = run.versions_of
+    monkeypatch.setattr(engine_class, "validated_month", watched)
     monkeypatch.setattr(run, "versions_of", after_validation)
     runs = DaskEngine(request.getfixturevalue("dask_client")) if engine == "dask" else engine
     result = run_month(tmp_path / "in", "2026-05", tmp_path / "out", use_cache=False, engine=runs)
@@ -783,3 +788,60 @@ def test_the_dask_engine_has_at_most_two_valuations_on_the_cluster(dask_client) 
     for month, totals in got:
         expected = claim_payables(month, line_payables(*frames[month], PRODUCTS)).reset_index(drop=True)
         pd.testing.assert_frame_equal(totals, expected, obj=month)
+
+
+class MappingClient(CountingClient):
+    """A dask client that records the function and the number of tasks of each ``map``."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client)
+        self.maps: list[tuple[str, int]] = []
+
+    def map(self, function: Any, *iterables: Any, **kwargs: Any) -> Any:
+        futures = super().map(function, *iterables, **kwargs)
+        self.maps.append((function.__name__, len(futures)))
+        return futures
+
+
+def test_the_dask_engine_validates_each_month_across_rows_in_parts_on_the_workers(dask_client) -> None:
+    """The Dask engine's cross-row validation: each month one task per part on the workers (as many
+    parts as a valuation of its rows), the outcome and what it makes known those of
+    ``validate_month`` on the whole month, on months whose ids join policies in every way."""
+    from pipeline.stages.validate import nothing_known, validate_month
+    from tests.unit.test_validation_parts import assert_same_outcome, tangled_months
+
+    mapping = MappingClient(dask_client)
+    engine = DaskEngine(mapping, in_parts=True)  # type: ignore[arg-type]
+    known = nothing_known()
+    for month, sheets in tangled_months().items():
+        got, got_known = engine.validated_month(month, sheets, known, PRODUCTS)
+        expected, known = validate_month(month, sheets, known, PRODUCTS)
+        assert_same_outcome(got, expected, month)
+        for table in ("policies", "claims", "lines"):
+            pd.testing.assert_frame_equal(getattr(got_known, table), getattr(known, table), obj=f"{month} {table}")
+        assert got_known.rejected_policies == known.rejected_policies
+        assert got_known.rejected_claims == known.rejected_claims
+    assert mapping.maps == [("part_outcome", 2)] * 2  # a part per worker
+    mapping = MappingClient(dask_client)
+    here = DaskEngine(mapping, in_parts=False)  # type: ignore[arg-type]
+    for month, sheets in tangled_months().items():
+        assert_same_outcome(
+            here.validated_month(month, sheets, nothing_known(), PRODUCTS)[0],
+            validate_month(month, sheets, nothing_known(), PRODUCTS)[0],
+            month,
+        )
+    assert mapping.maps == []  # validated in this process
+
+
+def test_the_dask_engine_validates_in_parts_only_when_asked(monkeypatch) -> None:
+    from pipeline.engine.partitioned import VALIDATE_IN_PARTS_VARIABLE, validates_in_parts
+    from pipeline.errors import FatalInputError
+
+    for value, expected in (("", False), ("0", False), ("1", True), (" 1 ", True)):
+        monkeypatch.setenv(VALIDATE_IN_PARTS_VARIABLE, value)
+        assert validates_in_parts() is expected
+    monkeypatch.delenv(VALIDATE_IN_PARTS_VARIABLE)
+    assert validates_in_parts() is False
+    monkeypatch.setenv(VALIDATE_IN_PARTS_VARIABLE, "yes")
+    with pytest.raises(FatalInputError, match="expected 0 or 1"):
+        validates_in_parts()

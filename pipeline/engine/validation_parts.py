@@ -1,0 +1,284 @@
+"""The cross-row part of validation, one month in parts (the Dask engine): the same
+``pipeline.stages.validate.validate_month`` on each part, the parts' outcomes put back together into
+the outcome of the whole month. Nothing here knows a rule; it only decides which rows go together.
+
+A month is validated against what is known by then (``Known``: the latest version of each policy,
+claim and line) and every cross-row rule looks at rows of one policy, with a few exceptions that
+join policies: a claim id on two policies (twice in the file, or restated onto another policy), a
+series on claims of several policies, a line id under claims of two policies (twice in the file, or
+restated under a claim of another policy). So the rows are put into parts by policy, and policies
+that such ids join are put into the same part: each policy is a node of a graph, each of those ids
+an edge between the policies it names, and every connected component (``scipy.sparse.csgraph``)
+goes to the part of its first policy (``policy_part``). A policy alone, the usual case, goes to its
+own part. Then every rule sees, in its part, every row it would see in the whole month:
+
+- a policy row, a claim row and the claims and lines on file are in the part of their policy (a
+  line's policy is its claim's: the month's claim of that id, else the one on file; a row with no
+  policy, an orphan line, goes with the rows of no policy);
+- duplicate ids, restatements, a series' claims, a line's claim and a claim's policy are in one
+  component, so in one part;
+- the ids rejected in earlier months go to every part whole (a reference to one says so).
+
+``month_from_parts`` puts the parts' valid rows back in the sheet's order, their rejected rows in
+the order of their Excel rows, and sums their counts; the result equals ``validate_month`` on the
+whole month (tested on the sample and on generated months full of such ids).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import connected_components
+
+from pipeline.arrow_text import positions
+from pipeline.engine import policy_part
+from pipeline.products.load import ProductBook
+from pipeline.stages.rejections import rejected_rows_empty
+from pipeline.stages.validate import Known, validate_month
+from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID
+from pipeline.tables import MonthValidated, RowChecked
+
+NO_POLICY = ""
+"""The policy of a row that names none that can be found (no policy id, a line whose claim is in no
+sheet and not on file): such rows go together, to the part of an empty id."""
+SHEET_ORDER = ("policies", "claims", "lines")
+"""The order in which ``validate_month`` validates and records a month's sheets."""
+
+
+@dataclass(frozen=True)
+class MonthPart:
+    """One part of a month: its rows of each sheet and what is known of its policies by then."""
+
+    sheets: list[RowChecked]
+    known: Known
+
+
+def _text(values: pd.Series) -> np.ndarray:
+    """Policy ids as text, ``NO_POLICY`` where empty."""
+    return values.astype("str").fillna(NO_POLICY).to_numpy(dtype=object)
+
+
+def _taken(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``values[at]``, ``NO_POLICY`` where ``at`` is -1."""
+    return np.append(values, NO_POLICY)[at]
+
+
+def _linked(keys: pd.Series, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edges joining the nodes of the rows that share a key (each row's node to the node of the
+    first row of its key); rows with no key join nothing."""
+    codes, _ = pd.factorize(keys)
+    rows = np.flatnonzero(codes >= 0)
+    if not len(rows):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    order = rows[np.argsort(codes[rows], kind="stable")]
+    _, first = np.unique(codes[order], return_index=True)
+    first_node = np.empty(codes.max() + 1, dtype=np.int64)
+    first_node[codes[order[first]]] = nodes[order[first]]
+    return first_node[codes[rows]], nodes[rows]
+
+
+def _joined(nodes: np.ndarray, others: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edges joining each row's node to ``others[at]`` where ``at`` found one."""
+    found = at >= 0
+    return nodes[found], others[at[found]]
+
+
+def _frame(sheets: dict[str, RowChecked], name: str, columns: Sequence[str]) -> pd.DataFrame:
+    sheet = sheets.get(name)
+    if sheet is None:
+        return pd.DataFrame({column: pd.Series(dtype="str") for column in columns})
+    return sheet.frame[list(columns)]
+
+
+def _among(values: pd.Series, *sets: pd.Series) -> np.ndarray:
+    """Whether each of ``values`` is one of the values of ``sets`` (empty ones never are)."""
+    return positions(values, pd.concat([values.iloc[:0], *sets], ignore_index=True)) >= 0
+
+
+def known_looked_at(sheets: Sequence[RowChecked], known: Known) -> Known:
+    """The rows of ``known`` that the cross-row rules can look at when they validate ``sheets`` (a
+    month's): the claims on file that the month restates, that its lines name, that share a series
+    with its claims, belong to a policy it restates or hold a line it restates; their lines; the
+    policies it restates or its claims name, and those claims' policies (so every row on file it
+    looks at is with its own policy, not with the rows of none). The others (most of a
+    large book, which grows month by month) are neither split nor sent to the workers; what the
+    month makes known is still added to the whole (``known_after``)."""
+    by_name = {sheet.raw.sheet: sheet for sheet in sheets}
+    policies = _frame(by_name, "policies", [POLICY_ID])
+    claims = _frame(by_name, "claims", [CLAIM_ID, POLICY_ID, "series_id"])
+    lines = _frame(by_name, "lines", [LINE_ID, CLAIM_ID])
+    on_file = known.claims
+    restated_lines = _among(known.lines[LINE_ID], lines[LINE_ID])
+    claim_rows = (
+        _among(on_file[CLAIM_ID], claims[CLAIM_ID], lines[CLAIM_ID], known.lines[CLAIM_ID][restated_lines])
+        | _among(on_file["series_id"], claims["series_id"])
+        | _among(on_file[POLICY_ID], policies[POLICY_ID])
+    )
+    looked_at = on_file[claim_rows]
+    line_rows = _among(known.lines[CLAIM_ID], looked_at[CLAIM_ID]) | restated_lines
+    policy_rows = _among(known.policies[POLICY_ID], policies[POLICY_ID], claims[POLICY_ID], looked_at[POLICY_ID])
+    return dataclasses.replace(
+        known,
+        policies=known.policies[policy_rows].reset_index(drop=True),
+        claims=looked_at.reset_index(drop=True),
+        lines=known.lines[line_rows].reset_index(drop=True),
+    )
+
+
+def row_parts(sheets: Sequence[RowChecked], known: Known, parts: int) -> tuple[dict[str, np.ndarray], Known]:
+    """The part of every row of the month's ``sheets`` (by sheet name, in the sheet's order) and of
+    ``known``'s policies, claims and lines (a ``Known`` of part numbers, one column ``part``): see
+    the module docstring."""
+    by_name = {sheet.raw.sheet: sheet for sheet in sheets}
+    policies = _frame(by_name, "policies", [POLICY_ID])
+    claims = _frame(by_name, "claims", [CLAIM_ID, POLICY_ID, "series_id"])
+    lines = _frame(by_name, "lines", [LINE_ID, CLAIM_ID])
+    claim_policy, known_claim_policy = _text(claims[POLICY_ID]), _text(known.claims[POLICY_ID])
+    in_sheet = positions(lines[CLAIM_ID], claims[CLAIM_ID])
+    on_file = positions(lines[CLAIM_ID], known.claims[CLAIM_ID])
+    line_policy = np.where(in_sheet >= 0, _taken(claim_policy, in_sheet), _taken(known_claim_policy, on_file))
+    known_line_policy = _taken(known_claim_policy, positions(known.lines[CLAIM_ID], known.claims[CLAIM_ID]))
+    named = [
+        _text(policies[POLICY_ID]),
+        claim_policy,
+        line_policy,
+        _text(known.policies[POLICY_ID]),
+        known_claim_policy,
+        known_line_policy,
+        np.array([NO_POLICY], dtype=object),
+    ]
+    codes, ids = pd.factorize(np.concatenate(named))
+    (policy_node, claim_node, line_node, known_policy_node, known_claim_node, known_line_node, _) = np.split(
+        codes, np.cumsum([len(values) for values in named])[:-1]
+    )
+    series_on_file = positions(known.claims["series_id"], claims["series_id"])  # the month's first claim of it
+    edges = [
+        _linked(claims[CLAIM_ID], claim_node),  # a claim id twice in the file
+        _joined(claim_node, known_claim_node, positions(claims[CLAIM_ID], known.claims[CLAIM_ID])),  # restated
+        _linked(claims["series_id"], claim_node),  # a series in the file
+        _joined(known_claim_node, claim_node, series_on_file),  # a series on file and in the file
+        _linked(lines[LINE_ID], line_node),  # a line id twice in the file
+        _joined(line_node, known_line_node, positions(lines[LINE_ID], known.lines[LINE_ID])),  # restated
+    ]
+    start = np.concatenate([edge[0] for edge in edges])
+    end = np.concatenate([edge[1] for edge in edges])
+    graph = coo_array((np.ones(len(start), dtype=np.int8), (start, end)), shape=(len(ids), len(ids)))
+    components, component = connected_components(graph, directed=False)
+    first = np.full(components, len(ids), dtype=np.int64)
+    np.minimum.at(first, component, np.arange(len(ids)))  # each component's first policy
+    node_part = policy_part(pd.Series(np.asarray(ids, dtype=object)[first]), parts).to_numpy()[component]
+    sheet_nodes = {"policies": policy_node, "claims": claim_node, "lines": line_node}
+    sheet_parts = {name: node_part[sheet_nodes[name]] for name in by_name if name in sheet_nodes}
+
+    def parts_of(nodes: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame({"part": node_part[nodes]})
+
+    known_parts = Known(parts_of(known_policy_node), parts_of(known_claim_node), parts_of(known_line_node))
+    return sheet_parts, known_parts
+
+
+def _rows_by_part(part: np.ndarray, parts: int) -> list[np.ndarray]:
+    """The positions of the rows of each part 0 to ``parts`` − 1, each part's in order."""
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(parts + 1))
+    return [order[start:end] for start, end in itertools.pairwise(bounds)]
+
+
+def _sheet_rows(sheet: RowChecked, rows: np.ndarray) -> RowChecked:
+    """The rows at ``rows`` (positions, in order) of a row-checked sheet, with their failures."""
+    raw = sheet.raw
+    labels = raw.frame.index[rows]
+
+    def failures(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["index"].isin(labels)]
+
+    return RowChecked(
+        raw=dataclasses.replace(
+            raw, frame=raw.frame.iloc[rows], typed={column: cells.iloc[rows] for column, cells in raw.typed.items()}
+        ),
+        frame=sheet.frame.iloc[rows],
+        parse_failures=failures(sheet.parse_failures),
+        row_failures=failures(sheet.row_failures),
+    )
+
+
+def month_parts(sheets: Sequence[RowChecked], known: Known, parts: int) -> list[MonthPart]:
+    """The month's row-checked ``sheets`` and what is ``known`` before it that its rules can look at
+    (``known_looked_at``), in ``parts`` parts (``row_parts``): each part has every sheet (some
+    perhaps with no row) and the rejected ids whole."""
+    known = known_looked_at(sheets, known)
+    sheet_parts, known_parts = row_parts(sheets, known, parts)
+    by_name = {sheet.raw.sheet: sheet for sheet in sheets}
+    sheet_rows = {name: _rows_by_part(part, parts) for name, part in sheet_parts.items()}
+    known_rows = [
+        _rows_by_part(getattr(known_parts, table)["part"].to_numpy(), parts)
+        for table in ("policies", "claims", "lines")
+    ]
+    return [
+        MonthPart(
+            sheets=[_sheet_rows(by_name[name], sheet_rows[name][number]) for name in by_name],
+            known=dataclasses.replace(
+                known,
+                **{
+                    table: getattr(known, table).iloc[rows[number]].reset_index(drop=True)
+                    for table, rows in zip(("policies", "claims", "lines"), known_rows, strict=True)
+                },
+            ),
+        )
+        for number in range(parts)
+    ]
+
+
+def part_outcome(part: MonthPart, month: str, book: ProductBook) -> MonthValidated:
+    """``validate_month``'s outcome of one part (the task each part is, on a worker)."""
+    outcome, _ = validate_month(month, part.sheets, part.known, book)
+    return outcome
+
+
+def _in_sheet_order(frames: Sequence[pd.DataFrame], sheet: RowChecked | None) -> pd.DataFrame:
+    """The parts' valid rows of one sheet as one frame in the sheet's order (their index is their row
+    label in the sheet)."""
+    given = [frame for frame in frames if not frame.empty]
+    if not given or sheet is None:
+        return frames[0]
+    rows = pd.concat(given) if len(given) > 1 else given[0]
+    return rows.iloc[np.argsort(sheet.raw.frame.index.get_indexer(rows.index), kind="stable")]
+
+
+def month_from_parts(month: str, sheets: Sequence[RowChecked], outcomes: Sequence[MonthValidated]) -> MonthValidated:
+    """The outcome of the whole month from its parts' (``month_parts``, ``part_outcome``), as
+    ``validate_month`` gives it: valid rows in the sheet's order, rejected rows sheet by sheet in the
+    order of their Excel rows, the counts of each sheet summed, the rejected ids together."""
+    by_name = {sheet.raw.sheet: sheet for sheet in sheets}
+    validated = [name for name in SHEET_ORDER if name in by_name]
+    rejected = []
+    for name in validated:
+        of_sheet = [outcome.rejected[outcome.rejected["sheet"] == name] for outcome in outcomes]
+        rejected.append(pd.concat(of_sheet, ignore_index=True).sort_values("row", kind="stable"))
+    counts = []
+    for number, name in enumerate(validated):
+        of_parts = [outcome.counts[number] for outcome in outcomes]
+        counts.append(
+            {
+                **of_parts[0],
+                "rows_read": by_name[name].raw.rows_read,
+                "rows_processed": sum(int(str(count["rows_processed"])) for count in of_parts),
+                "rows_rejected": sum(int(str(count["rows_rejected"])) for count in of_parts),
+            }
+        )
+    return MonthValidated(
+        month=month,
+        policies=_in_sheet_order([outcome.policies for outcome in outcomes], by_name.get("policies")),
+        claims=_in_sheet_order([outcome.claims for outcome in outcomes], by_name.get("claims")),
+        lines=_in_sheet_order([outcome.lines for outcome in outcomes], by_name.get("lines")),
+        rejected=pd.concat(rejected, ignore_index=True) if rejected else rejected_rows_empty(),
+        counts=counts,
+        rejected_policies=frozenset().union(*(outcome.rejected_policies for outcome in outcomes)),
+        rejected_claims=frozenset().union(*(outcome.rejected_claims for outcome in outcomes)),
+    )
