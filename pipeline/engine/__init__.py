@@ -109,13 +109,18 @@ def checked_task(task: ReadTask, read: FileReader, book: ProductBook) -> list[Ro
 
 
 def months_as_read(
-    months: Sequence[str], tasks: Sequence[ReadTask], checked: Iterable[list[RowChecked]]
+    months: Sequence[str],
+    tasks: Sequence[ReadTask],
+    checked: Iterable[list[RowChecked]],
+    combine: Callable[[Sequence[RowChecked]], RowChecked] | None = None,
 ) -> Iterator[tuple[str, list[RowChecked]]]:
     """Each of ``months`` in order with its row-checked sheets, from what each task gave (the tasks
     in the months' order, as ``read_tasks`` makes them from the months' files), the parts of a
     folder sheet combined into that sheet (``combined_checked``): a month as soon as its last task's
     result is in, so that the run validates it while later months are read; a month with no task
-    comes with no sheet."""
+    comes with no sheet. ``combine`` puts a folder sheet's parts together where they are (the Dask
+    engine's, for sheets left on the workers); by default ``combined_checked``."""
+    combine = combine or combined_checked
     remaining = deque(months)
     sheets: list[RowChecked] = []
     parts: list[RowChecked] = []
@@ -126,7 +131,7 @@ def months_as_read(
         else:
             parts.extend(result)
             if following is None or following.source != task.source:
-                sheets.append(combined_checked(parts))
+                sheets.append(combine(parts))
                 parts = []
         month = task.source.month
         if following is None or following.source.month != month:

@@ -17,6 +17,7 @@ here knows a rule.
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -36,13 +37,14 @@ from pipeline.engine import (
     READS_AHEAD_PER_PROCESS,
     FileReader,
     checked_task,
+    combined_checked,
     month_sources,
     months_as_read,
     policy_part,
     read_tasks,
 )
 from pipeline.engine.cluster import workers_of
-from pipeline.engine.validation_parts import month_from_parts, month_parts, part_outcome
+from pipeline.engine.validation_parts import MonthPart, month_from_parts, part_outcome, part_rows, sheet_ids, sheet_rows
 from pipeline.errors import FatalInputError
 from pipeline.io.find import BordereauFiles
 from pipeline.memory import freed_memory_returned_after
@@ -184,6 +186,14 @@ def _keyed(
     return keyed_lines, claims.assign(**{PART: claim_part}), policies.assign(**{PART: policy_parts})
 
 
+@dataclass(frozen=True)
+class SheetOnWorkers(RowChecked):
+    """A row-checked sheet left on the workers where it was read (``PIPELINE_VALIDATE_IN_PARTS=1``):
+    here only its id columns and row labels (``sheet_ids``), the sheet itself ``on_workers``."""
+
+    on_workers: Future | None = None
+
+
 class DaskEngine:
     """The claims engine on a dask.distributed cluster (``client``)."""
 
@@ -202,11 +212,38 @@ class DaskEngine:
         own (``read_tasks``, ``checked_task``; the parts combined here); a file that cannot be read
         raises its one-line ``FatalInputError`` at its turn, as in this process. The product book
         goes with each task as it is (a few tens of KiB pickled). At most ``READS_AHEAD_PER_PROCESS``
-        tasks per worker are submitted and not yet taken (``_taken_in_order``)."""
+        tasks per worker are submitted and not yet taken (``_taken_in_order``). With ``in_parts``
+        the sheets stay on the workers and only their id columns and row labels come here
+        (``SheetOnWorkers``, ``sheet_ids``; a folder sheet's parts put together on the workers), for
+        ``validated_month`` to validate them there."""
         tasks = read_tasks(month_sources(found, months), read)
         submit = partial(self.client.submit, checked_task, read=read, book=book, pure=False)
         ahead = READS_AHEAD_PER_PROCESS * max(1, workers_of(self.client))
-        return months_as_read(months, tasks, _taken_in_order(submit, Future.result, tasks, ahead))
+        if not self.in_parts:
+            return months_as_read(months, tasks, _taken_in_order(submit, Future.result, tasks, ahead))
+        taken = _taken_in_order(submit, self._left_on_workers, tasks, ahead)
+        return months_as_read(months, tasks, taken, self._combined_on_workers)
+
+    def _left_on_workers(self, future: Future) -> list[RowChecked]:
+        """The sheets one read task gave, left on the workers: only their ids come here."""
+        ids = self.client.submit(sheet_ids, future, pure=False).result()
+        return [
+            SheetOnWorkers(
+                raw=sheet.raw,
+                frame=sheet.frame,
+                parse_failures=sheet.parse_failures,
+                row_failures=sheet.row_failures,
+                on_workers=self.client.submit(operator.getitem, future, number, pure=False),
+            )
+            for number, sheet in enumerate(ids)
+        ]
+
+    def _combined_on_workers(self, parts: Sequence[RowChecked]) -> RowChecked:
+        """The parts of a folder sheet left on the workers put together there (``combined_checked``),
+        and their ids here."""
+        whole = combined_checked(parts)
+        on_workers = self.client.submit(combined_checked, [self._on_workers(part) for part in parts], pure=False)
+        return SheetOnWorkers(whole.raw, whole.frame, whole.parse_failures, whole.row_failures, on_workers)
 
     def validated_month(
         self, month: str, sheets: Sequence[RowChecked], known: Known, book: ProductBook
@@ -214,19 +251,36 @@ class DaskEngine:
         """The cross-row part of validation of one month: in the run's process (``validate_month``),
         or with ``in_parts`` (``PIPELINE_VALIDATE_IN_PARTS=1``) in parts on the workers, as
         ``validate_month`` gives it of the whole month (``pipeline.engine.validation_parts``): the
-        month's row-checked sheets and what is known before it that its rules look at split here by
-        policy, the policies its ids join kept together (``month_parts``: a part per worker, more
-        from ``LINES_PER_PART`` rows a part), each part scattered and validated by
-        ``validate_month`` in a task of its own (``part_outcome``), the outcomes put back together
-        here (``month_from_parts``) and what the month makes known added (``known_after``)."""
+        month's rows and what is known before it that its rules look at put into parts here by
+        policy from the sheets' ids, the policies its ids join kept together (``part_rows``: a part
+        per worker, more from ``LINES_PER_PART`` rows a part), each part's rows and what is known
+        of them scattered, each sheet's rows of each part taken where the sheet is (``sheet_rows``; a
+        sheet given whole here is sent there first) and each part validated by ``validate_month``
+        in a task of its own (``part_outcome``), the outcomes put back together here
+        (``month_from_parts``) and what the month makes known added (``known_after``)."""
         if not self.in_parts:
             return validate_month(month, sheets, known, book)
         rows = sum(sheet.raw.rows_read for sheet in sheets)
         parts = max(1, workers_of(self.client), -(-rows // LINES_PER_PART))
-        scattered = self.client.scatter(month_parts(sheets, known, parts), hash=False)
-        futures = self.client.map(part_outcome, scattered, month=month, book=book, pure=False)
+        whole = [self._on_workers(sheet) for sheet in {sheet.raw.sheet: sheet for sheet in sheets}.values()]
+        routes = part_rows(sheets, known, parts)
+        knowns = self.client.scatter([route.known for route in routes], hash=False)
+        futures = []
+        for route, known_of_part in zip(routes, knowns, strict=True):
+            # each sheet's rows of the part taken where the sheet is; only they go to the part's task
+            taken = [
+                self.client.submit(sheet_rows, sheet, at, pure=False)
+                for sheet, at in zip(whole, route.rows, strict=True)
+            ]
+            futures.append(self.client.submit(_part_outcome, taken, known_of_part, month, book, pure=False))
         outcome = month_from_parts(month, sheets, self.client.gather(futures))
         return outcome, known_after(known, outcome)
+
+    def _on_workers(self, sheet: RowChecked) -> Future:
+        """The sheet on the workers: where it was left (``SheetOnWorkers``), or sent there now."""
+        if isinstance(sheet, SheetOnWorkers) and sheet.on_workers is not None:
+            return sheet.on_workers
+        return self.client.scatter(sheet, hash=False)
 
     def each_adjudicated(
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
@@ -330,6 +384,11 @@ class _Submitted:
     own: pd.DataFrame
     columns: pd.Index
     futures: list[Future]
+
+
+def _part_outcome(sheets: list[RowChecked], known: Known, month: str, book: ProductBook) -> MonthValidated:
+    """The task of one part of a month on the workers: ``part_outcome`` of its rows of each sheet."""
+    return part_outcome(MonthPart(sheets, known), month, book)
 
 
 Item = TypeVar("Item")

@@ -51,12 +51,30 @@ SHEET_ORDER = ("policies", "claims", "lines")
 """The order in which ``validate_month`` validates and records a month's sheets."""
 
 
+ID_COLUMNS = {"policies": [POLICY_ID], "claims": [CLAIM_ID, POLICY_ID, "series_id"], "lines": [LINE_ID, CLAIM_ID]}
+"""The columns of each sheet that decide the parts: all ``row_parts`` and ``known_looked_at`` read."""
+
+
 @dataclass(frozen=True)
 class MonthPart:
     """One part of a month: its rows of each sheet and what is known of its policies by then."""
 
     sheets: list[RowChecked]
     known: Known
+
+
+@dataclass(frozen=True)
+class PartRows:
+    """One part of a month as decided from the ids alone: the positions of its rows in each of the
+    month's sheets (in the order of ``_by_name``) and what is known of its policies by then."""
+
+    rows: list[np.ndarray]
+    known: Known
+
+
+def _by_name(sheets: Sequence[RowChecked]) -> dict[str, RowChecked]:
+    """The month's sheets by name, as ``validate_month`` takes them."""
+    return {sheet.raw.sheet: sheet for sheet in sheets}
 
 
 def _text(values: pd.Series) -> np.ndarray:
@@ -89,11 +107,12 @@ def _joined(nodes: np.ndarray, others: np.ndarray, at: np.ndarray) -> tuple[np.n
     return nodes[found], others[at[found]]
 
 
-def _frame(sheets: dict[str, RowChecked], name: str, columns: Sequence[str]) -> pd.DataFrame:
+def _frame(sheets: dict[str, RowChecked], name: str) -> pd.DataFrame:
+    """The id columns of the month's sheet ``name`` (none of its rows when the month has no such sheet)."""
     sheet = sheets.get(name)
     if sheet is None:
-        return pd.DataFrame({column: pd.Series(dtype="str") for column in columns})
-    return sheet.frame[list(columns)]
+        return pd.DataFrame({column: pd.Series(dtype="str") for column in ID_COLUMNS[name]})
+    return sheet.frame[ID_COLUMNS[name]]
 
 
 def _among(values: pd.Series, *sets: pd.Series) -> np.ndarray:
@@ -109,10 +128,8 @@ def known_looked_at(sheets: Sequence[RowChecked], known: Known) -> Known:
     looks at is with its own policy, not with the rows of none). The others (most of a
     large book, which grows month by month) are neither split nor sent to the workers; what the
     month makes known is still added to the whole (``known_after``)."""
-    by_name = {sheet.raw.sheet: sheet for sheet in sheets}
-    policies = _frame(by_name, "policies", [POLICY_ID])
-    claims = _frame(by_name, "claims", [CLAIM_ID, POLICY_ID, "series_id"])
-    lines = _frame(by_name, "lines", [LINE_ID, CLAIM_ID])
+    by_name = _by_name(sheets)
+    policies, claims, lines = (_frame(by_name, name) for name in ("policies", "claims", "lines"))
     on_file = known.claims
     restated_lines = _among(known.lines[LINE_ID], lines[LINE_ID])
     claim_rows = (
@@ -135,10 +152,8 @@ def row_parts(sheets: Sequence[RowChecked], known: Known, parts: int) -> tuple[d
     """The part of every row of the month's ``sheets`` (by sheet name, in the sheet's order) and of
     ``known``'s policies, claims and lines (a ``Known`` of part numbers, one column ``part``): see
     the module docstring."""
-    by_name = {sheet.raw.sheet: sheet for sheet in sheets}
-    policies = _frame(by_name, "policies", [POLICY_ID])
-    claims = _frame(by_name, "claims", [CLAIM_ID, POLICY_ID, "series_id"])
-    lines = _frame(by_name, "lines", [LINE_ID, CLAIM_ID])
+    by_name = _by_name(sheets)
+    policies, claims, lines = (_frame(by_name, name) for name in ("policies", "claims", "lines"))
     claim_policy, known_claim_policy = _text(claims[POLICY_ID]), _text(known.claims[POLICY_ID])
     in_sheet = positions(lines[CLAIM_ID], claims[CLAIM_ID])
     on_file = positions(lines[CLAIM_ID], known.claims[CLAIM_ID])
@@ -190,8 +205,9 @@ def _rows_by_part(part: np.ndarray, parts: int) -> list[np.ndarray]:
     return [order[start:end] for start, end in itertools.pairwise(bounds)]
 
 
-def _sheet_rows(sheet: RowChecked, rows: np.ndarray) -> RowChecked:
-    """The rows at ``rows`` (positions, in order) of a row-checked sheet, with their failures."""
+def sheet_rows(sheet: RowChecked, rows: np.ndarray) -> RowChecked:
+    """The rows at ``rows`` (positions, in order) of a row-checked sheet, with their failures (on the
+    Dask engine's workers, where the sheet is: only a part's rows go to its task)."""
     raw = sheet.raw
     labels = raw.frame.index[rows]
 
@@ -208,21 +224,20 @@ def _sheet_rows(sheet: RowChecked, rows: np.ndarray) -> RowChecked:
     )
 
 
-def month_parts(sheets: Sequence[RowChecked], known: Known, parts: int) -> list[MonthPart]:
-    """The month's row-checked ``sheets`` and what is ``known`` before it that its rules can look at
-    (``known_looked_at``), in ``parts`` parts (``row_parts``): each part has every sheet (some
-    perhaps with no row) and the rejected ids whole."""
+def part_rows(sheets: Sequence[RowChecked], known: Known, parts: int) -> list[PartRows]:
+    """The month's rows and what is ``known`` before it that its rules can look at
+    (``known_looked_at``), in ``parts`` parts (``row_parts``), decided from the sheets' id columns
+    alone: each part has rows of every sheet (perhaps none) and the rejected ids whole."""
     known = known_looked_at(sheets, known)
     sheet_parts, known_parts = row_parts(sheets, known, parts)
-    by_name = {sheet.raw.sheet: sheet for sheet in sheets}
-    sheet_rows = {name: _rows_by_part(part, parts) for name, part in sheet_parts.items()}
+    sheet_rows = [_rows_by_part(sheet_parts[name], parts) for name in _by_name(sheets)]
     known_rows = [
         _rows_by_part(getattr(known_parts, table)["part"].to_numpy(), parts)
         for table in ("policies", "claims", "lines")
     ]
     return [
-        MonthPart(
-            sheets=[_sheet_rows(by_name[name], sheet_rows[name][number]) for name in by_name],
+        PartRows(
+            rows=[rows[number] for rows in sheet_rows],
             known=dataclasses.replace(
                 known,
                 **{
@@ -232,6 +247,33 @@ def month_parts(sheets: Sequence[RowChecked], known: Known, parts: int) -> list[
             ),
         )
         for number in range(parts)
+    ]
+
+
+def month_parts(sheets: Sequence[RowChecked], known: Known, parts: int) -> list[MonthPart]:
+    """The month's row-checked ``sheets`` and what is ``known`` before it, in ``parts`` parts
+    (``part_rows``)."""
+    whole = _by_name(sheets).values()
+    return [
+        MonthPart([sheet_rows(sheet, rows) for sheet, rows in zip(whole, part.rows, strict=True)], part.known)
+        for part in part_rows(sheets, known, parts)
+    ]
+
+
+def sheet_ids(sheets: Sequence[RowChecked]) -> list[RowChecked]:
+    """What the run's process needs of row-checked sheets left on the workers where they were read,
+    to decide a month's parts and put their outcomes together: each sheet's id columns
+    (``ID_COLUMNS``) and row labels (its ``raw`` without a column), without its cells or failures."""
+    return [
+        RowChecked(
+            raw=dataclasses.replace(
+                sheet.raw, frame=pd.DataFrame(index=sheet.raw.frame.index), extra_columns=(), typed={}
+            ),
+            frame=sheet.frame[ID_COLUMNS[sheet.raw.sheet]],
+            parse_failures=sheet.parse_failures.iloc[:0],
+            row_failures=sheet.row_failures.iloc[:0],
+        )
+        for sheet in sheets
     ]
 
 

@@ -295,7 +295,7 @@ def test_dask_engine_row_checks_on_the_workers_what_the_pandas_engine_row_checks
     from pipeline.stages.validate import combined, validate_months
 
     found = _book_with_rejections(tmp_path)
-    on_workers = dict(DaskEngine(dask_client).checked_months(found, found.months, read_file, PRODUCTS))
+    on_workers = dict(DaskEngine(dask_client, in_parts=False).checked_months(found, found.months, read_file, PRODUCTS))
     here = dict(PandasEngine().checked_months(found, found.months, read_file, PRODUCTS))
     _assert_same_sheets(on_workers, here)
     got = combined(validate_months(found.months, on_workers.items(), {}, PRODUCTS))
@@ -640,7 +640,7 @@ def test_dask_engine_row_checks_a_folder_sheet_part_by_part_on_the_workers(dask_
     from pipeline.io.read import read_file
 
     found = _folder_book(tmp_path)
-    on_workers = dict(DaskEngine(dask_client).checked_months(found, found.months, read_file, PRODUCTS))
+    on_workers = dict(DaskEngine(dask_client, in_parts=False).checked_months(found, found.months, read_file, PRODUCTS))
     here = dict(PandasEngine().checked_months(found, found.months, read_file, PRODUCTS))
     assert list(on_workers) == list(here) == ["2026-04"]
     for on_worker, in_process in zip(on_workers["2026-04"], here["2026-04"], strict=True):
@@ -821,7 +821,7 @@ def test_the_dask_engine_validates_each_month_across_rows_in_parts_on_the_worker
             pd.testing.assert_frame_equal(getattr(got_known, table), getattr(known, table), obj=f"{month} {table}")
         assert got_known.rejected_policies == known.rejected_policies
         assert got_known.rejected_claims == known.rejected_claims
-    assert mapping.maps == [("part_outcome", 2)] * 2  # a part per worker
+    assert mapping.maps == []  # the parts' tasks submitted one by one
     mapping = MappingClient(dask_client)
     here = DaskEngine(mapping, in_parts=False)  # type: ignore[arg-type]
     for month, sheets in tangled_months().items():
@@ -845,3 +845,29 @@ def test_the_dask_engine_validates_in_parts_only_when_asked(monkeypatch) -> None
     monkeypatch.setenv(VALIDATE_IN_PARTS_VARIABLE, "yes")
     with pytest.raises(FatalInputError, match="expected 0 or 1"):
         validates_in_parts()
+
+
+@pytest.mark.parametrize("book", ["rejections", "folder"])
+def test_sheets_left_on_the_workers_are_validated_in_parts_as_here(book: str, dask_client, tmp_path) -> None:
+    """With ``in_parts`` the read tasks' sheets stay on the workers: the run's process gets only their
+    id columns and row labels (no cell), each part's task takes its rows from them (a folder sheet's
+    Parquet parts put together on the workers), and the history, rejected rows and counts are those
+    of the pandas engine, on a book whose rows fail parsing, row and cross-row rules, and on a folder
+    sheet whose parts differ."""
+    from pipeline.io.read import read_file
+    from pipeline.stages.validate import combined, validate_months
+
+    found = (_book_with_rejections if book == "rejections" else _folder_book)(tmp_path)
+    engine = DaskEngine(dask_client, in_parts=True)
+    months = list(engine.checked_months(found, found.months, read_file, PRODUCTS))
+    assert all(sheet.raw.frame.columns.empty and sheet.raw.rows_read for _, sheets in months for sheet in sheets)
+    got = combined(validate_months(found.months, months, {}, PRODUCTS, engine.validated_month))
+    here = PandasEngine()
+    expected = combined(
+        validate_months(found.months, here.checked_months(found, found.months, read_file, PRODUCTS), {}, PRODUCTS)
+    )
+    for table in ("policies", "claims", "lines"):
+        pd.testing.assert_frame_equal(getattr(got.history, table), getattr(expected.history, table), obj=table)
+    pd.testing.assert_frame_equal(got.rejected, expected.rejected)
+    pd.testing.assert_frame_equal(got.counts, expected.counts)
+    assert len(got.rejected) and len(got.history.lines)

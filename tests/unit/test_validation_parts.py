@@ -17,6 +17,7 @@ from pipeline.io.read import column_specs, read_bordereaux
 from pipeline.products import load_products
 from pipeline.stages.validate import Known, nothing_known, row_checked, validate_month
 from pipeline.tables import EXCEL_ROW, MonthValidated, RawSheet, RowChecked
+from tests.unit.test_validate import CLAIM, LINE, LITE, WIDE
 
 BOOK = load_products()
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "tokyo-agency"
@@ -154,27 +155,6 @@ def messy_months(draw: st.DrawFn) -> dict[str, list[RowChecked]]:
 @given(months=messy_months())
 def test_generated_months_in_parts_are_validated_as_whole(months: dict[str, list[RowChecked]]) -> None:
     check_every_month_in_parts(months, (3,))
-
-
-WIDE = {
-    "product": "cyber_security",
-    "insured_name": "株式会社テスト",
-    "revenue": "300,000,000",
-    "premium_basis": "fixed",
-    "plan": "wide",
-    "liability_limit": "100,000,000",
-    "liability_deductible": 0,
-    "expense_limit": "10,000,000",
-    "expense_deductible": 0,
-    "payment_method": "lump_sum",
-    "period_start": "2026-04-01",
-    "period_end": "2027-04-01",
-}
-LITE = {"product": "leak_lite", "insured_name": "事業所", "revenue": "40,000,000"}
-LITE |= {"period_start": "2026-04-01", "period_end": "2027-04-01"}
-CLAIM = {"event_type": "leak", "known_date": "2026-04-10", "notice_date": "2026-04-12"}
-CLAIM |= {"claim_made_date": "2026-04-15", "claim_jurisdiction": "domestic", "evidence": "media"}
-LINE = {"item": "damages", "amount": "1,000,000", "spent_date": "2026-04-20"}
 
 
 def tangled_months() -> dict[str, list[RowChecked]]:
