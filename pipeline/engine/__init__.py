@@ -57,6 +57,7 @@ not finish sooner."""
 FileReader = Callable[[SourceFile], list[RawSheet]]
 """Reads one input file into its raw sheets (``pipeline.io.layouts.file_reader`` of a cover-holder)."""
 PART = "_policy_part"
+"""The column of a row's part (``policy_part``) in the Dask engine's frames."""
 
 
 def policy_part(policy_id: pd.Series, parts: int) -> pd.Series:

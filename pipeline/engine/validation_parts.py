@@ -19,9 +19,13 @@ own part. Then every rule sees, in its part, every row it would see in the whole
   component, so in one part;
 - the ids rejected in earlier months go to every part whole (a reference to one says so).
 
-``month_from_parts`` puts the parts' valid rows back in the sheet's order, their rejected rows in
-the order of their Excel rows, and sums their counts; the result equals ``validate_month`` on the
-whole month (tested on the sample and on generated months full of such ids).
+The parts are decided from the sheets' id columns alone (``ID_COLUMNS``; ``sheet_ids`` is all the
+Dask engine brings to the run's process of a sheet left on the workers) and from the rows on file
+the month's rules can look at (``known_looked_at``), not the whole book on file (``part_rows``);
+``sheet_rows`` then takes a part's rows of a sheet where the sheet is. ``month_from_parts`` puts
+the parts' valid rows back in the sheet's order, their rejected rows in the order of their Excel
+rows, and sums their counts; the result equals ``validate_month`` on the whole month (tested on the
+sample, on a month that joins policies in every way and on generated months).
 """
 
 from __future__ import annotations
