@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -847,13 +848,24 @@ def test_the_dask_engine_validates_in_parts_only_when_asked(monkeypatch) -> None
         validates_in_parts()
 
 
+def _tasks_left(client: Any, names: tuple[str, ...]) -> list[str]:
+    """The keys on the scheduler of tasks of these functions, once it has had time to release them."""
+    for _ in range(50):
+        keys = client.run_on_scheduler(lambda dask_scheduler: [str(key) for key in dask_scheduler.tasks])
+        left = [key for key in keys if key.startswith(names)]
+        if not left:
+            break
+        time.sleep(0.1)
+    return left
+
+
 @pytest.mark.parametrize("book", ["rejections", "folder"])
 def test_sheets_left_on_the_workers_are_validated_in_parts_as_here(book: str, dask_client, tmp_path) -> None:
     """With ``in_parts`` the read tasks' sheets stay on the workers: the run's process gets only their
     id columns and row labels (no cell), each part's task takes its rows from them (a folder sheet's
     Parquet parts put together on the workers), and the history, rejected rows and counts are those
     of the pandas engine, on a book whose rows fail parsing, row and cross-row rules, and on a folder
-    sheet whose parts differ."""
+    sheet whose parts differ. Once validated, nothing of the months is left on the cluster."""
     from pipeline.io.read import read_file
     from pipeline.stages.validate import combined, validate_months
 
@@ -862,6 +874,9 @@ def test_sheets_left_on_the_workers_are_validated_in_parts_as_here(book: str, da
     months = list(engine.checked_months(found, found.months, read_file, PRODUCTS))
     assert all(sheet.raw.frame.columns.empty and sheet.raw.rows_read for _, sheets in months for sheet in sheets)
     got = combined(validate_months(found.months, months, {}, PRODUCTS, engine.validated_month))
+    del months
+    gc.collect()
+    assert _tasks_left(dask_client, ("checked_task", "getitem", "sheet_ids", "sheet_rows", "_part_outcome")) == []
     here = PandasEngine()
     expected = combined(
         validate_months(found.months, here.checked_months(found, found.months, read_file, PRODUCTS), {}, PRODUCTS)
