@@ -23,6 +23,7 @@ only chooses the engine (``open_engine``).
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -66,6 +67,14 @@ def policy_part(policy_id: pd.Series, parts: int) -> pd.Series:
     validation's, ``pipeline.engine.validation_parts``)."""
     hashed = pd.util.hash_array(policy_id.astype(object).to_numpy())
     return pd.Series((hashed % np.uint64(parts)).astype(np.int64), index=policy_id.index, name=PART)
+
+
+def rows_by_part(part: np.ndarray, parts: int) -> list[np.ndarray]:
+    """The positions of the rows of each part 0 to ``parts`` − 1 (``part``: each row's), each part's
+    in the rows' order: the shuffle, done where the rows already are."""
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(parts + 1))
+    return [order[start:end] for start, end in itertools.pairwise(bounds)]
 
 
 def checked_sheets(source: SourceFile, read: FileReader, book: ProductBook) -> list[RowChecked]:

@@ -42,6 +42,7 @@ from pipeline.engine import (
     months_as_read,
     policy_part,
     read_tasks,
+    rows_by_part,
 )
 from pipeline.engine.cluster import workers_of
 from pipeline.engine.validation_parts import MonthPart, month_from_parts, part_outcome, part_rows, sheet_ids, sheet_rows
@@ -50,7 +51,7 @@ from pipeline.io.find import BordereauFiles
 from pipeline.memory import freed_memory_returned_after
 from pipeline.products.load import ProductBook
 from pipeline.stages.claims import ClaimsStage, Valuations, claim_payables
-from pipeline.stages.validate import Known, known_after, validate_month
+from pipeline.stages.validate import Known, known_after, sheets_by_name, validate_month
 from pipeline.stages.waterfall import adjudicated_lines, columns_read, line_payables
 from pipeline.tables import MonthValidated, RowChecked
 
@@ -90,9 +91,10 @@ dtypes, and the in-memory task shuffle unless told otherwise (``make bench-scale
 shuffle, on disk)."""
 
 
-def part_count(lines: int, workers: int) -> int:
-    """How many parts a valuation of ``lines`` lines is split into on ``workers`` workers."""
-    return max(1, workers * PARTS_PER_WORKER, -(-lines // LINES_PER_PART))
+def part_count(lines: int, workers: int, per_worker: int = PARTS_PER_WORKER) -> int:
+    """How many parts a valuation of ``lines`` lines is split into on ``workers`` workers (at least
+    ``per_worker`` each; a month's cross-row validation takes one each, ``DaskEngine.validated_month``)."""
+    return max(1, workers * per_worker, -(-lines // LINES_PER_PART))
 
 
 def adjudicated_part(
@@ -131,10 +133,7 @@ def claim_payables_part(
 def split_by_part(frame: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
     """The rows of ``frame`` of each part 0 to ``parts`` − 1 (its ``PART`` column), each part's rows
     in the frame's order: the shuffle, done where the frame already is."""
-    codes = frame[PART].to_numpy(dtype=np.int64)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(parts + 1))
-    return [frame.iloc[order[start:end]] for start, end in itertools.pairwise(bounds)]
+    return [frame.iloc[rows] for rows in rows_by_part(frame[PART].to_numpy(dtype=np.int64), parts)]
 
 
 def adjudicated_parts(
@@ -193,6 +192,11 @@ class SheetOnWorkers(RowChecked):
 
     on_workers: Future | None = None
 
+    @classmethod
+    def left(cls, ids: RowChecked, on_workers: Future) -> SheetOnWorkers:
+        """The sheet whose ids (``sheet_ids``) are ``ids``, itself at ``on_workers``."""
+        return cls(ids.raw, ids.frame, ids.parse_failures, ids.row_failures, on_workers)
+
 
 class DaskEngine:
     """The claims engine on a dask.distributed cluster (``client``)."""
@@ -228,22 +232,15 @@ class DaskEngine:
         """The sheets one read task gave, left on the workers: only their ids come here."""
         ids = self.client.submit(sheet_ids, future, pure=False).result()
         return [
-            SheetOnWorkers(
-                raw=sheet.raw,
-                frame=sheet.frame,
-                parse_failures=sheet.parse_failures,
-                row_failures=sheet.row_failures,
-                on_workers=self.client.submit(operator.getitem, future, number, pure=False),
-            )
+            SheetOnWorkers.left(sheet, self.client.submit(operator.getitem, future, number, pure=False))
             for number, sheet in enumerate(ids)
         ]
 
     def _combined_on_workers(self, parts: Sequence[RowChecked]) -> RowChecked:
         """The parts of a folder sheet left on the workers put together there (``combined_checked``),
         and their ids here."""
-        whole = combined_checked(parts)
         on_workers = self.client.submit(combined_checked, [self._on_workers(part) for part in parts], pure=False)
-        return SheetOnWorkers(whole.raw, whole.frame, whole.parse_failures, whole.row_failures, on_workers)
+        return SheetOnWorkers.left(combined_checked(parts), on_workers)
 
     def validated_month(
         self, month: str, sheets: Sequence[RowChecked], known: Known, book: ProductBook
@@ -260,9 +257,8 @@ class DaskEngine:
         (``month_from_parts``) and what the month makes known added (``known_after``)."""
         if not self.in_parts:
             return validate_month(month, sheets, known, book)
-        rows = sum(sheet.raw.rows_read for sheet in sheets)
-        parts = max(1, workers_of(self.client), -(-rows // LINES_PER_PART))
-        whole = [self._on_workers(sheet) for sheet in {sheet.raw.sheet: sheet for sheet in sheets}.values()]
+        parts = part_count(sum(sheet.raw.rows_read for sheet in sheets), workers_of(self.client), per_worker=1)
+        whole = [self._on_workers(sheet) for sheet in sheets_by_name(sheets).values()]
         routes = part_rows(sheets, known, parts)
         knowns = self.client.scatter([route.known for route in routes], hash=False)
         futures = []

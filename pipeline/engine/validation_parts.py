@@ -31,7 +31,6 @@ sample, on a month that joins policies in every way and on generated months).
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,10 +40,10 @@ from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
 from pipeline.arrow_text import positions
-from pipeline.engine import policy_part
+from pipeline.engine import policy_part, rows_by_part
 from pipeline.products.load import ProductBook
 from pipeline.stages.rejections import rejected_rows_empty
-from pipeline.stages.validate import Known, validate_month
+from pipeline.stages.validate import Known, sheets_by_name, validate_month
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID
 from pipeline.tables import MonthValidated, RowChecked
 
@@ -52,7 +51,8 @@ NO_POLICY = ""
 """The policy of a row that names none that can be found (no policy id, a line whose claim is in no
 sheet and not on file): such rows go together, to the part of an empty id."""
 SHEET_ORDER = ("policies", "claims", "lines")
-"""The order in which ``validate_month`` validates and records a month's sheets."""
+"""The order in which ``validate_month`` validates and records a month's sheets (and the tables of
+``Known``)."""
 
 
 ID_COLUMNS = {"policies": [POLICY_ID], "claims": [CLAIM_ID, POLICY_ID, "series_id"], "lines": [LINE_ID, CLAIM_ID]}
@@ -70,15 +70,10 @@ class MonthPart:
 @dataclass(frozen=True)
 class PartRows:
     """One part of a month as decided from the ids alone: the positions of its rows in each of the
-    month's sheets (in the order of ``_by_name``) and what is known of its policies by then."""
+    month's sheets (in the order of ``sheets_by_name``) and what is known of its policies by then."""
 
     rows: list[np.ndarray]
     known: Known
-
-
-def _by_name(sheets: Sequence[RowChecked]) -> dict[str, RowChecked]:
-    """The month's sheets by name, as ``validate_month`` takes them."""
-    return {sheet.raw.sheet: sheet for sheet in sheets}
 
 
 def _text(values: pd.Series) -> np.ndarray:
@@ -132,8 +127,8 @@ def known_looked_at(sheets: Sequence[RowChecked], known: Known) -> Known:
     looks at is with its own policy, not with the rows of none). The others (most of a
     large book, which grows month by month) are neither split nor sent to the workers; what the
     month makes known is still added to the whole (``known_after``)."""
-    by_name = _by_name(sheets)
-    policies, claims, lines = (_frame(by_name, name) for name in ("policies", "claims", "lines"))
+    by_name = sheets_by_name(sheets)
+    policies, claims, lines = (_frame(by_name, name) for name in SHEET_ORDER)
     on_file = known.claims
     restated_lines = _among(known.lines[LINE_ID], lines[LINE_ID])
     claim_rows = (
@@ -156,8 +151,8 @@ def row_parts(sheets: Sequence[RowChecked], known: Known, parts: int) -> tuple[d
     """The part of every row of the month's ``sheets`` (by sheet name, in the sheet's order) and of
     ``known``'s policies, claims and lines (a ``Known`` of part numbers, one column ``part``): see
     the module docstring."""
-    by_name = _by_name(sheets)
-    policies, claims, lines = (_frame(by_name, name) for name in ("policies", "claims", "lines"))
+    by_name = sheets_by_name(sheets)
+    policies, claims, lines = (_frame(by_name, name) for name in SHEET_ORDER)
     claim_policy, known_claim_policy = _text(claims[POLICY_ID]), _text(known.claims[POLICY_ID])
     in_sheet = positions(lines[CLAIM_ID], claims[CLAIM_ID])
     on_file = positions(lines[CLAIM_ID], known.claims[CLAIM_ID])
@@ -202,13 +197,6 @@ def row_parts(sheets: Sequence[RowChecked], known: Known, parts: int) -> tuple[d
     return sheet_parts, known_parts
 
 
-def _rows_by_part(part: np.ndarray, parts: int) -> list[np.ndarray]:
-    """The positions of the rows of each part 0 to ``parts`` − 1, each part's in order."""
-    order = np.argsort(part, kind="stable")
-    bounds = np.searchsorted(part[order], np.arange(parts + 1))
-    return [order[start:end] for start, end in itertools.pairwise(bounds)]
-
-
 def sheet_rows(sheet: RowChecked, rows: np.ndarray) -> RowChecked:
     """The rows at ``rows`` (positions, in order) of a row-checked sheet, with their failures (on the
     Dask engine's workers, where the sheet is: only a part's rows go to its task)."""
@@ -234,19 +222,16 @@ def part_rows(sheets: Sequence[RowChecked], known: Known, parts: int) -> list[Pa
     alone: each part has rows of every sheet (perhaps none) and the rejected ids whole."""
     known = known_looked_at(sheets, known)
     sheet_parts, known_parts = row_parts(sheets, known, parts)
-    sheet_rows = [_rows_by_part(sheet_parts[name], parts) for name in _by_name(sheets)]
-    known_rows = [
-        _rows_by_part(getattr(known_parts, table)["part"].to_numpy(), parts)
-        for table in ("policies", "claims", "lines")
-    ]
+    rows_of_sheets = [rows_by_part(sheet_parts[name], parts) for name in sheets_by_name(sheets)]
+    known_rows = [rows_by_part(getattr(known_parts, table)["part"].to_numpy(), parts) for table in SHEET_ORDER]
     return [
         PartRows(
-            rows=[rows[number] for rows in sheet_rows],
+            rows=[rows[number] for rows in rows_of_sheets],
             known=dataclasses.replace(
                 known,
                 **{
                     table: getattr(known, table).iloc[rows[number]].reset_index(drop=True)
-                    for table, rows in zip(("policies", "claims", "lines"), known_rows, strict=True)
+                    for table, rows in zip(SHEET_ORDER, known_rows, strict=True)
                 },
             ),
         )
@@ -257,7 +242,7 @@ def part_rows(sheets: Sequence[RowChecked], known: Known, parts: int) -> list[Pa
 def month_parts(sheets: Sequence[RowChecked], known: Known, parts: int) -> list[MonthPart]:
     """The month's row-checked ``sheets`` and what is ``known`` before it, in ``parts`` parts
     (``part_rows``)."""
-    whole = _by_name(sheets).values()
+    whole = sheets_by_name(sheets).values()
     return [
         MonthPart([sheet_rows(sheet, rows) for sheet, rows in zip(whole, part.rows, strict=True)], part.known)
         for part in part_rows(sheets, known, parts)
@@ -301,7 +286,7 @@ def month_from_parts(month: str, sheets: Sequence[RowChecked], outcomes: Sequenc
     """The outcome of the whole month from its parts' (``month_parts``, ``part_outcome``), as
     ``validate_month`` gives it: valid rows in the sheet's order, rejected rows sheet by sheet in the
     order of their Excel rows, the counts of each sheet summed, the rejected ids together."""
-    by_name = {sheet.raw.sheet: sheet for sheet in sheets}
+    by_name = sheets_by_name(sheets)
     validated = [name for name in SHEET_ORDER if name in by_name]
     rejected = []
     for name in validated:

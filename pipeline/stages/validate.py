@@ -373,6 +373,12 @@ def known_after(
     )
 
 
+def sheets_by_name(sheets: Iterable[RowChecked]) -> dict[str, RowChecked]:
+    """A month's row-checked sheets by name, as ``validate_month`` takes them (a month has one sheet
+    of each name: ``pipeline.io.find.find_bordereaux`` stops a run given one twice)."""
+    return {sheet.raw.sheet: sheet for sheet in sheets}
+
+
 def validate_month(
     month: str, sheets: Iterable[RowChecked], known: Known, book: ProductBook
 ) -> tuple[MonthValidated, Known]:
@@ -381,7 +387,7 @@ def validate_month(
     against the claims. Returns the month's outcome and what is known at its end (as
     :func:`known_after` would find it: the policies and claims in force are computed once, for the
     month's own checks and for the next month)."""
-    by_name = {sheet.raw.sheet: sheet for sheet in sheets}
+    by_name = sheets_by_name(sheets)
     rejected: list[pd.DataFrame] = []
     counts: list[dict[str, object]] = []
     failed_ids: dict[str, set[str]] = {"policies": set(), "claims": set()}
