@@ -48,7 +48,6 @@ from pipeline.stages.claims import (
     adjudicated_by_month,
     claim_payables,
     claim_totals,
-    frames_in_force,
     lines_with_movements,
     payable_history,
     remaining_limits,
@@ -251,14 +250,15 @@ def run_month(
 
         with stages.stage("triangle") as rows:
             # the claims as at every month before M−1, each month's view made when the engine gets to
-            # it and its lines summed per claim as they come: the run holds one earlier month at a
-            # time. Done before the month's own claims, so that the history is let go (and glibc's
-            # freed pages returned) before the lines as at M are adjudicated: neither they nor the
-            # annotated workbooks' writers, forked later, are held beside it
-            earlier = versions.each_as_at([v for v in valuations if v not in latest], LINE_COLUMNS_READ)
-            earlier_payables = dict(claims_engine.each_claim_payables(frames_in_force(earlier), book))
+            # it (the pandas engine here, one at a time; the Dask engine on the workers, from the
+            # history sent there once) and its lines summed per claim as they come. Done before the
+            # month's own claims, so that the history is let go (and glibc's freed pages returned)
+            # before the lines as at M are adjudicated: neither they nor the annotated workbooks'
+            # writers, forked later, are held beside it
+            earlier = [v for v in valuations if v not in latest]
+            earlier_payables = dict(claims_engine.each_claim_payables_as_at(versions, earlier, book))
             rows.update(rows_out=sum(map(len, earlier_payables.values())), months=len(earlier_payables))
-            del versions, earlier
+            del versions
             freed_memory_returned()
 
         with stages.stage("premium") as rows:

@@ -16,9 +16,10 @@ later months run (``validated_month``): in the run's process, or with the Dask e
 (``pipeline.engine.validation_parts``). Claims:
 ``pipeline.stages.waterfall.adjudicated_lines``: every cap of the waterfall lives inside one
 policy (line, claim, series and policy limits), so the Dask engine splits the lines by policy and
-runs it unchanged on each part. Everything that crosses policies (versions, totals, reinsurance,
-reports) runs in the run's process on the gathered results, as in the pandas engine. ``run.py``
-only chooses the engine (``open_engine``).
+runs it unchanged on each part (for the triangle's earlier months, parts of the history kept on the
+workers, each month's view made there: ``each_claim_payables_as_at``). Everything that crosses
+policies (versions, totals, reinsurance, reports) runs in the run's process on the gathered results,
+as in the pandas engine. ``run.py`` only chooses the engine (``open_engine``).
 """
 
 from __future__ import annotations
@@ -40,9 +41,15 @@ from pipeline.io.find import BordereauFiles, SourceFile
 from pipeline.io.read import ParquetPart, combined_parts, parquet_parts, read_file, read_parquet_part
 from pipeline.parse import carried
 from pipeline.products.load import ProductBook
-from pipeline.stages.claims import ClaimsStage, Valuations, each_adjudicated, each_claim_payables
+from pipeline.stages.claims import (
+    ClaimsStage,
+    Valuations,
+    each_adjudicated,
+    each_claim_payables_as_at,
+)
 from pipeline.stages.rejections import failures_of
 from pipeline.stages.validate import Known, row_checked, validate_month
+from pipeline.stages.versions import Versions
 from pipeline.stages.waterfall import adjudicated_lines
 from pipeline.tables import MonthValidated, RawSheet, RowChecked
 
@@ -207,7 +214,9 @@ class Engine(Protocol):
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
     ) -> Iterator[tuple[str, pd.DataFrame]]: ...
 
-    def each_claim_payables(self, valuations: Valuations, book: ProductBook) -> Iterator[tuple[str, pd.DataFrame]]: ...
+    def each_claim_payables_as_at(
+        self, versions: Versions, months: Sequence[str], book: ProductBook
+    ) -> Iterator[tuple[str, pd.DataFrame]]: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -251,8 +260,11 @@ class PandasEngine:
     ) -> Iterator[tuple[str, pd.DataFrame]]:
         return each_adjudicated(valuations, book, stage)
 
-    def each_claim_payables(self, valuations: Valuations, book: ProductBook) -> Iterator[tuple[str, pd.DataFrame]]:
-        return each_claim_payables(valuations, book)
+    def each_claim_payables_as_at(
+        self, versions: Versions, months: Sequence[str], book: ProductBook
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        """The triangle's earlier months, each view made here when its turn comes."""
+        return each_claim_payables_as_at(versions, months, book)
 
     def describe(self) -> dict[str, Any]:
         return {"name": "pandas"}

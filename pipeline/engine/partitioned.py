@@ -9,7 +9,10 @@ valuation are put into parts by a code of their policy (``policy_part``: a hash 
 modulo the number of parts); each part is adjudicated by the pandas stage on a worker and the parts
 are gathered back into the original order and index of the lines. A run's frames are in the run's
 process, so they are split there (``split_by_part``) and scattered to the workers, one task per
-part (``DaskEngine.each_adjudicated``); frames read lazily on the cluster are put into the
+part (``DaskEngine.each_adjudicated``); for the triangle's earlier months the history itself is
+split once into parts that keep every version of a claim or line with every policy it was under
+(``pipeline.engine.components.history_parts``) and each month's view is made on the workers
+(``DaskEngine.each_claim_payables_as_at``); frames read lazily on the cluster are put into the
 same parts there (``with_parts``, ``adjudicated_parts``: a shuffle and ``map_partitions``). Nothing
 here knows a rule.
 """
@@ -45,6 +48,7 @@ from pipeline.engine import (
     rows_by_part,
 )
 from pipeline.engine.cluster import workers_of
+from pipeline.engine.components import history_parts
 from pipeline.engine.validation_parts import MonthPart, month_from_parts, part_outcome, part_rows, sheet_ids, sheet_rows
 from pipeline.errors import FatalInputError
 from pipeline.io.find import BordereauFiles
@@ -52,7 +56,8 @@ from pipeline.memory import freed_memory_returned_after
 from pipeline.products.load import ProductBook
 from pipeline.stages.claims import ClaimsStage, Valuations, claim_payables
 from pipeline.stages.validate import Known, known_after, sheets_by_name, validate_month
-from pipeline.stages.waterfall import adjudicated_lines, columns_read, line_payables
+from pipeline.stages.versions import MONTH, FileOrder, History, Versions, versions_of
+from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, columns_read, line_payables
 from pipeline.tables import MonthValidated, RowChecked
 
 LOCAL = "LocalCluster"
@@ -65,9 +70,9 @@ LINES_PER_PART = 250_000
 """At most this many lines per part on average (a part's pandas frames stay well under a worker's
 memory limit: the engine peaks at about 0.6 KiB per line, README § Beyond one machine)."""
 VALUATIONS_AHEAD = 2
-"""Valuations whose parts are on the workers at once: one computed while the run's process gathers
-the one before and splits the next. Submitted all at once, the triangle's ten earlier months would
-all wait on the workers whenever they fall behind (on this machine they keep up: README)."""
+"""Valuations scattered from the run's process (``each_adjudicated``) whose parts are on the workers
+at once: one computed while the run's process gathers the one before and splits the next. Submitted
+all at once, every valuation's lines would wait on the workers whenever they fall behind."""
 VALIDATE_IN_PARTS_VARIABLE = "PIPELINE_VALIDATE_IN_PARTS"
 """``1``: the Dask engine validates each month across rows in parts on the workers
 (``DaskEngine.validated_month``); unset or ``0``: in the run's process, as the pandas engine does.
@@ -97,6 +102,11 @@ def part_count(lines: int, workers: int, per_worker: int = PARTS_PER_WORKER) -> 
     return max(1, workers * per_worker, -(-lines // LINES_PER_PART))
 
 
+def _without_part(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without its ``PART`` column, if it has one (a part of the history has none)."""
+    return frame.drop(columns=PART) if PART in frame.columns else frame
+
+
 def adjudicated_part(
     lines: pd.DataFrame,
     claims: pd.DataFrame,
@@ -108,7 +118,7 @@ def adjudicated_part(
     """One part's lines adjudicated by the pandas stage (the part's claims and policies are its own),
     keeping the part and position columns for the gather; with ``added_only``, only the columns the
     stage adds to the lines (what a run's process gathers, since it has the lines' own columns)."""
-    result = stage(lines, claims.drop(columns=PART), policies.drop(columns=PART), book)
+    result = stage(lines, _without_part(claims), _without_part(policies), book)
     helpers = [column for column in (PART, POSITION) if column in lines.columns and column not in result.columns]
     result = result.assign(**{column: lines[column] for column in helpers})
     if added_only:
@@ -125,9 +135,30 @@ def claim_payables_part(
     claim: every line of a claim is in its claim's part, so the part's sums are the claim's), each
     claim with the position of its first line, to put the parts' claims back in the order the pandas
     engine gives."""
-    payables = line_payables(lines, claims.drop(columns=PART), policies.drop(columns=PART), book)
+    payables = line_payables(lines, _without_part(claims), _without_part(policies), book)
     totals = claim_payables(valuation, payables)  # a row per claim, in the order of its first line
     return totals.assign(**{POSITION: lines.drop_duplicates("claim_id")[POSITION].to_numpy()})
+
+
+def _placed(frame: pd.DataFrame, order: FileOrder) -> dict[str, np.ndarray]:
+    """What a part of a table of the history needs beside its columns to be put in file order on
+    its own: each row's place in the whole table's file order (``POSITION``) and, when narrowed
+    away, its month (``MONTH``)."""
+    placed = {POSITION: order.places()}
+    return placed if MONTH in frame.columns else placed | {MONTH: order.row_months().to_numpy()}
+
+
+def _rows_placed(frame: pd.DataFrame, placed: dict[str, np.ndarray], rows: np.ndarray) -> pd.DataFrame:
+    """The ``rows`` (positions) of a table of the history with what ``_placed`` gives them."""
+    return frame.iloc[rows].assign(**{column: values[rows] for column, values in placed.items()})
+
+
+def claim_payables_as_at_part(versions: Versions, valuation: str, book: ProductBook) -> pd.DataFrame:
+    """One part of the history's ``claim_payables`` as at ``valuation`` (on a worker): the part's
+    view as at that month, only the lines' columns the claims engine reads and their place in the
+    whole file order (``POSITION``), adjudicated and summed per claim (``claim_payables_part``)."""
+    view = versions.as_at(valuation, [*LINE_COLUMNS_READ, POSITION])
+    return claim_payables_part(view.lines, view.claims, view.policies, book, valuation)
 
 
 def split_by_part(frame: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
@@ -301,15 +332,51 @@ class DaskEngine:
         submit = partial(self._submitted, valuations, book, stage, workers)
         return _taken_in_order(submit, self._gathered, valuations, VALUATIONS_AHEAD)
 
-    def each_claim_payables(self, valuations: Valuations, book: ProductBook) -> Iterator[tuple[str, pd.DataFrame]]:
-        """Per valuation month in turn, its ``claim_payables`` (the triangle's earlier months) as the
-        pandas engine gives them (rows, order, columns, dtypes; index 0..n−1), each part's lines
-        adjudicated (``line_payables``) and summed per claim on the workers (``claim_payables_part``):
-        only a row per claim comes back, not the part, payable and position of every line, and no
-        line's own column is kept here. Split, scattered and bounded as ``each_adjudicated``."""
-        workers = max(1, workers_of(self.client))
-        submit = partial(self._submitted_per_claim, valuations, book, workers)
-        return _taken_in_order(submit, self._gathered_per_claim, valuations, VALUATIONS_AHEAD)
+    def each_claim_payables_as_at(
+        self, versions: Versions, months: Sequence[str], book: ProductBook
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        """Per month of ``months`` in turn, the ``claim_payables`` of the view as at it (the
+        triangle's earlier months) as the pandas engine gives them, with no view made here: the
+        history (``versions``, narrowed to the columns the claims engine reads) is split once into
+        parts that hold whole groups of policies with every version of their claims and lines
+        (``history_parts``), each part scattered to the workers with each line's place in the whole
+        file order, made ready for as-at views there (``versions_of``, once per part), and each
+        month's view made, adjudicated and summed per claim part by part on the workers
+        (``claim_payables_as_at_part``); only a row per claim comes back, put in the order of each
+        claim's first line. Every month is submitted at once: what is on the cluster is the history,
+        sent once, not a view per month."""
+        if not months:
+            return
+        on_workers = self._history_on_workers(versions)
+        submitted = [
+            self.client.map(claim_payables_as_at_part, on_workers, valuation=month, book=book, pure=False)
+            for month in months
+        ]
+        del on_workers
+        for month, futures in zip(months, submitted, strict=True):
+            yield month, self._gathered_per_claim(futures)
+
+    def _history_on_workers(self, versions: Versions) -> list[Future]:
+        """The history of ``versions`` in parts (``history_parts``), each row with its month and its
+        place in the whole history's file order (``POSITION``: the order of a part's rows, and of
+        the claims of the parts' sums put together), scattered to the workers and made ready for
+        as-at views there (``versions_of`` by that place): one ``Versions`` future per part."""
+        history = versions.history
+        parts = part_count(len(history.lines), max(1, workers_of(self.client)))
+        frames = (history.policies, history.claims, history.lines)
+        orders = (versions.policies, versions.claims, versions.lines)
+        placed = [_placed(frame, order) for frame, order in zip(frames, orders, strict=True)]
+        rows = [rows_by_part(part, parts) for part in history_parts(versions, parts)]
+        scattered = []
+        for number in range(parts):  # one part copied at a time, let go once sent
+            piece = [
+                _rows_placed(frame, columns, at[number])
+                for frame, columns, at in zip(frames, placed, rows, strict=True)
+            ]
+            scattered.append(self.client.scatter(History(*piece), hash=False))
+            del piece
+        freed_memory_returned_after(len(history.lines))
+        return self.client.map(versions_of, scattered, row=POSITION, pure=False)
 
     def _scattered(
         self, lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, book: ProductBook, workers: int
@@ -337,14 +404,6 @@ class DaskEngine:
         futures = self.client.map(adjudicated_part, *scattered, book=book, stage=stage, added_only=True, pure=False)
         return _Submitted(month, lines[[c for c in columns if c in lines.columns]], columns, futures)
 
-    def _submitted_per_claim(
-        self, valuations: Valuations, book: ProductBook, workers: int, month: str
-    ) -> tuple[str, list[Future]]:
-        """One valuation's parts scattered and submitted to ``claim_payables_part`` (nothing of its
-        view kept here)."""
-        scattered = self._scattered(*valuations[month], book, workers)
-        return month, self.client.map(claim_payables_part, *scattered, book=book, valuation=month, pure=False)
-
     def _gathered(self, submitted: _Submitted) -> tuple[str, pd.DataFrame]:
         """One valuation's parts gathered, put in the lines' order beside the lines' own columns, in
         the stage's column order."""
@@ -353,13 +412,12 @@ class DaskEngine:
         lines = own.assign(**{column: added[column] for column in added.columns})
         return submitted.month, lines[list(submitted.columns)]
 
-    def _gathered_per_claim(self, submitted: tuple[str, list[Future]]) -> tuple[str, pd.DataFrame]:
-        """One valuation's per-claim rows gathered from its parts, in the order of each claim's first
-        line (as ``claim_payables`` of the whole valuation gives them), indexed 0..n−1."""
-        month, futures = submitted
+    def _gathered_per_claim(self, futures: list[Future]) -> pd.DataFrame:
+        """One month's per-claim rows gathered from its parts, in the order of each claim's first line
+        (as ``claim_payables`` of the whole view gives them), indexed 0..n−1."""
         rows = pd.concat(self.client.gather(futures), ignore_index=True)
         ordered = rows.sort_values(POSITION, kind="stable").drop(columns=POSITION)
-        return month, ordered.reset_index(drop=True)
+        return ordered.reset_index(drop=True)
 
     def describe(self) -> dict[str, Any]:
         described = {

@@ -8,9 +8,9 @@ join policies: a claim id on two policies (twice in the file, or restated onto a
 series on claims of several policies, a line id under claims of two policies (twice in the file, or
 restated under a claim of another policy). So the rows are put into parts by policy, and policies
 that such ids join are put into the same part: each policy is a node of a graph, each of those ids
-an edge between the policies it names, and every connected component (``scipy.sparse.csgraph``)
-goes to the part of its first policy (``policy_part``). A policy alone, the usual case, goes to its
-own part. Then every rule sees, in its part, every row it would see in the whole month:
+an edge between the policies it names, and every connected component goes to the part of its
+first policy (``pipeline.engine.components``). A policy alone, the usual case, goes to its own part.
+Then every rule sees, in its part, every row it would see in the whole month:
 
 - a policy row, a claim row and the claims and lines on file are in the part of their policy (a
   line's policy is its claim's: the month's claim of that id, else the one on file; a row with no
@@ -36,20 +36,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_array
-from scipy.sparse.csgraph import connected_components
 
 from pipeline.arrow_text import positions
-from pipeline.engine import policy_part, rows_by_part
+from pipeline.engine import rows_by_part
+from pipeline.engine.components import component_parts, joined, linked, numbered, policy_text, taken
 from pipeline.products.load import ProductBook
 from pipeline.stages.rejections import rejected_rows_empty
 from pipeline.stages.validate import Known, sheets_by_name, validate_month
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID
 from pipeline.tables import MonthValidated, RowChecked
 
-NO_POLICY = ""
-"""The policy of a row that names none that can be found (no policy id, a line whose claim is in no
-sheet and not on file): such rows go together, to the part of an empty id."""
 SHEET_ORDER = ("policies", "claims", "lines")
 """The order in which ``validate_month`` validates and records a month's sheets (and the tables of
 ``Known``)."""
@@ -74,36 +70,6 @@ class PartRows:
 
     rows: list[np.ndarray]
     known: Known
-
-
-def _text(values: pd.Series) -> np.ndarray:
-    """Policy ids as text, ``NO_POLICY`` where empty."""
-    return values.astype("str").fillna(NO_POLICY).to_numpy(dtype=object)
-
-
-def _taken(values: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """``values[at]``, ``NO_POLICY`` where ``at`` is -1."""
-    return np.append(values, NO_POLICY)[at]
-
-
-def _linked(keys: pd.Series, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Edges joining the nodes of the rows that share a key (each row's node to the node of the
-    first row of its key); rows with no key join nothing."""
-    codes, _ = pd.factorize(keys)
-    rows = np.flatnonzero(codes >= 0)
-    if not len(rows):
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    order = rows[np.argsort(codes[rows], kind="stable")]
-    _, first = np.unique(codes[order], return_index=True)
-    first_node = np.empty(codes.max() + 1, dtype=np.int64)
-    first_node[codes[order[first]]] = nodes[order[first]]
-    return first_node[codes[rows]], nodes[rows]
-
-
-def _joined(nodes: np.ndarray, others: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Edges joining each row's node to ``others[at]`` where ``at`` found one."""
-    found = at >= 0
-    return nodes[found], others[at[found]]
 
 
 def _frame(sheets: dict[str, RowChecked], name: str) -> pd.DataFrame:
@@ -153,40 +119,32 @@ def row_parts(sheets: Sequence[RowChecked], known: Known, parts: int) -> tuple[d
     the module docstring."""
     by_name = sheets_by_name(sheets)
     policies, claims, lines = (_frame(by_name, name) for name in SHEET_ORDER)
-    claim_policy, known_claim_policy = _text(claims[POLICY_ID]), _text(known.claims[POLICY_ID])
+    claim_policy, known_claim_policy = policy_text(claims[POLICY_ID]), policy_text(known.claims[POLICY_ID])
     in_sheet = positions(lines[CLAIM_ID], claims[CLAIM_ID])
     on_file = positions(lines[CLAIM_ID], known.claims[CLAIM_ID])
-    line_policy = np.where(in_sheet >= 0, _taken(claim_policy, in_sheet), _taken(known_claim_policy, on_file))
-    known_line_policy = _taken(known_claim_policy, positions(known.lines[CLAIM_ID], known.claims[CLAIM_ID]))
-    named = [
-        _text(policies[POLICY_ID]),
-        claim_policy,
-        line_policy,
-        _text(known.policies[POLICY_ID]),
-        known_claim_policy,
-        known_line_policy,
-        np.array([NO_POLICY], dtype=object),
-    ]
-    codes, ids = pd.factorize(np.concatenate(named))
-    (policy_node, claim_node, line_node, known_policy_node, known_claim_node, known_line_node, _) = np.split(
-        codes, np.cumsum([len(values) for values in named])[:-1]
+    line_policy = np.where(in_sheet >= 0, taken(claim_policy, in_sheet), taken(known_claim_policy, on_file))
+    known_line_policy = taken(known_claim_policy, positions(known.lines[CLAIM_ID], known.claims[CLAIM_ID]))
+    nodes, ids = numbered(
+        [
+            policy_text(policies[POLICY_ID]),
+            claim_policy,
+            line_policy,
+            policy_text(known.policies[POLICY_ID]),
+            known_claim_policy,
+            known_line_policy,
+        ]
     )
+    (policy_node, claim_node, line_node, known_policy_node, known_claim_node, known_line_node) = nodes
     series_on_file = positions(known.claims["series_id"], claims["series_id"])  # the month's first claim of it
     edges = [
-        _linked(claims[CLAIM_ID], claim_node),  # a claim id twice in the file
-        _joined(claim_node, known_claim_node, positions(claims[CLAIM_ID], known.claims[CLAIM_ID])),  # restated
-        _linked(claims["series_id"], claim_node),  # a series in the file
-        _joined(known_claim_node, claim_node, series_on_file),  # a series on file and in the file
-        _linked(lines[LINE_ID], line_node),  # a line id twice in the file
-        _joined(line_node, known_line_node, positions(lines[LINE_ID], known.lines[LINE_ID])),  # restated
+        linked(claims[CLAIM_ID], claim_node),  # a claim id twice in the file
+        joined(claim_node, known_claim_node, positions(claims[CLAIM_ID], known.claims[CLAIM_ID])),  # restated
+        linked(claims["series_id"], claim_node),  # a series in the file
+        joined(known_claim_node, claim_node, series_on_file),  # a series on file and in the file
+        linked(lines[LINE_ID], line_node),  # a line id twice in the file
+        joined(line_node, known_line_node, positions(lines[LINE_ID], known.lines[LINE_ID])),  # restated
     ]
-    start = np.concatenate([edge[0] for edge in edges])
-    end = np.concatenate([edge[1] for edge in edges])
-    graph = coo_array((np.ones(len(start), dtype=np.int8), (start, end)), shape=(len(ids), len(ids)))
-    components, component = connected_components(graph, directed=False)
-    first = np.full(components, len(ids), dtype=np.int64)
-    np.minimum.at(first, component, np.arange(len(ids)))  # each component's first policy
-    node_part = policy_part(pd.Series(np.asarray(ids, dtype=object)[first]), parts).to_numpy()[component]
+    node_part = component_parts(pd.Series(ids, dtype=object), edges, parts)
     sheet_nodes = {"policies": policy_node, "claims": claim_node, "lines": line_node}
     sheet_parts = {name: node_part[sheet_nodes[name]] for name in by_name if name in sheet_nodes}
 

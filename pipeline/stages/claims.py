@@ -19,8 +19,8 @@ from pipeline.arrow_text import looked_up, positions
 from pipeline.products.load import ProductBook
 from pipeline.stages import coverage
 from pipeline.stages.codes import mapped_once_each
-from pipeline.stages.versions import InForce, MadeWhenAsked
-from pipeline.stages.waterfall import adjudicated_lines, line_payables
+from pipeline.stages.versions import InForce, MadeWhenAsked, Versions
+from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, line_payables
 
 PARTS_PAYABLE = {"liability": "payable_liability", "expense": "payable_expense"}
 
@@ -168,6 +168,15 @@ def each_claim_payables(valuations: Valuations, book: ProductBook) -> Iterator[t
     ``line_payables``. The lines are let go once summed."""
     for valuation, lines in each_adjudicated(valuations, book, line_payables):
         yield valuation, claim_payables(valuation, lines).reset_index(drop=True)
+
+
+def each_claim_payables_as_at(
+    versions: Versions, months: Sequence[str], book: ProductBook
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """``each_claim_payables`` of the views as at each of ``months`` (the triangle's earlier months),
+    each view made when its turn comes with only the lines' columns the claims engine reads, and let
+    go once summed: one alive at a time."""
+    return each_claim_payables(frames_in_force(versions.each_as_at(months, LINE_COLUMNS_READ)), book)
 
 
 def frames_in_force(in_force: Mapping[str, InForce]) -> Valuations:

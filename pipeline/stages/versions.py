@@ -25,6 +25,7 @@ from pipeline.stages.codes import factorized
 
 POLICY_ID, CLAIM_ID, LINE_ID = "policy_id", "claim_id", "line_id"
 MONTH = "bordereau_month"
+EXCEL_ROW = "excel_row"
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,28 @@ class FileOrder:
         end = self.rows_up_to(month)
         return np.flatnonzero(self.next_version[:end] >= end)
 
+    def places(self) -> np.ndarray:
+        """Each row's place in file order (by the history's row position): sorting any of the rows by
+        it puts them in file order."""
+        place = np.empty(len(self.positions), dtype=np.int64)
+        place[self.positions] = np.arange(len(self.positions))
+        return place
 
-def file_order(history: pd.DataFrame, id_column: str) -> FileOrder:
+    def row_months(self) -> pd.Index:
+        """Each row's month (by the history's row position)."""
+        month = np.empty(len(self.positions), dtype=np.int64)
+        month[self.positions] = np.searchsorted(self.month_ends, np.arange(len(self.positions)), side="right")
+        return self.months.take(month)
+
+
+def file_order(history: pd.DataFrame, id_column: str, row: str = EXCEL_ROW) -> FileOrder:
     """The :class:`FileOrder` of one table of the history: one stable sort on integer keys (the
-    month texts coded in their own order, a dozen or so distinct values, then the Excel row) and
-    one grouping of the ids, whatever the number of valuation months."""
+    month texts coded in their own order, a dozen or so distinct values, then the Excel row, or
+    another ``row`` column that orders the rows within a month: a part of the history on a Dask
+    worker has each row's place in the whole history's file order) and one grouping of the ids,
+    whatever the number of valuation months."""
     month_codes, months = pd.factorize(history[MONTH], sort=True)
-    rows = history["excel_row"].to_numpy(dtype=np.int64)
+    rows = history[row].to_numpy(dtype=np.int64)
     positions = np.lexsort((rows, month_codes))
     month_ends = np.searchsorted(month_codes[positions], np.arange(len(months)), side="right")
     ids, _ = factorized(pd.Series(history[id_column].array.take(positions)))
@@ -187,13 +203,14 @@ class MadeWhenAsked(Mapping[str, Value]):
         return len(self.months)
 
 
-def versions_of(history: History) -> Versions:
-    """The history made ready for as-at views of any month (:class:`Versions`)."""
+def versions_of(history: History, row: str = EXCEL_ROW) -> Versions:
+    """The history made ready for as-at views of any month (:class:`Versions`; ``row`` as in
+    ``file_order``)."""
     return Versions(
         history,
-        file_order(history.policies, POLICY_ID),
-        file_order(history.claims, CLAIM_ID),
-        file_order(history.lines, LINE_ID),
+        file_order(history.policies, POLICY_ID, row),
+        file_order(history.claims, CLAIM_ID, row),
+        file_order(history.lines, LINE_ID, row),
     )
 
 

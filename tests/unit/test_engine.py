@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline.engine import READ_PROCESSES_VARIABLE, PandasEngine, open_engine, read_processes
 from pipeline.engine.partitioned import (
@@ -35,8 +37,15 @@ from pipeline.errors import FatalInputError
 from pipeline.forked import cores
 from pipeline.io.find import BordereauFiles, find_bordereaux
 from pipeline.run import run_month
-from pipeline.stages.claims import claim_payables, lines_with_movements
-from pipeline.stages.waterfall import PAYABLE_COLUMNS, adjudicated_lines, columns_read, line_payables
+from pipeline.stages.claims import claim_payables, each_claim_payables, lines_with_movements
+from pipeline.stages.versions import History, Versions, versions_of
+from pipeline.stages.waterfall import (
+    PAYABLE_COLUMNS,
+    adjudicated_lines,
+    column_names_read,
+    columns_read,
+    line_payables,
+)
 from pipeline.tables import RowChecked
 from tests import factories
 from tests.commands import ROOT
@@ -110,13 +119,69 @@ def test_dask_engine_equals_pandas_engine_on_generated_books(book: Book, dask_cl
     for month in expected:
         pd.testing.assert_frame_equal(payables[month], expected[month][PAYABLE_COLUMNS], obj=month)
         pd.testing.assert_frame_equal(payables_here[month], expected[month][PAYABLE_COLUMNS], obj=month)
-    # what the triangle keeps of them: a row per claim, summed on the workers, in the pandas order
-    per_claim = dict(DaskEngine(dask_client).each_claim_payables(valuations, PRODUCTS))
-    per_claim_here = dict(PandasEngine().each_claim_payables(valuations, PRODUCTS))
+    # what the triangle keeps of them: a row per claim, in the order of each claim's first line
+    per_claim_here = dict(each_claim_payables(valuations, PRODUCTS))
     for month in expected:
         whole = claim_payables(month, expected[month]).reset_index(drop=True)
-        pd.testing.assert_frame_equal(per_claim[month], whole, obj=month)
         pd.testing.assert_frame_equal(per_claim_here[month], whole, obj=month)
+
+
+def restated_history(book: Book) -> History:
+    """Three months of a generated book: in April every row; in May every third claim moved onto the
+    policy of the claim after it (its lines with it: the claim's versions join the two policies) and
+    every fourth line restated under the claim after its own with twice its amount (the line's
+    versions join its claims' policies); in June every fifth line restated as it was in April."""
+    lines, claims, policies = book.frames()
+    lines = lines.drop(columns="first_month")
+
+    def of_month(frame: pd.DataFrame, month: str) -> pd.DataFrame:
+        return frame.assign(bordereau_month=month, excel_row=np.arange(2, len(frame) + 2, dtype=np.int64))
+
+    ids = claims["claim_id"].tolist()
+    after = {claim: ids[(number + 1) % len(ids)] for number, claim in enumerate(ids)}
+    moved = claims.iloc[::3].assign(policy_id=claims["policy_id"].shift(-1, fill_value=claims["policy_id"].iloc[0]))
+    restated = lines.iloc[::4].assign(claim_id=lines["claim_id"].map(after), amount=lines["amount"] * 2)
+    return History(
+        policies=of_month(policies, "2026-04"),
+        claims=pd.concat([of_month(claims, "2026-04"), of_month(moved, "2026-05")], ignore_index=True),
+        lines=pd.concat(
+            [of_month(lines, "2026-04"), of_month(restated, "2026-05"), of_month(lines.iloc[::5], "2026-06")],
+            ignore_index=True,
+        ),
+    )
+
+
+@settings(max_examples=8, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(book=books(max_portfolios=10), parts=st.integers(2, 7))
+def test_the_triangle_from_the_history_on_the_workers_is_the_one_made_here(book: Book, parts: int, dask_client) -> None:
+    """The triangle's earlier months with the history kept on the workers (``each_claim_payables_as_at``:
+    the history split once into parts that hold every version of their claims and lines with every
+    policy they were ever under, each month's view made there) give the pandas engine's per-claim
+    payables, row for row and in order, on a history whose claims move policy and whose lines move
+    claim, in 2 to 7 parts, with no view made in the run's process; every row of a claim or line id
+    is in one part with its policies."""
+    import pipeline.engine.partitioned as partitioned
+    from pipeline.engine.components import history_parts
+
+    lines_read, claims_read, policies_read = column_names_read(PRODUCTS)
+    versions = versions_of(restated_history(book))
+    history = versions.history
+    policy_of, claim_of, line_of = history_parts(versions, parts)
+    for frame, of, key in ((history.claims, claim_of, "claim_id"), (history.lines, line_of, "line_id")):
+        assert (pd.Series(of).groupby(frame[key].to_numpy()).nunique() == 1).all(), f"a {key} in two parts"
+    claim_part = dict(zip(history.claims["claim_id"], claim_of, strict=True))
+    policy_part_of = dict(zip(history.policies["policy_id"], policy_of, strict=True))
+    assert all(claim_part[c] == p for c, p in zip(history.lines["claim_id"], line_of, strict=True))
+    assert all(policy_part_of[c] == p for c, p in zip(history.claims["policy_id"], claim_of, strict=True))
+    narrowed = versions.keeping(policies=policies_read, claims=claims_read, lines=lines_read)  # as a run does
+    months = ["2026-04", "2026-05", "2026-06"]
+    no_view_here = mock.patch.object(Versions, "as_at", side_effect=AssertionError("a view made in the run's process"))
+    with mock.patch.object(partitioned, "part_count", lambda lines, workers, per_worker=2: parts), no_view_here:
+        got = list(DaskEngine(dask_client).each_claim_payables_as_at(narrowed, months, PRODUCTS))
+    expected = list(PandasEngine().each_claim_payables_as_at(narrowed, months, PRODUCTS))
+    assert [month for month, _ in got] == [month for month, _ in expected] == months
+    for (month, totals), (_, whole) in zip(got, expected, strict=True):
+        pd.testing.assert_frame_equal(totals, whole, obj=month)
 
 
 class ViewsMadeWhenAsked(Mapping[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]):
@@ -147,21 +212,22 @@ class ViewsMadeWhenAsked(Mapping[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataF
 
 @pytest.mark.parametrize("engine", ["pandas", "dask"])
 def test_each_engine_takes_each_valuation_once_and_holds_one_at_a_time(engine: str, request) -> None:
-    """``each_claim_payables`` (the triangle's earlier months) and ``each_adjudicated``: every
-    valuation's frames are asked for once, in order, and let go before the next is asked for (the
-    pandas engine once it has adjudicated them, the Dask engine once it has scattered them), and the
-    results, in the same order, are the stage's on each valuation (summed per claim for the
-    triangle)."""
+    """``each_adjudicated`` (and, in this process, ``each_claim_payables``: the pandas engine's
+    triangle): every valuation's frames are asked for once, in order, and let go before the next is
+    asked for (the pandas engine once it has adjudicated them, the Dask engine once it has
+    scattered them), and the results, in the same order, are the stage's on each valuation (summed
+    per claim for the triangle)."""
     golden = _golden_valuations()
     frames = {key: golden[key] for key in list(golden)[:6]}
     runs = DaskEngine(request.getfixturevalue("dask_client")) if engine == "dask" else PandasEngine()
-    views = ViewsMadeWhenAsked(frames)
-    per_claim = list(runs.each_claim_payables(views, PRODUCTS))
-    assert views.asked == list(frames)
-    assert [month for month, _ in per_claim] == list(frames)
-    for month, totals in per_claim:
-        expected = claim_payables(month, line_payables(*frames[month], PRODUCTS)).reset_index(drop=True)
-        pd.testing.assert_frame_equal(totals, expected, obj=month)
+    if engine == "pandas":
+        views = ViewsMadeWhenAsked(frames)
+        per_claim = list(each_claim_payables(views, PRODUCTS))
+        assert views.asked == list(frames)
+        assert [month for month, _ in per_claim] == list(frames)
+        for month, totals in per_claim:
+            expected = claim_payables(month, line_payables(*frames[month], PRODUCTS)).reset_index(drop=True)
+            pd.testing.assert_frame_equal(totals, expected, obj=month)
     views = ViewsMadeWhenAsked(frames)
     got = list(runs.each_adjudicated(views, PRODUCTS))
     assert views.asked == list(frames)
@@ -181,11 +247,11 @@ def test_dask_engine_hands_the_heap_back_once_a_large_valuation_is_scattered(das
     trims: list[str] = []
     monkeypatch.setattr(memory, "freed_memory_returned", lambda: trims.append("trimmed"))
     views = ViewsMadeWhenAsked(frames)
-    list(DaskEngine(dask_client).each_claim_payables(views, PRODUCTS))
+    list(DaskEngine(dask_client).each_adjudicated(views, PRODUCTS, line_payables))
     assert trims == []  # below the threshold: nothing trimmed
     monkeypatch.setattr(memory, "KEEP_FREED_MEMORY_FROM_ROWS", 1)
     views = ViewsMadeWhenAsked(frames)
-    list(DaskEngine(dask_client).each_claim_payables(views, PRODUCTS))
+    list(DaskEngine(dask_client).each_adjudicated(views, PRODUCTS, line_payables))
     assert len(trims) == len(frames)
 
 
@@ -271,9 +337,9 @@ class RecordingEngine(PandasEngine):
         self.calls.append(("lines", tuple(valuations), stage.__name__))
         return super().each_adjudicated(valuations, book, stage)
 
-    def each_claim_payables(self, valuations: Any, book: Any) -> Any:
-        self.calls.append(("per claim", tuple(valuations), "line_payables"))
-        return super().each_claim_payables(valuations, book)
+    def each_claim_payables_as_at(self, versions: Any, months: Any, book: Any) -> Any:
+        self.calls.append(("per claim", tuple(months), "line_payables"))
+        return super().each_claim_payables_as_at(versions, months, book)
 
 
 def test_a_run_adjudicates_every_column_only_as_at_its_month(tmp_path: Path) -> None:
@@ -775,20 +841,19 @@ class CountingClient:
 
 
 def test_the_dask_engine_has_at_most_two_valuations_on_the_cluster(dask_client) -> None:
-    """The triangle's earlier months go to the cluster one after the other, at most
-    ``VALUATIONS_AHEAD`` at once (all ten at once held every month's lines on the workers), with
+    """Valuations scattered from the run's process go to the cluster one after the other, at most
+    ``VALUATIONS_AHEAD`` at once (all at once, every month's lines would wait on the workers), with
     the stage's results on each."""
     from pipeline.engine.partitioned import VALUATIONS_AHEAD
 
     golden = _golden_valuations()
     frames = {key: golden[key] for key in list(golden)[:5]}
     counting = CountingClient(dask_client)
-    got = list(DaskEngine(counting).each_claim_payables(frames, PRODUCTS))  # type: ignore[arg-type]
+    got = list(DaskEngine(counting).each_adjudicated(frames, PRODUCTS, line_payables))  # type: ignore[arg-type]
     assert counting.most == VALUATIONS_AHEAD == 2 and counting.in_flight == 0
     assert [month for month, _ in got] == list(frames)
-    for month, totals in got:
-        expected = claim_payables(month, line_payables(*frames[month], PRODUCTS)).reset_index(drop=True)
-        pd.testing.assert_frame_equal(totals, expected, obj=month)
+    for month, payables in got:
+        pd.testing.assert_frame_equal(payables, line_payables(*frames[month], PRODUCTS), obj=month)
 
 
 class MappingClient(CountingClient):

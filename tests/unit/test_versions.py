@@ -219,6 +219,46 @@ def test_every_month_as_at_is_the_rows_in_force_by_hand(rows: list[tuple[str, in
         pd.testing.assert_frame_equal(in_force.lines, _in_force_by_hand(lines, "line_id", month), obj=month)
 
 
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["L1", "L2", "L3", "L4", "L5"]), st.integers(0, 4), st.integers(2, 6)),
+        max_size=25,
+    ),
+    kept=st.sets(st.sampled_from(["L1", "L2", "L3", "L4", "L5"])),
+)
+@settings(max_examples=80, deadline=None)
+def test_a_part_of_the_history_put_in_file_order_by_its_places_gives_the_whole_views_rows(
+    rows: list[tuple[str, int, int]], kept: set[str]
+) -> None:
+    """What the Dask engine's triangle relies on (a part of the history on a worker, made ready
+    for views by each row's place in the whole file order instead of its Excel row, its month
+    given back where narrowed away): the rows of any set of ids so placed give, as at every month,
+    the whole history's view's rows of those ids, in the same order."""
+    from pipeline.stages.versions import versions_of
+
+    lines = pd.DataFrame(
+        {
+            "line_id": pd.Series([row[0] for row in rows], dtype="str"),
+            "bordereau_month": pd.Series([f"2026-0{row[1] + 4}" for row in rows], dtype="str"),
+            "excel_row": pd.Series([row[2] for row in rows], dtype="int64"),
+            "amount": pd.Series(range(len(rows)), dtype="int64"),
+        }
+    )
+    empty = pd.DataFrame({"policy_id": pd.Series(dtype="str"), "claim_id": pd.Series(dtype="str")})
+    empty = empty.assign(bordereau_month=pd.Series(dtype="str"), excel_row=pd.Series(dtype="int64"))
+    whole = versions_of(History(policies=empty, claims=empty, lines=lines))
+    assert whole.lines.row_months().tolist() == lines["bordereau_month"].tolist()
+    placed = lines.assign(place=whole.lines.places()).drop(columns="excel_row")
+    part = placed[placed["line_id"].isin(kept)].reset_index(drop=True)
+    empty_placed = empty.drop(columns="excel_row").assign(place=pd.Series(dtype="int64"))
+    versions = versions_of(History(policies=empty_placed, claims=empty_placed, lines=part), row="place")
+    for month in ["2026-03", "2026-04", "2026-05", "2026-06", "2026-07", "2026-08", "2026-09"]:
+        expected = whole.as_at(month).lines
+        expected = expected[expected["line_id"].isin(kept)].reset_index(drop=True)
+        got = versions.as_at(month).lines.drop(columns="place")
+        pd.testing.assert_frame_equal(got, expected.drop(columns="excel_row"), obj=month)
+
+
 def test_each_as_at_makes_a_view_only_when_asked_and_keeps_none(monkeypatch) -> None:
     """``Versions.each_as_at`` (the triangle's earlier months): listing, counting and asking whether
     a month is there make no view; each view is made when asked for, every time (none is kept)."""
