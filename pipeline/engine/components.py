@@ -61,13 +61,13 @@ def joined(nodes: np.ndarray, others: np.ndarray, at: np.ndarray) -> Edges:
     return nodes[found], others[at[found]]
 
 
-def numbered(named: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+def numbered(named: Sequence[np.ndarray]) -> tuple[list[np.ndarray], pd.Series]:
     """The policy ids of several columns (``named``, as text) as node numbers, one array per column,
-    and the ids of the nodes (``NO_POLICY`` always among them)."""
+    and the ids of the nodes (``NO_POLICY`` always among them), as ``component_parts`` takes them."""
     every = [*named, np.array([NO_POLICY], dtype=object)]
     codes, ids = pd.factorize(np.concatenate(every))
     nodes = np.split(codes, np.cumsum([len(values) for values in every])[:-1])
-    return nodes[:-1], np.asarray(ids, dtype=object)
+    return nodes[:-1], pd.Series(ids, dtype=object)
 
 
 def component_parts(ids: pd.Series, edges: Sequence[Edges], parts: int) -> np.ndarray:

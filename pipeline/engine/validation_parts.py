@@ -144,7 +144,7 @@ def row_parts(sheets: Sequence[RowChecked], known: Known, parts: int) -> tuple[d
         linked(lines[LINE_ID], line_node),  # a line id twice in the file
         joined(line_node, known_line_node, positions(lines[LINE_ID], known.lines[LINE_ID])),  # restated
     ]
-    node_part = component_parts(pd.Series(ids, dtype=object), edges, parts)
+    node_part = component_parts(ids, edges, parts)
     sheet_nodes = {"policies": policy_node, "claims": claim_node, "lines": line_node}
     sheet_parts = {name: node_part[sheet_nodes[name]] for name in by_name if name in sheet_nodes}
 
