@@ -102,11 +102,6 @@ def part_count(lines: int, workers: int, per_worker: int = PARTS_PER_WORKER) -> 
     return max(1, workers * per_worker, -(-lines // LINES_PER_PART))
 
 
-def _without_part(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` without its ``PART`` column, if it has one (a part of the history has none)."""
-    return frame.drop(columns=PART) if PART in frame.columns else frame
-
-
 def adjudicated_part(
     lines: pd.DataFrame,
     claims: pd.DataFrame,
@@ -118,7 +113,7 @@ def adjudicated_part(
     """One part's lines adjudicated by the pandas stage (the part's claims and policies are its own),
     keeping the part and position columns for the gather; with ``added_only``, only the columns the
     stage adds to the lines (what a run's process gathers, since it has the lines' own columns)."""
-    result = stage(lines, _without_part(claims), _without_part(policies), book)
+    result = stage(lines, claims.drop(columns=PART), policies.drop(columns=PART), book)
     helpers = [column for column in (PART, POSITION) if column in lines.columns and column not in result.columns]
     result = result.assign(**{column: lines[column] for column in helpers})
     if added_only:
@@ -126,18 +121,6 @@ def adjudicated_part(
             [column for column in result.columns if column not in lines.columns or column in (PART, POSITION)]
         ]
     return result
-
-
-def claim_payables_part(
-    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, book: ProductBook, valuation: str
-) -> pd.DataFrame:
-    """One part's ``claim_payables`` as at ``valuation`` (its lines' ``line_payables`` summed per
-    claim: every line of a claim is in its claim's part, so the part's sums are the claim's), each
-    claim with the position of its first line, to put the parts' claims back in the order the pandas
-    engine gives."""
-    payables = line_payables(lines, _without_part(claims), _without_part(policies), book)
-    totals = claim_payables(valuation, payables)  # a row per claim, in the order of its first line
-    return totals.assign(**{POSITION: lines.drop_duplicates("claim_id")[POSITION].to_numpy()})
 
 
 def _placed(frame: pd.DataFrame, order: FileOrder) -> dict[str, np.ndarray]:
@@ -156,9 +139,13 @@ def _rows_placed(frame: pd.DataFrame, placed: dict[str, np.ndarray], rows: np.nd
 def claim_payables_as_at_part(versions: Versions, valuation: str, book: ProductBook) -> pd.DataFrame:
     """One part of the history's ``claim_payables`` as at ``valuation`` (on a worker): the part's
     view as at that month, only the lines' columns the claims engine reads and their place in the
-    whole file order (``POSITION``), adjudicated and summed per claim (``claim_payables_part``)."""
+    whole file order (``POSITION``), adjudicated (``line_payables``) and summed per claim (every line
+    of a claim is in its claim's part, so the part's sums are the claim's), each claim with the
+    place of its first line, to put the parts' claims back in the order the pandas engine gives."""
     view = versions.as_at(valuation, [*LINE_COLUMNS_READ, POSITION])
-    return claim_payables_part(view.lines, view.claims, view.policies, book, valuation)
+    payables = line_payables(view.lines, view.claims, view.policies, book)
+    totals = claim_payables(valuation, payables)  # a row per claim, in the order of its first line
+    return totals.assign(**{POSITION: view.lines.drop_duplicates("claim_id")[POSITION].to_numpy()})
 
 
 def split_by_part(frame: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
