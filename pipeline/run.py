@@ -45,7 +45,6 @@ from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
 from pipeline.reports.rejected import rejected_sheets
 from pipeline.reports.run_info import RunInfo, with_run
 from pipeline.stages.claims import (
-    adjudicated_by_month,
     claim_payables,
     claim_totals,
     lines_with_movements,
@@ -57,7 +56,7 @@ from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import Reinsurance, claim_first_months, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, versions_of
-from pipeline.stages.waterfall import LINE_COLUMNS_READ, column_names_read, line_payables
+from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, column_names_read, line_payables
 from pipeline.tables import MonthValidated
 
 log = logging.getLogger("pipeline")
@@ -256,9 +255,12 @@ def run_month(
             # before the lines as at M are adjudicated: neither they nor the annotated workbooks'
             # writers, forked later, are held beside it
             earlier = [v for v in valuations if v not in latest]
-            earlier_payables = dict(claims_engine.each_claim_payables_as_at(versions, earlier, book))
-            rows.update(rows_out=sum(map(len, earlier_payables.values())), months=len(earlier_payables))
+            # the engine keeps what it needs of the history for the lines as at M and M−1 too (the
+            # Dask engine: its parts on the workers; the pandas engine nothing: it has the views)
+            valued = claims_engine.valued_history(versions, earlier, book)
             del versions
+            earlier_payables = dict(valued.earlier)
+            rows.update(rows_out=sum(map(len, earlier_payables.values())), months=len(earlier_payables))
             freed_memory_returned()
 
         with stages.stage("premium") as rows:
@@ -269,9 +271,8 @@ def run_month(
 
         with stages.stage("claims") as rows:
             # as at M every column of every line; as at M−1 only what the movements and totals read
-            lines_now = adjudicated_by_month({month: current}, book, claims_engine)[month]
-            before = {previous.month: previous} if previous_valued else {}
-            lines_before = adjudicated_by_month(before, book, claims_engine, line_payables).get(previous.month)
+            lines_now = valued.adjudicated(current, adjudicated_lines)
+            lines_before = valued.adjudicated(previous, line_payables) if previous_valued else None
             lines = lines_with_movements(lines_now, lines_before)
             claims = claim_totals(current.claims, lines_now, previous.claims, lines_before)
             claims_before = None if lines_before is None else claim_totals(previous.claims, lines_before)
@@ -286,7 +287,7 @@ def run_month(
             policies_previous, claims_previous = previous.policies, previous.claims
             claims_with_first_months = with_first_months(claims, first_months)
             rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(latest))
-            del lines_before, previous, current, payables, earlier_payables
+            del lines_before, previous, current, payables, earlier_payables, valued
             # glibc's freed pages (the engine's, the views') returned before the writers are forked
             freed_memory_returned()
 

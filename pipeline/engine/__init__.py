@@ -16,8 +16,8 @@ later months run (``validated_month``): in the run's process, or with the Dask e
 (``pipeline.engine.validation_parts``). Claims:
 ``pipeline.stages.waterfall.adjudicated_lines``: every cap of the waterfall lives inside one
 policy (line, claim, series and policy limits), so the Dask engine splits the lines by policy and
-runs it unchanged on each part (for the triangle's earlier months, parts of the history kept on the
-workers, each month's view made there: ``each_claim_payables_as_at``). Everything that crosses
+runs it unchanged on each part: parts of the run's history sent to the workers once, each month's
+view made there (``valued_history``: the triangle's earlier months, and M and M−1). Everything that crosses
 policies (versions, totals, reinsurance, reports) runs in the run's process on the gathered results,
 as in the pandas engine. ``run.py`` only chooses the engine (``open_engine``).
 """
@@ -46,10 +46,11 @@ from pipeline.stages.claims import (
     Valuations,
     each_adjudicated,
     each_claim_payables_as_at,
+    lines_adjudicated,
 )
 from pipeline.stages.rejections import failures_of
 from pipeline.stages.validate import Known, row_checked, validate_month
-from pipeline.stages.versions import Versions
+from pipeline.stages.versions import InForce, Versions
 from pipeline.stages.waterfall import adjudicated_lines
 from pipeline.tables import MonthValidated, RawSheet, RowChecked
 
@@ -197,10 +198,25 @@ def combined_checked(parts: Sequence[RowChecked]) -> RowChecked:
     )
 
 
+@dataclass(frozen=True)
+class ValuedHistory:
+    """What an engine makes of a run's history (``Engine.valued_history``): ``earlier``, the
+    triangle's earlier months' ``claim_payables`` in turn (taken once: what the engine held of the
+    history in the run's process is let go once they all are), and ``adjudicated(view, stage)``, the
+    lines of a view of that same history (as at M with ``adjudicated_lines``, as at M−1 with
+    ``line_payables``) through ``stage``, with the view's rows, order and index and the stage's
+    columns, as ``lines_adjudicated`` gives them. What the engine keeps elsewhere for
+    ``adjudicated`` (the Dask engine: the history's parts on the workers) is let go with this."""
+
+    earlier: Iterator[tuple[str, pd.DataFrame]]
+    adjudicated: Callable[[InForce, ClaimsStage], pd.DataFrame]
+
+
 class Engine(Protocol):
     """What a run needs of an engine: the row-checked sheets of the months to read, month by month
-    as they are read, each month validated across rows, the adjudicated lines as at every
-    valuation, and what the manifest says about the engine."""
+    as they are read, each month validated across rows, the history valued (``valued_history``: the
+    triangle's earlier months summed per claim, the lines as at M and M−1 adjudicated), and what
+    the manifest says about the engine; ``each_adjudicated`` adjudicates valuations given as frames."""
 
     def checked_months(
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
@@ -214,9 +230,7 @@ class Engine(Protocol):
         self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
     ) -> Iterator[tuple[str, pd.DataFrame]]: ...
 
-    def each_claim_payables_as_at(
-        self, versions: Versions, months: Sequence[str], book: ProductBook
-    ) -> Iterator[tuple[str, pd.DataFrame]]: ...
+    def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -260,11 +274,14 @@ class PandasEngine:
     ) -> Iterator[tuple[str, pd.DataFrame]]:
         return each_adjudicated(valuations, book, stage)
 
-    def each_claim_payables_as_at(
-        self, versions: Versions, months: Sequence[str], book: ProductBook
-    ) -> Iterator[tuple[str, pd.DataFrame]]:
-        """The triangle's earlier months, each view made here when its turn comes."""
-        return each_claim_payables_as_at(versions, months, book)
+    def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory:
+        """The triangle's earlier months, each view made here when its turn comes
+        (``each_claim_payables_as_at``: only it holds the history, until the last month is taken),
+        and the views the run has made as at M and M−1 adjudicated here (``lines_adjudicated``)."""
+        return ValuedHistory(
+            each_claim_payables_as_at(versions, earlier, book),
+            lambda view, stage: lines_adjudicated(view, book, stage),
+        )
 
     def describe(self) -> dict[str, Any]:
         return {"name": "pandas"}

@@ -39,6 +39,7 @@ from pipeline.engine import (
     PART,
     READS_AHEAD_PER_PROCESS,
     FileReader,
+    ValuedHistory,
     checked_task,
     combined_checked,
     month_sources,
@@ -56,7 +57,7 @@ from pipeline.memory import freed_memory_returned_after
 from pipeline.products.load import ProductBook
 from pipeline.stages.claims import ClaimsStage, Valuations, claim_payables
 from pipeline.stages.validate import Known, known_after, sheets_by_name, validate_month
-from pipeline.stages.versions import MONTH, FileOrder, History, Versions, versions_of
+from pipeline.stages.versions import MONTH, FileOrder, History, InForce, Versions, versions_of
 from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, columns_read, line_payables
 from pipeline.tables import MonthValidated, RowChecked
 
@@ -136,16 +137,32 @@ def _rows_placed(frame: pd.DataFrame, placed: dict[str, np.ndarray], rows: np.nd
     return frame.iloc[rows].assign(**{column: values[rows] for column, values in placed.items()})
 
 
+def _view_as_at(versions: Versions, valuation: str) -> InForce:
+    """One part of the history as at ``valuation`` (on a worker), with the lines' columns the claims
+    engine reads and each line's place in the whole file order (``POSITION``)."""
+    return versions.as_at(valuation, [*LINE_COLUMNS_READ, POSITION])
+
+
 def claim_payables_as_at_part(versions: Versions, valuation: str, book: ProductBook) -> pd.DataFrame:
     """One part of the history's ``claim_payables`` as at ``valuation`` (on a worker): the part's
-    view as at that month, only the lines' columns the claims engine reads and their place in the
-    whole file order (``POSITION``), adjudicated (``line_payables``) and summed per claim (every line
-    of a claim is in its claim's part, so the part's sums are the claim's), each claim with the
-    place of its first line, to put the parts' claims back in the order the pandas engine gives."""
-    view = versions.as_at(valuation, [*LINE_COLUMNS_READ, POSITION])
+    view as at that month (``_view_as_at``), adjudicated (``line_payables``) and summed per claim
+    (every line of a claim is in its claim's part, so the part's sums are the claim's), each claim
+    with the place of its first line, to put the parts' claims back in the order the pandas engine
+    gives."""
+    view = _view_as_at(versions, valuation)
     payables = line_payables(view.lines, view.claims, view.policies, book)
     totals = claim_payables(valuation, payables)  # a row per claim, in the order of its first line
     return totals.assign(**{POSITION: view.lines.drop_duplicates("claim_id")[POSITION].to_numpy()})
+
+
+def added_as_at_part(versions: Versions, valuation: str, book: ProductBook, stage: ClaimsStage) -> pd.DataFrame:
+    """One part of the history's lines as at ``valuation`` through ``stage`` (on a worker): only the
+    columns the stage adds (the run's process has the lines' own), with each line's place in the
+    whole file order (``POSITION``), to put the parts' lines back in the view's order."""
+    view = _view_as_at(versions, valuation)
+    result = stage(view.lines, view.claims, view.policies, book)  # the lines' rows, order and index
+    added = result[[column for column in result.columns if column not in view.lines.columns]]
+    return added.assign(**{POSITION: view.lines[POSITION].to_numpy()})
 
 
 def split_by_part(frame: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
@@ -319,29 +336,16 @@ class DaskEngine:
         submit = partial(self._submitted, valuations, book, stage, workers)
         return _taken_in_order(submit, self._gathered, valuations, VALUATIONS_AHEAD)
 
-    def each_claim_payables_as_at(
-        self, versions: Versions, months: Sequence[str], book: ProductBook
-    ) -> Iterator[tuple[str, pd.DataFrame]]:
-        """Per month of ``months`` in turn, the ``claim_payables`` of the view as at it (the
-        triangle's earlier months) as the pandas engine gives them, with no view made here: the
-        history (``versions``, narrowed to the columns the claims engine reads) is split once into
-        parts that hold whole groups of policies with every version of their claims and lines
-        (``history_parts``), each part scattered to the workers with each line's place in the whole
-        file order, made ready for as-at views there (``versions_of``, once per part), and each
-        month's view made, adjudicated and summed per claim part by part on the workers
-        (``claim_payables_as_at_part``); only a row per claim comes back, put in the order of each
-        claim's first line. Every month is submitted at once: what is on the cluster is the history,
-        sent once, not a view per month."""
-        if not months:
-            return
-        on_workers = self._history_on_workers(versions)
-        submitted = [
-            self.client.map(claim_payables_as_at_part, on_workers, valuation=month, book=book, pure=False)
-            for month in months
-        ]
-        del on_workers
-        for month, futures in zip(months, submitted, strict=True):
-            yield month, self._gathered_per_claim(futures)
+    def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory:
+        """The history valued on the workers, with no view of it made here: the history
+        (``versions``, narrowed to the columns the claims engine reads) split once into parts that
+        hold whole groups of policies with every version of their claims and lines
+        (``history_parts``), each part scattered to the workers with each row's place in the whole
+        file order and made ready for as-at views there (``_history_on_workers``), and kept there
+        until the ``ValuedHistory`` is let go (``HistoryOnWorkers``): each month's view is made,
+        adjudicated (and for the triangle's earlier months summed per claim) part by part there."""
+        on_workers = HistoryOnWorkers(self.client, self._history_on_workers(versions), book)
+        return ValuedHistory(on_workers.each_claim_payables_as_at(earlier), on_workers.adjudicated)
 
     def _history_on_workers(self, versions: Versions) -> list[Future]:
         """The history of ``versions`` in parts (``history_parts``), each row with its month and its
@@ -399,13 +403,6 @@ class DaskEngine:
         lines = own.assign(**{column: added[column] for column in added.columns})
         return submitted.month, lines[list(submitted.columns)]
 
-    def _gathered_per_claim(self, futures: list[Future]) -> pd.DataFrame:
-        """One month's per-claim rows gathered from its parts, in the order of each claim's first line
-        (as ``claim_payables`` of the whole view gives them), indexed 0..n−1."""
-        rows = pd.concat(self.client.gather(futures), ignore_index=True)
-        ordered = rows.sort_values(POSITION, kind="stable").drop(columns=POSITION)
-        return ordered.reset_index(drop=True)
-
     def describe(self) -> dict[str, Any]:
         described = {
             "name": "dask",
@@ -414,6 +411,55 @@ class DaskEngine:
             "scheduler": self.scheduler,
         }
         return described | ({"cross_row_validation": "in parts on the workers"} if self.in_parts else {})
+
+
+class HistoryOnWorkers:
+    """A run's history in parts on the workers (``DaskEngine._history_on_workers``: one ``Versions``
+    future per part, each row with its place in the whole history's file order, ``POSITION``),
+    held as long as this object is, and the views made of it there."""
+
+    def __init__(self, client: Client, parts: list[Future], book: ProductBook) -> None:
+        self.client = client
+        self.parts = parts
+        self.book = book
+
+    def each_claim_payables_as_at(self, months: Sequence[str]) -> Iterator[tuple[str, pd.DataFrame]]:
+        """Per month of ``months`` in turn, the ``claim_payables`` of the view as at it (the
+        triangle's earlier months) as the pandas engine gives them: each month's view made,
+        adjudicated and summed per claim part by part on the workers (``claim_payables_as_at_part``);
+        only a row per claim comes back, put in the order of each claim's first line. Every month is
+        submitted at once: what is on the cluster is the history, sent once, not a view per month."""
+        submitted = [
+            self.client.map(claim_payables_as_at_part, self.parts, valuation=month, book=self.book, pure=False)
+            for month in months
+        ]
+        for month, futures in zip(months, submitted, strict=True):
+            rows = _concatenated(self.client.gather(futures))
+            yield month, rows.sort_values(POSITION, kind="stable").drop(columns=POSITION).reset_index(drop=True)
+
+    def adjudicated(self, view: InForce, stage: ClaimsStage) -> pd.DataFrame:
+        """The lines of ``view`` (a view the run made of the same history, as at M or M−1) through
+        ``stage`` as ``lines_adjudicated`` gives them: the view as at its month made and adjudicated
+        part by part on the workers (``added_as_at_part``), only the columns the stage adds coming
+        back, put beside the view's own lines here in the order of their places in the file order
+        (the order of the view's lines) and with their index."""
+        futures = self.client.map(
+            added_as_at_part, self.parts, valuation=view.month, book=self.book, stage=stage, pure=False
+        )
+        lines = view.lines
+        columns = stage(lines.iloc[:0], view.claims.iloc[:0], view.policies.iloc[:0], self.book).columns
+        added = _concatenated(self.client.gather(futures)).sort_values(POSITION, kind="stable")
+        if len(added) != len(lines):
+            raise ValueError(f"the workers' view as at {view.month} has {len(added)} lines, the run's {len(lines)}")
+        added = added.drop(columns=POSITION).set_axis(lines.index)
+        own = lines[[column for column in columns if column in lines.columns]]
+        return own.assign(**{column: added[column] for column in added.columns})[list(columns)]
+
+
+def _concatenated(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The parts' rows together, parts without rows left out (an empty part's columns may have
+    other dtypes than a part's with rows) unless all are empty."""
+    return pd.concat([part for part in parts if len(part)] or parts[:1], ignore_index=True)
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,15 @@
 
 Inputs are adjudicated lines (``pipeline.stages.waterfall.adjudicated_lines``), which carry ``part``
 (``liability``, ``expense``, or empty for never-paid items: those count in no total) and ``payable``.
-The claims stage runs as at every bordereau month up to M: as at M and M−1 (``adjudicated_by_month``)
-for the month's movements, as at every earlier month summed per claim (the engine's
-``each_claim_payables``), all of them the exact payable history of the development triangle (``payable_history``).
+The claims stage runs as at every bordereau month up to M: as at M and M−1 (``lines_adjudicated``, or
+the engine's ``ValuedHistory.adjudicated``) for the month's movements, as at every earlier month
+summed per claim (``each_claim_payables_as_at``, or the engine's ``ValuedHistory.earlier``), all of
+them the exact payable history of the development triangle (``payable_history``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -142,14 +142,6 @@ read only ``waterfall.columns_read`` and add columns without rewriting one of th
 the Dask engine sends the workers only those columns and puts the lines' own back itself."""
 
 
-class Adjudicates(Protocol):
-    """An engine that adjudicates the lines of every valuation (``pipeline.engine``)."""
-
-    def each_adjudicated(
-        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
-    ) -> Iterator[tuple[str, pd.DataFrame]]: ...
-
-
 def each_adjudicated(
     valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
 ) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -190,32 +182,12 @@ def frames_in_force(in_force: Mapping[str, InForce]) -> Valuations:
     return MadeWhenAsked(tuple(in_force), frames)
 
 
-def each_adjudicated_month(
-    in_force: Mapping[str, InForce],
-    book: ProductBook,
-    engine: Adjudicates | None = None,
-    stage: ClaimsStage = adjudicated_lines,
-) -> Iterator[tuple[str, pd.DataFrame]]:
-    """``stage`` of the lines as at each bordereau month of ``in_force`` (CALCULATION.md § Time),
-    month by month in its order: a run asks for M (``adjudicated_lines``) and M−1 (``line_payables``:
-    the movements and the totals before read no more), the triangle's earlier months through
-    the engine's ``each_claim_payables``. ``engine`` runs the same stage elsewhere (the Dask engine, part
-    by part); by default in this process. Each view is taken from ``in_force`` once, when the engine
-    gets to it."""
-    valuations = frames_in_force(in_force)
-    if engine is None:
-        return each_adjudicated(valuations, book, stage)
-    return engine.each_adjudicated(valuations, book, stage)
-
-
-def adjudicated_by_month(
-    in_force: Mapping[str, InForce],
-    book: ProductBook,
-    engine: Adjudicates | None = None,
-    stage: ClaimsStage = adjudicated_lines,
-) -> dict[str, pd.DataFrame]:
-    """``each_adjudicated_month``, every month's lines kept (the months of the run's figures)."""
-    return dict(each_adjudicated_month(in_force, book, engine, stage))
+def lines_adjudicated(view: InForce, book: ProductBook, stage: ClaimsStage = adjudicated_lines) -> pd.DataFrame:
+    """``stage`` of the lines of ``view`` with its claims and policies, in this process: what a run
+    asks as at M (``adjudicated_lines``: every column of every line) and as at M−1 (``line_payables``:
+    the movements and the totals before read no more), through the pandas engine
+    (``pipeline.engine.ValuedHistory``)."""
+    return stage(view.lines, view.claims, view.policies, book)
 
 
 PAYABLE_HISTORY_COLUMNS = ["claim_id", "valuation_month", "payable_total"]

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.engine import READ_PROCESSES_VARIABLE, PandasEngine, open_engine, read_processes
+from pipeline.engine import READ_PROCESSES_VARIABLE, PandasEngine, ValuedHistory, open_engine, read_processes
 from pipeline.engine.partitioned import (
     LOCAL,
     PART,
@@ -40,6 +40,7 @@ from pipeline.run import run_month
 from pipeline.stages.claims import claim_payables, each_claim_payables, lines_with_movements
 from pipeline.stages.versions import History, Versions, versions_of
 from pipeline.stages.waterfall import (
+    LINE_COLUMNS_READ,
     PAYABLE_COLUMNS,
     adjudicated_lines,
     column_names_read,
@@ -153,13 +154,15 @@ def restated_history(book: Book) -> History:
 
 @settings(max_examples=8, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(book=books(max_portfolios=10), parts=st.integers(2, 7))
-def test_the_triangle_from_the_history_on_the_workers_is_the_one_made_here(book: Book, parts: int, dask_client) -> None:
-    """The triangle's earlier months with the history kept on the workers (``each_claim_payables_as_at``:
-    the history split once into parts that hold every version of their claims and lines with every
-    policy they were ever under, each month's view made there) give the pandas engine's per-claim
-    payables, row for row and in order, on a history whose claims move policy and whose lines move
-    claim, in 2 to 7 parts, with no view made in the run's process; every row of a claim or line id
-    is in one part with its policies."""
+def test_the_history_valued_on_the_workers_is_the_one_valued_here(book: Book, parts: int, dask_client) -> None:
+    """The history valued with its parts kept on the workers (``valued_history``: the history split
+    once into parts that hold every version of their claims and lines with every policy they were
+    ever under, each month's view made there) gives the pandas engine's per-claim payables of the
+    triangle's earlier months, row for row and in order, with no view made in the run's process,
+    and the pandas engine's lines as at M (``adjudicated_lines``, every column of the run's view) and
+    M−1 (``line_payables``) beside the views the run made, on a history whose claims move policy and
+    whose lines move claim, in 2 to 7 parts; every row of a claim or line id is in one part with its
+    policies."""
     import pipeline.engine.partitioned as partitioned
     from pipeline.engine.components import history_parts
 
@@ -173,15 +176,44 @@ def test_the_triangle_from_the_history_on_the_workers_is_the_one_made_here(book:
     policy_part_of = dict(zip(history.policies["policy_id"], policy_of, strict=True))
     assert all(claim_part[c] == p for c, p in zip(history.lines["claim_id"], line_of, strict=True))
     assert all(policy_part_of[c] == p for c, p in zip(history.claims["policy_id"], claim_of, strict=True))
+    month, before, earlier = "2026-06", "2026-05", ["2026-04", "2026-05", "2026-06"]
+    current = versions.as_at(month)  # the views the run makes before it narrows the history
+    previous = versions.as_at(before, line_columns=LINE_COLUMNS_READ)
     narrowed = versions.keeping(policies=policies_read, claims=claims_read, lines=lines_read)  # as a run does
-    months = ["2026-04", "2026-05", "2026-06"]
     no_view_here = mock.patch.object(Versions, "as_at", side_effect=AssertionError("a view made in the run's process"))
     with mock.patch.object(partitioned, "part_count", lambda lines, workers, per_worker=2: parts), no_view_here:
-        got = list(DaskEngine(dask_client).each_claim_payables_as_at(narrowed, months, PRODUCTS))
-    expected = list(PandasEngine().each_claim_payables_as_at(narrowed, months, PRODUCTS))
-    assert [month for month, _ in got] == [month for month, _ in expected] == months
-    for (month, totals), (_, whole) in zip(got, expected, strict=True):
-        pd.testing.assert_frame_equal(totals, whole, obj=month)
+        valued = DaskEngine(dask_client).valued_history(narrowed, earlier, PRODUCTS)
+        got = list(valued.earlier)
+        lines_now = valued.adjudicated(current, adjudicated_lines)
+        lines_before = valued.adjudicated(previous, line_payables)
+    here = PandasEngine().valued_history(narrowed, earlier, PRODUCTS)
+    expected = list(here.earlier)
+    assert [month for month, _ in got] == [month for month, _ in expected] == earlier
+    for (valuation, totals), (_, whole) in zip(got, expected, strict=True):
+        pd.testing.assert_frame_equal(totals, whole, obj=valuation)
+    pd.testing.assert_frame_equal(lines_now, here.adjudicated(current, adjudicated_lines), obj=month)
+    pd.testing.assert_frame_equal(lines_before, here.adjudicated(previous, line_payables), obj=before)
+
+
+def test_the_pandas_engine_lets_the_history_go_once_the_triangle_is_taken() -> None:
+    """The pandas engine holds the run's history only in ``ValuedHistory.earlier`` (the triangle's
+    earlier months, each view made when its turn comes): once they are taken, the history is gone,
+    while the lines as at M are still to be adjudicated (the run lets it go before them)."""
+    history_of = History(
+        policies=factories.policies({}),
+        claims=factories.claims({}),
+        lines=factories.lines({}, {"bordereau_month": "2026-05", "amount": 2_000_000}),
+    )
+    versions = versions_of(history_of)
+    del history_of
+    history = weakref.ref(versions.history.lines)
+    valued = PandasEngine().valued_history(versions, ["2026-04", "2026-05"], PRODUCTS)
+    del versions
+    gc.collect()
+    assert history() is not None, "let go before the triangle"
+    assert [month for month, _ in valued.earlier] == ["2026-04", "2026-05"]
+    gc.collect()
+    assert history() is None, "the history is held after the triangle"
 
 
 class ViewsMadeWhenAsked(Mapping[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]):
@@ -340,9 +372,15 @@ class RecordingEngine(PandasEngine):
         self.calls.append(("lines", tuple(valuations), stage.__name__))
         return super().each_adjudicated(valuations, book, stage)
 
-    def each_claim_payables_as_at(self, versions: Any, months: Any, book: Any) -> Any:
-        self.calls.append(("per claim", tuple(months), "line_payables"))
-        return super().each_claim_payables_as_at(versions, months, book)
+    def valued_history(self, versions: Any, earlier: Any, book: Any) -> ValuedHistory:
+        self.calls.append(("per claim", tuple(earlier), "line_payables"))
+        valued = super().valued_history(versions, earlier, book)
+
+        def adjudicated(view: Any, stage: Any) -> Any:
+            self.calls.append(("lines", (view.month,), stage.__name__))
+            return valued.adjudicated(view, stage)
+
+        return ValuedHistory(valued.earlier, adjudicated)
 
 
 def test_a_run_adjudicates_every_column_only_as_at_its_month(tmp_path: Path) -> None:
