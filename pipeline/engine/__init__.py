@@ -41,17 +41,10 @@ from pipeline.io.find import BordereauFiles, SourceFile
 from pipeline.io.read import ParquetPart, combined_parts, parquet_parts, read_file, read_parquet_part
 from pipeline.parse import carried
 from pipeline.products.load import ProductBook
-from pipeline.stages.claims import (
-    ClaimsStage,
-    Valuations,
-    each_adjudicated,
-    each_claim_payables_as_at,
-    lines_adjudicated,
-)
+from pipeline.stages.claims import ClaimsStage, each_claim_payables_as_at, lines_adjudicated
 from pipeline.stages.rejections import failures_of
 from pipeline.stages.validate import Known, row_checked, validate_month
 from pipeline.stages.versions import InForce, Versions
-from pipeline.stages.waterfall import adjudicated_lines
 from pipeline.tables import MonthValidated, RawSheet, RowChecked
 
 ENGINES = ("pandas", "dask")
@@ -216,7 +209,7 @@ class Engine(Protocol):
     """What a run needs of an engine: the row-checked sheets of the months to read, month by month
     as they are read, each month validated across rows, the history valued (``valued_history``: the
     triangle's earlier months summed per claim, the lines as at M and M−1 adjudicated), and what
-    the manifest says about the engine; ``each_adjudicated`` adjudicates valuations given as frames."""
+    the manifest says about the engine."""
 
     def checked_months(
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
@@ -225,10 +218,6 @@ class Engine(Protocol):
     def validated_month(
         self, month: str, sheets: Sequence[RowChecked], known: Known, book: ProductBook
     ) -> tuple[MonthValidated, Known]: ...
-
-    def each_adjudicated(
-        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
-    ) -> Iterator[tuple[str, pd.DataFrame]]: ...
 
     def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory: ...
 
@@ -268,11 +257,6 @@ class PandasEngine:
     ) -> tuple[MonthValidated, Known]:
         """The cross-row part of validation of one month, in this process (``validate_month``)."""
         return validate_month(month, sheets, known, book)
-
-    def each_adjudicated(
-        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
-    ) -> Iterator[tuple[str, pd.DataFrame]]:
-        return each_adjudicated(valuations, book, stage)
 
     def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory:
         """The triangle's earlier months, each view made here when its turn comes

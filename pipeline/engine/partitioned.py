@@ -1,20 +1,17 @@
 """The Dask engine: the input files read and row-checked one per task, a folder sheet one task per
 Parquet part (``checked_task``), each month validated across rows (in the run's process, or with
 ``PIPELINE_VALIDATE_IN_PARTS=1`` in parts that hold whole policies: ``pipeline.engine.validation_parts``),
-and the claims stage's ``adjudicated_lines`` run unchanged
-on parts of the book that hold whole policies, on a dask.distributed cluster.
+and the claims stage's ``adjudicated_lines`` and ``line_payables`` run unchanged on parts of the
+history that hold whole policies, on a dask.distributed cluster.
 
-Every cap of the waterfall lives inside one policy, so the lines, claims and policies of each
-valuation are put into parts by a code of their policy (``policy_part``: a hash of ``policy_id``
-modulo the number of parts); each part is adjudicated by the pandas stage on a worker and the parts
-are gathered back into the original order and index of the lines. A run's frames are in the run's
-process, so they are split there (``split_by_part``) and scattered to the workers, one task per
-part (``DaskEngine.each_adjudicated``); for the triangle's earlier months the history itself is
-split once into parts that keep every version of a claim or line with every policy it was under
-(``pipeline.engine.components.history_parts``) and each month's view is made on the workers
-(``DaskEngine.each_claim_payables_as_at``); frames read lazily on the cluster are put into the
-same parts there (``with_parts``, ``adjudicated_parts``: a shuffle and ``map_partitions``). Nothing
-here knows a rule.
+Every cap of the waterfall lives inside one policy, so a run's history, once validated in the run's
+process, is split there into parts that keep every version of a claim or line with every policy it
+was ever under (``pipeline.engine.components.history_parts``), each part scattered to the workers
+once and kept there (``HistoryOnWorkers``); every view a run needs (the triangle's earlier months,
+M and M−1) is made and adjudicated part by part there and only what the run keeps comes back
+(``DaskEngine.valued_history``). Frames read lazily on the cluster are put into parts by a code of
+their policy there (``policy_part``, ``with_parts``, ``adjudicated_parts``: a shuffle and
+``map_partitions``). Nothing here knows a rule.
 """
 
 from __future__ import annotations
@@ -34,7 +31,6 @@ import numpy as np
 import pandas as pd
 from distributed import Client, Future
 
-from pipeline.arrow_text import positions
 from pipeline.engine import (
     PART,
     READS_AHEAD_PER_PROCESS,
@@ -55,10 +51,10 @@ from pipeline.errors import FatalInputError
 from pipeline.io.find import BordereauFiles
 from pipeline.memory import freed_memory_returned_after
 from pipeline.products.load import ProductBook
-from pipeline.stages.claims import ClaimsStage, Valuations, claim_payables
+from pipeline.stages.claims import ClaimsStage, claim_payables
 from pipeline.stages.validate import Known, known_after, sheets_by_name, validate_month
 from pipeline.stages.versions import MONTH, FileOrder, History, InForce, Versions, versions_of
-from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, columns_read, line_payables
+from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, line_payables
 from pipeline.tables import MonthValidated, RowChecked
 
 LOCAL = "LocalCluster"
@@ -70,10 +66,6 @@ PARTS_PER_WORKER = 2
 LINES_PER_PART = 250_000
 """At most this many lines per part on average (a part's pandas frames stay well under a worker's
 memory limit: the engine peaks at about 0.6 KiB per line, README § Beyond one machine)."""
-VALUATIONS_AHEAD = 2
-"""Valuations scattered from the run's process (``each_adjudicated``) whose parts are on the workers
-at once: one computed while the run's process gathers the one before and splits the next. Submitted
-all at once, every valuation's lines would wait on the workers whenever they fall behind."""
 VALIDATE_IN_PARTS_VARIABLE = "PIPELINE_VALIDATE_IN_PARTS"
 """``1``: the Dask engine validates each month across rows in parts on the workers
 (``DaskEngine.validated_month``); unset or ``0``: in the run's process, as the pandas engine does.
@@ -104,24 +96,12 @@ def part_count(lines: int, workers: int, per_worker: int = PARTS_PER_WORKER) -> 
 
 
 def adjudicated_part(
-    lines: pd.DataFrame,
-    claims: pd.DataFrame,
-    policies: pd.DataFrame,
-    book: ProductBook,
-    stage: ClaimsStage = adjudicated_lines,
-    added_only: bool = False,
+    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, book: ProductBook
 ) -> pd.DataFrame:
     """One part's lines adjudicated by the pandas stage (the part's claims and policies are its own),
-    keeping the part and position columns for the gather; with ``added_only``, only the columns the
-    stage adds to the lines (what a run's process gathers, since it has the lines' own columns)."""
-    result = stage(lines, claims.drop(columns=PART), policies.drop(columns=PART), book)
-    helpers = [column for column in (PART, POSITION) if column in lines.columns and column not in result.columns]
-    result = result.assign(**{column: lines[column] for column in helpers})
-    if added_only:
-        return result[
-            [column for column in result.columns if column not in lines.columns or column in (PART, POSITION)]
-        ]
-    return result
+    keeping the lines' part column."""
+    result = adjudicated_lines(lines, claims.drop(columns=PART), policies.drop(columns=PART), book)
+    return result if PART in result.columns else result.assign(**{PART: lines[PART]})
 
 
 def _placed(frame: pd.DataFrame, order: FileOrder) -> dict[str, np.ndarray]:
@@ -165,18 +145,12 @@ def added_as_at_part(versions: Versions, valuation: str, book: ProductBook, stag
     return added.assign(**{POSITION: view.lines[POSITION].to_numpy()})
 
 
-def split_by_part(frame: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
-    """The rows of ``frame`` of each part 0 to ``parts`` − 1 (its ``PART`` column), each part's rows
-    in the frame's order: the shuffle, done where the frame already is."""
-    return [frame.iloc[rows] for rows in rows_by_part(frame[PART].to_numpy(dtype=np.int64), parts)]
-
-
 def adjudicated_parts(
     lines: dd.DataFrame, claims: dd.DataFrame, policies: dd.DataFrame, book: ProductBook, parts: int
 ) -> dd.DataFrame:
     """Lazily, the lines adjudicated part by part: the three Dask frames (each with its ``PART``
     column) shuffled so that part i of each holds the rows of code i, then ``adjudicated_part`` on
-    each part (``map_partitions``). The result keeps ``PART`` (and ``POSITION`` when the lines have it)."""
+    each part (``map_partitions``). The result keeps ``PART``."""
     shuffled = [frame.shuffle(PART, npartitions=parts) for frame in (lines, claims, policies)]
     meta = adjudicated_part(lines._meta, claims._meta, policies._meta, book)
     return dd.map_partitions(adjudicated_part, *shuffled, book, meta=meta, align_dataframes=False)
@@ -197,27 +171,6 @@ def with_parts(
     lines = lines.merge(claims[["claim_id", PART]], on="claim_id", how="left")
     lines = lines.assign(**{PART: lines[PART].fillna(0).astype("int64")})
     return lines, claims, policies
-
-
-def _keyed(
-    lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, parts: int
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The three frames with each row's part (a policy's from its id, ``policy_part``; a claim's is
-    its policy's and a line's its claim's, found by position with ``positions``: only the policies
-    are hashed, not a policy id per claim and per line; a claim or line whose policy or claim is
-    missing gets the part of the id it names, or of an empty id) and, for lines, their position, so
-    the gathered result is put back in order."""
-    policy_parts = policy_part(policies["policy_id"], parts).to_numpy()
-    policy = positions(claims["policy_id"], policies["policy_id"])
-    claim_part = np.take(np.append(policy_parts, 0), policy)
-    if (policy < 0).any():  # a claim whose policy is missing: its policy id hashed as it is
-        unknown = np.flatnonzero(policy < 0)
-        claim_part[unknown] = policy_part(claims["policy_id"].iloc[unknown].fillna(""), parts).to_numpy()
-    missing = policy_part(pd.Series([""], dtype="str"), parts).to_numpy()  # a line whose claim is missing
-    claim = positions(lines["claim_id"], claims["claim_id"])  # a repeated claim id: its first row
-    keyed_lines = lines.assign(**{PART: np.take(np.concatenate([claim_part, missing]), claim)})
-    keyed_lines[POSITION] = np.arange(len(lines))
-    return keyed_lines, claims.assign(**{PART: claim_part}), policies.assign(**{PART: policy_parts})
 
 
 @dataclass(frozen=True)
@@ -313,29 +266,6 @@ class DaskEngine:
             return sheet.on_workers
         return self.client.scatter(sheet, hash=False)
 
-    def each_adjudicated(
-        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
-    ) -> Iterator[tuple[str, pd.DataFrame]]:
-        """Per valuation month in turn, ``stage(lines, claims, policies, book)`` (``adjudicated_lines``
-        as at M, ``line_payables`` as at M−1) computed on the cluster part by part, with the same
-        rows, order, index, columns and dtypes as in this process; at most ``VALUATIONS_AHEAD``
-        valuations on the cluster at once (the next one split and submitted as soon as the oldest is
-        gathered, while the one after it computes: ``_taken_in_order``, as the read tasks).
-
-        The frames are in this process already (validated here), so each valuation's lines, claims
-        and policies are split by part here (``split_by_part``) and each part's three frames, with
-        only the columns the stage reads (``columns_read``), are scattered straight to the workers
-        (``Client.scatter``: not through the scheduler, and not embedded in a task graph, which dask
-        warns about from a few hundred MiB on), then adjudicated one task per part (``Client.map``,
-        ``adjudicated_part``: only the columns the stage adds come back). Each valuation's frames are
-        taken from ``valuations`` once and let go once scattered: only the lines' columns that the
-        stage returns are kept (all of them as at M, ``line_id`` and ``claim_id`` as at M−1), to
-        put the gathered columns beside them in order, so a mapping that makes each view when asked
-        (``Versions.each_as_at``) has one alive here at a time."""
-        workers = max(1, workers_of(self.client))
-        submit = partial(self._submitted, valuations, book, stage, workers)
-        return _taken_in_order(submit, self._gathered, valuations, VALUATIONS_AHEAD)
-
     def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory:
         """The history valued on the workers, with no view of it made here: the history
         (``versions``, narrowed to the columns the claims engine reads) split once into parts that
@@ -368,40 +298,6 @@ class DaskEngine:
             del piece
         freed_memory_returned_after(len(history.lines))
         return self.client.map(versions_of, scattered, row=POSITION, pure=False)
-
-    def _scattered(
-        self, lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, book: ProductBook, workers: int
-    ) -> list[list[Future]]:
-        """A valuation's lines, claims and policies (only the columns the stages read) split by part
-        here and each part's frames scattered straight to the workers."""
-        sent = columns_read(lines, claims, policies, book)
-        parts = part_count(len(lines), workers)
-        split = [split_by_part(frame, parts) for frame in _keyed(*sent, parts)]
-        scattered = [self.client.scatter(pieces, hash=False) for pieces in split]
-        del split
-        # the parts' copies and their serialised buffers (about 2.5 GB at 5M lines), freed in the
-        # middle of glibc's heap, handed back now rather than kept resident to the end of the run
-        freed_memory_returned_after(len(lines))
-        return scattered
-
-    def _submitted(
-        self, valuations: Valuations, book: ProductBook, stage: ClaimsStage, workers: int, month: str
-    ) -> _Submitted:
-        """One valuation's parts scattered and submitted to ``adjudicated_part`` of ``stage`` (its
-        view let go on return: only the lines' columns the stage returns are kept)."""
-        lines, claims, policies = valuations[month]
-        columns = stage(lines.iloc[:0], claims.iloc[:0], policies.iloc[:0], book).columns  # in order
-        scattered = self._scattered(lines, claims, policies, book, workers)
-        futures = self.client.map(adjudicated_part, *scattered, book=book, stage=stage, added_only=True, pure=False)
-        return _Submitted(month, lines[[c for c in columns if c in lines.columns]], columns, futures)
-
-    def _gathered(self, submitted: _Submitted) -> tuple[str, pd.DataFrame]:
-        """One valuation's parts gathered, put in the lines' order beside the lines' own columns, in
-        the stage's column order."""
-        own = submitted.own
-        added = _in_order(pd.concat(self.client.gather(submitted.futures)), own.index)
-        lines = own.assign(**{column: added[column] for column in added.columns})
-        return submitted.month, lines[list(submitted.columns)]
 
     def describe(self) -> dict[str, Any]:
         described = {
@@ -462,17 +358,6 @@ def _concatenated(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat([part for part in parts if len(part)] or parts[:1], ignore_index=True)
 
 
-@dataclass(frozen=True)
-class _Submitted:
-    """A valuation on the cluster: its month, the lines' own columns the stage returns, the stage's
-    columns in order, and the futures of its parts."""
-
-    month: str
-    own: pd.DataFrame
-    columns: pd.Index
-    futures: list[Future]
-
-
 def _part_outcome(sheets: list[RowChecked], known: Known, month: str, book: ProductBook) -> MonthValidated:
     """The task of one part of a month on the workers: ``part_outcome`` of its rows of each sheet."""
     return part_outcome(MonthPart(sheets, known), month, book)
@@ -497,11 +382,3 @@ def _taken_in_order(
         handed = [take(pending.popleft())]  # no name of this frame keeps it once handed over
         pending.extend(submit(item) for item in itertools.islice(upcoming, 1))
         yield handed.pop()
-
-
-def _in_order(result: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
-    """The gathered parts put back in the order of the lines whose ``index`` this is, with that
-    index, without the helper columns."""
-    ordered = result.sort_values(POSITION, kind="stable")
-    ordered.index = index[ordered[POSITION].to_numpy()]
-    return ordered.drop(columns=[PART, POSITION])

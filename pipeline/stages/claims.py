@@ -139,26 +139,18 @@ ClaimsStage = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame, ProductBook], 
 """``adjudicated_lines`` (every column of every line), or ``line_payables`` (what the triangle reads
 of an earlier month): ``(lines, claims, policies, book)`` -> the lines' rows, order and index. Both
 read only ``waterfall.columns_read`` and add columns without rewriting one of the lines' (tested):
-the Dask engine sends the workers only those columns and puts the lines' own back itself."""
-
-
-def each_adjudicated(
-    valuations: Valuations, book: ProductBook, stage: ClaimsStage = adjudicated_lines
-) -> Iterator[tuple[str, pd.DataFrame]]:
-    """Per valuation month in turn, ``stage`` (``adjudicated_lines``) of the lines, claims and
-    policies then in force. A valuation's frames are taken from ``valuations`` when its turn comes
-    and let go before the next is taken, so a mapping that makes each view when asked
-    (``Versions.each_as_at``) has one alive at a time."""
-    for valuation in valuations:
-        result = stage(*valuations[valuation], book)
-        yield valuation, result
+the Dask engine sends the workers the history narrowed to those columns and puts the lines' own
+back itself."""
 
 
 def each_claim_payables(valuations: Valuations, book: ProductBook) -> Iterator[tuple[str, pd.DataFrame]]:
     """Per valuation month in turn, its ``claim_payables`` (a row per claim, in the order of each
     claim's first line; index 0..n−1): what the triangle keeps of an earlier month, from its
-    ``line_payables``. The lines are let go once summed."""
-    for valuation, lines in each_adjudicated(valuations, book, line_payables):
+    ``line_payables``. A valuation's frames are taken from ``valuations`` when its turn comes and
+    its lines let go once summed, so a mapping that makes each view when asked
+    (``Versions.each_as_at``) has one alive at a time."""
+    for valuation in valuations:
+        lines = line_payables(*valuations[valuation], book)
         yield valuation, claim_payables(valuation, lines).reset_index(drop=True)
 
 

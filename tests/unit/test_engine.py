@@ -26,17 +26,14 @@ from pipeline.engine import READ_PROCESSES_VARIABLE, PandasEngine, ValuedHistory
 from pipeline.engine.partitioned import (
     LOCAL,
     PART,
-    POSITION,
     DaskEngine,
-    _keyed,
     part_count,
     policy_part,
-    split_by_part,
 )
 from pipeline.errors import FatalInputError
 from pipeline.forked import cores
 from pipeline.io.find import BordereauFiles, find_bordereaux
-from pipeline.run import run_month
+from pipeline.run import bordereau_months, run_month
 from pipeline.stages.claims import claim_payables, each_claim_payables, lines_with_movements
 from pipeline.stages.versions import History, Versions, versions_of
 from pipeline.stages.waterfall import (
@@ -71,59 +68,21 @@ def test_a_policys_part_is_the_same_in_every_frame_and_in_range() -> None:
     assert part_count(0, 2) == 4 and part_count(10_000_000, 2) == 40
 
 
-def test_each_line_goes_to_its_claims_part_and_each_claim_to_its_policys() -> None:
-    """``_keyed``: a policy's part is its id's, a claim's its policy's (found by position, or its
-    policy id's own where the policy is missing) and a line's its claim's (an empty id's where the
-    claim is missing); lines get their position."""
-    policies = pd.DataFrame({"policy_id": [f"P{k}" for k in range(30)]}, dtype="str")
-    claims = pd.DataFrame({"claim_id": [f"C{k}" for k in range(60)], "policy_id": [f"P{k % 31}" for k in range(60)]})
-    lines = pd.DataFrame({"claim_id": [f"C{k % 61}" for k in range(200)]}, index=pd.RangeIndex(500, 700))
-    keyed_lines, keyed_claims, keyed_policies = _keyed(lines, claims.astype("str"), policies, 7)
-    assert keyed_policies[PART].tolist() == policy_part(policies["policy_id"], 7).tolist()
-    assert keyed_claims[PART].tolist() == policy_part(claims["policy_id"], 7).tolist()  # P30: no such policy
-    claim_part = dict(zip(claims["claim_id"], keyed_claims[PART], strict=True))
-    empty = int(policy_part(pd.Series([""]), 7).iloc[0])
-    assert keyed_lines[PART].tolist() == [claim_part.get(claim, empty) for claim in lines["claim_id"]]
-    assert keyed_lines[POSITION].tolist() == list(range(200)) and keyed_lines.index.equals(lines.index)
-
-
-def test_split_by_part_gives_every_row_once_in_its_part_in_order() -> None:
-    """The shuffle a run does in its own process: part i holds exactly the rows of code i, in the
-    frame's order (a part with no row is an empty frame with the frame's columns)."""
-    frame = pd.DataFrame(
-        {"line_id": [f"L{k}" for k in range(12)], PART: [3, 0, 3, 1, 0, 3, 1, 1, 0, 3, 0, 1]},
-        index=pd.RangeIndex(100, 112),
-    )
-    parts = split_by_part(frame, 5)
-    assert len(parts) == 5
-    for code, part in enumerate(parts):
-        expected = frame[frame[PART] == code]
-        pd.testing.assert_frame_equal(part, expected)
-    assert parts[2].empty and list(parts[2].columns) == list(frame.columns)
-
-
 @settings(max_examples=8, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(book=books(max_portfolios=10))
-def test_dask_engine_equals_pandas_engine_on_generated_books(book: Book, dask_client) -> None:
+def test_what_the_triangle_reads_of_a_month_is_what_the_lines_say(book: Book) -> None:
+    """``line_payables`` (what the run reads of the lines as at M−1 and the triangle of every earlier
+    month) gives ``adjudicated_lines``' payable columns of the same lines, rows, order and index (an
+    index that is not 0..n−1 too), and ``each_claim_payables`` sums them per claim in the order of
+    each claim's first line."""
     lines, claims, policies = book.frames()
-    lines = lines.set_axis(np.arange(len(lines))[::-1] * 3)  # an index that is not 0..n−1 survives too
+    lines = lines.set_axis(np.arange(len(lines))[::-1] * 3)
     valuations = {"2026-08": (lines, claims, policies), "2026-07": (lines.iloc[::2], claims, policies)}
-    got = dict(DaskEngine(dask_client).each_adjudicated(valuations, PRODUCTS))
-    expected = dict(PandasEngine().each_adjudicated(valuations, PRODUCTS))
-    assert list(got) == list(expected)
-    for month in expected:
-        pd.testing.assert_frame_equal(got[month], expected[month], obj=month)
-        pd.testing.assert_frame_equal(expected[month], adjudicated_lines(*valuations[month], PRODUCTS))
-    # what the triangle reads of the earlier months: the same columns of the same lines, both engines
-    payables = dict(DaskEngine(dask_client).each_adjudicated(valuations, PRODUCTS, line_payables))
-    payables_here = dict(PandasEngine().each_adjudicated(valuations, PRODUCTS, line_payables))
-    for month in expected:
-        pd.testing.assert_frame_equal(payables[month], expected[month][PAYABLE_COLUMNS], obj=month)
-        pd.testing.assert_frame_equal(payables_here[month], expected[month][PAYABLE_COLUMNS], obj=month)
-    # what the triangle keeps of them: a row per claim, in the order of each claim's first line
     per_claim_here = dict(each_claim_payables(valuations, PRODUCTS))
-    for month in expected:
-        whole = claim_payables(month, expected[month]).reset_index(drop=True)
+    for month, frames in valuations.items():
+        expected = adjudicated_lines(*frames, PRODUCTS)
+        pd.testing.assert_frame_equal(line_payables(*frames, PRODUCTS), expected[PAYABLE_COLUMNS], obj=month)
+        whole = claim_payables(month, expected).reset_index(drop=True)
         pd.testing.assert_frame_equal(per_claim_here[month], whole, obj=month)
 
 
@@ -195,17 +154,22 @@ def test_the_history_valued_on_the_workers_is_the_one_valued_here(book: Book, pa
     pd.testing.assert_frame_equal(lines_before, here.adjudicated(previous, line_payables), obj=before)
 
 
+def _small_versions() -> Versions:
+    """The versions of a history of one policy and claim and two lines, one of them restated in May."""
+    return versions_of(
+        History(
+            policies=factories.policies({}),
+            claims=factories.claims({}),
+            lines=factories.lines({}, {"bordereau_month": "2026-05", "amount": 2_000_000}),
+        )
+    )
+
+
 def test_the_pandas_engine_lets_the_history_go_once_the_triangle_is_taken() -> None:
     """The pandas engine holds the run's history only in ``ValuedHistory.earlier`` (the triangle's
     earlier months, each view made when its turn comes): once they are taken, the history is gone,
     while the lines as at M are still to be adjudicated (the run lets it go before them)."""
-    history_of = History(
-        policies=factories.policies({}),
-        claims=factories.claims({}),
-        lines=factories.lines({}, {"bordereau_month": "2026-05", "amount": 2_000_000}),
-    )
-    versions = versions_of(history_of)
-    del history_of
+    versions = _small_versions()
     history = weakref.ref(versions.history.lines)
     valued = PandasEngine().valued_history(versions, ["2026-04", "2026-05"], PRODUCTS)
     del versions
@@ -242,49 +206,34 @@ class ViewsMadeWhenAsked(Mapping[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataF
         return len(self.frames)
 
 
-@pytest.mark.parametrize("engine", ["pandas", "dask"])
-def test_each_engine_takes_each_valuation_once_and_holds_one_at_a_time(engine: str, request) -> None:
-    """``each_adjudicated`` (and, in this process, ``each_claim_payables``: the pandas engine's
-    triangle): every valuation's frames are asked for once, in order, and let go before the next is
-    asked for (the pandas engine once it has adjudicated them, the Dask engine once it has
-    scattered them), and the results, in the same order, are the stage's on each valuation (summed
-    per claim for the triangle)."""
+def test_the_pandas_triangle_takes_each_valuation_once_and_holds_one_at_a_time() -> None:
+    """``each_claim_payables`` (the pandas engine's triangle): every valuation's frames are asked for
+    once, in order, and let go once adjudicated, before the next is asked for, and the results, in
+    the same order, are each valuation's ``line_payables`` summed per claim."""
     golden = _golden_valuations()
     frames = {key: golden[key] for key in list(golden)[:6]}
-    runs = DaskEngine(request.getfixturevalue("dask_client")) if engine == "dask" else PandasEngine()
-    if engine == "pandas":
-        views = ViewsMadeWhenAsked(frames)
-        per_claim = list(each_claim_payables(views, PRODUCTS))
-        assert views.asked == list(frames)
-        assert [month for month, _ in per_claim] == list(frames)
-        for month, totals in per_claim:
-            expected = claim_payables(month, line_payables(*frames[month], PRODUCTS)).reset_index(drop=True)
-            pd.testing.assert_frame_equal(totals, expected, obj=month)
     views = ViewsMadeWhenAsked(frames)
-    got = list(runs.each_adjudicated(views, PRODUCTS))
+    per_claim = list(each_claim_payables(views, PRODUCTS))
     assert views.asked == list(frames)
-    assert [month for month, _ in got] == list(frames)
-    for month, adjudicated in got:
-        pd.testing.assert_frame_equal(adjudicated, adjudicated_lines(*frames[month], PRODUCTS), obj=month)
+    assert [month for month, _ in per_claim] == list(frames)
+    for month, totals in per_claim:
+        expected = claim_payables(month, line_payables(*frames[month], PRODUCTS)).reset_index(drop=True)
+        pd.testing.assert_frame_equal(totals, expected, obj=month)
 
 
-def test_dask_engine_hands_the_heap_back_once_a_large_valuation_is_scattered(dask_client, monkeypatch) -> None:
-    """The parts of a valuation of at least ``KEEP_FREED_MEMORY_FROM_ROWS`` lines are copies made
-    here only to be scattered: once they are sent, glibc's freed pages are handed back, once per
-    valuation; a smaller valuation is not trimmed."""
+def test_dask_engine_hands_the_heap_back_once_a_large_history_is_scattered(dask_client, monkeypatch) -> None:
+    """The parts of a history of at least ``KEEP_FREED_MEMORY_FROM_ROWS`` lines are copies made here
+    only to be scattered: once they are sent, glibc's freed pages are handed back, once; a smaller
+    history is not trimmed."""
     from pipeline import memory
 
-    golden = _golden_valuations()
-    frames = {key: golden[key] for key in list(golden)[:3]}
     trims: list[str] = []
     monkeypatch.setattr(memory, "freed_memory_returned", lambda: trims.append("trimmed"))
-    views = ViewsMadeWhenAsked(frames)
-    list(DaskEngine(dask_client).each_adjudicated(views, PRODUCTS, line_payables))
+    DaskEngine(dask_client).valued_history(_small_versions(), ["2026-04"], PRODUCTS)
     assert trims == []  # below the threshold: nothing trimmed
     monkeypatch.setattr(memory, "KEEP_FREED_MEMORY_FROM_ROWS", 1)
-    views = ViewsMadeWhenAsked(frames)
-    list(DaskEngine(dask_client).each_adjudicated(views, PRODUCTS, line_payables))
-    assert len(trims) == len(frames)
+    DaskEngine(dask_client).valued_history(_small_versions(), ["2026-04"], PRODUCTS)
+    assert trims == ["trimmed"]
 
 
 @settings(max_examples=10, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -320,15 +269,34 @@ def _golden_valuations() -> dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     return valuations
 
 
-def test_dask_engine_equals_pandas_engine_on_every_golden_case(dask_client) -> None:
-    valuations = _golden_valuations()
-    got = dict(DaskEngine(dask_client).each_adjudicated(valuations, PRODUCTS))  # one graph for all cases
-    expected = dict(PandasEngine().each_adjudicated(valuations, PRODUCTS))
-    for key in expected:
-        pd.testing.assert_frame_equal(got[key], expected[key], obj=key)
-    for name in NAMES:
-        month = CASES[name].month
-        compare(lines_with_movements(got[f"{name}/{month}"], got.get(f"{name}/{_previous(month)}")), name)
+@pytest.mark.parametrize("name", NAMES)
+def test_dask_engine_values_every_golden_cases_history_as_pandas(name: str, dask_client) -> None:
+    """Each golden case's history as a run validates it, valued by both engines as a run values it
+    (the views as at M and M−1 made first, the history narrowed, every earlier month summed per
+    claim): the same per-claim payables and the same lines as at M and M−1, and the case's
+    hand-worked lines to the yen."""
+    from pipeline.io.read import read_bordereaux
+    from tests.helpers import validate_bordereaux
+
+    month = case_month(name)
+    history = validate_bordereaux(read_bordereaux(GOLDEN / name / "input", month), PRODUCTS).history
+    versions = versions_of(history)
+    current = versions.as_at(month)
+    previous = versions.as_at(_previous(month), line_columns=LINE_COLUMNS_READ)
+    lines_read, claims_read, policies_read = column_names_read(PRODUCTS)
+    narrowed = versions.keeping(policies=policies_read, claims=claims_read, lines=lines_read)
+    earlier = [valuation for valuation in bordereau_months(history, month) if valuation < _previous(month)]
+    on_workers = DaskEngine(dask_client).valued_history(narrowed, earlier, PRODUCTS)
+    here = PandasEngine().valued_history(narrowed, earlier, PRODUCTS)
+    got, expected = list(on_workers.earlier), list(here.earlier)
+    assert [valuation for valuation, _ in got] == [valuation for valuation, _ in expected] == earlier
+    for (valuation, totals), (_, whole) in zip(got, expected, strict=True):
+        pd.testing.assert_frame_equal(totals, whole, obj=valuation)
+    lines_now = on_workers.adjudicated(current, adjudicated_lines)
+    lines_before = on_workers.adjudicated(previous, line_payables)
+    pd.testing.assert_frame_equal(lines_now, here.adjudicated(current, adjudicated_lines), obj=month)
+    pd.testing.assert_frame_equal(lines_before, here.adjudicated(previous, line_payables), obj=_previous(month))
+    compare(lines_with_movements(lines_now, lines_before), name)
 
 
 def _outputs(folder: Path) -> dict[str, bytes]:
@@ -367,10 +335,6 @@ class RecordingEngine(PandasEngine):
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[str, ...], str]] = []
-
-    def each_adjudicated(self, valuations: Any, book: Any, stage: Any = adjudicated_lines) -> Any:
-        self.calls.append(("lines", tuple(valuations), stage.__name__))
-        return super().each_adjudicated(valuations, book, stage)
 
     def valued_history(self, versions: Any, earlier: Any, book: Any) -> ValuedHistory:
         self.calls.append(("per claim", tuple(earlier), "line_payables"))
@@ -458,7 +422,7 @@ def test_a_market_book_read_lazily_from_parquet_parts_gives_the_pandas_engines_l
     import dask.dataframe as dd
 
     from pipeline.bench.scale import generate_book
-    from pipeline.engine.partitioned import DASK_CONFIG, PART, adjudicated_parts, with_parts
+    from pipeline.engine.partitioned import DASK_CONFIG, adjudicated_parts, with_parts
 
     folder = tmp_path / "book"
     generated = generate_book(folder, 2_500, PRODUCTS, chunk_lines=1_000)
@@ -860,54 +824,20 @@ def test_the_dask_engine_keeps_at_most_ahead_read_tasks_submitted_and_not_taken(
     assert taken == [task * 10 for task in range(7)] and submitted == list(range(7))
 
 
-class CountingClient:
-    """A dask client that counts the valuations submitted (``map``) and not yet gathered."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.in_flight = 0
-        self.most = 0
-
-    def map(self, *args: Any, **kwargs: Any) -> Any:
-        self.in_flight += 1
-        self.most = max(self.most, self.in_flight)
-        return self.client.map(*args, **kwargs)
-
-    def gather(self, futures: Any) -> Any:
-        self.in_flight -= 1
-        return self.client.gather(futures)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
-
-
-def test_the_dask_engine_has_at_most_two_valuations_on_the_cluster(dask_client) -> None:
-    """Valuations scattered from the run's process go to the cluster one after the other, at most
-    ``VALUATIONS_AHEAD`` at once (all at once, every month's lines would wait on the workers), with
-    the stage's results on each."""
-    from pipeline.engine.partitioned import VALUATIONS_AHEAD
-
-    golden = _golden_valuations()
-    frames = {key: golden[key] for key in list(golden)[:5]}
-    counting = CountingClient(dask_client)
-    got = list(DaskEngine(counting).each_adjudicated(frames, PRODUCTS, line_payables))  # type: ignore[arg-type]
-    assert counting.most == VALUATIONS_AHEAD == 2 and counting.in_flight == 0
-    assert [month for month, _ in got] == list(frames)
-    for month, payables in got:
-        pd.testing.assert_frame_equal(payables, line_payables(*frames[month], PRODUCTS), obj=month)
-
-
-class MappingClient(CountingClient):
+class MappingClient:
     """A dask client that records the function and the number of tasks of each ``map``."""
 
     def __init__(self, client: Any) -> None:
-        super().__init__(client)
+        self.client = client
         self.maps: list[tuple[str, int]] = []
 
     def map(self, function: Any, *iterables: Any, **kwargs: Any) -> Any:
-        futures = super().map(function, *iterables, **kwargs)
+        futures = self.client.map(function, *iterables, **kwargs)
         self.maps.append((function.__name__, len(futures)))
         return futures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
 
 
 def test_the_dask_engine_validates_each_month_across_rows_in_parts_on_the_workers(dask_client) -> None:
