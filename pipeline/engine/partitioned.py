@@ -271,33 +271,43 @@ class DaskEngine:
         (``versions``, narrowed to the columns the claims engine reads) split once into parts that
         hold whole groups of policies with every version of their claims and lines
         (``history_parts``), each part scattered to the workers with each row's place in the whole
-        file order and made ready for as-at views there (``_history_on_workers``), and kept there
+        file order and made ready for as-at views there (``_each_part_on_workers``), and kept there
         until the ``ValuedHistory`` is let go (``HistoryOnWorkers``): each month's view is made,
-        adjudicated (and for the triangle's earlier months summed per claim) part by part there."""
-        on_workers = HistoryOnWorkers(self.client, self._history_on_workers(versions), book)
-        return ValuedHistory(on_workers.each_claim_payables_as_at(earlier), on_workers.adjudicated)
+        adjudicated (and for the triangle's earlier months summed per claim) part by part there.
+        The triangle's months of a part are submitted as soon as the part is sent, so the workers
+        value the parts already sent while this process splits and sends the next; only a row per
+        claim comes back (``_each_gathered_per_claim``). Every month is submitted at once: what is on
+        the cluster is the history, sent once, not a view per month."""
+        parts: list[Future] = []
+        per_claim: dict[str, list[Future]] = {month: [] for month in earlier}
+        for part in self._each_part_on_workers(versions):
+            parts.append(part)
+            for month, futures in per_claim.items():
+                futures.append(self.client.submit(claim_payables_as_at_part, part, month, book, pure=False))
+        on_workers = HistoryOnWorkers(self.client, parts, book)
+        return ValuedHistory(_each_gathered_per_claim(self.client, per_claim), on_workers.adjudicated)
 
-    def _history_on_workers(self, versions: Versions) -> list[Future]:
+    def _each_part_on_workers(self, versions: Versions) -> Iterator[Future]:
         """The history of ``versions`` in parts (``history_parts``), each row with its month and its
         place in the whole history's file order (``POSITION``: the order of a part's rows, and of
-        the claims of the parts' sums put together), scattered to the workers and made ready for
-        as-at views there (``versions_of`` by that place): one ``Versions`` future per part."""
+        the claims of the parts' sums put together), scattered to the workers one part at a time and
+        made ready for as-at views there (``versions_of`` by that place): each part's ``Versions``
+        future as soon as it is sent."""
         history = versions.history
         parts = part_count(len(history.lines), max(1, workers_of(self.client)))
         frames = (history.policies, history.claims, history.lines)
         orders = (versions.policies, versions.claims, versions.lines)
         placed = [_placed(frame, order) for frame, order in zip(frames, orders, strict=True)]
         rows = [rows_by_part(part, parts) for part in history_parts(versions, parts)]
-        scattered = []
         for number in range(parts):  # one part copied at a time, let go once sent
             piece = [
                 _rows_placed(frame, columns, at[number])
                 for frame, columns, at in zip(frames, placed, rows, strict=True)
             ]
-            scattered.append(self.client.scatter(History(*piece), hash=False))
+            scattered = self.client.scatter(History(*piece), hash=False)
             del piece
+            yield self.client.submit(versions_of, scattered, row=POSITION, pure=False)
         freed_memory_returned_after(len(history.lines))
-        return self.client.map(versions_of, scattered, row=POSITION, pure=False)
 
     def describe(self) -> dict[str, Any]:
         described = {
@@ -310,28 +320,14 @@ class DaskEngine:
 
 
 class HistoryOnWorkers:
-    """A run's history in parts on the workers (``DaskEngine._history_on_workers``: one ``Versions``
-    future per part, each row with its place in the whole history's file order, ``POSITION``),
-    held as long as this object is, and the views made of it there."""
+    """A run's history in parts on the workers (``DaskEngine._each_part_on_workers``: one
+    ``Versions`` future per part, each row with its place in the whole history's file order,
+    ``POSITION``), held as long as this object is, and the views as at M and M−1 made of it there."""
 
     def __init__(self, client: Client, parts: list[Future], book: ProductBook) -> None:
         self.client = client
         self.parts = parts
         self.book = book
-
-    def each_claim_payables_as_at(self, months: Sequence[str]) -> Iterator[tuple[str, pd.DataFrame]]:
-        """Per month of ``months`` in turn, the ``claim_payables`` of the view as at it (the
-        triangle's earlier months) as the pandas engine gives them: each month's view made,
-        adjudicated and summed per claim part by part on the workers (``claim_payables_as_at_part``);
-        only a row per claim comes back, put in the order of each claim's first line. Every month is
-        submitted at once: what is on the cluster is the history, sent once, not a view per month."""
-        submitted = [
-            self.client.map(claim_payables_as_at_part, self.parts, valuation=month, book=self.book, pure=False)
-            for month in months
-        ]
-        for month, futures in zip(months, submitted, strict=True):
-            rows = _concatenated(self.client.gather(futures))
-            yield month, rows.sort_values(POSITION, kind="stable").drop(columns=POSITION).reset_index(drop=True)
 
     def adjudicated(self, view: InForce, stage: ClaimsStage) -> pd.DataFrame:
         """The lines of ``view`` (a view the run made of the same history, as at M or M−1) through
@@ -350,6 +346,15 @@ class HistoryOnWorkers:
         added = added.drop(columns=POSITION).set_axis(lines.index)
         own = lines[[column for column in columns if column in lines.columns]]
         return own.assign(**{column: added[column] for column in added.columns})[list(columns)]
+
+
+def _each_gathered_per_claim(client: Client, submitted: dict[str, list[Future]]) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Per month of ``submitted`` in turn, its parts' ``claim_payables_as_at_part`` gathered: the
+    ``claim_payables`` of the view as at it as the pandas engine gives them, in the order of each
+    claim's first line (each claim with the place of its first line), indexed 0..n−1."""
+    for month in list(submitted):
+        rows = _concatenated(client.gather(submitted.pop(month)))  # the month's futures let go once gathered
+        yield month, rows.sort_values(POSITION, kind="stable").drop(columns=POSITION).reset_index(drop=True)
 
 
 def _concatenated(parts: list[pd.DataFrame]) -> pd.DataFrame:
