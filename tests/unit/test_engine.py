@@ -927,3 +927,23 @@ def test_sheets_left_on_the_workers_are_validated_in_parts_as_here(book: str, da
     pd.testing.assert_frame_equal(got.rejected, expected.rejected)
     pd.testing.assert_frame_equal(got.counts, expected.counts)
     assert len(got.rejected) and len(got.history.lines)
+
+
+def test_a_worker_lost_while_it_holds_the_history_stops_the_run_with_one_line() -> None:
+    """The history's parts live only on the worker they were scattered to: the workers killed while
+    the run holds them stop the run with one line that names the cluster and says what to do (the
+    command line's ``error:`` line, exit 2), not dask's ``FutureCancelledError`` as an internal error."""
+    import os
+    import signal
+
+    from pipeline.engine.cluster import dask_client
+
+    versions = _small_versions()
+    current = versions.as_at("2026-05")
+    with pytest.raises(FatalInputError, match="a dask worker was lost") as raised, dask_client() as client:
+        valued = DaskEngine(client).valued_history(versions, [], PRODUCTS)
+        for pid in client.run(os.getpid).values():
+            os.kill(pid, signal.SIGKILL)
+        valued.adjudicated(current, adjudicated_lines)
+    assert str(raised.value).startswith("LocalCluster: ") and "\n" not in str(raised.value)
+    assert "more memory" in str(raised.value)
