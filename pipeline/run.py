@@ -45,9 +45,9 @@ from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
 from pipeline.reports.rejected import rejected_sheets
 from pipeline.reports.run_info import RunInfo, with_run
 from pipeline.stages.claims import (
-    claim_payables,
-    claim_totals,
-    lines_with_movements,
+    claim_payables_of,
+    claim_totals_of,
+    payable_by_part,
     payable_history,
     remaining_limits,
 )
@@ -56,7 +56,7 @@ from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import Reinsurance, claim_first_months, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, versions_of
-from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, column_names_read, line_payables
+from pipeline.stages.waterfall import LINE_COLUMNS_READ, column_names_read
 from pipeline.tables import MonthValidated
 
 log = logging.getLogger("pipeline")
@@ -270,24 +270,24 @@ def run_month(
             rows.update(rows_in=len(current.policies), rows_out=len(accounted))
 
         with stages.stage("claims") as rows:
-            # as at M every column of every line; as at M−1 only what the movements and totals read
-            lines_now = valued.adjudicated(current, adjudicated_lines)
-            lines_before = valued.adjudicated(previous, line_payables) if previous_valued else None
-            lines = lines_with_movements(lines_now, lines_before)
-            claims = claim_totals(current.claims, lines_now, previous.claims, lines_before)
-            claims_before = None if lines_before is None else claim_totals(previous.claims, lines_before)
+            # as at M every column of every line and its movement; of M−1 only the sums per claim
+            # that the claim totals and the triangle read (the engine lets the lines go once summed)
+            moved = valued.movements(current, previous if previous_valued else None)
+            lines, before = moved.lines, moved.before
+            now = payable_by_part(lines, "claim_id")
+            claims = claim_totals_of(current.claims, now, previous.claims, before)
+            claims_before = None if before is None else claim_totals_of(previous.claims, before)
             policies = accounted.merge(
-                remaining_limits(current.policies, lines_now, book), on="policy_id", how="left", validate="1:1"
+                remaining_limits(current.policies, lines, book), on="policy_id", how="left", validate="1:1"
             )
-            # the triangle's rows of M and M−1 summed now: the lines as at M−1 are let go here
-            payables = {**earlier_payables, month: claim_payables(month, lines_now)}
-            if lines_before is not None:
-                payables[previous.month] = claim_payables(previous.month, lines_before)
+            payables = {**earlier_payables, month: claim_payables_of(month, now)}
+            if before is not None:
+                payables[previous.month] = claim_payables_of(previous.month, before)
             history = payable_history(payables[valuation] for valuation in valuations)
             policies_previous, claims_previous = previous.policies, previous.claims
             claims_with_first_months = with_first_months(claims, first_months)
             rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(latest))
-            del lines_before, previous, current, payables, earlier_payables, valued
+            del moved, before, now, previous, current, payables, earlier_payables, valued
             # glibc's freed pages (the engine's, the views') returned before the writers are forked
             freed_memory_returned()
 

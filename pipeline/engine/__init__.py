@@ -41,10 +41,11 @@ from pipeline.io.find import BordereauFiles, SourceFile
 from pipeline.io.read import ParquetPart, combined_parts, parquet_parts, read_file, read_parquet_part
 from pipeline.parse import carried
 from pipeline.products.load import ProductBook
-from pipeline.stages.claims import ClaimsStage, each_claim_payables_as_at, lines_adjudicated
+from pipeline.stages.claims import Movements, each_claim_payables_as_at, lines_adjudicated, month_movements
 from pipeline.stages.rejections import failures_of
 from pipeline.stages.validate import Known, row_checked, validate_month
 from pipeline.stages.versions import InForce, Versions
+from pipeline.stages.waterfall import line_payables
 from pipeline.tables import MonthValidated, RawSheet, RowChecked
 
 ENGINES = ("pandas", "dask")
@@ -195,14 +196,15 @@ def combined_checked(parts: Sequence[RowChecked]) -> RowChecked:
 class ValuedHistory:
     """What an engine makes of a run's history (``Engine.valued_history``): ``earlier``, the
     triangle's earlier months' ``claim_payables`` in turn (taken once: what the engine held of the
-    history in the run's process is let go once they all are), and ``adjudicated(view, stage)``, the
-    lines of a view of that same history (as at M with ``adjudicated_lines``, as at M−1 with
-    ``line_payables``) through ``stage``, with the view's rows, order and index and the stage's
-    columns, as ``lines_adjudicated`` gives them. What the engine keeps elsewhere for
-    ``adjudicated`` (the Dask engine: the history's parts on the workers) is let go with this."""
+    history in the run's process is let go once they all are), and ``movements(current, previous)``,
+    the ``Movements`` of two views the run made of that same history, as at M and as at M−1 (None
+    when M−1 is not a month of the book): the lines as at M through ``adjudicated_lines`` with the
+    view's rows, order and index and each line's movement, and those as at M−1 through
+    ``line_payables`` summed per claim (``month_movements``). What the engine keeps elsewhere for
+    ``movements`` (the Dask engine: the history's parts on the workers) is let go with this."""
 
     earlier: Iterator[tuple[str, pd.DataFrame]]
-    adjudicated: Callable[[InForce, ClaimsStage], pd.DataFrame]
+    movements: Callable[[InForce, InForce | None], Movements]
 
 
 class Engine(Protocol):
@@ -230,6 +232,13 @@ def read_processes(tasks: Sequence[ReadTask]) -> int:
     else one (this process); ``PIPELINE_READ_PROCESSES`` sets it."""
     large = sum(task.size for task in tasks) >= PARALLEL_READ_BYTES
     return processes_from(READ_PROCESSES_VARIABLE, cores() if large else 1)
+
+
+def movements_here(current: InForce, previous: InForce | None, book: ProductBook) -> Movements:
+    """The ``Movements`` of the views as at M and M−1 in this process: ``adjudicated_lines`` as at M,
+    ``line_payables`` as at M−1 (``lines_adjudicated``), ``month_movements`` of the two."""
+    before = None if previous is None else lines_adjudicated(previous, book, line_payables)
+    return month_movements(lines_adjudicated(current, book), before)
 
 
 class PandasEngine:
@@ -261,11 +270,8 @@ class PandasEngine:
     def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory:
         """The triangle's earlier months, each view made here when its turn comes
         (``each_claim_payables_as_at``: only it holds the history, until the last month is taken),
-        and the views the run has made as at M and M−1 adjudicated here (``lines_adjudicated``)."""
-        return ValuedHistory(
-            each_claim_payables_as_at(versions, earlier, book),
-            lambda view, stage: lines_adjudicated(view, book, stage),
-        )
+        and the views the run has made as at M and M−1 adjudicated here (``movements_here``)."""
+        return ValuedHistory(each_claim_payables_as_at(versions, earlier, book), partial(movements_here, book=book))
 
     def describe(self) -> dict[str, Any]:
         return {"name": "pandas"}

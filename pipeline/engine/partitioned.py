@@ -51,7 +51,7 @@ from pipeline.errors import FatalInputError
 from pipeline.io.find import BordereauFiles
 from pipeline.memory import freed_memory_returned_after
 from pipeline.products.load import ProductBook
-from pipeline.stages.claims import ClaimsStage, claim_payables
+from pipeline.stages.claims import Movements, claim_payables, lines_with_movements, month_movements
 from pipeline.stages.validate import Known, known_after, sheets_by_name, validate_month
 from pipeline.stages.versions import MONTH, FileOrder, History, InForce, Versions, versions_of
 from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, line_payables
@@ -135,14 +135,28 @@ def claim_payables_as_at_part(versions: Versions, valuation: str, book: ProductB
     return totals.assign(**{POSITION: view.lines.drop_duplicates("claim_id")[POSITION].to_numpy()})
 
 
-def added_as_at_part(versions: Versions, valuation: str, book: ProductBook, stage: ClaimsStage) -> pd.DataFrame:
-    """One part of the history's lines as at ``valuation`` through ``stage`` (on a worker): only the
-    columns the stage adds (the run's process has the lines' own), with each line's place in the
-    whole file order (``POSITION``), to put the parts' lines back in the view's order."""
-    view = _view_as_at(versions, valuation)
-    result = stage(view.lines, view.claims, view.policies, book)  # the lines' rows, order and index
-    added = result[[column for column in result.columns if column not in view.lines.columns]]
-    return added.assign(**{POSITION: view.lines[POSITION].to_numpy()})
+def movements_part(
+    versions: Versions, month: str, before: str | None, book: ProductBook
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """One part of the history's ``Movements`` as at ``month`` and ``before`` (M−1, or None) on a
+    worker: the part's views as at both (``_view_as_at``), ``adjudicated_lines`` and
+    ``line_payables`` of them and ``month_movements`` of the two (every version of a line is in its
+    claim's part, so a part's movements and sums per claim are the lines' and claims' own). Of the
+    lines as at M only the columns the stage adds (the run's process has the lines' own), each line
+    with its place in the whole file order (``POSITION``); of M−1 the sums per claim, each claim with
+    the place of its first line: to put the parts' rows back in the order of the whole views."""
+    view = _view_as_at(versions, month)
+    lines_now = adjudicated_lines(view.lines, view.claims, view.policies, book)
+    earlier = None if before is None else _view_as_at(versions, before)
+    lines_before = None if earlier is None else line_payables(earlier.lines, earlier.claims, earlier.policies, book)
+    moved = month_movements(lines_now, lines_before)
+    lines = moved.lines
+    added = lines[[column for column in lines.columns if column not in view.lines.columns]]
+    added = added.assign(**{POSITION: view.lines[POSITION].to_numpy()})
+    if earlier is None or moved.before is None:
+        return added, None
+    first = earlier.lines.drop_duplicates("claim_id")[POSITION].to_numpy()  # the order of the sums' claims
+    return added, moved.before.reset_index().assign(**{POSITION: first})
 
 
 def adjudicated_parts(
@@ -285,7 +299,7 @@ class DaskEngine:
             for month, futures in per_claim.items():
                 futures.append(self.client.submit(claim_payables_as_at_part, part, month, book, pure=False))
         on_workers = HistoryOnWorkers(self.client, parts, book)
-        return ValuedHistory(_each_gathered_per_claim(self.client, per_claim), on_workers.adjudicated)
+        return ValuedHistory(_each_gathered_per_claim(self.client, per_claim), on_workers.movements)
 
     def _each_part_on_workers(self, versions: Versions) -> Iterator[Future]:
         """The history of ``versions`` in parts (``history_parts``), each row with its month and its
@@ -329,23 +343,34 @@ class HistoryOnWorkers:
         self.parts = parts
         self.book = book
 
-    def adjudicated(self, view: InForce, stage: ClaimsStage) -> pd.DataFrame:
-        """The lines of ``view`` (a view the run made of the same history, as at M or M−1) through
-        ``stage`` as ``lines_adjudicated`` gives them: the view as at its month made and adjudicated
-        part by part on the workers (``added_as_at_part``), only the columns the stage adds coming
-        back, put beside the view's own lines here in the order of their places in the file order
-        (the order of the view's lines) and with their index."""
+    def movements(self, current: InForce, previous: InForce | None) -> Movements:
+        """The ``Movements`` of ``current`` and ``previous`` (views the run made of the same
+        history, as at M and M−1) as the pandas engine gives them: both views made and valued part
+        by part on the workers (``movements_part``); of the lines as at M only the columns the stage
+        and the movements add come back, put beside the run's own view in the order of each line's
+        place in the file order (the order of the view's lines) and with its index; of M−1 only a
+        row per claim, put in the order of each claim's first line. The lines as at M−1 never come
+        here."""
+        before = None if previous is None else previous.month
         futures = self.client.map(
-            added_as_at_part, self.parts, valuation=view.month, book=self.book, stage=stage, pure=False
+            movements_part, self.parts, month=current.month, before=before, book=self.book, pure=False
         )
-        lines = view.lines
-        columns = stage(lines.iloc[:0], view.claims.iloc[:0], view.policies.iloc[:0], self.book).columns
-        added = _concatenated(self.client.gather(futures)).sort_values(POSITION, kind="stable")
+        lines = current.lines
+        columns = lines_with_movements(
+            adjudicated_lines(lines.iloc[:0], current.claims.iloc[:0], current.policies.iloc[:0], self.book), None
+        ).columns
+        gathered = self.client.gather(futures)
+        added = _concatenated([part for part, _ in gathered]).sort_values(POSITION, kind="stable")
         if len(added) != len(lines):
-            raise ValueError(f"the workers' view as at {view.month} has {len(added)} lines, the run's {len(lines)}")
+            raise ValueError(f"the workers' view as at {current.month} has {len(added)} lines, the run's {len(lines)}")
         added = added.drop(columns=POSITION).set_axis(lines.index)
         own = lines[[column for column in columns if column in lines.columns]]
-        return own.assign(**{column: added[column] for column in added.columns})[list(columns)]
+        moved = own.assign(**{column: added[column] for column in added.columns})[list(columns)]
+        if previous is None:
+            return Movements(moved, None)
+        sums = [part for _, part in gathered if part is not None]
+        totals = _concatenated(sums).sort_values(POSITION, kind="stable").drop(columns=POSITION)
+        return Movements(moved, totals.set_index("claim_id"))
 
 
 def _each_gathered_per_claim(client: Client, submitted: dict[str, list[Future]]) -> Iterator[tuple[str, pd.DataFrame]]:

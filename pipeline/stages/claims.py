@@ -2,8 +2,9 @@
 
 Inputs are adjudicated lines (``pipeline.stages.waterfall.adjudicated_lines``), which carry ``part``
 (``liability``, ``expense``, or empty for never-paid items: those count in no total) and ``payable``.
-The claims stage runs as at every bordereau month up to M: as at M and M−1 (``lines_adjudicated``, or
-the engine's ``ValuedHistory.adjudicated``) for the month's movements, as at every earlier month
+The claims stage runs as at every bordereau month up to M: as at M and M−1 for the month's movements
+(``month_movements`` of the lines as at both: ``lines_adjudicated`` here, or per part on the workers
+through the engine's ``ValuedHistory.movements``), as at every earlier month
 summed per claim (``each_claim_payables_as_at``, or the engine's ``ValuedHistory.earlier``), all of
 them the exact payable history of the development triangle (``payable_history``).
 """
@@ -11,6 +12,7 @@ them the exact payable history of the development triangle (``payable_history``)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -87,17 +89,50 @@ def claim_totals(
 ) -> pd.DataFrame:
     """``claims_now`` with payable liability, expense and total to date, and ``payable_this_month`` =
     payable total as at M − as at M−1 (a claim absent at M−1 counts 0; a claim without lines gets
-    0s). ``claims_before`` limits the M−1 totals to the claims known then. A ``ClaimTotals`` frame."""
-    now = payable_by_part(lines_now, "claim_id")
+    0s). ``claims_before`` limits the M−1 totals to the claims known then. A ``ClaimTotals`` frame:
+    ``claim_totals_of`` the lines' sums per claim."""
+    before = None if lines_before is None else payable_by_part(lines_before, "claim_id")
+    return claim_totals_of(claims_now, payable_by_part(lines_now, "claim_id"), claims_before, before)
+
+
+def claim_totals_of(
+    claims_now: pd.DataFrame,
+    totals_now: pd.DataFrame,
+    claims_before: pd.DataFrame | None = None,
+    totals_before: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """``claim_totals`` from the lines' sums per claim as at M and M−1 (``payable_by_part`` by
+    ``claim_id``): what a run has of M−1 (``Movements.before``), not the lines themselves."""
     ids = claims_now["claim_id"]
-    totals = _on(ids, now, [*PARTS_PAYABLE.values(), "payable_total"])
+    totals = _on(ids, totals_now, [*PARTS_PAYABLE.values(), "payable_total"])
     before = pd.Series(0, index=ids.index, dtype="int64")
-    if lines_before is not None:
-        earlier = payable_by_part(lines_before, "claim_id")
+    if totals_before is not None:
+        earlier = totals_before
         if claims_before is not None:
             earlier = earlier[positions(earlier.index, claims_before["claim_id"]) >= 0]  # not isin: see looked_up
         before = _on(ids, earlier, ["payable_total"])["payable_total"]
     return claims_now.assign(**totals, payable_this_month=(totals["payable_total"] - before).astype("int64"))
+
+
+@dataclass(frozen=True)
+class Movements:
+    """What a run keeps of its lines as at M and M−1 (``month_movements``): ``lines``, the lines as
+    at M (``adjudicated_lines``) with ``payable_this_month``, and ``before``, the lines as at M−1
+    summed per claim (``payable_by_part`` by ``claim_id``, in the order of each claim's first line),
+    or None when M−1 is not a month of the book. The lines as at M−1 themselves are read no more."""
+
+    lines: pd.DataFrame
+    before: pd.DataFrame | None
+
+
+def month_movements(lines_now: pd.DataFrame, lines_before: pd.DataFrame | None) -> Movements:
+    """The lines as at M (``adjudicated_lines``) and M−1 (``line_payables``, or None) as a run keeps
+    them: each line's movement (``lines_with_movements``) and M−1's sums per claim. Every line's
+    versions are with its claim's, so this gives on a part of the book holding whole policies with
+    every version of their claims and lines the part's rows of what it gives on the whole book (the
+    Dask engine runs it per part: ``pipeline.engine.partitioned.movements_part``)."""
+    before = None if lines_before is None else payable_by_part(lines_before, "claim_id")
+    return Movements(lines_with_movements(lines_now, lines_before), before)
 
 
 def remaining_limits(policies: pd.DataFrame, lines_now: pd.DataFrame, products: ProductBook) -> pd.DataFrame:
@@ -178,7 +213,7 @@ def lines_adjudicated(view: InForce, book: ProductBook, stage: ClaimsStage = adj
     """``stage`` of the lines of ``view`` with its claims and policies, in this process: what a run
     asks as at M (``adjudicated_lines``: every column of every line) and as at M−1 (``line_payables``:
     the movements and the totals before read no more), through the pandas engine
-    (``pipeline.engine.ValuedHistory``)."""
+    (``pipeline.engine.movements_here``)."""
     return stage(view.lines, view.claims, view.policies, book)
 
 
@@ -190,10 +225,15 @@ def claim_payables(valuation: str, lines: pd.DataFrame) -> pd.DataFrame:
     triangle's input, from its lines (``adjudicated_lines`` or ``line_payables``: ``claim_id``,
     ``part``, ``payable``). One row per claim: a run sums a valuation's lines as they come and
     keeps this instead of them."""
-    totals = payable_by_part(lines, "claim_id")  # its claims in the order of their first lines
+    return claim_payables_of(valuation, payable_by_part(lines, "claim_id"))
+
+
+def claim_payables_of(valuation: str, totals: pd.DataFrame) -> pd.DataFrame:
+    """``claim_payables`` from the lines' sums per claim (``payable_by_part`` by ``claim_id``, its
+    claims in the order of their first lines)."""
     return pd.DataFrame(
         {
-            "claim_id": pd.Series(totals.index, dtype=lines["claim_id"].dtype),
+            "claim_id": pd.Series(totals.index, dtype=totals.index.dtype),
             "valuation_month": pd.Series(valuation, index=pd.RangeIndex(len(totals)), dtype="str"),
             "payable_total": totals["payable_total"].to_numpy(dtype=np.int64),
         }

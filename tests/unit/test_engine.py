@@ -34,7 +34,7 @@ from pipeline.errors import FatalInputError
 from pipeline.forked import cores
 from pipeline.io.find import BordereauFiles, find_bordereaux
 from pipeline.run import bordereau_months, run_month
-from pipeline.stages.claims import claim_payables, each_claim_payables, lines_with_movements
+from pipeline.stages.claims import claim_payables, each_claim_payables, lines_adjudicated
 from pipeline.stages.versions import History, Versions, versions_of
 from pipeline.stages.waterfall import (
     LINE_COLUMNS_READ,
@@ -143,15 +143,19 @@ def test_the_history_valued_on_the_workers_is_the_one_valued_here(book: Book, pa
     with mock.patch.object(partitioned, "part_count", lambda lines, workers, per_worker=2: parts), no_view_here:
         valued = DaskEngine(dask_client).valued_history(narrowed, earlier, PRODUCTS)
         got = list(valued.earlier)
-        lines_now = valued.adjudicated(current, adjudicated_lines)
-        lines_before = valued.adjudicated(previous, line_payables)
+        moved = valued.movements(current, previous)
+        moved_alone = valued.movements(current, None)  # M−1 not a month of the book
     here = PandasEngine().valued_history(narrowed, earlier, PRODUCTS)
     expected = list(here.earlier)
     assert [month for month, _ in got] == [month for month, _ in expected] == earlier
     for (valuation, totals), (_, whole) in zip(got, expected, strict=True):
         pd.testing.assert_frame_equal(totals, whole, obj=valuation)
-    pd.testing.assert_frame_equal(lines_now, here.adjudicated(current, adjudicated_lines), obj=month)
-    pd.testing.assert_frame_equal(lines_before, here.adjudicated(previous, line_payables), obj=before)
+    expected_moved, expected_alone = here.movements(current, previous), here.movements(current, None)
+    pd.testing.assert_frame_equal(moved.lines, expected_moved.lines, obj=month)
+    assert moved.before is not None and expected_moved.before is not None
+    pd.testing.assert_frame_equal(moved.before, expected_moved.before, obj=before)
+    pd.testing.assert_frame_equal(moved_alone.lines, expected_alone.lines, obj=f"{month} alone")
+    assert moved_alone.before is None and expected_alone.before is None
 
 
 def _small_versions() -> Versions:
@@ -292,11 +296,11 @@ def test_dask_engine_values_every_golden_cases_history_as_pandas(name: str, dask
     assert [valuation for valuation, _ in got] == [valuation for valuation, _ in expected] == earlier
     for (valuation, totals), (_, whole) in zip(got, expected, strict=True):
         pd.testing.assert_frame_equal(totals, whole, obj=valuation)
-    lines_now = on_workers.adjudicated(current, adjudicated_lines)
-    lines_before = on_workers.adjudicated(previous, line_payables)
-    pd.testing.assert_frame_equal(lines_now, here.adjudicated(current, adjudicated_lines), obj=month)
-    pd.testing.assert_frame_equal(lines_before, here.adjudicated(previous, line_payables), obj=_previous(month))
-    compare(lines_with_movements(lines_now, lines_before), name)
+    moved, expected_moved = on_workers.movements(current, previous), here.movements(current, previous)
+    pd.testing.assert_frame_equal(moved.lines, expected_moved.lines, obj=month)
+    assert moved.before is not None and expected_moved.before is not None
+    pd.testing.assert_frame_equal(moved.before, expected_moved.before, obj=_previous(month))
+    compare(moved.lines, name)
 
 
 def _outputs(folder: Path) -> dict[str, bytes]:
@@ -338,13 +342,12 @@ class RecordingEngine(PandasEngine):
 
     def valued_history(self, versions: Any, earlier: Any, book: Any) -> ValuedHistory:
         self.calls.append(("per claim", tuple(earlier), "line_payables"))
-        valued = super().valued_history(versions, earlier, book)
+        return super().valued_history(versions, earlier, book)
 
-        def adjudicated(view: Any, stage: Any) -> Any:
-            self.calls.append(("lines", (view.month,), stage.__name__))
-            return valued.adjudicated(view, stage)
-
-        return ValuedHistory(valued.earlier, adjudicated)
+    def lines_adjudicated(self, view: Any, book: Any, stage: Any = adjudicated_lines) -> Any:
+        """``pipeline.engine.lines_adjudicated``, noting the view's month and the stage."""
+        self.calls.append(("lines", (view.month,), stage.__name__))
+        return lines_adjudicated(view, book, stage)
 
 
 def test_a_run_adjudicates_every_column_only_as_at_its_month(tmp_path: Path) -> None:
@@ -353,10 +356,11 @@ def test_a_run_adjudicates_every_column_only_as_at_its_month(tmp_path: Path) -> 
     the per-claim totals of the triangle (summed where the engine adjudicates), asked first so that
     the history is let go before the month's own lines are adjudicated."""
     engine = RecordingEngine()
-    run_month(SAMPLE, "2027-03", tmp_path / "out", use_cache=False, engine=engine)
+    with mock.patch("pipeline.engine.lines_adjudicated", engine.lines_adjudicated):
+        run_month(SAMPLE, "2027-03", tmp_path / "out", use_cache=False, engine=engine)
     ((kind, earlier, _), *latest) = engine.calls
     assert kind == "per claim" and earlier and list(earlier) == sorted(earlier) and earlier[-1] < "2027-02"
-    assert latest == [("lines", ("2027-03",), "adjudicated_lines"), ("lines", ("2027-02",), "line_payables")]
+    assert sorted(latest) == [("lines", ("2027-02",), "line_payables"), ("lines", ("2027-03",), "adjudicated_lines")]
 
 
 def test_dask_engine_row_checks_on_the_workers_what_the_pandas_engine_row_checks_here(dask_client, tmp_path) -> None:
@@ -944,6 +948,6 @@ def test_a_worker_lost_while_it_holds_the_history_stops_the_run_with_one_line() 
         valued = DaskEngine(client).valued_history(versions, [], PRODUCTS)
         for pid in client.run(os.getpid).values():
             os.kill(pid, signal.SIGKILL)
-        valued.adjudicated(current, adjudicated_lines)
+        valued.movements(current, None)
     assert str(raised.value).startswith("LocalCluster: ") and "\n" not in str(raised.value)
     assert "more memory" in str(raised.value)
