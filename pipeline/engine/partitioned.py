@@ -142,7 +142,8 @@ def movements_part(
     worker: the part's views as at both (``_view_as_at``), ``adjudicated_lines`` and
     ``line_payables`` of them and ``month_movements`` of the two (every version of a line is in its
     claim's part, so a part's movements and sums per claim are the lines' and claims' own). Of the
-    lines as at M only the columns the stage adds (the run's process has the lines' own), each line
+    lines as at M only the columns the stage and the movement add (the run's process has the lines'
+    own), each line
     with its place in the whole file order (``POSITION``); of M−1 the sums per claim, each claim with
     the place of its first line: to put the parts' rows back in the order of the whole views."""
     view = _view_as_at(versions, month)
@@ -360,7 +361,13 @@ class HistoryOnWorkers:
             adjudicated_lines(lines.iloc[:0], current.claims.iloc[:0], current.policies.iloc[:0], self.book), None
         ).columns
         gathered = self.client.gather(futures)
-        added = _concatenated([part for part, _ in gathered]).sort_values(POSITION, kind="stable")
+        del futures  # the workers let go of the parts' results once gathered
+        sums = [part for _, part in gathered if part is not None]
+        parts = [part for part, _ in gathered]
+        del gathered
+        added = _concatenated(parts)
+        del parts  # each part's columns let go once put together, before they are put in order
+        added = added.sort_values(POSITION, kind="stable")
         if len(added) != len(lines):
             raise ValueError(f"the workers' view as at {current.month} has {len(added)} lines, the run's {len(lines)}")
         added = added.drop(columns=POSITION).set_axis(lines.index)
@@ -368,7 +375,6 @@ class HistoryOnWorkers:
         moved = own.assign(**{column: added[column] for column in added.columns})[list(columns)]
         if previous is None:
             return Movements(moved, None)
-        sums = [part for _, part in gathered if part is not None]
         totals = _concatenated(sums).sort_values(POSITION, kind="stable").drop(columns=POSITION)
         return Movements(moved, totals.set_index("claim_id"))
 
