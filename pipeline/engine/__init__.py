@@ -17,9 +17,9 @@ later months run (``validated_month``): in the run's process, or with the Dask e
 ``pipeline.stages.waterfall.adjudicated_lines``: every cap of the waterfall lives inside one
 policy (line, claim, series and policy limits), so the Dask engine splits the lines by policy and
 runs it unchanged on each part: parts of the run's history sent to the workers once, each month's
-view made there (``valued_history``: the triangle's earlier months, and M and M−1). Everything that crosses
-policies (versions, totals, reinsurance, reports) runs in the run's process on the gathered results,
-as in the pandas engine. ``run.py`` only chooses the engine (``open_engine``).
+view made there (``valued_history``: the triangle's earlier months, and M and M−1). Everything that
+crosses policies (versions, totals, reinsurance, reports) runs in the run's process on the gathered
+results, as in the pandas engine. ``run.py`` only chooses the engine (``open_engine``).
 """
 
 from __future__ import annotations
@@ -210,8 +210,8 @@ class ValuedHistory:
 class Engine(Protocol):
     """What a run needs of an engine: the row-checked sheets of the months to read, month by month
     as they are read, each month validated across rows, the history valued (``valued_history``: the
-    triangle's earlier months summed per claim, the lines as at M and M−1 adjudicated), and what
-    the manifest says about the engine."""
+    triangle's earlier months summed per claim, the ``Movements`` of the views as at M and M−1),
+    and what the manifest says about the engine."""
 
     def checked_months(
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook

@@ -34,7 +34,7 @@ from pipeline.errors import FatalInputError
 from pipeline.forked import cores
 from pipeline.io.find import BordereauFiles, find_bordereaux
 from pipeline.run import bordereau_months, run_month
-from pipeline.stages.claims import claim_payables, each_claim_payables, lines_adjudicated
+from pipeline.stages.claims import Movements, claim_payables, each_claim_payables, lines_adjudicated
 from pipeline.stages.versions import History, Versions, versions_of
 from pipeline.stages.waterfall import (
     LINE_COLUMNS_READ,
@@ -147,15 +147,28 @@ def test_the_history_valued_on_the_workers_is_the_one_valued_here(book: Book, pa
         moved_alone = valued.movements(current, None)  # M−1 not a month of the book
     here = PandasEngine().valued_history(narrowed, earlier, PRODUCTS)
     expected = list(here.earlier)
-    assert [month for month, _ in got] == [month for month, _ in expected] == earlier
-    for (valuation, totals), (_, whole) in zip(got, expected, strict=True):
-        pd.testing.assert_frame_equal(totals, whole, obj=valuation)
-    expected_moved, expected_alone = here.movements(current, previous), here.movements(current, None)
-    pd.testing.assert_frame_equal(moved.lines, expected_moved.lines, obj=month)
-    assert moved.before is not None and expected_moved.before is not None
-    pd.testing.assert_frame_equal(moved.before, expected_moved.before, obj=before)
+    _assert_valued_alike(got, expected, earlier, (moved, here.movements(current, previous)), (month, before))
+    expected_alone = here.movements(current, None)
     pd.testing.assert_frame_equal(moved_alone.lines, expected_alone.lines, obj=f"{month} alone")
     assert moved_alone.before is None and expected_alone.before is None
+
+
+def _assert_valued_alike(
+    got: list[tuple[str, pd.DataFrame]],
+    expected: list[tuple[str, pd.DataFrame]],
+    earlier: list[str],
+    movements: tuple[Movements, Movements],
+    months: tuple[str, str],
+) -> None:
+    """Two engines' ``ValuedHistory`` alike: the triangle's ``earlier`` months in order with the same
+    per-claim payables, and the same ``Movements`` as at ``months`` (M, M−1), row for row."""
+    assert [valuation for valuation, _ in got] == [valuation for valuation, _ in expected] == earlier
+    for (valuation, totals), (_, whole) in zip(got, expected, strict=True):
+        pd.testing.assert_frame_equal(totals, whole, obj=valuation)
+    moved, expected_moved = movements
+    pd.testing.assert_frame_equal(moved.lines, expected_moved.lines, obj=months[0])
+    assert moved.before is not None and expected_moved.before is not None
+    pd.testing.assert_frame_equal(moved.before, expected_moved.before, obj=months[1])
 
 
 def _small_versions() -> Versions:
@@ -293,13 +306,8 @@ def test_dask_engine_values_every_golden_cases_history_as_pandas(name: str, dask
     on_workers = DaskEngine(dask_client).valued_history(narrowed, earlier, PRODUCTS)
     here = PandasEngine().valued_history(narrowed, earlier, PRODUCTS)
     got, expected = list(on_workers.earlier), list(here.earlier)
-    assert [valuation for valuation, _ in got] == [valuation for valuation, _ in expected] == earlier
-    for (valuation, totals), (_, whole) in zip(got, expected, strict=True):
-        pd.testing.assert_frame_equal(totals, whole, obj=valuation)
-    moved, expected_moved = on_workers.movements(current, previous), here.movements(current, previous)
-    pd.testing.assert_frame_equal(moved.lines, expected_moved.lines, obj=month)
-    assert moved.before is not None and expected_moved.before is not None
-    pd.testing.assert_frame_equal(moved.before, expected_moved.before, obj=_previous(month))
+    moved = on_workers.movements(current, previous)
+    _assert_valued_alike(got, expected, earlier, (moved, here.movements(current, previous)), (month, _previous(month)))
     compare(moved.lines, name)
 
 
