@@ -35,6 +35,26 @@ def arrow_strings(
     return pa.array(list(values), type=pa.large_string(), from_pandas=True)
 
 
+def contiguous_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each Arrow-backed text column that is in several chunks (frames stacked one
+    under another share their arrays, a chunk each) made one contiguous array: taking rows by
+    position from a chunked array looks each position's chunk up (about 25 times slower than from one
+    array at 5M rows), and a run's history is taken from for every view of every month. The other
+    columns are kept as they are; a frame whose text columns are contiguous is returned as it is."""
+    chunked = {
+        column: arrow.combine_chunks()
+        for column in frame.columns
+        if isinstance(frame[column].array, pd.arrays.ArrowStringArray)
+        and isinstance(arrow := arrow_strings(frame[column]), pa.ChunkedArray)
+        and arrow.num_chunks > 1
+    }
+    if not chunked:
+        return frame
+    return frame.assign(
+        **{column: pd.Series(array, index=frame.index, dtype=frame[column].dtype) for column, array in chunked.items()}
+    )
+
+
 HASH_THE_VALUES_BELOW = 0.5
 """``positions`` hashes the values' distinct ids instead of the universe when there are fewer than
 this many values per row of the universe: building a hash table of a large universe is memory-bound

@@ -37,7 +37,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow.compute as pc
 
-from pipeline.arrow_text import arrow_strings, positions, take_text
+from pipeline.arrow_text import arrow_strings, contiguous_text, positions, take_text
 from pipeline.calendar import month_end
 from pipeline.parse import PARSERS, Parsed, carried, parse_date
 from pipeline.products import ProductBook
@@ -473,11 +473,14 @@ def validate_months(
 
 
 def _stacked(frames: list[pd.DataFrame], model: type[pa.DataFrameModel]) -> pd.DataFrame:
-    """The frames one under the other (the months' valid rows in month order: the history)."""
+    """The frames one under the other (the months' valid rows in month order: the history), each
+    text column one contiguous array (``contiguous_text``: every view of every month is taken from
+    the history by position)."""
     given = [frame for frame in frames if not frame.empty]
     if not given:
         return _empty(model)
-    return pd.concat(given, ignore_index=True) if len(given) > 1 else given[0].reset_index(drop=True)
+    stacked = pd.concat(given, ignore_index=True) if len(given) > 1 else given[0].reset_index(drop=True)
+    return contiguous_text(stacked)
 
 
 def combined(months: Sequence[MonthValidated]) -> Validated:

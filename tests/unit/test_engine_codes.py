@@ -293,3 +293,24 @@ def test_global_order_argsort_path_breaks_ties_by_line_id() -> None:
     frame = pd.DataFrame({"m": month, "s": spent, "c": claim, "n": number, "id": ids})
     expected = frame.sort_values(["m", "s", "c", "n", "id"], kind="stable").index.tolist()
     assert global_order(month, spent, claim, number, ids).tolist() == expected
+
+
+@given(
+    st.lists(st.lists(st.one_of(st.none(), st.text(max_size=4)), max_size=5), min_size=1, max_size=5),
+    st.integers(0, 3),
+)
+def test_contiguous_text_keeps_every_value_in_one_array(months: list[list[str | None]], start: int) -> None:
+    """``contiguous_text`` (the history's text columns once stacked): the same frame, values, dtypes
+    and index, with each text column one Arrow array instead of a chunk per frame stacked; a frame
+    already contiguous comes back as it is."""
+    from pipeline.arrow_text import arrow_strings, contiguous_text
+
+    frames = [
+        pd.DataFrame({"id": pd.Series(values, dtype="str"), "amount": np.arange(len(values), dtype=np.int64)})
+        for values in months
+    ]
+    stacked = pd.concat(frames, ignore_index=True).set_axis(pd.RangeIndex(start, start + sum(map(len, months))))
+    made = contiguous_text(stacked)
+    pd.testing.assert_frame_equal(made, stacked)
+    assert not isinstance(arrow_strings(made["id"]), pa.ChunkedArray) or arrow_strings(made["id"]).num_chunks <= 1
+    assert contiguous_text(made) is made
