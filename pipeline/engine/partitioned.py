@@ -123,6 +123,12 @@ def _view_as_at(versions: Versions, valuation: str) -> InForce:
     return versions.as_at(valuation, [*LINE_COLUMNS_READ, POSITION])
 
 
+def _first_line_places(lines: pd.DataFrame) -> np.ndarray:
+    """The place in the whole file order (``POSITION``) of each claim's first line of a part's view,
+    in the order of the claims' first lines: the order of the part's sums per claim."""
+    return lines.drop_duplicates("claim_id")[POSITION].to_numpy()
+
+
 def claim_payables_as_at_part(versions: Versions, valuation: str, book: ProductBook) -> pd.DataFrame:
     """One part of the history's ``claim_payables`` as at ``valuation`` (on a worker): the part's
     view as at that month (``_view_as_at``), adjudicated (``line_payables``) and summed per claim
@@ -132,7 +138,7 @@ def claim_payables_as_at_part(versions: Versions, valuation: str, book: ProductB
     view = _view_as_at(versions, valuation)
     payables = line_payables(view.lines, view.claims, view.policies, book)
     totals = claim_payables(valuation, payables)  # a row per claim, in the order of its first line
-    return totals.assign(**{POSITION: view.lines.drop_duplicates("claim_id")[POSITION].to_numpy()})
+    return totals.assign(**{POSITION: _first_line_places(view.lines)})
 
 
 def movements_part(
@@ -156,8 +162,7 @@ def movements_part(
     added = added.assign(**{POSITION: view.lines[POSITION].to_numpy()})
     if earlier is None or moved.before is None:
         return added, None
-    first = earlier.lines.drop_duplicates("claim_id")[POSITION].to_numpy()  # the order of the sums' claims
-    return added, moved.before.reset_index().assign(**{POSITION: first})
+    return added, moved.before.reset_index().assign(**{POSITION: _first_line_places(earlier.lines)})
 
 
 def adjudicated_parts(
@@ -365,18 +370,15 @@ class HistoryOnWorkers:
         sums = [part for _, part in gathered if part is not None]
         parts = [part for part, _ in gathered]
         del gathered
-        added = _concatenated(parts)
-        del parts  # each part's columns let go once put together, before they are put in order
-        added = added.sort_values(POSITION, kind="stable")
+        added = _in_file_order(parts)
         if len(added) != len(lines):
             raise ValueError(f"the workers' view as at {current.month} has {len(added)} lines, the run's {len(lines)}")
-        added = added.drop(columns=POSITION).set_axis(lines.index)
+        added = added.set_axis(lines.index)
         own = lines[[column for column in columns if column in lines.columns]]
         moved = own.assign(**{column: added[column] for column in added.columns})[list(columns)]
         if previous is None:
             return Movements(moved, None)
-        totals = _concatenated(sums).sort_values(POSITION, kind="stable").drop(columns=POSITION)
-        return Movements(moved, totals.set_index("claim_id"))
+        return Movements(moved, _in_file_order(sums).set_index("claim_id"))
 
 
 def _each_gathered_per_claim(client: Client, submitted: dict[str, list[Future]]) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -384,14 +386,18 @@ def _each_gathered_per_claim(client: Client, submitted: dict[str, list[Future]])
     ``claim_payables`` of the view as at it as the pandas engine gives them, in the order of each
     claim's first line (each claim with the place of its first line), indexed 0..n−1."""
     for month in list(submitted):
-        rows = _concatenated(client.gather(submitted.pop(month)))  # the month's futures let go once gathered
-        yield month, rows.sort_values(POSITION, kind="stable").drop(columns=POSITION).reset_index(drop=True)
+        rows = _in_file_order(client.gather(submitted.pop(month)))  # the month's futures let go once gathered
+        yield month, rows.reset_index(drop=True)
 
 
-def _concatenated(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """The parts' rows together, parts without rows left out (an empty part's columns may have
-    other dtypes than a part's with rows) unless all are empty."""
-    return pd.concat([part for part in parts if len(part)] or parts[:1], ignore_index=True)
+def _in_file_order(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The parts' rows together, in the order of their places in the whole file order (``POSITION``,
+    then dropped): the order of the whole view's rows. Parts without rows are left out (an empty
+    part's columns may have other dtypes than a part's with rows) unless all are empty; ``parts`` is
+    emptied once they are together, so each part is let go before the rows are put in order."""
+    together = pd.concat([part for part in parts if len(part)] or parts[:1], ignore_index=True)
+    parts.clear()
+    return together.sort_values(POSITION, kind="stable").drop(columns=POSITION)
 
 
 def _part_outcome(sheets: list[RowChecked], known: Known, month: str, book: ProductBook) -> MonthValidated:
