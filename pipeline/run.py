@@ -4,12 +4,13 @@ read (the month folders, each sheet parsed and checked row by row where it is re
 workbooks only when the parse cache has no entry for it; each month validated against what earlier
 months made known as soon as it is read, while the engine reads the later months; a cached month as
 cached) -> validate (the months' outcomes stored in the parse cache and put together: the history,
-the rejected rows, the reconciliation) -> versions (as at M and as at M−1) -> premium ->
-claims (as at M and M−1: the month's movements) -> triangle (the versions and claims as at every
-earlier month: the payable history of the development triangle; then the validated history is let
-go) -> annotate (the annotated workbooks built and started: they are written while the run goes
-on) -> reinsurance -> reports -> write (the summary and rejected workbooks, then every file done,
-the manifest, the swap).
+the rejected rows, the reconciliation) -> versions (as at M and as at M−1) -> triangle (the
+versions and claims as at every earlier month: the payable history of the development triangle;
+then the validated history is let go) -> premium -> claims (as at M and M−1: the month's
+movements) -> annotate (the annotated workbooks built and started: they are written while the run
+goes on; the Dask engine's workers write the annotated lines beyond a sheet's rows) ->
+reinsurance -> reports -> write (the summary and rejected workbooks, then every file done, the
+manifest, the swap).
 Each stage logs one timed line to stderr: rows in, rows out, rows rejected, seconds.
 """
 
@@ -34,11 +35,18 @@ from pipeline.io.cache import CACHE_FOLDER, file_fingerprint, folder_fingerprint
 from pipeline.io.find import input_files
 from pipeline.io.holders import HolderRead, cache_description, check_month, no_bordereau_warnings
 from pipeline.io.layouts import coverholders, file_reader, outside_the_months
-from pipeline.io.outputs import check_output_folder, manifest, month_outputs, output_files
+from pipeline.io.outputs import (
+    SheetElsewhere,
+    check_output_folder,
+    manifest,
+    month_outputs,
+    output_files,
+    sheet_rows,
+)
 from pipeline.io.workbook import Sheet
 from pipeline.memory import freed_memory_returned
 from pipeline.products import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
-from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets
+from pipeline.reports.annotated import claims_annotated_sheet, claims_annotated_sheets, policies_annotated_sheets
 from pipeline.reports.coverholders import coverholder_sheets
 from pipeline.reports.labels import labels_for
 from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
@@ -56,7 +64,7 @@ from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import Reinsurance, claim_first_months, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, versions_of
-from pipeline.stages.waterfall import LINE_COLUMNS_READ, column_names_read
+from pipeline.stages.waterfall import LINE_COLUMNS_READ
 from pipeline.tables import MonthValidated
 
 log = logging.getLogger("pipeline")
@@ -80,11 +88,11 @@ STAGE_WIDTH = max(map(len, STAGES))  # the stage lines print as an aligned table
 @dataclass
 class RunResult:
     """What a run as at ``month`` produced: the rows in force as at M (priced policies, claim totals,
-    adjudicated lines) and the policies and claims as at M−1 (as validated; the lines as at M−1 are
-    let go after the claims stage, the validated history after the triangle, all but the columns
-    the claims engine reads already after the claims stage: the months validated
-    again and ``pipeline.stages.versions.as_at`` give them), the rejected rows, the counts per sheet
-    (with the reconciliation), every sheet written (``sheets``: file -> sheets), timings and the
+    adjudicated lines: only ``LINE_COLUMNS_SUMMED`` when the engine wrote them from elsewhere) and
+    the policies and claims as at M−1 (as validated; the lines as at M−1 are let go after the claims
+    stage, the validated history after the triangle: the months validated again and
+    ``pipeline.stages.versions.as_at`` give them), the rejected rows, the counts per sheet (with the
+    reconciliation), every sheet written (``sheets``: file -> sheets, here or elsewhere), timings and the
     output folder; the months whose parse came from the cache, and the sheets written as Parquet."""
 
     month: str
@@ -104,7 +112,7 @@ class RunResult:
     reinsurance_claims: pd.DataFrame | None = None
     reinsurance: Reinsurance | None = None
     payable_history: pd.DataFrame | None = None
-    sheets: dict[str, list[Sheet]] = field(default_factory=dict)
+    sheets: dict[str, list[Sheet | SheetElsewhere]] = field(default_factory=dict)
     cached_months: list[str] = field(default_factory=list)
     parquet_sheets: list[dict[str, Any]] = field(default_factory=list)
 
@@ -232,17 +240,16 @@ def run_month(
         with stages.stage("versions") as rows:
             valuations = bordereau_months(validated.history, month)
             versions = versions_of(validated.history)  # the history in file order, once for every month
-            current = versions.as_at(month)
+            # the lines' columns the engine needs of the run's own view (the pandas engine: every
+            # column, it adjudicates the view; the Dask engine: what places them, its workers make them)
+            current = versions.as_at(month, line_columns=claims_engine.view_line_columns)
             # as at M−1 only the claims engine reads the lines: the view keeps the columns it reads
             previous = versions.as_at(previous_month(month), line_columns=LINE_COLUMNS_READ)
             previous_valued = previous.month in valuations  # M−1 a month of the book (not before its first)
             latest = [month, *([previous.month] if previous_valued else [])]
-            # each claim's first month, for reinsurance: the last read of the history's whole rows
+            # each claim's first month, for reinsurance: the last read of the history's whole rows here
+            # (from here the engine reads the history, and keeps of it only the columns it reads)
             first_months = claim_first_months(validated.history.claims, month)
-            # from here the history is read only for the triangle's earlier views, and of them the
-            # claims engine reads a few columns: the others (the cells as read, provenance) are let go
-            lines_read, claims_read, policies_read = column_names_read(book)
-            versions = versions.keeping(policies=policies_read, claims=claims_read, lines=lines_read)
             rejected, counts = validated.rejected, validated.counts
             del validated
             rows.update(rows_out=len(current.policies) + len(current.claims) + len(current.lines))
@@ -270,10 +277,13 @@ def run_month(
             rows.update(rows_in=len(current.policies), rows_out=len(accounted))
 
         with stages.stage("claims") as rows:
-            # as at M every column of every line and its movement; of M−1 only the sums per claim
-            # that the claim totals and the triangle read (the engine lets the lines go once summed)
+            # as at M every column of every line and its movement (or, where the engine keeps them
+            # whole, beyond a sheet's rows on the Dask engine's workers, the columns the figures
+            # read); of M−1 only the sums per claim that the claim totals and the triangle read (the
+            # engine lets the lines go once summed)
             moved = valued.movements(current, previous if previous_valued else None)
             lines, before = moved.lines, moved.before
+            lines_elsewhere = valued.lines_elsewhere()  # None: ``lines`` are whole
             now = payable_by_part(lines, "claim_id")
             claims = claim_totals_of(current.claims, now, previous.claims, before)
             claims_before = None if before is None else claim_totals_of(previous.claims, before)
@@ -297,7 +307,11 @@ def run_month(
             annotated, annotated_documents = with_run(
                 {
                     "policies_annotated.xlsx": policies_annotated_sheets(policies, labels),
-                    "claims_annotated.xlsx": claims_annotated_sheets(lines, claims, labels),
+                    "claims_annotated.xlsx": (
+                        claims_annotated_sheets(lines, claims, labels)
+                        if lines_elsewhere is None
+                        else [lines_elsewhere.sheet(labels), claims_annotated_sheet(claims, labels)]
+                    ),
                 },
                 info,
                 labels,
@@ -374,7 +388,7 @@ def run_month(
                 timings=stages.timings,
             )
             output_folder = outputs.finish(files, described)
-            rows.update(rows_out=sum(len(sheet.frame) for file_sheets in sheets.values() for sheet in file_sheets))
+            rows.update(rows_out=sum(sheet_rows(sheet) for file_sheets in sheets.values() for sheet in file_sheets))
     finally:
         stages.close()
         resources.close()

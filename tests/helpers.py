@@ -25,8 +25,10 @@ import pandas as pd
 import pipeline.run
 from pipeline.calendar import months_from
 from pipeline.io.read import Bordereaux
+from pipeline.io.workbook import Sheet
 from pipeline.products import ProductBook
 from pipeline.reports.triangle import HISTORY_COLUMNS
+from pipeline.run import RunResult
 from pipeline.stages.validate import Validated, combined, row_checked, validate_months
 from pipeline.stages.versions import History, Versions
 
@@ -95,3 +97,12 @@ def run_keeping_history(*arguments: Any, **keywords: Any) -> RunKept:
     with mock.patch.object(pipeline.run, "versions_of", keeping):
         result = pipeline.run.run_month(*arguments, **keywords)
     return RunKept(**{field.name: getattr(result, field.name) for field in fields(result)}, history=kept[0])
+
+
+def sheets_made_here(result: RunResult, workbook: str) -> list[Sheet]:
+    """The sheets of ``workbook`` a run made in its own process (all of them but a sheet the Dask
+    engine writes from its workers: ``SheetElsewhere``, which these tests' runs do not make)."""
+    sheets = result.sheets[workbook]
+    here = [sheet for sheet in sheets if isinstance(sheet, Sheet)]
+    assert len(here) == len(sheets), f"{workbook}: a sheet written elsewhere"
+    return here

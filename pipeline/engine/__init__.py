@@ -38,14 +38,16 @@ import pandas as pd
 
 from pipeline.forked import Started, cores, processes_from
 from pipeline.io.find import BordereauFiles, SourceFile
+from pipeline.io.outputs import SheetElsewhere
 from pipeline.io.read import ParquetPart, combined_parts, parquet_parts, read_file, read_parquet_part
 from pipeline.parse import carried
 from pipeline.products.load import ProductBook
+from pipeline.reports.labels import Labels
 from pipeline.stages.claims import Movements, each_claim_payables_as_at, lines_adjudicated, month_movements
 from pipeline.stages.rejections import failures_of
 from pipeline.stages.validate import Known, row_checked, validate_month
 from pipeline.stages.versions import InForce, Versions
-from pipeline.stages.waterfall import line_payables
+from pipeline.stages.waterfall import column_names_read, line_payables
 from pipeline.tables import MonthValidated, RawSheet, RowChecked
 
 ENGINES = ("pandas", "dask")
@@ -192,6 +194,19 @@ def combined_checked(parts: Sequence[RowChecked]) -> RowChecked:
     )
 
 
+class LinesElsewhere(Protocol):
+    """The annotated lines as at M where an engine keeps them whole (the Dask engine's workers):
+    ``sheet`` gives the sheet ``lines`` of ``claims_annotated.xlsx`` in ``labels``' language, written
+    from there to Parquet."""
+
+    def sheet(self, labels: Labels) -> SheetElsewhere: ...
+
+
+def lines_here() -> LinesElsewhere | None:
+    """The pandas engine's ``ValuedHistory.lines_elsewhere``: none (``Movements.lines`` are whole)."""
+    return None
+
+
 @dataclass(frozen=True)
 class ValuedHistory:
     """What an engine makes of a run's history (``Engine.valued_history``): ``earlier``, the
@@ -201,17 +216,28 @@ class ValuedHistory:
     when M−1 is not a month of the book): the lines as at M through ``adjudicated_lines`` with the
     view's rows, order and index and each line's movement, and those as at M−1 through
     ``line_payables`` summed per claim (``month_movements``). What the engine keeps elsewhere for
-    ``movements`` (the Dask engine: the history's parts on the workers) is let go with this."""
+    ``movements`` (the Dask engine: the history's parts on the workers) is let go with this.
+    ``lines_elsewhere`` says where the last ``movements``' lines as at M are whole: None, in
+    ``Movements.lines``; or kept by the engine (the Dask engine, when they are more than an Excel
+    sheet holds: ``Movements.lines`` has then ``LINE_COLUMNS_SUMMED`` only), to be written from there
+    (``LinesElsewhere``; it does not hold the history)."""
 
     earlier: Iterator[tuple[str, pd.DataFrame]]
     movements: Callable[[InForce, InForce | None], Movements]
+    lines_elsewhere: Callable[[], LinesElsewhere | None] = lines_here
 
 
 class Engine(Protocol):
     """What a run needs of an engine: the row-checked sheets of the months to read, month by month
     as they are read, each month validated across rows, the history valued (``valued_history``: the
     triangle's earlier months summed per claim, the ``Movements`` of the views as at M and M−1),
-    and what the manifest says about the engine."""
+    and what the manifest says about the engine. ``view_line_columns``: the lines' columns the run's
+    own view as at M needs (None: every column; the engine's ``Movements.lines`` then keep the view's
+    own columns).
+    """
+
+    @property
+    def view_line_columns(self) -> Sequence[str] | None: ...
 
     def checked_months(
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
@@ -267,11 +293,18 @@ class PandasEngine:
         """The cross-row part of validation of one month, in this process (``validate_month``)."""
         return validate_month(month, sheets, known, book)
 
+    view_line_columns = None
+    """The run's view as at M with every column of its lines: this engine adjudicates that view."""
+
     def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory:
         """The triangle's earlier months, each view made here when its turn comes
-        (``each_claim_payables_as_at``: only it holds the history, until the last month is taken),
-        and the views the run has made as at M and M−1 adjudicated here (``movements_here``)."""
-        return ValuedHistory(each_claim_payables_as_at(versions, earlier, book), partial(movements_here, book=book))
+        (``each_claim_payables_as_at``, of the history narrowed to the columns the claims engine
+        reads: only it holds the history, until the last month is taken), and the views the run has
+        made as at M and M−1 adjudicated here (``movements_here``)."""
+        lines_read, claims_read, policies_read = column_names_read(book)
+        narrowed = versions.keeping(policies=policies_read, claims=claims_read, lines=lines_read)
+        del versions
+        return ValuedHistory(each_claim_payables_as_at(narrowed, earlier, book), partial(movements_here, book=book))
 
     def describe(self) -> dict[str, Any]:
         return {"name": "pandas"}

@@ -23,12 +23,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from distributed import Client, Future
 
 from pipeline.engine import (
@@ -49,12 +51,24 @@ from pipeline.engine.components import history_parts
 from pipeline.engine.validation_parts import MonthPart, month_from_parts, part_outcome, part_rows, sheet_ids, sheet_rows
 from pipeline.errors import FatalInputError
 from pipeline.io.find import BordereauFiles
+from pipeline.io.outputs import (
+    SheetElsewhere,
+    WrittenElsewhere,
+    max_sheet_columns,
+    max_sheet_rows,
+    parquet_part_path,
+    parquet_part_rows,
+    parquet_parts,
+    parquet_table,
+)
 from pipeline.memory import freed_memory_returned_after
 from pipeline.products.load import ProductBook
-from pipeline.stages.claims import Movements, claim_payables, lines_with_movements, month_movements
+from pipeline.reports.annotated import LINE_COMPUTED, LINE_CONTEXT, annotated_columns, lines_annotated_sheet
+from pipeline.reports.labels import Labels, input_columns
+from pipeline.stages.claims import LINE_COLUMNS_SUMMED, Movements, claim_payables, month_movements
 from pipeline.stages.validate import Known, known_after, sheets_by_name, validate_month
 from pipeline.stages.versions import MONTH, FileOrder, History, InForce, Versions, versions_of
-from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, line_payables
+from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, column_names_read, line_payables
 from pipeline.tables import MonthValidated, RowChecked
 
 LOCAL = "LocalCluster"
@@ -143,26 +157,39 @@ def claim_payables_as_at_part(versions: Versions, valuation: str, book: ProductB
 
 def movements_part(
     versions: Versions, month: str, before: str | None, book: ProductBook
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     """One part of the history's ``Movements`` as at ``month`` and ``before`` (M−1, or None) on a
-    worker: the part's views as at both (``_view_as_at``), ``adjudicated_lines`` and
-    ``line_payables`` of them and ``month_movements`` of the two (every version of a line is in its
-    claim's part, so a part's movements and sums per claim are the lines' and claims' own). Of the
-    lines as at M only the columns the stage and the movement add (the run's process has the lines'
-    own), each line
-    with its place in the whole file order (``POSITION``); of M−1 the sums per claim, each claim with
-    the place of its first line: to put the parts' rows back in the order of the whole views."""
-    view = _view_as_at(versions, month)
+    worker: the part's views as at both (as at M with every column of its lines; as at M−1 with
+    those ``_view_as_at`` keeps), ``adjudicated_lines`` and ``line_payables`` of them and
+    ``month_movements`` of the two (every version of a line is in its claim's part, so a part's
+    movements and sums per claim are the lines' and claims' own). The lines as at M whole and with
+    only ``LINE_COLUMNS_SUMMED``, each line with its place in the whole file order (``POSITION``),
+    and M−1's sums per claim, each claim with the place of its first line: to put the parts' rows
+    back in the order of the whole views."""
+    view = versions.as_at(month)
     lines_now = adjudicated_lines(view.lines, view.claims, view.policies, book)
     earlier = None if before is None else _view_as_at(versions, before)
     lines_before = None if earlier is None else line_payables(earlier.lines, earlier.claims, earlier.policies, book)
     moved = month_movements(lines_now, lines_before)
-    lines = moved.lines
-    added = lines[[column for column in lines.columns if column not in view.lines.columns]]
-    added = added.assign(**{POSITION: view.lines[POSITION].to_numpy()})
+    whole = moved.lines
+    summed = whole[[*[column for column in LINE_COLUMNS_SUMMED if column in whole.columns], POSITION]]
     if earlier is None or moved.before is None:
-        return added, None
-    return added, moved.before.reset_index().assign(**{POSITION: _first_line_places(earlier.lines)})
+        return whole, summed, None
+    return whole, summed, moved.before.reset_index().assign(**{POSITION: _first_line_places(earlier.lines)})
+
+
+def annotated_lines_written(
+    lines: pd.DataFrame, labels: Labels, path: str, parts: int, partition_info: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """One Parquet part of the annotated lines as at M, written on a worker: ``lines``, the part's
+    consecutive lines (indexed by their place in the file order, in order), as the sheet ``lines`` of
+    ``claims_annotated.xlsx`` (``lines_annotated_sheet``) in ``labels``' language, to part
+    ``partition_info["number"]`` of ``parts`` at ``path`` (``parquet_part_path``), as the run's own
+    writer writes a sheet beyond Excel's rows. Its row count, for the run to check."""
+    number = 0 if partition_info is None else int(partition_info["number"])
+    sheet = lines_annotated_sheet(lines.reset_index(drop=True), labels)
+    pq.write_table(parquet_table(sheet.frame), parquet_part_path(Path(path), parts, number))
+    return pd.DataFrame({"rows": [len(lines)]}, dtype="int64")
 
 
 def adjudicated_parts(
@@ -286,9 +313,13 @@ class DaskEngine:
             return sheet.on_workers
         return self.client.scatter(sheet, hash=False)
 
+    view_line_columns = LINE_COLUMNS_READ
+    """The run's view as at M needs of its lines only what places them: the workers make them whole."""
+
     def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory:
         """The history valued on the workers, with no view of it made here: the history
-        (``versions``, narrowed to the columns the claims engine reads) split once into parts that
+        (``versions``, its policies and claims narrowed to the columns the claims engine reads, its
+        lines whole, for the lines as at M) split once into parts that
         hold whole groups of policies with every version of their claims and lines
         (``history_parts``), each part scattered to the workers with each row's place in the whole
         file order and made ready for as-at views there (``_each_part_on_workers``), and kept there
@@ -298,6 +329,9 @@ class DaskEngine:
         value the parts already sent while this process splits and sends the next; only a row per
         claim comes back (``_each_gathered_per_claim``). Every month is submitted at once: what is on
         the cluster is the history, sent once, not a view per month."""
+        _, claims_read, policies_read = column_names_read(book)
+        whole_lines = list(versions.history.lines.columns)  # the workers make the whole lines as at M
+        versions = versions.keeping(policies=policies_read, claims=claims_read, lines=whole_lines)
         parts: list[Future] = []
         per_claim: dict[str, list[Future]] = {month: [] for month in earlier}
         for part in self._each_part_on_workers(versions):
@@ -305,7 +339,9 @@ class DaskEngine:
             for month, futures in per_claim.items():
                 futures.append(self.client.submit(claim_payables_as_at_part, part, month, book, pure=False))
         on_workers = HistoryOnWorkers(self.client, parts, book)
-        return ValuedHistory(_each_gathered_per_claim(self.client, per_claim), on_workers.movements)
+        return ValuedHistory(
+            _each_gathered_per_claim(self.client, per_claim), on_workers.movements, on_workers.lines_elsewhere
+        )
 
     def _each_part_on_workers(self, versions: Versions) -> Iterator[Future]:
         """The history of ``versions`` in parts (``history_parts``), each row with its month and its
@@ -348,37 +384,107 @@ class HistoryOnWorkers:
         self.client = client
         self.parts = parts
         self.book = book
+        self.kept: LinesOnWorkers | None = None
 
     def movements(self, current: InForce, previous: InForce | None) -> Movements:
         """The ``Movements`` of ``current`` and ``previous`` (views the run made of the same
         history, as at M and M−1) as the pandas engine gives them: both views made and valued part
-        by part on the workers (``movements_part``); of the lines as at M only the columns the stage
-        and the movements add come back, put beside the run's own view in the order of each line's
-        place in the file order (the order of the view's lines) and with its index; of M−1 only a
-        row per claim, put in the order of each claim's first line. The lines as at M−1 never come
-        here."""
+        by part on the workers (``movements_part``). The lines as at M come back whole, put in the
+        order of each line's place in the file order (the order of the view's lines) and with the
+        view's index; or, when they are more than an Excel sheet holds and their annotated columns
+        fit one (``_kept_on_workers``), only ``LINE_COLUMNS_SUMMED`` come back and the whole lines
+        stay on the workers, to be written there (``lines_elsewhere``). Of M−1 only a row per claim,
+        put in the order of each claim's first line. The lines as at M−1 never come here."""
         before = None if previous is None else previous.month
         futures = self.client.map(
             movements_part, self.parts, month=current.month, before=before, book=self.book, pure=False
         )
+        whole, summed, sums = (
+            [self.client.submit(operator.getitem, future, number, pure=False) for future in futures]
+            for number in range(3)
+        )
+        del futures  # the workers keep each part's three results, not their tuple
         lines = current.lines
-        columns = lines_with_movements(
-            adjudicated_lines(lines.iloc[:0], current.claims.iloc[:0], current.policies.iloc[:0], self.book), None
-        ).columns
-        gathered = self.client.gather(futures)
-        del futures  # the workers let go of the parts' results once gathered
-        sums = [part for _, part in gathered if part is not None]
-        parts = [part for part, _ in gathered]
-        del gathered
-        added = _in_file_order(parts)
-        if len(added) != len(lines):
-            raise ValueError(f"the workers' view as at {current.month} has {len(added)} lines, the run's {len(lines)}")
-        added = added.set_axis(lines.index)
-        own = lines[[column for column in columns if column in lines.columns]]
-        moved = own.assign(**{column: added[column] for column in added.columns})[list(columns)]
+        # the columns and dtypes of the largest part's lines (a part without lines may have others)
+        largest = int(np.argmax(self.client.gather(self.client.map(len, whole, pure=False))))
+        meta = self.client.submit(_no_rows, whole[largest], pure=False).result()
+        keep = _kept_on_workers(len(lines), meta)
+        gathered = self.client.gather(summed if keep else whole)
+        del summed
+        places = pd.concat([part[POSITION] for part in gathered], ignore_index=True).sort_values().to_numpy()
+        taken = _in_file_order(gathered)
+        if len(taken) != len(lines):
+            raise ValueError(f"the workers' view as at {current.month} has {len(taken)} lines, the run's {len(lines)}")
+        self.kept = LinesOnWorkers(self.client, whole, meta, places) if keep else None
+        del whole
+        moved = taken.set_axis(lines.index)
         if previous is None:
             return Movements(moved, None)
-        return Movements(moved, _in_file_order(sums).set_index("claim_id"))
+        return Movements(moved, _in_file_order(self.client.gather(sums)).set_index("claim_id"))
+
+    def lines_elsewhere(self) -> LinesOnWorkers | None:
+        """The lines as at M of the last ``movements``, if they were kept on the workers."""
+        return self.kept
+
+
+def _no_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s columns and dtypes without its rows (a part's, for the run to look at)."""
+    return frame.iloc[:0]
+
+
+def _kept_on_workers(rows: int, meta: pd.DataFrame) -> bool:
+    """Whether the Dask engine keeps the lines as at M on the workers and writes their annotated
+    sheet there: when the run would write it to Parquet (more lines than an Excel sheet holds) and
+    its columns fit one (else the run's writer puts the columns beyond in a side file)."""
+    columns = annotated_columns(meta, input_columns()["lines"], LINE_CONTEXT, LINE_COMPUTED)
+    return rows + 1 > max_sheet_rows() and len(columns) <= max_sheet_columns()
+
+
+class LinesOnWorkers:
+    """The whole lines as at M kept on the workers (``movements_part``'s, one future per part of the
+    history, each line with its place in the file order, ``POSITION``), ``meta`` their columns and
+    dtypes, ``places`` every line's place in order; ``sheet`` gives the annotated sheet written from
+    there (``AnnotatedLinesOnWorkers``)."""
+
+    def __init__(self, client: Client, parts: list[Future], meta: pd.DataFrame, places: np.ndarray) -> None:
+        self.client, self.parts, self.meta, self.places = client, parts, meta, places
+
+    def sheet(self, labels: Labels) -> SheetElsewhere:
+        return SheetElsewhere("lines", len(self.places), AnnotatedLinesOnWorkers(self, labels))
+
+
+class AnnotatedLinesOnWorkers(WrittenElsewhere):
+    """The sheet ``lines`` of ``claims_annotated.xlsx`` written to Parquet by the workers that hold
+    the lines: the parts put into runs of ``parquet_part_rows()`` consecutive lines of the file
+    order (a dask dataframe of the parts, its index set to each line's place with the divisions of
+    those runs: dask's shuffle moves the rows between workers), and each run written as the part of
+    that number (``annotated_lines_written``): the files the run's own writer would write."""
+
+    def __init__(self, lines: LinesOnWorkers, labels: Labels) -> None:
+        self.lines, self.labels = lines, labels
+
+    def start(self, path: Path) -> Future:
+        """Start writing to ``path``; the lines on the workers are let go once written (one start)."""
+        lines = self.lines
+        places, part_rows = lines.places, parquet_part_rows()
+        parts = parquet_parts(len(places), part_rows)
+        if parts > 1:
+            path.mkdir()
+        divisions = [*places[::part_rows].tolist(), int(places[-1])]
+        parts_on_workers, lines.parts = lines.parts, []  # held by the computation from here, let go once written
+        with dask.config.set(DASK_CONFIG):
+            frame = dd.from_delayed(parts_on_workers, meta=lines.meta, verify_meta=False)
+            runs = frame.set_index(POSITION, divisions=divisions, sorted=False)
+            written = runs.map_partitions(
+                annotated_lines_written, self.labels, str(path), parts, meta={"rows": "int64"}
+            )
+            return lines.client.submit(_all_written, lines.client.compute(written), len(places), pure=False)
+
+
+def _all_written(written: pd.DataFrame, rows: int) -> None:
+    """Check that the parts written (``annotated_lines_written``'s row counts) hold every line."""
+    if int(written["rows"].sum()) != rows:
+        raise ValueError(f"the workers wrote {int(written['rows'].sum())} annotated lines of {rows}")
 
 
 def _each_gathered_per_claim(client: Client, submitted: dict[str, list[Future]]) -> Iterator[tuple[str, pd.DataFrame]]:

@@ -19,13 +19,17 @@ file to the path it is given. :func:`output_files` makes those entries from the 
 workbook; a sheet with more rows than an Excel sheet holds (1,048,576 with its header;
 ``PIPELINE_MAX_SHEET_ROWS`` sets a smaller limit for tests) is written to
 ``<workbook>.<sheet>.parquet`` instead (canonical column names, the same values), and the workbook's
-sheet of that name says so in a one-column ``note`` table.
+sheet of that name says so in a one-column ``note`` table. A sheet that is not in this process
+(:class:`SheetElsewhere`: the annotated lines the Dask engine keeps on its workers) is always such a
+sheet, and its writer (:class:`WrittenElsewhere`) writes it from where it is.
 
 The files are written at the same time, one process per core (:func:`started_files`, in the pool of
 :mod:`pipeline.forked`: forked, so the frames are shared rather than copied;
 ``PIPELINE_WRITE_PROCESSES=1`` writes them one by one), all into the staging folder: the swap
 waits for the last one, so parallel writing changes neither what appears nor when it appears
-atomically, only how soon.
+atomically, only how soon. A file written elsewhere is started from this process (not forked: its
+writer talks to a cluster) into the same staging folder, which its writers must see at the same
+path, and waited for with the others.
 """
 
 from __future__ import annotations
@@ -41,11 +45,12 @@ import re
 import shutil
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import pyarrow as pa
@@ -67,6 +72,7 @@ MAX_SHEET_COLUMNS_VARIABLE = "PIPELINE_MAX_SHEET_COLUMNS"
 # The columns that say where a row came from: kept in a side file of columns, to join it back.
 ROW_KEYS = ("bordereau_month", "source_file", "source_sheet", "excel_row")
 WRITE_PROCESSES_VARIABLE = "PIPELINE_WRITE_PROCESSES"
+PARQUET_PART_ROWS_VARIABLE = "PIPELINE_PARQUET_PART_ROWS"
 FileWriter = Callable[[Path], None]
 #: The note left on a sheet written as Parquet ({rows}, {limit}, {file}), and its header.
 PARQUET_NOTE = (
@@ -172,36 +178,95 @@ PARQUET_PART_ROWS = MAX_SHEET_ROWS - 1
 """Rows of one Parquet part: a frame longer than this is written as a partitioned dataset."""
 
 
-def parquet_parts(rows: int, part_rows: int = PARQUET_PART_ROWS) -> int:
+def parquet_part_rows() -> int:
+    """Rows of one Parquet part: ``PARQUET_PART_ROWS``, or fewer from ``PIPELINE_PARQUET_PART_ROWS``
+    (so that a test need not write a million rows to make a dataset of several parts)."""
+    value = os.environ.get(PARQUET_PART_ROWS_VARIABLE, "").strip()
+    if not value:
+        return PARQUET_PART_ROWS
+    if not value.isdigit() or not 1 <= int(value) <= PARQUET_PART_ROWS:
+        expected = f"expected a whole number from 1 to {PARQUET_PART_ROWS:,}, got {value!r}"
+        raise FatalInputError(PARQUET_PART_ROWS_VARIABLE, expected)
+    return int(value)
+
+
+def parquet_parts(rows: int, part_rows: int | None = None) -> int:
     """How many files a frame of ``rows`` rows is written as: 1 (a plain Parquet file) up to
-    ``part_rows`` rows, else a dataset of parts of ``part_rows`` rows (the last one shorter)."""
+    ``part_rows`` rows (default ``parquet_part_rows()``), else a dataset of parts of ``part_rows``
+    rows (the last one shorter)."""
+    part_rows = part_rows or parquet_part_rows()
     return 1 if rows <= part_rows else -(-rows // part_rows)
 
 
-def parquet_writer(frame: pd.DataFrame, part_rows: int = PARQUET_PART_ROWS) -> FileWriter:
-    """A ``files`` entry that writes ``frame`` (no index) as Parquet: one file, or beyond
-    ``part_rows`` rows a partitioned dataset, the folder ``path`` of ``part-00000.parquet``, ... in
-    row order (which pyarrow, pandas, dask and Spark read as one table). Categorical columns are
-    written as their text (``labels_as_text``)."""
+def parquet_table(rows: pd.DataFrame) -> pa.Table:
+    """The Arrow table a sheet's rows are written to Parquet as: no index, categorical columns as
+    their text (``labels_as_text``)."""
+    return pa.Table.from_pandas(labels_as_text(rows.reset_index(drop=True)), preserve_index=False)
 
-    def table(rows: pd.DataFrame) -> pa.Table:
-        return pa.Table.from_pandas(labels_as_text(rows.reset_index(drop=True)), preserve_index=False)
+
+def parquet_part_path(path: Path, parts: int, number: int) -> Path:
+    """Where part ``number`` of a frame written as ``parts`` parts goes: ``path`` itself for one
+    part, else ``path/part-<number>.parquet`` (the folder made by the writer first)."""
+    return path if parts == 1 else path / f"part-{number:05d}.parquet"
+
+
+def parquet_writer(frame: pd.DataFrame, part_rows: int | None = None) -> FileWriter:
+    """A ``files`` entry that writes ``frame`` (no index) as Parquet: one file, or beyond
+    ``part_rows`` rows (default ``parquet_part_rows()``) a partitioned dataset, the folder ``path``
+    of ``part-00000.parquet``, ... in row order (which pyarrow, pandas, dask and Spark read as one
+    table). Categorical columns are written as their text (``parquet_table``)."""
+    rows_per_part = part_rows or parquet_part_rows()
 
     def write(path: Path) -> None:
-        parts = parquet_parts(len(frame), part_rows)
-        if parts == 1:
-            pq.write_table(table(frame), path)
-            return
-        path.mkdir()
+        parts = parquet_parts(len(frame), rows_per_part)
+        if parts > 1:
+            path.mkdir()
         for number in range(parts):
-            rows = frame.iloc[number * part_rows : (number + 1) * part_rows]
-            pq.write_table(table(rows), path / f"part-{number:05d}.parquet")
+            rows = frame if parts == 1 else frame.iloc[number * rows_per_part : (number + 1) * rows_per_part]
+            pq.write_table(parquet_table(rows), parquet_part_path(path, parts, number))
 
     return write
 
 
+class Pending(Protocol):
+    """A file being written elsewhere (a dask.distributed future): ``result`` waits for it and
+    raises its error, ``cancel`` stops it."""
+
+    def result(self) -> Any: ...
+
+    def cancel(self) -> Any: ...
+
+
+class WrittenElsewhere(ABC):
+    """A ``files`` entry written outside this process's forked writers (by the Dask engine's workers,
+    where the rows are): :meth:`start` starts it into ``path`` from this process and returns what to
+    wait for; calling it writes the file and waits."""
+
+    @abstractmethod
+    def start(self, path: Path) -> Pending: ...
+
+    def __call__(self, path: Path) -> None:
+        self.start(path).result()
+
+
+@dataclasses.dataclass(frozen=True)
+class SheetElsewhere:
+    """A sheet whose rows are not in this process (``rows`` of them, too many for Excel), written
+    to ``<workbook>.<sheet>.parquet`` by ``writer`` from where they are, the workbook's sheet of that
+    name a note, as :func:`output_files` does for any sheet beyond Excel's rows."""
+
+    name: str
+    rows: int
+    writer: WrittenElsewhere
+
+
+def sheet_rows(sheet: Sheet | SheetElsewhere) -> int:
+    """The rows of a sheet of a workbook, here or elsewhere."""
+    return sheet.rows if isinstance(sheet, SheetElsewhere) else len(sheet.frame)
+
+
 def output_files(
-    workbooks: Mapping[str, Sequence[Sheet]],
+    workbooks: Mapping[str, Sequence[Sheet | SheetElsewhere]],
     max_rows: int | None = None,
     documents: Mapping[str, Document] | None = None,
     note: tuple[Sequence[str], str] = (PARQUET_NOTE, "note"),
@@ -222,6 +287,13 @@ def output_files(
         kept: list[Sheet] = []
         parquet: dict[str, FileWriter] = {}
         for whole in sheets:
+            if isinstance(whole, SheetElsewhere):
+                file = f"{Path(name).stem}.{whole.name}.parquet"
+                parquet[file] = whole.writer
+                record, note_sheet = _parquet_record(name, whole.name, whole.rows, limit, note)
+                moved.append(record)
+                kept.append(note_sheet)
+                continue
             sheet, side_file, side = _within_columns(name, whole, column_limit)
             if side is not None:
                 count = len(side.columns) - len([c for c in ROW_KEYS if c in side.columns])
@@ -240,18 +312,25 @@ def output_files(
             if len(sheet.frame) + 1 <= limit:
                 kept.append(sheet)
                 continue
-            file = f"{Path(name).stem}.{sheet.name}.parquet"
-            parquet[file] = parquet_writer(sheet.frame)
-            parts = parquet_parts(len(sheet.frame))
-            moved.append(
-                {"workbook": name, "sheet": sheet.name, "file": file, "rows": len(sheet.frame), "parts": parts}
-            )
-            lines = [line.format(rows=len(sheet.frame), limit=limit, file=file) for line in note[0]]
-            frame = pd.DataFrame({"note": pd.Series(lines, dtype="str")})
-            kept.append(Sheet(sheet.name, frame, headers={"note": note[1]}))
+            record, note_sheet = _parquet_record(name, sheet.name, len(sheet.frame), limit, note)
+            parquet[record["file"]] = parquet_writer(sheet.frame)
+            moved.append(record)
+            kept.append(note_sheet)
         files[name] = workbook_writer(kept, (documents or {}).get(name))
         files.update(parquet)
     return files, moved
+
+
+def _parquet_record(
+    workbook: str, sheet: str, rows: int, limit: int, note: tuple[Sequence[str], str]
+) -> tuple[dict[str, Any], Sheet]:
+    """The record of a sheet of ``rows`` rows written to ``<workbook stem>.<sheet>.parquet``
+    (workbook, sheet, file, rows, parts) and the note sheet left in its place."""
+    file = f"{Path(workbook).stem}.{sheet}.parquet"
+    record = {"workbook": workbook, "sheet": sheet, "file": file, "rows": rows, "parts": parquet_parts(rows)}
+    lines = [line.format(rows=rows, limit=limit, file=file) for line in note[0]]
+    frame = pd.DataFrame({"note": pd.Series(lines, dtype="str")})
+    return record, Sheet(sheet, frame, headers={"note": note[1]})
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -406,6 +485,36 @@ def started_files(folder: Path, files: Mapping[str, FileWriter]) -> Started[str,
     return Started(tasks, write_processes(len(files)), start=largest_first)
 
 
+class StartedElsewhere:
+    """Files written elsewhere (:class:`WrittenElsewhere`), each started into ``folder`` from this
+    process now; like :class:`pipeline.forked.Started`, ``results`` waits for them (the seconds
+    from their start to the end of each) and ``stop`` stops those not done."""
+
+    def __init__(self, folder: Path, files: Mapping[str, WrittenElsewhere]) -> None:
+        self.started = time.perf_counter()
+        self.pending = {name: write.start(folder / name) for name, write in files.items()}
+
+    def results(self) -> dict[str, float]:
+        seconds = {}
+        for name, pending in self.pending.items():
+            pending.result()
+            seconds[name] = round(time.perf_counter() - self.started, 3)
+        return seconds
+
+    def stop(self) -> None:
+        for pending in self.pending.values():
+            pending.cancel()
+        self.pending = {}
+
+
+class Writing(Protocol):
+    """Files started (forked, :func:`started_files`, or elsewhere, :class:`StartedElsewhere`)."""
+
+    def results(self) -> dict[str, float]: ...
+
+    def stop(self) -> None: ...
+
+
 def _timed(write: FileWriter, path: Path) -> float:
     started = time.perf_counter()
     write(path)
@@ -480,15 +589,20 @@ class MonthOutputs:
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir()
         self.names: list[str] = []
-        self.writing: list[Started[str, float]] = []
+        self.writing: list[Writing] = []
         self.swapped = False
 
     def start(self, files: Mapping[str, FileWriter]) -> None:
         """Start writing ``files`` (in forked processes with more than one core: the run goes on
-        meanwhile; with one, written here before this returns)."""
+        meanwhile; with one, written here before this returns; those written elsewhere started
+        from here first)."""
         self.names.extend(files)
+        elsewhere = {name: write for name, write in files.items() if isinstance(write, WrittenElsewhere)}
         with self._disk_full_is_fatal():
-            self.writing.append(started_files(self.staging, files))
+            if elsewhere:
+                self.writing.append(StartedElsewhere(self.staging, elsewhere))
+            forked = {name: write for name, write in files.items() if name not in elsewhere}
+            self.writing.append(started_files(self.staging, forked))
 
     def finish(self, files: Mapping[str, FileWriter], manifest: dict[str, Any]) -> Path:
         """Write ``files``, wait for every file started, write ``manifest.json`` (``manifest`` plus

@@ -94,7 +94,20 @@ def claims_annotated_sheets(
     extra_claim_columns: Sequence[str] | None = None,
 ) -> list[Sheet]:
     """``claims_annotated.xlsx``: sheets ``lines`` (LineAdjudicated) and ``claims`` (ClaimTotals)."""
-    inputs = input_columns()
-    line_columns = annotated_columns(lines, inputs["lines"], LINE_CONTEXT, LINE_COMPUTED, extra_line_columns)
-    claim_columns = annotated_columns(claims, inputs["claims"], CLAIM_CONTEXT, CLAIM_COMPUTED, extra_claim_columns)
-    return [_sheet("lines", lines, line_columns, labels), _sheet("claims", claims, claim_columns, labels)]
+    return [
+        lines_annotated_sheet(lines, labels, extra_line_columns),
+        claims_annotated_sheet(claims, labels, extra_claim_columns),
+    ]
+
+
+def lines_annotated_sheet(lines: pd.DataFrame, labels: Labels, extra_columns: Sequence[str] | None = None) -> Sheet:
+    """The sheet ``lines`` of ``claims_annotated.xlsx`` (LineAdjudicated as at M); of any run of
+    consecutive lines, the rows of their sheet (what the Dask engine's workers write part by part)."""
+    columns = annotated_columns(lines, input_columns()["lines"], LINE_CONTEXT, LINE_COMPUTED, extra_columns)
+    return _sheet("lines", lines, columns, labels)
+
+
+def claims_annotated_sheet(claims: pd.DataFrame, labels: Labels, extra_columns: Sequence[str] | None = None) -> Sheet:
+    """The sheet ``claims`` of ``claims_annotated.xlsx`` (ClaimTotals as at M)."""
+    columns = annotated_columns(claims, input_columns()["claims"], CLAIM_CONTEXT, CLAIM_COMPUTED, extra_columns)
+    return _sheet("claims", claims, columns, labels)

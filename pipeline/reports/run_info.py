@@ -11,11 +11,13 @@ created date is the as-at date (the last day of M).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from pipeline.calendar import month_end
+from pipeline.io.outputs import SheetElsewhere
 from pipeline.io.workbook import Document, Sheet
 from pipeline.reports.labels import Labels
 
@@ -97,8 +99,8 @@ def document(info: RunInfo, workbook: str, labels: Labels) -> Document:
 
 
 def with_run(
-    workbooks: dict[str, list[Sheet]], info: RunInfo, labels: Labels
-) -> tuple[dict[str, list[Sheet]], dict[str, Document]]:
+    workbooks: Mapping[str, Sequence[Sheet | SheetElsewhere]], info: RunInfo, labels: Labels
+) -> tuple[dict[str, list[Sheet | SheetElsewhere]], dict[str, Document]]:
     """Every workbook with its ``run`` sheet first, and its :class:`Document`."""
     sheets = {name: [run_sheet(info, name, labels), *list_] for name, list_ in workbooks.items()}
     documents = {name: document(info, name, labels) for name in workbooks}

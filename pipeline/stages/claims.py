@@ -114,10 +114,30 @@ def claim_totals_of(
     return claims_now.assign(**totals, payable_this_month=(totals["payable_total"] - before).astype("int64"))
 
 
+LINE_COLUMNS_SUMMED = [
+    "line_id",
+    "claim_id",
+    "policy_id",
+    "product",
+    "item",
+    "part",
+    "amount",
+    "eligible_amount",
+    "payable",
+    "payable_this_month",
+]
+"""What a run's figures read of the lines as at M beside the annotated sheet itself: the claims'
+and policies' payables (``payable_by_part``, ``remaining_limits``) and the summary's sums per part
+and per item (``pipeline.reports.summary``): all the Dask engine brings back of them when it writes
+the annotated lines on its workers."""
+
+
 @dataclass(frozen=True)
 class Movements:
     """What a run keeps of its lines as at M and M−1 (``month_movements``): ``lines``, the lines as
-    at M (``adjudicated_lines``) with ``payable_this_month``, and ``before``, the lines as at M−1
+    at M (``adjudicated_lines``) with ``payable_this_month`` (every column, or only
+    ``LINE_COLUMNS_SUMMED`` when the engine keeps the whole lines elsewhere: the Dask engine's
+    ``ValuedHistory.lines_elsewhere``), and ``before``, the lines as at M−1
     summed per claim (``payable_by_part`` by ``claim_id``, in the order of each claim's first line),
     or None when M−1 is not a month of the book. The lines as at M−1 themselves are read no more."""
 

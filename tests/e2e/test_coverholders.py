@@ -13,6 +13,7 @@ import pytest
 from pipeline.__main__ import EXIT_FATAL
 from pipeline.run import RunResult, run_month
 from tests.commands import cli
+from tests.helpers import sheets_made_here
 from tests.hostile.corpus import error_lines
 from tests.layout_books import LAYOUT_TOML, book, write_contract, write_foreign
 from tests.workbooks import write_bordereau
@@ -74,7 +75,7 @@ def test_several_cover_holders_scope_ids_and_report_each(tmp_path: Path) -> None
     ]
     by_holder = result.lines.groupby("coverholder")["payable"].sum()
     assert int(by_holder["osaka-mga"]) == int(by_holder["tokyo-agency"]) > 0  # the same book twice
-    summary = {sheet.name: sheet.frame for sheet in result.sheets["portfolio_summary.xlsx"]}
+    summary = {sheet.name: sheet.frame for sheet in sheets_made_here(result, "portfolio_summary.xlsx")}
     table = summary["by_coverholder"].set_index("coverholder")
     assert table.loc[["osaka-mga", "tokyo-agency"], "policies"].tolist() == [2, 2]
     assert table["payable_total"].sum() == result.claims["payable_total"].sum()

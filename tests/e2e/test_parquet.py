@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +21,22 @@ from python_calamine import CalamineWorkbook
 
 from pipeline.arrow_text import labels_as_text, take_labels
 from pipeline.errors import FatalInputError
-from pipeline.io.outputs import MAX_SHEET_ROWS_VARIABLE, parquet_parts, parquet_writer, write_outputs
+from pipeline.io.outputs import (
+    MAX_SHEET_ROWS_VARIABLE,
+    PARQUET_PART_ROWS,
+    PARQUET_PART_ROWS_VARIABLE,
+    SheetElsewhere,
+    StartedElsewhere,
+    WrittenElsewhere,
+    month_outputs,
+    output_files,
+    parquet_part_rows,
+    parquet_parts,
+    parquet_writer,
+    write_outputs,
+)
 from pipeline.io.read import read_bordereaux
+from pipeline.io.workbook import Sheet
 from pipeline.run import run_month
 from pipeline.sample import generate_book
 from tests.helpers import run_keeping_history
@@ -259,3 +275,72 @@ def test_a_frame_beyond_one_part_is_written_as_a_partitioned_dataset_atomically(
         written.append({path.name: path.read_bytes() for path in dataset.iterdir()})
         assert not [path for path in (tmp_path / run).iterdir() if path.name.startswith(".")]
     assert written[0] == written[1]
+
+
+def test_the_rows_of_a_part_may_be_set_for_tests_and_nothing_else(monkeypatch):
+    assert parquet_part_rows() == PARQUET_PART_ROWS
+    monkeypatch.setenv(PARQUET_PART_ROWS_VARIABLE, "7")
+    assert parquet_part_rows() == 7 and parquet_parts(15) == 3 and parquet_parts(7) == 1
+    for wrong in ("0", "seven", str(PARQUET_PART_ROWS + 1)):
+        monkeypatch.setenv(PARQUET_PART_ROWS_VARIABLE, wrong)
+        with pytest.raises(FatalInputError, match=f"{PARQUET_PART_ROWS_VARIABLE}: expected a whole number"):
+            parquet_part_rows()
+
+
+class WrittenInAThread(WrittenElsewhere):
+    """A file written elsewhere than the run's forked writers (as the Dask engine's workers write the
+    annotated lines): here a thread of this process, started when the outputs start it."""
+
+    def __init__(self, frame: pd.DataFrame, gate: threading.Event | None = None) -> None:
+        self.frame, self.gate = frame, gate
+        self.started: list[Path] = []
+
+    def start(self, path: Path) -> Future[None]:
+        self.started.append(path)
+
+        def write() -> None:
+            if self.gate is not None:
+                assert self.gate.wait(10), "never let through"
+            parquet_writer(self.frame)(path)
+
+        return ThreadPoolExecutor(1).submit(write)
+
+
+def test_a_sheet_written_elsewhere_is_noted_recorded_and_waited_for_like_one_written_here(tmp_path, monkeypatch):
+    """A sheet whose rows are elsewhere (``SheetElsewhere``) leaves the same note and record as a
+    sheet of as many rows here, and its file, started from the run's process with the others into
+    the staging folder, is waited for before the swap; a run that fails stops it."""
+    monkeypatch.setenv(MAX_SHEET_ROWS_VARIABLE, "5")
+    monkeypatch.setenv(PARQUET_PART_ROWS_VARIABLE, "4")
+    frame = pd.DataFrame({"line_id": [f"L{i}" for i in range(9)], "payable": range(9)})
+    here, moved_here = output_files({"claims_annotated.xlsx": [Sheet("lines", frame)]})
+    writer = WrittenInAThread(frame, threading.Event())
+    there, moved_there = output_files({"claims_annotated.xlsx": [SheetElsewhere("lines", len(frame), writer)]})
+    file = "claims_annotated.lines.parquet"
+    record = {"workbook": "claims_annotated.xlsx", "sheet": "lines", "file": file, "rows": 9, "parts": 3}
+    assert moved_there == moved_here == [record]
+    assert there.keys() == here.keys() and there["claims_annotated.lines.parquet"] is writer
+    with month_outputs(tmp_path / "here", "2026-05") as outputs:
+        outputs.start({"claims_annotated.lines.parquet": parquet_writer(frame)})
+        expected = outputs.finish({}, {})
+    with month_outputs(tmp_path / "there", "2026-05") as outputs:
+        outputs.start({"claims_annotated.lines.parquet": writer})
+        assert writer.started == [outputs.staging / "claims_annotated.lines.parquet"]
+        assert not writer.started[0].exists()  # still waiting: the swap waits for it
+        writer.gate.set()
+        got = outputs.finish({}, json.loads('{"timings": {}}'))
+    dataset = got / "claims_annotated.lines.parquet"
+    assert sorted(path.name for path in dataset.iterdir()) == [f"part-0000{n}.parquet" for n in range(3)]
+    for path in dataset.iterdir():
+        assert path.read_bytes() == (expected / "claims_annotated.lines.parquet" / path.name).read_bytes()
+    assert "write:claims_annotated.lines.parquet" in json.loads((got / "manifest.json").read_text())["timings"]
+
+    never = WrittenInAThread(frame, threading.Event())
+    failed = month_outputs(tmp_path / "failed", "2026-05")
+    with pytest.raises(RuntimeError, match="a later stage failed"), failed as outputs:
+        outputs.start({"claims_annotated.lines.parquet": never})
+        pending = outputs.writing[0]
+        raise RuntimeError("a later stage failed")
+    assert isinstance(pending, StartedElsewhere) and not pending.pending  # stopped: cancelled, let go
+    never.gate.set()
+    assert not (tmp_path / "failed" / "2026-05").exists()

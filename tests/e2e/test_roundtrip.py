@@ -27,6 +27,7 @@ from pipeline.io.workbook import (
 )
 from pipeline.run import RunResult, run_month
 from tests.commands import ROOT
+from tests.helpers import sheets_made_here
 from tests.hostile.corpus import LITE, MONTH, WIDE, table, write_xlsxwriter
 
 SAMPLE = ROOT / "sample_data" / "tokyo-agency"  # one cover-holder: ids as sent
@@ -100,7 +101,7 @@ def assert_outputs_round_trip(result: RunResult) -> int:
     checked = 0
     for name in written:
         workbook = CalamineWorkbook.from_path(str(result.output_folder / name))
-        sheets = result.sheets[name]
+        sheets = sheets_made_here(result, name)
         assert workbook.sheet_names == [sheet.name for sheet in sheets], name
         for sheet in sheets:
             rows = workbook.get_sheet_by_name(sheet.name).to_python(skip_empty_area=False)

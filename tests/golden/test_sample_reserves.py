@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 
 from pipeline.run import RunResult, run_month
+from tests.helpers import sheets_made_here
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "tokyo-agency"  # one cover-holder: ids as sent
 MONTH = "2027-03"
@@ -56,7 +57,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
 
 
 def _sheet(result: RunResult, name: str) -> pd.DataFrame:
-    sheets = {sheet.name: sheet for sheet in result.sheets["portfolio_summary.xlsx"]}
+    sheets = {sheet.name: sheet for sheet in sheets_made_here(result, "portfolio_summary.xlsx")}
     return sheets[name].frame
 
 

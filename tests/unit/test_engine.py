@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import tempfile
 import time
 import weakref
 from collections.abc import Iterator, Mapping
@@ -33,14 +35,23 @@ from pipeline.engine.partitioned import (
 from pipeline.errors import FatalInputError
 from pipeline.forked import cores
 from pipeline.io.find import BordereauFiles, find_bordereaux
+from pipeline.io.outputs import MAX_SHEET_ROWS_VARIABLE, PARQUET_PART_ROWS_VARIABLE, parquet_writer
+from pipeline.reports.annotated import lines_annotated_sheet
+from pipeline.reports.labels import labels_for
 from pipeline.run import bordereau_months, run_month
-from pipeline.stages.claims import Movements, claim_payables, each_claim_payables, lines_adjudicated
+from pipeline.sample import generate_book
+from pipeline.stages.claims import (
+    LINE_COLUMNS_SUMMED,
+    Movements,
+    claim_payables,
+    each_claim_payables,
+    lines_adjudicated,
+)
 from pipeline.stages.versions import History, Versions, versions_of
 from pipeline.stages.waterfall import (
     LINE_COLUMNS_READ,
     PAYABLE_COLUMNS,
     adjudicated_lines,
-    column_names_read,
     columns_read,
     line_payables,
 )
@@ -56,6 +67,7 @@ from tests.workbooks import write_bordereau
 SAMPLE = ROOT / "sample_data"
 RESULT_FRAMES = ["policies", "claims", "lines", "rejected", "reinsurance_policies", "reinsurance_claims"]
 VARYING = {"created", "timings", "cache", "engine"}
+LANGS = ("en", "ja")
 
 
 def test_a_policys_part_is_the_same_in_every_frame_and_in_range() -> None:
@@ -112,8 +124,10 @@ def restated_history(book: Book) -> History:
 
 
 @settings(max_examples=8, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(book=books(max_portfolios=10), parts=st.integers(2, 7))
-def test_the_history_valued_on_the_workers_is_the_one_valued_here(book: Book, parts: int, dask_client) -> None:
+@given(book=books(max_portfolios=10), parts=st.integers(2, 7), part_rows=st.integers(1, 9), lang=st.sampled_from(LANGS))
+def test_the_history_valued_on_the_workers_is_the_one_valued_here(
+    book: Book, parts: int, part_rows: int, lang: str, dask_client
+) -> None:
     """The history valued with its parts kept on the workers (``valued_history``: the history split
     once into parts that hold every version of their claims and lines with every policy they were
     ever under, each month's view made there) gives the pandas engine's per-claim payables of the
@@ -121,11 +135,12 @@ def test_the_history_valued_on_the_workers_is_the_one_valued_here(book: Book, pa
     and the pandas engine's lines as at M (``adjudicated_lines``, every column of the run's view) and
     M−1 (``line_payables``) beside the views the run made, on a history whose claims move policy and
     whose lines move claim, in 2 to 7 parts; every row of a claim or line id is in one part with its
-    policies."""
+    policies. When the lines as at M are more than a sheet holds, only ``LINE_COLUMNS_SUMMED`` of
+    them come back and the workers write their annotated sheet: the files the run's own writer
+    writes of the pandas engine's lines, in parts of 1 to 9 lines, in either language."""
     import pipeline.engine.partitioned as partitioned
     from pipeline.engine.components import history_parts
 
-    lines_read, claims_read, policies_read = column_names_read(PRODUCTS)
     versions = versions_of(restated_history(book))
     history = versions.history
     policy_of, claim_of, line_of = history_parts(versions, parts)
@@ -136,21 +151,51 @@ def test_the_history_valued_on_the_workers_is_the_one_valued_here(book: Book, pa
     assert all(claim_part[c] == p for c, p in zip(history.lines["claim_id"], line_of, strict=True))
     assert all(policy_part_of[c] == p for c, p in zip(history.claims["policy_id"], claim_of, strict=True))
     month, before, earlier = "2026-06", "2026-05", ["2026-04", "2026-05", "2026-06"]
-    current = versions.as_at(month)  # the views the run makes before it narrows the history
+    current = versions.as_at(month)  # the views a run makes before its engine values the history
+    placed = versions.as_at(month, line_columns=DaskEngine.view_line_columns)  # the Dask engine's run's
     previous = versions.as_at(before, line_columns=LINE_COLUMNS_READ)
-    narrowed = versions.keeping(policies=policies_read, claims=claims_read, lines=lines_read)  # as a run does
     no_view_here = mock.patch.object(Versions, "as_at", side_effect=AssertionError("a view made in the run's process"))
     with mock.patch.object(partitioned, "part_count", lambda lines, workers, per_worker=2: parts), no_view_here:
-        valued = DaskEngine(dask_client).valued_history(narrowed, earlier, PRODUCTS)
+        valued = DaskEngine(dask_client).valued_history(versions, earlier, PRODUCTS)
         got = list(valued.earlier)
-        moved = valued.movements(current, previous)
-        moved_alone = valued.movements(current, None)  # M−1 not a month of the book
-    here = PandasEngine().valued_history(narrowed, earlier, PRODUCTS)
+        moved = valued.movements(placed, previous)
+        moved_alone = valued.movements(placed, None)  # M−1 not a month of the book
+    assert valued.lines_elsewhere() is None  # the lines fit a sheet: they came back whole
+    here = PandasEngine().valued_history(versions, earlier, PRODUCTS)
     expected = list(here.earlier)
     _assert_valued_alike(got, expected, earlier, (moved, here.movements(current, previous)), (month, before))
     expected_alone = here.movements(current, None)
     pd.testing.assert_frame_equal(moved_alone.lines, expected_alone.lines, obj=f"{month} alone")
     assert moved_alone.before is None and expected_alone.before is None
+
+    # more lines than a sheet of 2 rows holds: the whole lines stay on the workers and are written there
+    with mock.patch.object(partitioned, "max_sheet_rows", lambda: 2), no_view_here:
+        kept = valued.movements(placed, previous)
+    elsewhere = valued.lines_elsewhere()
+    whole = here.movements(current, previous).lines
+    if len(whole) < 2:
+        assert elsewhere is None
+        return
+    assert elsewhere is not None
+    pd.testing.assert_frame_equal(kept.lines, whole[LINE_COLUMNS_SUMMED], obj="the lines' sums")
+    labels = labels_for(PRODUCTS, lang)
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        mock.patch.dict(os.environ, {PARQUET_PART_ROWS_VARIABLE: str(part_rows)}),
+    ):
+        sheet = elsewhere.sheet(labels)
+        assert (sheet.name, sheet.rows) == ("lines", len(whole))
+        sheet.writer(Path(folder) / "workers")
+        parquet_writer(lines_annotated_sheet(whole, labels).frame)(Path(folder) / "here")
+        assert _files(Path(folder) / "workers") == _files(Path(folder) / "here")
+        assert len(_files(Path(folder) / "here")) == -(-len(whole) // part_rows)
+
+
+def _files(path: Path) -> dict[str, bytes]:
+    """The bytes of a Parquet file, or of each part of a dataset, by name."""
+    if path.is_file():
+        return {"": path.read_bytes()}
+    return {part.name: part.read_bytes() for part in sorted(path.iterdir())}
 
 
 def _assert_valued_alike(
@@ -187,7 +232,8 @@ def test_the_pandas_engine_lets_the_history_go_once_the_triangle_is_taken() -> N
     earlier months, each view made when its turn comes): once they are taken, the history is gone,
     while the lines as at M are still to be adjudicated (the run lets it go before them)."""
     versions = _small_versions()
-    history = weakref.ref(versions.history.lines)
+    # the engine keeps the history's columns it reads (new frames of the same data) and its file orders
+    history = weakref.ref(versions.lines)
     valued = PandasEngine().valued_history(versions, ["2026-04", "2026-05"], PRODUCTS)
     del versions
     gc.collect()
@@ -289,9 +335,10 @@ def _golden_valuations() -> dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataF
 @pytest.mark.parametrize("name", NAMES)
 def test_dask_engine_values_every_golden_cases_history_as_pandas(name: str, dask_client) -> None:
     """Each golden case's history as a run validates it, valued by both engines as a run values it
-    (the views as at M and M−1 made first, the history narrowed, every earlier month summed per
-    claim): the same per-claim payables and the same lines as at M and M−1, and the case's
-    hand-worked lines to the yen."""
+    (the views as at M and M−1 made first, each engine keeping the history's columns it reads,
+    every earlier month summed per claim): the same per-claim payables and the same lines as at M
+    (every column: the Dask engine's workers make them whole) and M−1, and the case's hand-worked
+    lines to the yen."""
     from pipeline.io.read import read_bordereaux
     from tests.helpers import validate_bordereaux
 
@@ -299,14 +346,13 @@ def test_dask_engine_values_every_golden_cases_history_as_pandas(name: str, dask
     history = validate_bordereaux(read_bordereaux(GOLDEN / name / "input", month), PRODUCTS).history
     versions = versions_of(history)
     current = versions.as_at(month)
+    placed = versions.as_at(month, line_columns=DaskEngine.view_line_columns)  # the Dask engine's run's
     previous = versions.as_at(_previous(month), line_columns=LINE_COLUMNS_READ)
-    lines_read, claims_read, policies_read = column_names_read(PRODUCTS)
-    narrowed = versions.keeping(policies=policies_read, claims=claims_read, lines=lines_read)
     earlier = [valuation for valuation in bordereau_months(history, month) if valuation < _previous(month)]
-    on_workers = DaskEngine(dask_client).valued_history(narrowed, earlier, PRODUCTS)
-    here = PandasEngine().valued_history(narrowed, earlier, PRODUCTS)
+    on_workers = DaskEngine(dask_client).valued_history(versions, earlier, PRODUCTS)
+    here = PandasEngine().valued_history(versions, earlier, PRODUCTS)
     got, expected = list(on_workers.earlier), list(here.earlier)
-    moved = on_workers.movements(current, previous)
+    moved = on_workers.movements(placed, previous)
     _assert_valued_alike(got, expected, earlier, (moved, here.movements(current, previous)), (month, _previous(month)))
     compare(moved.lines, name)
 
@@ -340,6 +386,36 @@ def test_dask_engine_writes_the_same_workbooks_as_pandas_on_the_sample(dask_clie
     }
     constant = [{key: value for key, value in manifest.items() if key not in VARYING} for manifest in manifests]
     assert constant[0] == constant[1]
+
+
+def test_the_dask_engine_writes_lines_beyond_a_sheet_on_its_workers(dask_client, tmp_path: Path, monkeypatch) -> None:
+    """A book whose lines as at M are more than a sheet holds: the Dask engine's run writes the
+    annotated lines from its workers, in parts, and no annotated lines sheet is made in the run's
+    process, whose lines hold what its figures read; every file is the pandas engine's, byte for
+    byte, in Japanese too."""
+    generate_book(tmp_path / "in", policies=80, months=3)
+    monkeypatch.setenv(MAX_SHEET_ROWS_VARIABLE, "20")
+    monkeypatch.setenv(PARQUET_PART_ROWS_VARIABLE, "7")
+    pandas_run = run_month(tmp_path / "in", "2026-06", tmp_path / "pandas", use_cache=False, lang="ja")
+    not_here = mock.patch("pipeline.run.claims_annotated_sheets", side_effect=AssertionError("lines annotated here"))
+    with not_here:
+        dask_run = run_month(
+            tmp_path / "in", "2026-06", tmp_path / "dask", use_cache=False, lang="ja", engine=DaskEngine(dask_client)
+        )
+    expected, got = _all_files(pandas_run.output_folder), _all_files(dask_run.output_folder)
+    assert got.keys() == expected.keys()
+    parts = [name for name in got if name.startswith("claims_annotated.lines.parquet/part-")]
+    assert len(parts) == -(-len(pandas_run.lines) // 7) > 1
+    for name in expected.keys() - {"manifest.json"}:
+        assert got[name] == expected[name], f"{name} differs between the engines"
+    assert dask_run.parquet_sheets == pandas_run.parquet_sheets
+    assert list(dask_run.lines.columns) == LINE_COLUMNS_SUMMED
+    pd.testing.assert_frame_equal(dask_run.lines, pandas_run.lines[LINE_COLUMNS_SUMMED])
+
+
+def _all_files(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (a dataset's parts too) by its path there."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
 class RecordingEngine(PandasEngine):
