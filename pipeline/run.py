@@ -241,7 +241,7 @@ def run_month(
             valuations = bordereau_months(validated.history, month)
             versions = versions_of(validated.history)  # the history in file order, once for every month
             # the lines' columns the engine needs of the run's own view (the pandas engine: every
-            # column, it adjudicates the view; the Dask engine: what places them, its workers make them)
+            # column, it adjudicates the view; the Dask engine: their ids, its workers make them whole)
             current = versions.as_at(month, line_columns=claims_engine.view_line_columns)
             # as at M−1 only the claims engine reads the lines: the view keeps the columns it reads
             previous = versions.as_at(previous_month(month), line_columns=LINE_COLUMNS_READ)

@@ -293,7 +293,7 @@ class PandasEngine:
         """The cross-row part of validation of one month, in this process (``validate_month``)."""
         return validate_month(month, sheets, known, book)
 
-    view_line_columns = None
+    view_line_columns: tuple[str, ...] | None = None
     """The run's view as at M with every column of its lines: this engine adjudicates that view."""
 
     def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory:

@@ -313,8 +313,9 @@ class DaskEngine:
             return sheet.on_workers
         return self.client.scatter(sheet, hash=False)
 
-    view_line_columns = LINE_COLUMNS_READ
-    """The run's view as at M needs of its lines only what places them: the workers make them whole."""
+    view_line_columns = ("line_id",)
+    """The run's view as at M needs of its lines only their rows (and index): the workers make them
+    whole."""
 
     def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory:
         """The history valued on the workers, with no view of it made here: the history
