@@ -389,9 +389,14 @@ def run_month(
             )
             output_folder = outputs.finish(files, described)
             rows.update(rows_out=sum(sheet_rows(sheet) for file_sheets in sheets.values() for sheet in file_sheets))
-    finally:
+    except BaseException as error:
         stages.close()
-        resources.close()
+        # the engine and the outputs see the run's error as they close (``resources.close`` would
+        # tell them none): a dask worker lost while it held part of the book becomes one line
+        resources.__exit__(type(error), error, error.__traceback__)
+        raise
+    stages.close()
+    resources.close()
 
     return RunResult(
         month=month,

@@ -1017,6 +1017,27 @@ def test_sheets_left_on_the_workers_are_validated_in_parts_as_here(book: str, da
     assert len(got.rejected) and len(got.history.lines)
 
 
+def test_a_run_whose_dask_workers_are_lost_stops_with_one_line(tmp_path: Path) -> None:
+    """The same inside a run (``--engine dask``, its own LocalCluster): the workers killed once the
+    history is on them, the run's error is the one line, not ``FutureCancelledError``, and nothing
+    is left of its outputs."""
+    import os
+    import signal
+
+    valued_history = DaskEngine.valued_history
+
+    def killed_once_sent(engine: DaskEngine, *args: Any) -> ValuedHistory:
+        valued = valued_history(engine, *args)
+        for pid in engine.client.run(os.getpid).values():
+            os.kill(pid, signal.SIGKILL)
+        return valued
+
+    with mock.patch.object(DaskEngine, "valued_history", killed_once_sent), pytest.raises(FatalInputError) as raised:
+        run_month(SAMPLE, "2027-03", tmp_path / "out", use_cache=False, engine="dask")
+    assert str(raised.value).startswith("LocalCluster: a dask worker was lost") and "\n" not in str(raised.value)
+    assert not list((tmp_path / "out").glob("2027-03*")) and not list((tmp_path / "out").glob(".tmp-*"))
+
+
 def test_a_worker_lost_while_it_holds_the_history_stops_the_run_with_one_line() -> None:
     """The history's parts live only on the worker they were scattered to: the workers killed while
     the run holds them stop the run with one line that names the cluster and says what to do (the
