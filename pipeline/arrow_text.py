@@ -127,6 +127,25 @@ def take_labels(labels: Sequence[str], where: np.ndarray, index: pd.Index) -> pd
     return pd.Series(pd.Categorical.from_codes(rank[where], dtype=dtype), index=index)
 
 
+def text_as_labels(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with those of ``columns`` it has that are text as categoricals of their distinct
+    values (``take_labels``: code-point order, so sorting and grouping keep the text's order), the
+    others as they are: for text of a few values repeated on every row (the file, sheet and
+    cover-holder each row of a run's history came from), a byte or two per row instead of the
+    string, and taking rows by position takes codes. Dictionary-encoded by pyarrow, no Python
+    object per row."""
+    labelled = {}
+    for column in columns:
+        if column not in frame.columns or not isinstance(frame[column].array, pd.arrays.ArrowStringArray):
+            continue
+        encoded = pc.dictionary_encode(arrow_strings(frame[column]))
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        where = encoded.indices.fill_null(NONE).to_numpy(zero_copy_only=False).astype(np.int64)
+        labelled[column] = take_labels(encoded.dictionary.to_pylist(), where, frame.index)
+    return frame.assign(**labelled) if labelled else frame
+
+
 def labels_as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its categorical columns (``take_labels``) as ``str`` columns, the others as
     they are: what is shown to people and written to files holds text, not codes."""
@@ -135,8 +154,20 @@ def labels_as_text(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     text = frame.copy(deep=False)
     for column in labelled:
-        text[column] = frame[column].astype("str")
+        text[column] = _as_text(frame[column])
     return text
+
+
+def _as_text(labels: pd.Series) -> pd.Series:
+    """A categorical column as ``str``: its categories taken by code in Arrow when they are Arrow
+    text (``astype("str")`` gives the same column but goes through a Python object per row: 0.9 s
+    against 0.08 s for 5M rows), else ``astype``."""
+    categories = labels.cat.categories
+    if not isinstance(categories.array, pd.arrays.ArrowStringArray):
+        return labels.astype("str")
+    codes = labels.cat.codes.to_numpy()
+    taken = arrow_strings(categories).take(pa.array(codes, mask=codes < 0))
+    return pd.Series(taken, index=labels.index, name=labels.name, dtype="str")
 
 
 def looked_up(values: pd.Series, mapping: pd.Series, missing: object = None) -> pd.Series:

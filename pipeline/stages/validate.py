@@ -37,7 +37,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow.compute as pc
 
-from pipeline.arrow_text import arrow_strings, contiguous_text, positions, take_text
+from pipeline.arrow_text import arrow_strings, contiguous_text, positions, take_text, text_as_labels
 from pipeline.calendar import month_end
 from pipeline.parse import PARSERS, Parsed, carried, parse_date
 from pipeline.products import ProductBook
@@ -472,15 +472,21 @@ def validate_months(
     return results
 
 
+PROVENANCE_LABELS = ("coverholder", "source_file", "source_sheet")
+"""The history's text columns of a few values on every row (where each row came from), kept as
+categoricals (``text_as_labels``); ``bordereau_month``, compared with months, stays text."""
+
+
 def _stacked(frames: list[pd.DataFrame], model: type[pa.DataFrameModel]) -> pd.DataFrame:
-    """The frames one under the other (the months' valid rows in month order: the history), each
+    """The frames one under the other (the months' valid rows in month order: the history), the
+    columns that say where each row came from as categoricals (``PROVENANCE_LABELS``) and each other
     text column one contiguous array (``contiguous_text``: every view of every month is taken from
     the history by position)."""
     given = [frame for frame in frames if not frame.empty]
     if not given:
         return _empty(model)
     stacked = pd.concat(given, ignore_index=True) if len(given) > 1 else given[0].reset_index(drop=True)
-    return contiguous_text(stacked)
+    return contiguous_text(text_as_labels(stacked, PROVENANCE_LABELS))
 
 
 def combined(months: Sequence[MonthValidated]) -> Validated:

@@ -314,3 +314,36 @@ def test_contiguous_text_keeps_every_value_in_one_array(months: list[list[str | 
     pd.testing.assert_frame_equal(made, stacked)
     assert not isinstance(arrow_strings(made["id"]), pa.ChunkedArray) or arrow_strings(made["id"]).num_chunks <= 1
     assert contiguous_text(made) is made
+
+
+@given(
+    st.lists(
+        st.lists(st.one_of(st.none(), st.sampled_from(["b.xlsx", "a.xlsx", "ファイル", ""])), max_size=5), max_size=4
+    ),
+    st.integers(0, 3),
+)
+def test_text_as_labels_keeps_every_value_and_the_texts_order(months: list[list[str | None]], start: int) -> None:
+    """``text_as_labels`` (where each row of the history came from): the same values and index, each
+    named text column a categorical whose categories are its distinct values in code-point order (so
+    sorting or grouping gives the text's order), empty cells empty; other and absent columns as
+    they were, and written as text again (``labels_as_text``) the frame is the one given."""
+    from pipeline.arrow_text import labels_as_text, text_as_labels
+
+    frames = [
+        pd.DataFrame({"source_file": pd.Series(values, dtype="str"), "id": pd.Series(values, dtype="str")})
+        for values in months
+    ]
+    rows = sum(map(len, months))
+    stacked = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame({"source_file": pd.Series([], dtype="str"), "id": pd.Series([], dtype="str")})
+    ).set_axis(pd.RangeIndex(start, start + rows))
+    labelled = text_as_labels(stacked, ["source_file", "coverholder"])
+    column = labelled["source_file"]
+    assert isinstance(column.dtype, pd.CategoricalDtype)
+    categories = column.cat.categories.tolist()
+    assert categories == sorted(categories) and set(categories) == set(stacked["source_file"].dropna())
+    assert labelled["id"].dtype == stacked["id"].dtype and "coverholder" not in labelled.columns
+    pd.testing.assert_frame_equal(labels_as_text(labelled), stacked)
+    assert column.isna().tolist() == stacked["source_file"].isna().tolist()
