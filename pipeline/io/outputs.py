@@ -130,28 +130,27 @@ def workbook_writer(sheets: list[Sheet], document: Document | None = None) -> Fi
     return WorkbookWriter(sheets, document)
 
 
+def _set_for_tests(variable: str, lowest: int, limit: int) -> int:
+    """``limit``, or the whole number from ``lowest`` to ``limit`` that the environment ``variable``
+    gives (a test's smaller sheets or parts); anything else stops the run with one line."""
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return limit
+    if not value.isdigit() or not lowest <= int(value) <= limit:
+        raise FatalInputError(variable, f"expected a whole number from {lowest} to {limit:,}, got {value!r}")
+    return int(value)
+
+
 def max_sheet_rows() -> int:
     """Rows an output sheet may have, its header included: Excel's limit, or a smaller one from
     ``PIPELINE_MAX_SHEET_ROWS`` (so that a test need not write a million rows)."""
-    value = os.environ.get(MAX_SHEET_ROWS_VARIABLE, "").strip()
-    if not value:
-        return MAX_SHEET_ROWS
-    if not value.isdigit() or not 2 <= int(value) <= MAX_SHEET_ROWS:
-        expected = f"expected a whole number from 2 to {MAX_SHEET_ROWS:,}, got {value!r}"
-        raise FatalInputError(MAX_SHEET_ROWS_VARIABLE, expected)
-    return int(value)
+    return _set_for_tests(MAX_SHEET_ROWS_VARIABLE, 2, MAX_SHEET_ROWS)
 
 
 def max_sheet_columns() -> int:
     """Columns an output sheet may have: Excel's 16,384, or fewer from ``PIPELINE_MAX_SHEET_COLUMNS``
     (so that a test need not write 16,384 columns)."""
-    value = os.environ.get(MAX_SHEET_COLUMNS_VARIABLE, "").strip()
-    if not value:
-        return MAX_SHEET_COLUMNS
-    if not value.isdigit() or not 2 <= int(value) <= MAX_SHEET_COLUMNS:
-        expected = f"expected a whole number from 2 to {MAX_SHEET_COLUMNS:,}, got {value!r}"
-        raise FatalInputError(MAX_SHEET_COLUMNS_VARIABLE, expected)
-    return int(value)
+    return _set_for_tests(MAX_SHEET_COLUMNS_VARIABLE, 2, MAX_SHEET_COLUMNS)
 
 
 def _within_columns(name: str, sheet: Sheet, limit: int) -> tuple[Sheet, str, pd.DataFrame | None]:
@@ -181,13 +180,7 @@ PARQUET_PART_ROWS = MAX_SHEET_ROWS - 1
 def parquet_part_rows() -> int:
     """Rows of one Parquet part: ``PARQUET_PART_ROWS``, or fewer from ``PIPELINE_PARQUET_PART_ROWS``
     (so that a test need not write a million rows to make a dataset of several parts)."""
-    value = os.environ.get(PARQUET_PART_ROWS_VARIABLE, "").strip()
-    if not value:
-        return PARQUET_PART_ROWS
-    if not value.isdigit() or not 1 <= int(value) <= PARQUET_PART_ROWS:
-        expected = f"expected a whole number from 1 to {PARQUET_PART_ROWS:,}, got {value!r}"
-        raise FatalInputError(PARQUET_PART_ROWS_VARIABLE, expected)
-    return int(value)
+    return _set_for_tests(PARQUET_PART_ROWS_VARIABLE, 1, PARQUET_PART_ROWS)
 
 
 def parquet_parts(rows: int, part_rows: int | None = None) -> int:
