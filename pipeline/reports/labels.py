@@ -153,7 +153,7 @@ class Labels:
         reasons, adjustments, warnings, exclusion and evidence codes, enumerated values. Categorical
         columns come out as text (``labels_as_text``).
         """
-        out = labels_as_text(frame).copy()
+        out = labels_as_text(frame).copy(deep=False)  # copy-on-write: the given frame's columns are shared, not copied
         if "figure" in out.columns:
             out["figure"] = _map_distinct(out["figure"], lambda code: self.text("figures", code))
         if not self.ja:
