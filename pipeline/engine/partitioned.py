@@ -412,13 +412,13 @@ class HistoryOnWorkers:
         keep = _kept_on_workers(len(lines), meta)
         gathered = self.client.gather(summed if keep else whole)
         del summed
-        places = pd.concat([part[POSITION] for part in gathered], ignore_index=True).sort_values().to_numpy()
-        taken = _in_file_order(gathered)
-        if len(taken) != len(lines):
-            raise ValueError(f"the workers' view as at {current.month} has {len(taken)} lines, the run's {len(lines)}")
-        self.kept = LinesOnWorkers(self.client, whole, meta, places) if keep else None
+        placed = _in_place_order(gathered)
+        if len(placed) != len(lines):
+            raise ValueError(f"the workers' view as at {current.month} has {len(placed)} lines, the run's {len(lines)}")
+        # the lines' places in order, once sorted: the divisions of the parts the workers write
+        self.kept = LinesOnWorkers(self.client, whole, meta, placed[POSITION].to_numpy()) if keep else None
         del whole
-        moved = taken.set_axis(lines.index)
+        moved = placed.drop(columns=POSITION).set_axis(lines.index)
         if previous is None:
             return Movements(moved, None)
         return Movements(moved, _in_file_order(self.client.gather(sums)).set_index("claim_id"))
@@ -498,13 +498,18 @@ def _each_gathered_per_claim(client: Client, submitted: dict[str, list[Future]])
 
 
 def _in_file_order(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """The parts' rows together, in the order of their places in the whole file order (``POSITION``,
-    then dropped): the order of the whole view's rows. Parts without rows are left out (an empty
-    part's columns may have other dtypes than a part's with rows) unless all are empty; ``parts`` is
-    emptied once they are together, so each part is let go before the rows are put in order."""
+    """The parts' rows together in the whole view's order (``_in_place_order``), their places dropped."""
+    return _in_place_order(parts).drop(columns=POSITION)
+
+
+def _in_place_order(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The parts' rows together, in the order of their places in the whole file order (``POSITION``):
+    the order of the whole view's rows. Parts without rows are left out (an empty part's columns
+    may have other dtypes than a part's with rows) unless all are empty; ``parts`` is emptied once
+    they are together, so each part is let go before the rows are put in order."""
     together = pd.concat([part for part in parts if len(part)] or parts[:1], ignore_index=True)
     parts.clear()
-    return together.sort_values(POSITION, kind="stable").drop(columns=POSITION)
+    return together.sort_values(POSITION, kind="stable")
 
 
 def _part_outcome(sheets: list[RowChecked], known: Known, month: str, book: ProductBook) -> MonthValidated:

@@ -281,9 +281,8 @@ def output_files(
         parquet: dict[str, FileWriter] = {}
         for whole in sheets:
             if isinstance(whole, SheetElsewhere):
-                file = f"{Path(name).stem}.{whole.name}.parquet"
-                parquet[file] = whole.writer
                 record, note_sheet = _parquet_record(name, whole.name, whole.rows, limit, note)
+                parquet[record["file"]] = whole.writer
                 moved.append(record)
                 kept.append(note_sheet)
                 continue
