@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 import pipeline
 from pipeline.calendar import month_end, months_from, previous_month
-from pipeline.engine import Engine, open_engine
+from pipeline.engine import Engine, LinesElsewhere, open_engine
 from pipeline.io.cache import CACHE_FOLDER, file_fingerprint, folder_fingerprint
 from pipeline.io.find import input_files
 from pipeline.io.holders import HolderRead, cache_description, check_month, no_bordereau_warnings
@@ -53,9 +53,9 @@ from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
 from pipeline.reports.rejected import rejected_sheets
 from pipeline.reports.run_info import RunInfo, with_run
 from pipeline.stages.claims import (
+    LineSums,
     claim_payables_of,
     claim_totals_of,
-    payable_by_part,
     payable_history,
     remaining_limits,
 )
@@ -88,7 +88,8 @@ STAGE_WIDTH = max(map(len, STAGES))  # the stage lines print as an aligned table
 @dataclass
 class RunResult:
     """What a run as at ``month`` produced: the rows in force as at M (priced policies, claim totals,
-    adjudicated lines: only ``LINE_COLUMNS_SUMMED`` when the engine wrote them from elsewhere) and
+    adjudicated lines: None when the engine wrote them from elsewhere; ``line_sums``, what the
+    figures read of them, either way) and
     the policies and claims as at M−1 (as validated; the lines as at M−1 are let go after the claims
     stage, the validated history after the triangle: the months validated again and
     ``pipeline.stages.versions.as_at`` give them), the rejected rows, the counts per sheet (with the
@@ -98,7 +99,8 @@ class RunResult:
     month: str
     policies: pd.DataFrame
     claims: pd.DataFrame
-    lines: pd.DataFrame
+    lines: pd.DataFrame | None
+    line_sums: LineSums
     policies_previous: pd.DataFrame
     claims_previous: pd.DataFrame
     rejected: pd.DataFrame
@@ -277,27 +279,26 @@ def run_month(
             rows.update(rows_in=len(current.policies), rows_out=len(accounted))
 
         with stages.stage("claims") as rows:
-            # as at M every column of every line and its movement (or, where the engine keeps them
-            # whole, beyond a sheet's rows on the Dask engine's workers, the columns the figures
-            # read); of M−1 only the sums per claim that the claim totals and the triangle read (the
-            # engine lets the lines go once summed)
+            # as at M every column of every line and its movement (none where the engine keeps them
+            # whole: beyond a sheet's rows on the Dask engine's workers) and what the figures read
+            # of them, summed; of M−1 only the sums per claim that the claim totals and the triangle
+            # read (the engine lets the lines go once summed)
             moved = valued.movements(current, previous if previous_valued else None)
-            lines, before = moved.lines, moved.before
-            lines_elsewhere = valued.lines_elsewhere()  # None: ``lines`` are whole
-            now = payable_by_part(lines, "claim_id")
-            claims = claim_totals_of(current.claims, now, previous.claims, before)
+            lines, sums, before = moved.lines, moved.sums, moved.before
+            lines_elsewhere = valued.lines_elsewhere()  # None: ``lines`` are the lines
+            claims = claim_totals_of(current.claims, sums.per_claim, previous.claims, before)
             claims_before = None if before is None else claim_totals_of(previous.claims, before)
             policies = accounted.merge(
-                remaining_limits(current.policies, lines, book), on="policy_id", how="left", validate="1:1"
+                remaining_limits(current.policies, sums.per_policy, book), on="policy_id", how="left", validate="1:1"
             )
-            payables = {**earlier_payables, month: claim_payables_of(month, now)}
+            payables = {**earlier_payables, month: claim_payables_of(month, sums.per_claim)}
             if before is not None:
                 payables[previous.month] = claim_payables_of(previous.month, before)
             history = payable_history(payables[valuation] for valuation in valuations)
             policies_previous, claims_previous = previous.policies, previous.claims
             claims_with_first_months = with_first_months(claims, first_months)
-            rows.update(rows_in=len(current.lines), rows_out=len(lines), months=len(latest))
-            del moved, before, now, previous, current, payables, earlier_payables, valued
+            rows.update(rows_in=len(current.lines), rows_out=sums.lines, months=len(latest))
+            del moved, before, previous, current, payables, earlier_payables, valued
             # glibc's freed pages (the engine's, the views') returned before the writers are forked
             freed_memory_returned()
 
@@ -309,8 +310,8 @@ def run_month(
                     "policies_annotated.xlsx": policies_annotated_sheets(policies, labels),
                     "claims_annotated.xlsx": (
                         claims_annotated_sheets(lines, claims, labels)
-                        if lines_elsewhere is None
-                        else [lines_elsewhere.sheet(labels), claims_annotated_sheet(claims, labels)]
+                        if lines is not None
+                        else [_elsewhere(lines_elsewhere).sheet(labels), claims_annotated_sheet(claims, labels)]
                     ),
                 },
                 info,
@@ -343,7 +344,7 @@ def run_month(
                 month=month,
                 policies=policies,
                 claims=claims,
-                lines=lines,
+                line_sums=sums,
                 reinsurance_policies=ceded,
                 reinsurance_claims=recovered,
                 payable_history=history,
@@ -403,6 +404,7 @@ def run_month(
         policies=policies,
         claims=claims,
         lines=lines,
+        line_sums=sums,
         policies_previous=policies_previous,
         claims_previous=claims_previous,
         rejected=rejected,
@@ -420,6 +422,13 @@ def run_month(
         cached_months=sorted({m for read in reads for m in read.served}),
         parquet_sheets=parquet_sheets,
     )
+
+
+def _elsewhere(lines: LinesElsewhere | None) -> LinesElsewhere:
+    """Where the engine keeps the lines as at M that it did not give the run (``Movements.lines`` None)."""
+    if lines is None:
+        raise ValueError("the engine gave no lines as at M and keeps none elsewhere")
+    return lines
 
 
 def stored_and_marked(read: HolderRead, months: Sequence[MonthValidated], *, scoped: bool) -> list[MonthValidated]:

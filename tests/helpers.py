@@ -106,3 +106,10 @@ def sheets_made_here(result: RunResult, workbook: str) -> list[Sheet]:
     here = [sheet for sheet in sheets if isinstance(sheet, Sheet)]
     assert len(here) == len(sheets), f"{workbook}: a sheet written elsewhere"
     return here
+
+
+def lines_of(result: RunResult) -> pd.DataFrame:
+    """The adjudicated lines as at M a run kept (every run but one whose engine wrote them from
+    elsewhere: the Dask engine beyond a sheet's rows, which these tests' runs do not make)."""
+    assert result.lines is not None, "the lines as at M were written elsewhere"
+    return result.lines

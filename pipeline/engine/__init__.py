@@ -203,7 +203,7 @@ class LinesElsewhere(Protocol):
 
 
 def lines_here() -> LinesElsewhere | None:
-    """The pandas engine's ``ValuedHistory.lines_elsewhere``: none (``Movements.lines`` are whole)."""
+    """The pandas engine's ``ValuedHistory.lines_elsewhere``: none (``Movements.lines`` are the lines)."""
     return None
 
 
@@ -214,13 +214,13 @@ class ValuedHistory:
     history in the run's process is let go once they all are), and ``movements(current, previous)``,
     the ``Movements`` of two views the run made of that same history, as at M and as at M−1 (None
     when M−1 is not a month of the book): the lines as at M through ``adjudicated_lines`` with the
-    view's rows, order and index and each line's movement, and those as at M−1 through
-    ``line_payables`` summed per claim (``month_movements``). What the engine keeps elsewhere for
-    ``movements`` (the Dask engine: the history's parts on the workers) is let go with this.
-    ``lines_elsewhere`` says where the last ``movements``' lines as at M are whole: None, in
-    ``Movements.lines``; or kept by the engine (the Dask engine, when they are more than an Excel
-    sheet holds: ``Movements.lines`` has then ``LINE_COLUMNS_SUMMED`` only), to be written from there
-    (``LinesElsewhere``; it does not hold the history)."""
+    view's rows, order and index and each line's movement, with their sums (``line_sums``), and
+    those as at M−1 through ``line_payables`` summed per claim (``month_movements``). What the
+    engine keeps elsewhere for ``movements`` (the Dask engine: the history's parts on the workers)
+    is let go with this. ``lines_elsewhere`` says where the last ``movements``' lines as at M are
+    whole: None, in ``Movements.lines``; or kept by the engine (the Dask engine, when they are more
+    than an Excel sheet holds: ``Movements.lines`` is then None, the run has their sums), to be
+    written from there (``LinesElsewhere``; it does not hold the history)."""
 
     earlier: Iterator[tuple[str, pd.DataFrame]]
     movements: Callable[[InForce, InForce | None], Movements]

@@ -21,7 +21,7 @@ import operator
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,7 +65,7 @@ from pipeline.memory import freed_memory_returned_after
 from pipeline.products.load import ProductBook
 from pipeline.reports.annotated import LINE_COMPUTED, LINE_CONTEXT, annotated_columns, lines_annotated_sheet
 from pipeline.reports.labels import Labels, input_columns
-from pipeline.stages.claims import LINE_COLUMNS_SUMMED, Movements, claim_payables, month_movements
+from pipeline.stages.claims import LineSums, Movements, claim_payables, line_sums_together, month_movements
 from pipeline.stages.validate import Known, known_after, sheets_by_name, validate_month
 from pipeline.stages.versions import MONTH, FileOrder, History, InForce, Versions, versions_of
 from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, column_names_read, line_payables
@@ -157,25 +157,26 @@ def claim_payables_as_at_part(versions: Versions, valuation: str, book: ProductB
 
 def movements_part(
     versions: Versions, month: str, before: str | None, book: ProductBook
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+) -> tuple[pd.DataFrame, LineSums, pd.DataFrame | None]:
     """One part of the history's ``Movements`` as at ``month`` and ``before`` (M−1, or None) on a
     worker: the part's views as at both (as at M with every column of its lines; as at M−1 with
     those ``_view_as_at`` keeps), ``adjudicated_lines`` and ``line_payables`` of them and
     ``month_movements`` of the two (every version of a line is in its claim's part, so a part's
-    movements and sums per claim are the lines' and claims' own). The lines as at M whole and with
-    only ``LINE_COLUMNS_SUMMED``, each line with its place in the whole file order (``POSITION``),
-    and M−1's sums per claim, each claim with the place of its first line: to put the parts' rows
-    back in the order of the whole views."""
+    movements and sums per claim and policy are the lines', claims' and policies' own). The lines as
+    at M, each with its place in the whole file order (``POSITION``), their sums (``line_sums``),
+    each claim of them with the place of its first line, and M−1's sums per claim, each claim with
+    the place of its first line: to put the parts' rows back in the order of the whole views."""
     view = versions.as_at(month)
     lines_now = adjudicated_lines(view.lines, view.claims, view.policies, book)
     earlier = None if before is None else _view_as_at(versions, before)
     lines_before = None if earlier is None else line_payables(earlier.lines, earlier.claims, earlier.policies, book)
     moved = month_movements(lines_now, lines_before)
-    whole = moved.lines
-    summed = whole[[*[column for column in LINE_COLUMNS_SUMMED if column in whole.columns], POSITION]]
+    assert moved.lines is not None  # month_movements keeps the lines
+    whole, sums = moved.lines, moved.sums
+    sums = replace(sums, per_claim=sums.per_claim.assign(**{POSITION: _first_line_places(whole)}))
     if earlier is None or moved.before is None:
-        return whole, summed, None
-    return whole, summed, moved.before.reset_index().assign(**{POSITION: _first_line_places(earlier.lines)})
+        return whole, sums, None
+    return whole, sums, moved.before.reset_index().assign(**{POSITION: _first_line_places(earlier.lines)})
 
 
 def annotated_lines_written(
@@ -390,42 +391,61 @@ class HistoryOnWorkers:
     def movements(self, current: InForce, previous: InForce | None) -> Movements:
         """The ``Movements`` of ``current`` and ``previous`` (views the run made of the same
         history, as at M and M−1) as the pandas engine gives them: both views made and valued part
-        by part on the workers (``movements_part``). The lines as at M come back whole, put in the
-        order of each line's place in the file order (the order of the view's lines) and with the
-        view's index; or, when they are more than an Excel sheet holds and their annotated columns
-        fit one (``_kept_on_workers``), only ``LINE_COLUMNS_SUMMED`` come back and the whole lines
-        stay on the workers, to be written there (``lines_elsewhere``). Of M−1 only a row per claim,
-        put in the order of each claim's first line. The lines as at M−1 never come here."""
+        by part on the workers (``movements_part``). The lines' sums come back (``line_sums`` of
+        each part, put together by ``line_sums_together``, the claims in the order of each claim's
+        first line), and the lines as at M whole, put in the order of each line's place in the file
+        order (the order of the view's lines) and with the view's index; or, when they are more
+        than an Excel sheet holds and their annotated columns fit one (``_kept_on_workers``), the
+        lines stay on the workers, to be written there (``lines_elsewhere``), and none come back.
+        Of M−1 only a row per claim, put in the order of each claim's first line. The lines as at
+        M−1 never come here."""
         before = None if previous is None else previous.month
         futures = self.client.map(
             movements_part, self.parts, month=current.month, before=before, book=self.book, pure=False
         )
-        whole, summed, sums = (
+        whole, sums, claims_before = (
             [self.client.submit(operator.getitem, future, number, pure=False) for future in futures]
             for number in range(3)
         )
         del futures  # the workers keep each part's three results, not their tuple
+        summed = _sums_in_place_order(self.client.gather(sums))
+        del sums
         lines = current.lines
+        if summed.lines != len(lines):
+            raise ValueError(
+                f"the workers' view as at {current.month}: {summed.lines:,} lines, the run's {len(lines):,}"
+            )
         # the columns and dtypes of the largest part's lines (a part without lines may have others)
         largest = int(np.argmax(self.client.gather(self.client.map(len, whole, pure=False))))
         meta = self.client.submit(_no_rows, whole[largest], pure=False).result()
-        keep = _kept_on_workers(len(lines), meta)
-        gathered = self.client.gather(summed if keep else whole)
-        del summed
-        placed = _in_place_order(gathered)
-        if len(placed) != len(lines):
-            raise ValueError(f"the workers' view as at {current.month} has {len(placed)} lines, the run's {len(lines)}")
-        # the lines' places in order, once sorted: the divisions of the parts the workers write
-        self.kept = LinesOnWorkers(self.client, whole, meta, placed[POSITION].to_numpy()) if keep else None
+        moved = None
+        if _kept_on_workers(len(lines), meta):
+            places = self.client.gather(self.client.map(_places, whole, pure=False))
+            self.kept = LinesOnWorkers(self.client, whole, meta, np.sort(np.concatenate(places)))
+        else:
+            self.kept = None
+            moved = _in_file_order(self.client.gather(whole)).set_axis(lines.index)
         del whole
-        moved = placed.drop(columns=POSITION).set_axis(lines.index)
         if previous is None:
-            return Movements(moved, None)
-        return Movements(moved, _in_file_order(self.client.gather(sums)).set_index("claim_id"))
+            return Movements(moved, summed, None)
+        return Movements(moved, summed, _in_file_order(self.client.gather(claims_before)).set_index("claim_id"))
 
     def lines_elsewhere(self) -> LinesOnWorkers | None:
         """The lines as at M of the last ``movements``, if they were kept on the workers."""
         return self.kept
+
+
+def _places(lines: pd.DataFrame) -> np.ndarray:
+    """The places in the whole file order (``POSITION``) of a part's lines."""
+    return lines[POSITION].to_numpy()
+
+
+def _sums_in_place_order(parts: list[LineSums]) -> LineSums:
+    """The parts' ``line_sums`` put together (``line_sums_together``), the claims in the order of the
+    places of their first lines (``POSITION``, dropped): the order the pandas engine gives."""
+    together = line_sums_together(parts)
+    per_claim = together.per_claim.sort_values(POSITION, kind="stable").drop(columns=POSITION)
+    return replace(together, per_claim=per_claim)
 
 
 def _no_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -498,18 +518,13 @@ def _each_gathered_per_claim(client: Client, submitted: dict[str, list[Future]])
 
 
 def _in_file_order(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """The parts' rows together in the whole view's order (``_in_place_order``), their places dropped."""
-    return _in_place_order(parts).drop(columns=POSITION)
-
-
-def _in_place_order(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """The parts' rows together, in the order of their places in the whole file order (``POSITION``):
-    the order of the whole view's rows. Parts without rows are left out (an empty part's columns
-    may have other dtypes than a part's with rows) unless all are empty; ``parts`` is emptied once
-    they are together, so each part is let go before the rows are put in order."""
+    """The parts' rows together, in the order of their places in the whole file order (``POSITION``,
+    then dropped): the order of the whole view's rows. Parts without rows are left out (an empty
+    part's columns may have other dtypes than a part's with rows) unless all are empty; ``parts`` is
+    emptied once they are together, so each part is let go before the rows are put in order."""
     together = pd.concat([part for part in parts if len(part)] or parts[:1], ignore_index=True)
     parts.clear()
-    return together.sort_values(POSITION, kind="stable")
+    return together.sort_values(POSITION, kind="stable").drop(columns=POSITION)
 
 
 def _part_outcome(sheets: list[RowChecked], known: Known, month: str, book: ProductBook) -> MonthValidated:

@@ -22,6 +22,7 @@ from pipeline.reports import reserves, summary, triangle
 from pipeline.reports.labels import Labels
 from pipeline.reports.reinsurance import reinsurance_account_sheets, treaty_sheet
 from pipeline.reports.run_info import RUN_COLUMNS, RUN_SHEET
+from pipeline.stages.claims import LineSums
 from pipeline.stages.premium import earned_by_month
 from pipeline.stages.reinsurance import Reinsurance
 
@@ -33,6 +34,8 @@ class PortfolioInputs:
     ``payable_history``: per-claim ``payable_total`` as at every month from the first bordereau
     month to M (``claim_id, valuation_month, payable_total``), from running the claims stage as at
     each month (``pipeline.stages.claims.payable_history``).
+    ``line_sums``: what the figures read of the lines as at M (``pipeline.stages.claims.line_sums``:
+    the month's payable by part, the sums by product and item), not the lines themselves.
     ``reconciliation``: ``scope, rows_read, rows_processed, rows_rejected`` per input sheet.
     ``policies_previous`` (PolicyPriced as at M−1) and ``claims_previous`` (claims as at M−1) give
     the KPIs' this-month counts.
@@ -45,7 +48,7 @@ class PortfolioInputs:
     month: str
     policies: pd.DataFrame
     claims: pd.DataFrame
-    lines: pd.DataFrame
+    line_sums: LineSums
     reinsurance_policies: pd.DataFrame
     reinsurance_claims: pd.DataFrame
     reinsurance: Reinsurance
@@ -152,7 +155,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
     month = inputs.month
     bands = _band_labels(labels)
     yen = labels.text("charts", "million_yen")
-    policies, claims, lines = inputs.policies, inputs.claims, inputs.lines
+    policies, claims, line_sums = inputs.policies, inputs.claims, inputs.line_sums
 
     long = triangle.triangle_long(inputs.payable_history, claims, month)
     by_month = triangle.payable_by_month(long)
@@ -187,7 +190,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
     lead = ["coverholder"] if inputs.by_coverholder else []
     dimensions = summary.dimension_rows(policies, claims, month, book, bands, labels.lang)
     by_band = summary.by_policy_dims(dimensions, ["product", "revenue_band"])
-    by_item = summary.by_item(lines, claims, policies, book)
+    by_item = summary.by_item(line_sums.per_item, book)
     by_event = summary.by_event(claims, book)
     sheets = [
         _named(
@@ -199,7 +202,7 @@ def portfolio_summary_sheets(inputs: PortfolioInputs, book: ProductBook, labels:
                 inputs.reconciliation,
                 policies_previous=inputs.policies_previous,
                 claims_previous=inputs.claims_previous,
-                lines=lines,
+                line_sums=line_sums,
             ),
             labels,
             row_kind="kind",

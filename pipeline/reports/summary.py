@@ -2,7 +2,8 @@
 
 Pure: frames in, frames out (canonical column names, codes in cells); ``portfolio.py`` names them
 for a language and makes sheets. Inputs are the stage outputs as at M: PolicyAccounted
-(``policies``), ClaimTotals (``claims``), LineAdjudicated (``lines``).
+(``policies``), ClaimTotals (``claims``) and what the figures read of the lines (``LineSums``:
+``pipeline.stages.claims.line_sums``, whichever engine summed them).
 
 - In force at the end of M: ``cover_start ≤ asof < cover_end`` (CALCULATION.md § Policies; cover
   start is the join date of a mid-term joiner, cover end the cancellation date when cancelled).
@@ -27,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.arrow_text import looked_up
 from pipeline.calendar import month_end, previous_month
 from pipeline.money import ratio_parts
 from pipeline.products.load import ProductBook
+from pipeline.stages.claims import LINE_MEASURES, MISSING, PARTS, LineSums
 from pipeline.stages.coverage import coverage_plan
 
 POLICY_MEASURES = (
@@ -41,7 +42,6 @@ POLICY_MEASURES = (
     "upr",
 )
 CLAIM_MEASURES = ("payable_liability", "payable_expense", "payable_total", "payable_this_month")
-LINE_MEASURES = ("amount", "eligible_amount", "payable", "payable_this_month")
 BREAKDOWN_CLAIM_MEASURES = ("payable_total", "payable_this_month")
 """What the breakdowns by policy dimensions (``by_policy_dims``) sum of the claims."""
 THRESHOLDS_FILE = Path(__file__).with_name("summary.toml")
@@ -51,7 +51,6 @@ LOW_LIMIT_SHARE = Decimal(str(_THRESHOLDS["low_limit_share"]))
 """``limits_low``: a policy is listed with under this share of a limit left (``summary.toml``)."""
 LARGEST_CLAIMS = int(_THRESHOLDS["largest_claims"])
 """``largest_claims``: how many claims it lists (``summary.toml``)."""
-MISSING = "(none)"
 
 
 def _sum(frame: pd.DataFrame, column: str) -> int:
@@ -146,11 +145,11 @@ def _policy_counts(policies: pd.DataFrame, asof: pd.Timestamp) -> dict[str, int]
     }
 
 
-def _payable_by_part(lines: pd.DataFrame | None, column: str) -> dict[str, int | None]:
-    if lines is None or "part" not in lines.columns:
-        return {"liability": None, "expense": None}
-    sums = lines.groupby("part")[column].sum()
-    return {part: int(sums.get(part, 0)) for part in ("liability", "expense")}
+def _this_month_by_part(sums: LineSums | None) -> dict[str, int | None]:
+    """The month's payable of each part (the lines' ``payable_this_month``), or None without the lines' sums."""
+    if sums is None:
+        return dict.fromkeys(PARTS)
+    return {part: int(sums.this_month_by_part[part]) for part in PARTS}
 
 
 def kpi(
@@ -161,13 +160,13 @@ def kpi(
     *,
     policies_previous: pd.DataFrame | None = None,
     claims_previous: pd.DataFrame | None = None,
-    lines: pd.DataFrame | None = None,
+    line_sums: LineSums | None = None,
 ) -> pd.DataFrame:
     """Key figures: columns ``figure, scope, kind, to_date, this_month`` (one row per figure).
 
     ``this_month`` (see the module docstring) needs ``policies_previous`` (PolicyPriced as at M−1)
     for the policy counts and ``claims_previous`` (claims as at M−1) for the claims; the split of
-    the month's payable by part needs ``lines`` (LineAdjudicated with ``payable_this_month``).
+    the month's payable by part needs ``line_sums`` (the lines' sums as at M, ``LineSums``).
     Without them those cells stay empty.
 
     ``reconciliation`` is the validation stage's table (``month, file, sheet, rows_read,
@@ -188,7 +187,7 @@ def kpi(
     then = _policy_counts(policies_previous, month_end(previous_month(month))) if policies_previous is not None else {}
     moved = {key: now[key] - then[key] for key in then}
     claims_tm = len(claims) - len(claims_previous) if claims_previous is not None else None
-    split_tm = _payable_by_part(lines, "payable_this_month")
+    split_tm = _this_month_by_part(line_sums)
     rows: list[tuple[str, str, str, object, object]] = [
         ("policies_in_force", "all", "count", now["policies_in_force"], moved.get("policies_in_force")),
         ("written_premium", "all", "money", written, written_tm),
@@ -329,26 +328,11 @@ def by_event(claims: pd.DataFrame, book: ProductBook) -> pd.DataFrame:
     return out.drop(columns="_order").astype({m: "int64" for m in CLAIM_MEASURES}).reset_index(drop=True)
 
 
-def line_products(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame) -> pd.Series:
-    """Each line's product: its own ``product`` column, else through its claim's policy."""
-    if "product" in lines.columns:
-        return lines["product"]
-    policy_of_claim = claims.drop_duplicates("claim_id", keep="last").set_index("claim_id")["policy_id"]
-    product_of_policy = policies.drop_duplicates("policy_id", keep="last").set_index("policy_id")["product"]
-    return looked_up(looked_up(lines["claim_id"], policy_of_claim), product_of_policy)
-
-
-def by_item(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame, book: ProductBook) -> pd.DataFrame:
-    """Lines, amounts claimed, eligible and payable by product and item, in catalogue order
-    (items no product pays last)."""
-    frame = lines.assign(product=line_products(lines, claims, policies).astype("object").fillna(MISSING))
-    out = (
-        frame.groupby(["product", "item"], sort=False)
-        .agg(lines=("line_id", "size"), **{m: (m, "sum") for m in LINE_MEASURES})
-        .reset_index()
-    )
+def by_item(per_item: pd.DataFrame, book: ProductBook) -> pd.DataFrame:
+    """Lines, amounts claimed, eligible and payable by product and item (``LineSums.per_item``), in
+    catalogue order (items no product pays last)."""
     catalogue = book.items()[["product", "item", "item_number"]]
-    out = out.merge(catalogue, on=["product", "item"], how="left")
+    out = per_item.merge(catalogue, on=["product", "item"], how="left")
     out["item_number"] = out["item_number"].fillna(1_000).astype("int64")
     out = out.sort_values(["product", "item_number", "item"], kind="stable").drop(columns="item_number")
     return out.astype({m: "int64" for m in LINE_MEASURES}).reset_index(drop=True)

@@ -25,6 +25,9 @@ from pipeline.stages.versions import InForce, MadeWhenAsked, Versions
 from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, line_payables
 
 PARTS_PAYABLE = {"liability": "payable_liability", "expense": "payable_expense"}
+MISSING = "(none)"
+"""An empty dimension in sums and breakdowns (a line of no known product in ``LineSums.per_item``;
+the summary's breakdowns by policy dimensions)."""
 
 
 def lines_with_movements(lines_now: pd.DataFrame, lines_before: pd.DataFrame | None) -> pd.DataFrame:
@@ -114,57 +117,102 @@ def claim_totals_of(
     return claims_now.assign(**totals, payable_this_month=(totals["payable_total"] - before).astype("int64"))
 
 
-LINE_COLUMNS_SUMMED = [
-    "line_id",
-    "claim_id",
-    "policy_id",
-    "product",
-    "item",
-    "part",
-    "amount",
-    "eligible_amount",
-    "payable",
-    "payable_this_month",
-]
-"""What a run's figures read of the lines as at M beside the annotated sheet itself: the claims'
-and policies' payables (``payable_by_part``, ``remaining_limits``) and the summary's sums per part
-and per item (``pipeline.reports.summary``): all the Dask engine brings back of them when it writes
-the annotated lines on its workers."""
+LINE_MEASURES = ("amount", "eligible_amount", "payable", "payable_this_month")
+"""What the summary's ``by_item`` sums of the lines as at M per product and item (``LineSums.per_item``)."""
+PARTS = tuple(PARTS_PAYABLE)
+
+
+@dataclass(frozen=True)
+class LineSums:
+    """What a run's figures read of its lines as at M (``line_sums``), beside the annotated sheet:
+    ``per_claim`` and ``per_policy``, the lines' payables per part (``payable_by_part`` by
+    ``claim_id``, the claims in the order of their first lines, and by ``policy_id``: the claim
+    totals and the limits left); ``per_item``, per product and item the lines and their
+    ``LINE_MEASURES`` (the summary's ``by_item``); ``this_month_by_part``, the month's payable of
+    each part (``payable_this_month`` of ``PARTS``: the KPIs' split); ``lines``, how many lines."""
+
+    per_claim: pd.DataFrame
+    per_policy: pd.DataFrame
+    per_item: pd.DataFrame
+    this_month_by_part: pd.Series
+    lines: int
+
+
+def line_sums(lines: pd.DataFrame) -> LineSums:
+    """The ``LineSums`` of ``lines`` (adjudicated as at M, with ``payable_this_month``). Every sum is
+    exact int64; each is a sum of the lines' own, so the sums of parts of the lines put together
+    (``line_sums_together``) are the whole lines'."""
+    per_item = (
+        lines.assign(product=lines["product"].astype("object").fillna(MISSING))
+        .groupby(["product", "item"], sort=False)
+        .agg(lines=("line_id", "size"), **{measure: (measure, "sum") for measure in LINE_MEASURES})
+        .reset_index()
+    )
+    this_month = lines["payable_this_month"].to_numpy(dtype=np.int64)
+    by_part = [int(this_month[lines["part"].eq(part).to_numpy(dtype=bool, na_value=False)].sum()) for part in PARTS]
+    return LineSums(
+        per_claim=payable_by_part(lines, "claim_id"),
+        per_policy=payable_by_part(lines, "policy_id"),
+        per_item=per_item.astype({"lines": "int64", **dict.fromkeys(LINE_MEASURES, "int64")}),
+        this_month_by_part=pd.Series(by_part, index=pd.Index(PARTS, name="part"), dtype="int64"),
+        lines=len(lines),
+    )
+
+
+def line_sums_together(parts: Sequence[LineSums]) -> LineSums:
+    """The ``LineSums`` of lines split into ``parts`` that each hold whole policies with every line of
+    their claims (the Dask engine's parts of the history), from each part's ``line_sums``: the
+    claims' and policies' rows of the parts one after another (each claim and policy in one part),
+    in the parts' order; the sums per item and per part added up."""
+    items = pd.concat([part.per_item for part in parts if part.lines] or [parts[0].per_item], ignore_index=True)
+    per_item = items.groupby(["product", "item"], sort=False).sum().reset_index()
+    return LineSums(
+        per_claim=pd.concat([part.per_claim for part in parts]),
+        per_policy=pd.concat([part.per_policy for part in parts]),
+        per_item=per_item.astype({"lines": "int64", **dict.fromkeys(LINE_MEASURES, "int64")}),
+        this_month_by_part=sum((part.this_month_by_part for part in parts[1:]), parts[0].this_month_by_part),
+        lines=sum(part.lines for part in parts),
+    )
 
 
 @dataclass(frozen=True)
 class Movements:
     """What a run keeps of its lines as at M and M−1 (``month_movements``): ``lines``, the lines as
-    at M (``adjudicated_lines``) with ``payable_this_month`` (every column, or only
-    ``LINE_COLUMNS_SUMMED`` when the engine keeps the whole lines elsewhere: the Dask engine's
-    ``ValuedHistory.lines_elsewhere``), and ``before``, the lines as at M−1
-    summed per claim (``payable_by_part`` by ``claim_id``, in the order of each claim's first line),
-    or None when M−1 is not a month of the book. The lines as at M−1 themselves are read no more."""
+    at M (``adjudicated_lines``) with ``payable_this_month`` (None when the engine keeps them whole
+    elsewhere and writes them from there: the Dask engine's ``ValuedHistory.lines_elsewhere``);
+    ``sums``, what the run's figures read of them (``line_sums``); and ``before``, the lines as at
+    M−1 summed per claim (``payable_by_part`` by ``claim_id``, in the order of each claim's first
+    line), or None when M−1 is not a month of the book. The lines as at M−1 themselves are read no
+    more."""
 
-    lines: pd.DataFrame
+    lines: pd.DataFrame | None
+    sums: LineSums
     before: pd.DataFrame | None
 
 
 def month_movements(lines_now: pd.DataFrame, lines_before: pd.DataFrame | None) -> Movements:
     """The lines as at M (``adjudicated_lines``) and M−1 (``line_payables``, or None) as a run keeps
-    them: each line's movement (``lines_with_movements``) and M−1's sums per claim. Every line's
-    versions are with its claim's, so this gives on a part of the book holding whole policies with
-    every version of their claims and lines the part's rows of what it gives on the whole book (the
-    Dask engine runs it per part: ``pipeline.engine.partitioned.movements_part``)."""
+    them: each line's movement (``lines_with_movements``), their sums (``line_sums``) and M−1's sums
+    per claim. Every line's versions are with its claim's, so this gives on a part of the book
+    holding whole policies with every version of their claims and lines the part's rows of what it
+    gives on the whole book (the Dask engine runs it per part:
+    ``pipeline.engine.partitioned.movements_part``)."""
     before = None if lines_before is None else payable_by_part(lines_before, "claim_id")
-    return Movements(lines_with_movements(lines_now, lines_before), before)
+    lines = lines_with_movements(lines_now, lines_before)
+    return Movements(lines, line_sums(lines), before)
 
 
-def remaining_limits(policies: pd.DataFrame, lines_now: pd.DataFrame, products: ProductBook) -> pd.DataFrame:
+def remaining_limits(policies: pd.DataFrame, by_policy: pd.DataFrame, products: ProductBook) -> pd.DataFrame:
     """Per policy: ``remaining_liability_limit`` = liability limit − payable liability and
-    ``remaining_expense_limit`` = expense limit − payable expense (CALCULATION.md § Claim totals).
+    ``remaining_expense_limit`` = expense limit − payable expense (CALCULATION.md § Claim totals),
+    from the lines' payables per policy as at M (``payable_by_part`` by ``policy_id``:
+    ``LineSums.per_policy``; a policy without lines has paid nothing).
 
     A part whose limit is not per policy (``parts.<part>.limit_per`` lacks ``policy``: leak_lite's
     expense, per incident only) has an empty remaining limit. Where the product has a combined cap
     (leak_lite), the remaining liability limit is the cap − everything payable (liability + expense):
     ``100,000,000 − everything payable``. Nullable Int64.
     """
-    by_policy = payable_by_part(lines_now, "policy_id")
     paid_by_column = _on(policies["policy_id"], by_policy, list(PARTS_PAYABLE.values()))
     paid = {part: paid_by_column[column] for part, column in PARTS_PAYABLE.items()}
     per_policy = {

@@ -13,7 +13,7 @@ import pytest
 from pipeline.__main__ import EXIT_FATAL
 from pipeline.run import RunResult, run_month
 from tests.commands import cli
-from tests.helpers import sheets_made_here
+from tests.helpers import lines_of, sheets_made_here
 from tests.hostile.corpus import error_lines
 from tests.layout_books import LAYOUT_TOML, book, write_contract, write_foreign
 from tests.workbooks import write_bordereau
@@ -24,6 +24,11 @@ PROVENANCE = ["coverholder", "bordereau_month", "source_file", "source_sheet", "
 
 def _run(input_dir: Path, tmp_path: Path, name: str, **options: object) -> RunResult:
     return run_month(input_dir, MONTH, tmp_path / name, **options)  # type: ignore[arg-type]
+
+
+def _table(result: RunResult, name: str) -> pd.DataFrame:
+    """The run's policies, claims or lines as at M."""
+    return lines_of(result) if name == "lines" else getattr(result, name)
 
 
 def _figures(frame: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -37,19 +42,19 @@ def test_the_same_book_in_a_foreign_layout_gives_identical_figures(tmp_path: Pat
     contract = _run(tmp_path / "contract", tmp_path, "out_contract", use_cache=False)
     foreign = _run(tmp_path / "foreign", tmp_path, "out_foreign", use_cache=False)
     assert foreign.rejected.empty and contract.rejected.empty
-    assert len(foreign.lines) == 4 and int(foreign.lines["payable"].sum()) > 0
+    assert len(lines_of(foreign)) == 4 and int(lines_of(foreign)["payable"].sum()) > 0
     for name, key in (("policies", "policy_id"), ("claims", "claim_id"), ("lines", "line_id")):
-        pd.testing.assert_frame_equal(_figures(getattr(contract, name), key), _figures(getattr(foreign, name), key))
+        pd.testing.assert_frame_equal(_figures(_table(contract, name), key), _figures(_table(foreign, name), key))
     assert set(foreign.policies["coverholder"]) == {"osaka-mga"}
-    assert foreign.lines["excel_row"].tolist() == [3, 4, 5, 6]  # title row and header row counted
-    assert contract.lines["excel_row"].tolist() == [2, 3, 4, 5]
+    assert lines_of(foreign)["excel_row"].tolist() == [3, 4, 5, 6]  # title row and header row counted
+    assert lines_of(contract)["excel_row"].tolist() == [2, 3, 4, 5]
 
 
 def test_one_cover_holder_keeps_ids_as_sent_and_is_named_by_its_folder(tmp_path: Path) -> None:
     write_contract(tmp_path / "tokyo", MONTH, book())
     result = _run(tmp_path / "tokyo", tmp_path, "out", use_cache=False)
     assert sorted(result.policies["policy_id"]) == ["P001", "P002"]
-    assert set(result.policies["coverholder"]) == {"tokyo"} and set(result.lines["coverholder"]) == {"tokyo"}
+    assert set(result.policies["coverholder"]) == {"tokyo"} and set(lines_of(result)["coverholder"]) == {"tokyo"}
 
 
 def _two_coverholders(tmp_path: Path) -> Path:
@@ -67,13 +72,13 @@ def test_several_cover_holders_scope_ids_and_report_each(tmp_path: Path) -> None
         "tokyo-agency:P001",
         "tokyo-agency:P002",
     ]
-    assert sorted(result.lines["claim_id"].unique()) == [
+    assert sorted(lines_of(result)["claim_id"].unique()) == [
         "osaka-mga:C001",
         "osaka-mga:C002",
         "tokyo-agency:C001",
         "tokyo-agency:C002",
     ]
-    by_holder = result.lines.groupby("coverholder")["payable"].sum()
+    by_holder = lines_of(result).groupby("coverholder")["payable"].sum()
     assert int(by_holder["osaka-mga"]) == int(by_holder["tokyo-agency"]) > 0  # the same book twice
     summary = {sheet.name: sheet.frame for sheet in sheets_made_here(result, "portfolio_summary.xlsx")}
     table = summary["by_coverholder"].set_index("coverholder")

@@ -29,7 +29,7 @@ from pipeline.stages.versions import as_at
 from pipeline.stages.waterfall import STEP_COLUMNS, adjudicated_lines
 from tests import factories
 from tests.golden.make_cases import CASES, GOLDEN, Case
-from tests.helpers import validate_bordereaux
+from tests.helpers import lines_of, validate_bordereaux
 
 PRODUCTS = load_products()
 NAMES = sorted(CASES)
@@ -60,7 +60,7 @@ def compare(actual: pd.DataFrame, name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_golden_full_pipeline(name: str, tmp_path: Path) -> None:
     result = run_month(GOLDEN / name / "input", case_month(name), tmp_path / "output")
-    compare(result.lines, name)
+    compare(lines_of(result), name)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -68,7 +68,7 @@ def test_golden_reader_then_engine(name: str, tmp_path: Path) -> None:
     """The rows in force that ``run_month`` read (as at M; as at M−1 the case's months read and
     validated again here, the run's own history being let go), through the claims stages."""
     result = run_month(GOLDEN / name / "input", case_month(name), tmp_path / "output")
-    now = adjudicated_lines(result.lines, result.claims, result.policies, PRODUCTS)
+    now = adjudicated_lines(lines_of(result), result.claims, result.policies, PRODUCTS)
     validated = validate_bordereaux(read_bordereaux(GOLDEN / name / "input", result.month), PRODUCTS)
     previous = as_at(validated.history, previous_month(result.month))
     # the run marks every row with its cover-holder (one here: the contract's own)

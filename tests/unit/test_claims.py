@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from pipeline.engine import policy_part
 from pipeline.products.load import load_products
-from pipeline.stages.claims import claim_totals, lines_with_movements, remaining_limits
+from pipeline.reports.summary import by_item
+from pipeline.stages.claims import (
+    claim_totals,
+    line_sums,
+    line_sums_together,
+    lines_with_movements,
+    payable_by_part,
+    remaining_limits,
+)
 from pipeline.stages.waterfall import adjudicated_lines
 from schemas.claims import ClaimTotals
 from schemas.lines import LineAdjudicated
 from tests import factories
+from tests.property.strategies import Book, books
 
 PRODUCTS = load_products()
 POLICIES = factories.policies({"liability_limit": 20_000_000, "expense_limit": 10_000_000}, {"product": "leak_lite"})
@@ -69,7 +81,9 @@ def test_claim_totals_without_a_month_before() -> None:
 
 
 def test_remaining_limits() -> None:
-    remaining = remaining_limits(POLICIES, adjudicated(JUNE), PRODUCTS).set_index("policy_id")
+    remaining = remaining_limits(POLICIES, payable_by_part(adjudicated(JUNE), "policy_id"), PRODUCTS).set_index(
+        "policy_id"
+    )
     assert remaining.loc["P0001", "remaining_liability_limit"] == 0
     assert remaining.loc["P0001", "remaining_expense_limit"] == 7_000_000
     assert remaining.loc["P0002", "remaining_liability_limit"] == 100_000_000 - 5_000_000
@@ -78,6 +92,29 @@ def test_remaining_limits() -> None:
 
 
 def test_remaining_limits_of_a_policy_without_claims() -> None:
-    remaining = remaining_limits(POLICIES, adjudicated([]), PRODUCTS)
+    remaining = remaining_limits(POLICIES, payable_by_part(adjudicated([]), "policy_id"), PRODUCTS)
     assert remaining["remaining_liability_limit"].tolist() == [20_000_000, 100_000_000]
     assert remaining["remaining_expense_limit"].tolist()[0] == 10_000_000
+
+
+@settings(max_examples=40, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(book=books(max_portfolios=8), parts=st.integers(1, 5))
+def test_the_sums_of_parts_of_whole_policies_are_the_whole_lines_sums(book: Book, parts: int) -> None:
+    """``line_sums_together`` of the ``line_sums`` of parts that each hold whole policies (the Dask
+    engine's parts) gives the whole lines' sums: the same claims and policies with the same payables
+    (one row each), the same sums per product and item, the month's payable per part and the line
+    count; and the summary's ``by_item`` of the two is the same table."""
+    lines, claims, policies = book.frames()
+    adjudicated = lines_with_movements(adjudicated_lines(lines, claims, policies, PRODUCTS), None)
+    whole = line_sums(adjudicated)
+    part_of = policy_part(adjudicated["policy_id"], parts).to_numpy()
+    together = line_sums_together([line_sums(adjudicated[part_of == number]) for number in range(parts)])
+    for name in ("per_claim", "per_policy"):
+        pd.testing.assert_frame_equal(getattr(together, name).sort_index(), getattr(whole, name).sort_index())
+    items = [sums.per_item.sort_values(["product", "item"]).reset_index(drop=True) for sums in (together, whole)]
+    pd.testing.assert_frame_equal(*items)
+    pd.testing.assert_series_equal(together.this_month_by_part, whole.this_month_by_part)
+    assert together.lines == whole.lines == len(adjudicated)
+    pd.testing.assert_frame_equal(by_item(together.per_item, PRODUCTS), by_item(whole.per_item, PRODUCTS))
+    paid = adjudicated["payable_this_month"][adjudicated["part"].eq("expense").to_numpy(dtype=bool, na_value=False)]
+    assert int(whole.this_month_by_part["expense"]) == int(paid.sum())

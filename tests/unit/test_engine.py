@@ -41,7 +41,7 @@ from pipeline.reports.labels import labels_for
 from pipeline.run import bordereau_months, run_month
 from pipeline.sample import generate_book
 from pipeline.stages.claims import (
-    LINE_COLUMNS_SUMMED,
+    LineSums,
     Movements,
     claim_payables,
     each_claim_payables,
@@ -60,6 +60,7 @@ from tests import factories
 from tests.commands import ROOT
 from tests.golden.make_cases import CASES, GOLDEN
 from tests.golden.test_golden import NAMES, _previous, _rows_as_at, case_month, compare
+from tests.helpers import lines_of
 from tests.property.strategies import PRODUCTS, Book, books
 from tests.unit.test_validate import CLAIM, LINE, LITE, WIDE
 from tests.workbooks import write_bordereau
@@ -165,19 +166,21 @@ def test_the_history_valued_on_the_workers_is_the_one_valued_here(
     expected = list(here.earlier)
     _assert_valued_alike(got, expected, earlier, (moved, here.movements(current, previous)), (month, before))
     expected_alone = here.movements(current, None)
-    pd.testing.assert_frame_equal(moved_alone.lines, expected_alone.lines, obj=f"{month} alone")
+    pd.testing.assert_frame_equal(_lines(moved_alone), _lines(expected_alone), obj=f"{month} alone")
+    _assert_sums_alike(moved_alone.sums, expected_alone.sums)
     assert moved_alone.before is None and expected_alone.before is None
 
     # more lines than a sheet of 2 rows holds: the whole lines stay on the workers and are written there
     with mock.patch.object(partitioned, "max_sheet_rows", lambda: 2), no_view_here:
         kept = valued.movements(placed, previous)
     elsewhere = valued.lines_elsewhere()
-    whole = here.movements(current, previous).lines
+    expected_moved = here.movements(current, previous)
+    whole = _lines(expected_moved)
+    _assert_sums_alike(kept.sums, expected_moved.sums)
     if len(whole) < 2:
-        assert elsewhere is None
+        assert elsewhere is None and kept.lines is not None
         return
-    assert elsewhere is not None
-    pd.testing.assert_frame_equal(kept.lines, whole[LINE_COLUMNS_SUMMED], obj="the lines' sums")
+    assert elsewhere is not None and kept.lines is None  # only the lines' sums came back
     labels = labels_for(PRODUCTS, lang)
     with (
         tempfile.TemporaryDirectory() as folder,
@@ -211,9 +214,31 @@ def _assert_valued_alike(
     for (valuation, totals), (_, whole) in zip(got, expected, strict=True):
         pd.testing.assert_frame_equal(totals, whole, obj=valuation)
     moved, expected_moved = movements
-    pd.testing.assert_frame_equal(moved.lines, expected_moved.lines, obj=months[0])
+    pd.testing.assert_frame_equal(_lines(moved), _lines(expected_moved), obj=months[0])
+    _assert_sums_alike(moved.sums, expected_moved.sums)
     assert moved.before is not None and expected_moved.before is not None
     pd.testing.assert_frame_equal(moved.before, expected_moved.before, obj=months[1])
+
+
+def _lines(moved: Movements) -> pd.DataFrame:
+    """The lines as at M of ``moved``, which the engine gave (not kept elsewhere)."""
+    assert moved.lines is not None, "the lines as at M were kept elsewhere"
+    return moved.lines
+
+
+def _assert_sums_alike(got: LineSums, expected: LineSums) -> None:
+    """Two ``LineSums`` alike, row for row and in order (the claims in the order of their first
+    lines), dtype for dtype; the policies' and the items' in any order (the run looks the one up and
+    sorts the other in catalogue order)."""
+
+    def by_item(sums: LineSums) -> pd.DataFrame:
+        return sums.per_item.sort_values(["product", "item"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(got.per_claim, expected.per_claim, obj="sums per claim")
+    pd.testing.assert_frame_equal(got.per_policy.sort_index(), expected.per_policy.sort_index(), obj="per policy")
+    pd.testing.assert_frame_equal(by_item(got), by_item(expected), obj="sums per item")
+    pd.testing.assert_series_equal(got.this_month_by_part, expected.this_month_by_part, obj="month by part")
+    assert got.lines == expected.lines
 
 
 def _small_versions() -> Versions:
@@ -354,7 +379,7 @@ def test_dask_engine_values_every_golden_cases_history_as_pandas(name: str, dask
     got, expected = list(on_workers.earlier), list(here.earlier)
     moved = on_workers.movements(placed, previous)
     _assert_valued_alike(got, expected, earlier, (moved, here.movements(current, previous)), (month, _previous(month)))
-    compare(moved.lines, name)
+    compare(_lines(moved), name)
 
 
 def _outputs(folder: Path) -> dict[str, bytes]:
@@ -405,12 +430,12 @@ def test_the_dask_engine_writes_lines_beyond_a_sheet_on_its_workers(dask_client,
     expected, got = _all_files(pandas_run.output_folder), _all_files(dask_run.output_folder)
     assert got.keys() == expected.keys()
     parts = [name for name in got if name.startswith("claims_annotated.lines.parquet/part-")]
-    assert len(parts) == -(-len(pandas_run.lines) // 7) > 1
+    assert len(parts) == -(-pandas_run.line_sums.lines // 7) > 1
     for name in expected.keys() - {"manifest.json"}:
         assert got[name] == expected[name], f"{name} differs between the engines"
     assert dask_run.parquet_sheets == pandas_run.parquet_sheets
-    assert list(dask_run.lines.columns) == LINE_COLUMNS_SUMMED
-    pd.testing.assert_frame_equal(dask_run.lines, pandas_run.lines[LINE_COLUMNS_SUMMED])
+    assert dask_run.lines is None  # only the lines' sums came to the run's process
+    _assert_sums_alike(dask_run.line_sums, pandas_run.line_sums)
 
 
 def _all_files(folder: Path) -> dict[str, bytes]:
@@ -492,7 +517,7 @@ def test_a_run_uses_an_existing_cluster_by_its_address(dask_client, tmp_path: Pa
     address = dask_client.scheduler.address
     name = NAMES[0]
     result = run_month(GOLDEN / name / "input", case_month(name), tmp_path / "out", engine="dask", scheduler=address)
-    compare(result.lines, name)
+    compare(lines_of(result), name)
     manifest = json.loads((result.output_folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["engine"]["scheduler"] == address
     assert manifest["engine"]["workers"] == 2

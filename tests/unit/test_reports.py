@@ -18,6 +18,7 @@ from pipeline.reports import summary, triangle
 from pipeline.reports.annotated import claims_annotated_sheets, policies_annotated_sheets
 from pipeline.reports.labels import labels_for
 from pipeline.reports.portfolio import PortfolioInputs, portfolio_summary_sheets
+from pipeline.stages.claims import line_sums
 from pipeline.stages.reinsurance import reinsurance
 from tests import factories
 from tests.helpers import payable_history_from_lines
@@ -143,7 +144,7 @@ def sample_inputs() -> PortfolioInputs:
         month=MONTH,
         policies=policies,
         claims=claims,
-        lines=sample_lines(),
+        line_sums=line_sums(sample_lines()),
         reinsurance_policies=ceded_and_recovered.policies,
         reinsurance_claims=ceded_and_recovered.claims,
         reinsurance=ceded_and_recovered,
@@ -159,7 +160,7 @@ def sample_workbooks(lang: str = "en") -> dict[str, list[Sheet]]:
     return {
         "portfolio_summary.xlsx": portfolio_summary_sheets(inputs, BOOK, labels),
         "policies_annotated.xlsx": policies_annotated_sheets(inputs.policies, labels),
-        "claims_annotated.xlsx": claims_annotated_sheets(inputs.lines, inputs.claims, labels),
+        "claims_annotated.xlsx": claims_annotated_sheets(sample_lines(), inputs.claims, labels),
     }
 
 
@@ -199,7 +200,7 @@ def test_kpi_this_month_is_as_at_m_minus_as_at_m_minus_1() -> None:
         sample_reconciliation(),
         policies_previous=previous,
         claims_previous=claims[claims["claim_id"].isin(["C0001", "C0002"])],
-        lines=sample_inputs().lines,
+        line_sums=line_sums(sample_lines()),
     )
     figures = _figures(frame)
     # In force at 2026-05-31: P0001, P0003, P0004 (P0005 cancelled 2026-05-15) -> 3; at 2026-06-30: 4.
@@ -280,7 +281,7 @@ def test_compact_yen_labels() -> None:
 
 
 def test_by_item_in_catalogue_order_and_by_event() -> None:
-    items = summary.by_item(sample_lines(), sample_claims(), sample_policies(), BOOK)
+    items = summary.by_item(line_sums(sample_lines()).per_item, BOOK)
     cyber = items[items["product"] == "cyber_security"]["item"].tolist()
     assert cyber == ["damages", "defense", "response", "investigation"]
     assert items["payable"].sum() == 401_500_004
