@@ -10,6 +10,7 @@ from pipeline.engine import policy_part
 from pipeline.products.load import load_products
 from pipeline.reports.summary import by_item
 from pipeline.stages.claims import (
+    LineSums,
     claim_totals,
     line_sums,
     line_sums_together,
@@ -111,8 +112,11 @@ def test_the_sums_of_parts_of_whole_policies_are_the_whole_lines_sums(book: Book
     together = line_sums_together([line_sums(adjudicated[part_of == number]) for number in range(parts)])
     for name in ("per_claim", "per_policy"):
         pd.testing.assert_frame_equal(getattr(together, name).sort_index(), getattr(whole, name).sort_index())
-    items = [sums.per_item.sort_values(["product", "item"]).reset_index(drop=True) for sums in (together, whole)]
-    pd.testing.assert_frame_equal(*items)
+
+    def items(sums: LineSums) -> pd.DataFrame:
+        return sums.per_item.sort_values(["product", "item"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(items(together), items(whole))
     pd.testing.assert_series_equal(together.this_month_by_part, whole.this_month_by_part)
     assert together.lines == whole.lines == len(adjudicated)
     pd.testing.assert_frame_equal(by_item(together.per_item, PRODUCTS), by_item(whole.per_item, PRODUCTS))
