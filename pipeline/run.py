@@ -64,7 +64,6 @@ from pipeline.stages.premium import accounted_policies, priced_policies
 from pipeline.stages.reinsurance import Reinsurance, claim_first_months, reinsurance, with_first_months
 from pipeline.stages.validate import combined, reconciliation, validate_months
 from pipeline.stages.versions import History, versions_of
-from pipeline.stages.waterfall import LINE_COLUMNS_READ
 from pipeline.tables import MonthValidated
 
 log = logging.getLogger("pipeline")
@@ -246,7 +245,8 @@ def run_month(
             # column, it adjudicates the view; the Dask engine: their ids, its workers make them whole)
             current = versions.as_at(month, line_columns=claims_engine.view_line_columns)
             # as at M−1 only the claims engine reads the lines: the view keeps the columns it reads
-            previous = versions.as_at(previous_month(month), line_columns=LINE_COLUMNS_READ)
+            # (the pandas engine: those of the stage; the Dask engine: none, its workers make their own)
+            previous = versions.as_at(previous_month(month), line_columns=claims_engine.previous_view_line_columns)
             previous_valued = previous.month in valuations  # M−1 a month of the book (not before its first)
             latest = [month, *([previous.month] if previous_valued else [])]
             # each claim's first month, for reinsurance: the last read of the history's whole rows here

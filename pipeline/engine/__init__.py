@@ -47,7 +47,7 @@ from pipeline.stages.claims import Movements, each_claim_payables_as_at, lines_a
 from pipeline.stages.rejections import failures_of
 from pipeline.stages.validate import Known, row_checked, validate_month
 from pipeline.stages.versions import InForce, Versions
-from pipeline.stages.waterfall import column_names_read, line_payables
+from pipeline.stages.waterfall import LINE_COLUMNS_READ, column_names_read, line_payables
 from pipeline.tables import MonthValidated, RawSheet, RowChecked
 
 ENGINES = ("pandas", "dask")
@@ -233,11 +233,15 @@ class Engine(Protocol):
     triangle's earlier months summed per claim, the ``Movements`` of the views as at M and M−1),
     and what the manifest says about the engine. ``view_line_columns``: the lines' columns the run's
     own view as at M needs (None: every column; the engine's ``Movements.lines`` then keep the view's
-    own columns).
+    own columns); ``previous_view_line_columns``: those its view as at M−1 needs (the run itself
+    reads none of them).
     """
 
     @property
     def view_line_columns(self) -> Sequence[str] | None: ...
+
+    @property
+    def previous_view_line_columns(self) -> Sequence[str]: ...
 
     def checked_months(
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
@@ -295,6 +299,8 @@ class PandasEngine:
 
     view_line_columns: tuple[str, ...] | None = None
     """The run's view as at M with every column of its lines: this engine adjudicates that view."""
+    previous_view_line_columns = tuple(LINE_COLUMNS_READ)
+    """The run's view as at M−1 with the lines' columns the claims engine reads: this engine values it."""
 
     def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory:
         """The triangle's earlier months, each view made here when its turn comes

@@ -317,6 +317,8 @@ class DaskEngine:
     view_line_columns = ("line_id",)
     """The run's view as at M needs of its lines only their rows (and index): the workers make them
     whole."""
+    previous_view_line_columns = view_line_columns
+    """The run's view as at M−1 needs no column of its lines: the workers make and value their own."""
 
     def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory:
         """The history valued on the workers, with no view of it made here: the history

@@ -49,7 +49,6 @@ from pipeline.stages.claims import (
 )
 from pipeline.stages.versions import History, Versions, versions_of
 from pipeline.stages.waterfall import (
-    LINE_COLUMNS_READ,
     PAYABLE_COLUMNS,
     adjudicated_lines,
     columns_read,
@@ -154,12 +153,13 @@ def test_the_history_valued_on_the_workers_is_the_one_valued_here(
     month, before, earlier = "2026-06", "2026-05", ["2026-04", "2026-05", "2026-06"]
     current = versions.as_at(month)  # the views a run makes before its engine values the history
     placed = versions.as_at(month, line_columns=DaskEngine.view_line_columns)  # the Dask engine's run's
-    previous = versions.as_at(before, line_columns=LINE_COLUMNS_READ)
+    previous = versions.as_at(before, line_columns=PandasEngine.previous_view_line_columns)
+    previous_placed = versions.as_at(before, line_columns=DaskEngine.previous_view_line_columns)
     no_view_here = mock.patch.object(Versions, "as_at", side_effect=AssertionError("a view made in the run's process"))
     with mock.patch.object(partitioned, "part_count", lambda lines, workers, per_worker=2: parts), no_view_here:
         valued = DaskEngine(dask_client).valued_history(versions, earlier, PRODUCTS)
         got = list(valued.earlier)
-        moved = valued.movements(placed, previous)
+        moved = valued.movements(placed, previous_placed)
         moved_alone = valued.movements(placed, None)  # M−1 not a month of the book
     assert valued.lines_elsewhere() is None  # the lines fit a sheet: they came back whole
     here = PandasEngine().valued_history(versions, earlier, PRODUCTS)
@@ -172,7 +172,7 @@ def test_the_history_valued_on_the_workers_is_the_one_valued_here(
 
     # more lines than a sheet of 2 rows holds: the whole lines stay on the workers and are written there
     with mock.patch.object(partitioned, "max_sheet_rows", lambda: 2), no_view_here:
-        kept = valued.movements(placed, previous)
+        kept = valued.movements(placed, previous_placed)
     elsewhere = valued.lines_elsewhere()
     expected_moved = here.movements(current, previous)
     whole = _lines(expected_moved)
@@ -372,12 +372,13 @@ def test_dask_engine_values_every_golden_cases_history_as_pandas(name: str, dask
     versions = versions_of(history)
     current = versions.as_at(month)
     placed = versions.as_at(month, line_columns=DaskEngine.view_line_columns)  # the Dask engine's run's
-    previous = versions.as_at(_previous(month), line_columns=LINE_COLUMNS_READ)
+    previous = versions.as_at(_previous(month), line_columns=PandasEngine.previous_view_line_columns)
+    previous_placed = versions.as_at(_previous(month), line_columns=DaskEngine.previous_view_line_columns)
     earlier = [valuation for valuation in bordereau_months(history, month) if valuation < _previous(month)]
     on_workers = DaskEngine(dask_client).valued_history(versions, earlier, PRODUCTS)
     here = PandasEngine().valued_history(versions, earlier, PRODUCTS)
     got, expected = list(on_workers.earlier), list(here.earlier)
-    moved = on_workers.movements(placed, previous)
+    moved = on_workers.movements(placed, previous_placed)
     _assert_valued_alike(got, expected, earlier, (moved, here.movements(current, previous)), (month, _previous(month)))
     compare(_lines(moved), name)
 
