@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -231,6 +231,10 @@ def run_month(
             del validated_by_holder, outcomes, every_month
             for read in reads:
                 read.outcomes_let_go()
+            # what the engine keeps of the history elsewhere (the Dask engine: the lines, on its
+            # workers) is no longer held here: the run keeps the columns it reads of it
+            validated = replace(validated, history=claims_engine.kept_history(validated.history))
+            freed_memory_returned()
             rows.update(
                 rows_in=int(table["rows_read"].iloc[-1]),
                 rows_out=int(table["rows_processed"].iloc[-1]),

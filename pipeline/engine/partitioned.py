@@ -67,7 +67,7 @@ from pipeline.reports.annotated import LINE_COMPUTED, LINE_CONTEXT, annotated_co
 from pipeline.reports.labels import Labels, input_columns
 from pipeline.stages.claims import LineSums, Movements, claim_payables, line_sums_together, month_movements
 from pipeline.stages.validate import Known, known_after, sheets_by_name, validate_month
-from pipeline.stages.versions import MONTH, FileOrder, History, InForce, Versions, versions_of
+from pipeline.stages.versions import EXCEL_ROW, MONTH, FileOrder, History, InForce, Versions, versions_of
 from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, column_names_read, line_payables
 from pipeline.tables import MonthValidated, RowChecked
 
@@ -80,6 +80,13 @@ PARTS_PER_WORKER = 2
 LINES_PER_PART = 250_000
 """At most this many lines per part on average (a part's pandas frames stay well under a worker's
 memory limit: the engine peaks at about 0.6 KiB per line, README § Beyond one machine)."""
+HISTORY_ROW = "_history_row"
+"""Each line's row in the history as validated, in the run's process once the Dask engine keeps the
+lines on the workers (``DaskEngine.kept_history``): where the workers find its whole row again."""
+LINE_COLUMNS_HERE = ("line_id", "claim_id", MONTH, EXCEL_ROW)
+"""What the run reads of the history's lines once the Dask engine keeps them on the workers: each
+line's id, claim, month and row (its versions' file order, ``versions_of``; the parts,
+``history_parts``; the months of the book; the ids of the run's views, ``view_line_columns``)."""
 VALIDATE_IN_PARTS_VARIABLE = "PIPELINE_VALIDATE_IN_PARTS"
 """``1``: the Dask engine validates each month across rows in parts on the workers
 (``DaskEngine.validated_month``); unset or ``0``: in the run's process, as the pandas engine does.
@@ -129,6 +136,24 @@ def _placed(frame: pd.DataFrame, order: FileOrder) -> dict[str, np.ndarray]:
 def _rows_placed(frame: pd.DataFrame, placed: dict[str, np.ndarray], rows: np.ndarray) -> pd.DataFrame:
     """The ``rows`` (positions) of a table of the history with what ``_placed`` gives them."""
     return frame.iloc[rows].assign(**{column: values[rows] for column, values in placed.items()})
+
+
+def _rows_of(chunk: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """The ``rows`` (positions) of one chunk of the history's lines, on the worker that holds it."""
+    return chunk.iloc[rows]
+
+
+def _part_versions(tables: History, pieces: list[pd.DataFrame]) -> Versions:
+    """One part of the history on a worker, made ready for as-at views by each row's place in the
+    whole file order (``versions_of`` by ``POSITION``): its policies and claims as sent, its lines the
+    whole rows taken from the chunks (``pieces``, in the history's order) with the place and the
+    index the run gave them. Raises if the rows are not the lines the run sent."""
+    lines = tables.lines
+    whole = pd.concat(pieces) if len(pieces) > 1 else pieces[0]
+    if not np.array_equal(whole["line_id"].to_numpy(dtype=object), lines["line_id"].to_numpy(dtype=object)):
+        raise ValueError(f"a part's lines taken on the workers are not the {len(lines):,} lines sent")
+    whole = whole.set_axis(lines.index).assign(**{POSITION: lines[POSITION].to_numpy()})
+    return versions_of(replace(tables, lines=whole), row=POSITION)
 
 
 def _view_as_at(versions: Versions, valuation: str) -> InForce:
@@ -241,6 +266,7 @@ class DaskEngine:
         self.client = client
         self.scheduler = scheduler
         self.in_parts = validates_in_parts() if in_parts is None else in_parts
+        self.chunks: list[Future] = []  # the history's lines on the workers (``kept_history``)
 
     def checked_months(
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
@@ -320,22 +346,39 @@ class DaskEngine:
     previous_view_line_columns = view_line_columns
     """The run's view as at M−1 needs no column of its lines: the workers make and value their own."""
 
+    def kept_history(self, history: History) -> History:
+        """The history with its lines kept on the workers from here on: runs of ``LINES_PER_PART``
+        consecutive lines scattered one at a time (``chunks``, balanced over the workers), and in
+        the run's process only the columns it reads of them (``LINE_COLUMNS_HERE``) with each line's
+        row in the history (``HISTORY_ROW``), by which ``valued_history`` finds the whole rows there.
+        The policies and claims stay here (the run prices, totals and reports them)."""
+        lines = history.lines
+        self.chunks = [
+            self.client.scatter(lines.iloc[start : start + LINES_PER_PART], hash=False)
+            for start in range(0, max(len(lines), 1), LINES_PER_PART)  # one chunk, if empty: the columns
+        ]
+        here = lines[[column for column in lines.columns if column in LINE_COLUMNS_HERE]]
+        return replace(history, lines=here.assign(**{HISTORY_ROW: np.arange(len(lines), dtype=np.int64)}))
+
     def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory:
         """The history valued on the workers, with no view of it made here: the history
         (``versions``, its policies and claims narrowed to the columns the claims engine reads, its
-        lines whole, for the lines as at M) split once into parts that
-        hold whole groups of policies with every version of their claims and lines
-        (``history_parts``), each part scattered to the workers with each row's place in the whole
-        file order and made ready for as-at views there (``_each_part_on_workers``), and kept there
-        until the ``ValuedHistory`` is let go (``HistoryOnWorkers``): each month's view is made,
-        adjudicated (and for the triangle's earlier months summed per claim) part by part there.
-        The triangle's months of a part are submitted as soon as the part is sent, so the workers
-        value the parts already sent while this process splits and sends the next; only a row per
-        claim comes back (``_each_gathered_per_claim``). Every month is submitted at once: what is on
-        the cluster is the history, sent once, not a view per month."""
+        lines kept on the workers by ``kept_history``, here or earlier in the run) split once into
+        parts that hold whole groups of policies with every version of their claims and lines
+        (``history_parts``), each part's policies and claims scattered to the workers with each
+        row's place in the whole file order, its lines' whole rows taken on the workers from where
+        they are kept, and the part made ready for as-at views there (``_each_part_on_workers``), and
+        kept there until the ``ValuedHistory`` is let go (``HistoryOnWorkers``): each month's view
+        is made, adjudicated (and for the triangle's earlier months summed per claim) part by part
+        there. The triangle's months of a part are submitted as soon as the part is sent, so the
+        workers value the parts already sent while this process splits and sends the next; only a
+        row per claim comes back (``_each_gathered_per_claim``). Every month is submitted at once:
+        what is on the cluster is the history, sent once, not a view per month."""
+        if HISTORY_ROW not in versions.history.lines.columns:  # not yet kept: the same rows, so the same orders
+            versions = replace(versions, history=self.kept_history(versions.history))
         _, claims_read, policies_read = column_names_read(book)
-        whole_lines = list(versions.history.lines.columns)  # the workers make the whole lines as at M
-        versions = versions.keeping(policies=policies_read, claims=claims_read, lines=whole_lines)
+        here = list(versions.history.lines.columns)
+        versions = versions.keeping(policies=policies_read, claims=claims_read, lines=here)
         parts: list[Future] = []
         per_claim: dict[str, list[Future]] = {month: [] for month in earlier}
         for part in self._each_part_on_workers(versions):
@@ -350,24 +393,41 @@ class DaskEngine:
     def _each_part_on_workers(self, versions: Versions) -> Iterator[Future]:
         """The history of ``versions`` in parts (``history_parts``), each row with its month and its
         place in the whole history's file order (``POSITION``: the order of a part's rows, and of
-        the claims of the parts' sums put together), scattered to the workers one part at a time and
-        made ready for as-at views there (``versions_of`` by that place): each part's ``Versions``
-        future as soon as it is sent."""
+        the claims of the parts' sums put together): each part's policies, claims and the lines'
+        columns here scattered to the workers one part at a time, its lines' whole rows taken from
+        the chunks that hold them (``_rows_of``, a task where each chunk is: only the part's rows
+        move) and put together with them on a worker (``_part_versions``), made ready for as-at views
+        there (``versions_of`` by that place): each part's ``Versions`` future as soon as it is
+        sent. The chunks are let go once every part has taken its rows."""
         history = versions.history
         parts = part_count(len(history.lines), max(1, workers_of(self.client)))
         frames = (history.policies, history.claims, history.lines)
         orders = (versions.policies, versions.claims, versions.lines)
         placed = [_placed(frame, order) for frame, order in zip(frames, orders, strict=True)]
         rows = [rows_by_part(part, parts) for part in history_parts(versions, parts)]
+        chunks, self.chunks = self.chunks, []
         for number in range(parts):  # one part copied at a time, let go once sent
             piece = [
                 _rows_placed(frame, columns, at[number])
                 for frame, columns, at in zip(frames, placed, rows, strict=True)
             ]
+            lines = self._whole_rows_of(chunks, piece[2][HISTORY_ROW].to_numpy())
             scattered = self.client.scatter(History(*piece), hash=False)
             del piece
-            yield self.client.submit(versions_of, scattered, row=POSITION, pure=False)
+            yield self.client.submit(_part_versions, scattered, lines, pure=False)
         freed_memory_returned_after(len(history.lines))
+
+    def _whole_rows_of(self, chunks: Sequence[Future], rows: np.ndarray) -> list[Future]:
+        """The whole rows of the history's lines at ``rows`` (in order), taken on the workers from
+        the ``chunks`` that hold them: one task per chunk with rows among them, in the chunks' order
+        (at least the first chunk, for the columns of a part without lines)."""
+        chunk_of = rows // LINES_PER_PART
+        bounds = np.searchsorted(chunk_of, np.arange(len(chunks) + 1))
+        return [
+            self.client.submit(_rows_of, chunk, rows[start:end] - number * LINES_PER_PART, pure=False)
+            for number, (chunk, (start, end)) in enumerate(zip(chunks, itertools.pairwise(bounds), strict=True))
+            if end > start or number == 0
+        ]
 
     def describe(self) -> dict[str, Any]:
         described = {

@@ -26,6 +26,8 @@ from hypothesis import strategies as st
 
 from pipeline.engine import READ_PROCESSES_VARIABLE, PandasEngine, ValuedHistory, open_engine, read_processes
 from pipeline.engine.partitioned import (
+    HISTORY_ROW,
+    LINE_COLUMNS_HERE,
     LOCAL,
     PART,
     DaskEngine,
@@ -59,7 +61,7 @@ from tests import factories
 from tests.commands import ROOT
 from tests.golden.make_cases import CASES, GOLDEN
 from tests.golden.test_golden import NAMES, _previous, _rows_as_at, case_month, compare
-from tests.helpers import lines_of
+from tests.helpers import lines_of, run_keeping_history
 from tests.property.strategies import PRODUCTS, Book, books
 from tests.unit.test_validate import CLAIM, LINE, LITE, WIDE
 from tests.workbooks import write_bordereau
@@ -124,9 +126,15 @@ def restated_history(book: Book) -> History:
 
 
 @settings(max_examples=8, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(book=books(max_portfolios=10), parts=st.integers(2, 7), part_rows=st.integers(1, 9), lang=st.sampled_from(LANGS))
+@given(
+    book=books(max_portfolios=10),
+    parts=st.integers(2, 7),
+    chunk_rows=st.integers(1, 6),
+    part_rows=st.integers(1, 9),
+    lang=st.sampled_from(LANGS),
+)
 def test_the_history_valued_on_the_workers_is_the_one_valued_here(
-    book: Book, parts: int, part_rows: int, lang: str, dask_client
+    book: Book, parts: int, chunk_rows: int, part_rows: int, lang: str, dask_client
 ) -> None:
     """The history valued with its parts kept on the workers (``valued_history``: the history split
     once into parts that hold every version of their claims and lines with every policy they were
@@ -135,9 +143,10 @@ def test_the_history_valued_on_the_workers_is_the_one_valued_here(
     and the pandas engine's lines as at M (``adjudicated_lines``, every column of the run's view) and
     M−1 (``line_payables``) beside the views the run made, on a history whose claims move policy and
     whose lines move claim, in 2 to 7 parts; every row of a claim or line id is in one part with its
-    policies. When the lines as at M are more than a sheet holds, only ``LINE_COLUMNS_SUMMED`` of
-    them come back and the workers write their annotated sheet: the files the run's own writer
-    writes of the pandas engine's lines, in parts of 1 to 9 lines, in either language."""
+    policies; the history's lines kept on the workers in runs of 1 to 6 lines (``kept_history``),
+    each part's whole lines taken from there. When the lines as at M are more than a sheet holds,
+    only their sums come back and the workers write their annotated sheet: the files the run's own
+    writer writes of the pandas engine's lines, in parts of 1 to 9 lines, in either language."""
     import pipeline.engine.partitioned as partitioned
     from pipeline.engine.components import history_parts
 
@@ -156,7 +165,11 @@ def test_the_history_valued_on_the_workers_is_the_one_valued_here(
     previous = versions.as_at(before, line_columns=PandasEngine.previous_view_line_columns)
     previous_placed = versions.as_at(before, line_columns=DaskEngine.previous_view_line_columns)
     no_view_here = mock.patch.object(Versions, "as_at", side_effect=AssertionError("a view made in the run's process"))
-    with mock.patch.object(partitioned, "part_count", lambda lines, workers, per_worker=2: parts), no_view_here:
+    with (
+        mock.patch.object(partitioned, "part_count", lambda lines, workers, per_worker=2: parts),
+        mock.patch.object(partitioned, "LINES_PER_PART", chunk_rows),
+        no_view_here,
+    ):
         valued = DaskEngine(dask_client).valued_history(versions, earlier, PRODUCTS)
         got = list(valued.earlier)
         moved = valued.movements(placed, previous_placed)
@@ -417,15 +430,19 @@ def test_dask_engine_writes_the_same_workbooks_as_pandas_on_the_sample(dask_clie
 def test_the_dask_engine_writes_lines_beyond_a_sheet_on_its_workers(dask_client, tmp_path: Path, monkeypatch) -> None:
     """A book whose lines as at M are more than a sheet holds: the Dask engine's run writes the
     annotated lines from its workers, in parts, and no annotated lines sheet is made in the run's
-    process, whose lines hold what its figures read; every file is the pandas engine's, byte for
-    byte, in Japanese too."""
+    process, which gets the lines' sums and holds of the history's lines only the columns it reads
+    (the lines kept on the workers from the validate stage on, in runs of 10 lines); every file is
+    the pandas engine's, byte for byte, in Japanese too."""
+    import pipeline.engine.partitioned as partitioned
+
     generate_book(tmp_path / "in", policies=80, months=3)
+    monkeypatch.setattr(partitioned, "LINES_PER_PART", 10)
     monkeypatch.setenv(MAX_SHEET_ROWS_VARIABLE, "20")
     monkeypatch.setenv(PARQUET_PART_ROWS_VARIABLE, "7")
     pandas_run = run_month(tmp_path / "in", "2026-06", tmp_path / "pandas", use_cache=False, lang="ja")
     not_here = mock.patch("pipeline.run.claims_annotated_sheets", side_effect=AssertionError("lines annotated here"))
     with not_here:
-        dask_run = run_month(
+        dask_run = run_keeping_history(
             tmp_path / "in", "2026-06", tmp_path / "dask", use_cache=False, lang="ja", engine=DaskEngine(dask_client)
         )
     expected, got = _all_files(pandas_run.output_folder), _all_files(dask_run.output_folder)
@@ -437,6 +454,9 @@ def test_the_dask_engine_writes_lines_beyond_a_sheet_on_its_workers(dask_client,
     assert dask_run.parquet_sheets == pandas_run.parquet_sheets
     assert dask_run.lines is None  # only the lines' sums came to the run's process
     _assert_sums_alike(dask_run.line_sums, pandas_run.line_sums)
+    kept = dask_run.history.lines
+    assert set(kept.columns) == {*LINE_COLUMNS_HERE, HISTORY_ROW}
+    assert len(kept) > 2 * 10  # several runs of lines on the workers
 
 
 def _all_files(folder: Path) -> dict[str, bytes]:
