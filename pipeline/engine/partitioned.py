@@ -5,9 +5,11 @@ and the claims stage's ``adjudicated_lines`` and ``line_payables`` run unchanged
 history that hold whole policies, on a dask.distributed cluster.
 
 Every cap of the waterfall lives inside one policy, so a run's history, once validated in the run's
-process, is split there into parts that keep every version of a claim or line with every policy it
-was ever under (``pipeline.engine.components.history_parts``), each part scattered to the workers
-once and kept there (``HistoryOnWorkers``); every view a run needs (the triangle's earlier months,
+process (its lines sent to the workers then, in runs of consecutive lines, and only their ids kept
+there: ``DaskEngine.kept_history``), is split there into parts that keep every version of a claim
+or line with every policy it was ever under (``pipeline.engine.components.history_parts``), each
+part's policies and claims scattered to the workers and its lines taken there from the runs that
+hold them, once, and kept there (``HistoryOnWorkers``); every view a run needs (the triangle's earlier months,
 M and M−1) is made and adjudicated part by part there and only what the run keeps comes back
 (``DaskEngine.valued_history``). Frames read lazily on the cluster are put into parts by a code of
 their policy there (``policy_part``, ``with_parts``, ``adjudicated_parts``: a shuffle and
