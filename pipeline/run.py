@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -197,6 +197,10 @@ def run_month(
                         read.cached,
                         book,
                         claims_engine.validated_month,
+                        # each month stored, marked and its lines sent where the engine keeps them
+                        # as soon as it is validated: the run never holds the book's lines whole
+                        # with the Dask engine
+                        KeptMonths(read, claims_engine, scoped=several),
                     )
                 )
                 validating += time.perf_counter() - started
@@ -219,23 +223,15 @@ def run_month(
         stages.timings["validate:months"] = round(validating, 3)
 
         with stages.stage("validate") as rows:
-            outcomes = [
-                stored_and_marked(read, months, scoped=several)
-                for read, months in zip(reads, validated_by_holder, strict=True)
-            ]
-            every_month = in_month_order(outcomes)
+            every_month = in_month_order(validated_by_holder)
             validated = combined(every_month)
             table = reconciliation(validated.counts, validated.rejected)
             quality = data_quality(every_month)
             # the history is a copy of the months' rows (``combined``): the months are let go now,
             # not kept beside it to the end of the triangle
-            del validated_by_holder, outcomes, every_month
+            del validated_by_holder, every_month
             for read in reads:
                 read.outcomes_let_go()
-            # what the engine keeps of the history elsewhere (the Dask engine: the lines, on its
-            # workers) is no longer held here: the run keeps the columns it reads of it
-            validated = replace(validated, history=claims_engine.kept_history(validated.history))
-            freed_memory_returned()
             rows.update(
                 rows_in=int(table["rows_read"].iloc[-1]),
                 rows_out=int(table["rows_processed"].iloc[-1]),
@@ -436,12 +432,25 @@ def _elsewhere(lines: LinesElsewhere | None) -> LinesElsewhere:
     return lines
 
 
-def stored_and_marked(read: HolderRead, months: Sequence[MonthValidated], *, scoped: bool) -> list[MonthValidated]:
-    """One cover-holder's months as validated, stored in its parse cache (but those the cache gave)
-    and marked with its code (``coverholder_month``)."""
-    if read.cache:
-        read.cache.store_all(months, skip=read.cached)
-    return [coverholder_month(month, read.holder.code, scoped=scoped) for month in months]
+@dataclass
+class KeptMonths:
+    """What a run keeps of each month of one cover-holder as soon as it is validated (or given by
+    the parse cache): the month stored in the cover-holder's parse cache (but a month the cache
+    gave; after a month that cannot be stored, no other is tried: one warning per run), marked
+    with its code (``coverholder_month``, ids scoped when there are ``scoped`` cover-holders) and
+    what the engine keeps of it elsewhere sent there (``Engine.kept_month``: the Dask engine's
+    workers keep its lines)."""
+
+    read: HolderRead
+    engine: Engine
+    scoped: bool
+    storing: bool = True
+
+    def __call__(self, month: MonthValidated) -> MonthValidated:
+        cache = self.read.cache
+        if cache and self.storing and month.month not in self.read.cached:
+            self.storing = cache.store(month)
+        return self.engine.kept_month(coverholder_month(month, self.read.holder.code, scoped=self.scoped))
 
 
 class Waited:

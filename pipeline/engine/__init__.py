@@ -46,7 +46,7 @@ from pipeline.reports.labels import Labels
 from pipeline.stages.claims import Movements, each_claim_payables_as_at, lines_adjudicated, month_movements
 from pipeline.stages.rejections import failures_of
 from pipeline.stages.validate import Known, row_checked, validate_month
-from pipeline.stages.versions import History, InForce, Versions
+from pipeline.stages.versions import InForce, Versions
 from pipeline.stages.waterfall import LINE_COLUMNS_READ, column_names_read, line_payables
 from pipeline.tables import MonthValidated, RawSheet, RowChecked
 
@@ -231,8 +231,8 @@ class Engine(Protocol):
     """What a run needs of an engine: the row-checked sheets of the months to read, month by month
     as they are read, each month validated across rows, the history valued (``valued_history``: the
     triangle's earlier months summed per claim, the ``Movements`` of the views as at M and M−1),
-    and what the manifest says about the engine. ``kept_history``: what the run keeps in its own
-    process of the validated history (the pandas engine: all of it; the Dask engine keeps the lines
+    and what the manifest says about the engine. ``kept_month``: what the run keeps in its own
+    process of each validated month (the pandas engine: all of it; the Dask engine keeps the lines
     on its workers and gives the run the columns it reads of them). ``view_line_columns``: the
     lines' columns the run's own view as at M needs (None: every column; the engine's
     ``Movements.lines`` then keep the view's own columns); ``previous_view_line_columns``: those its
@@ -253,7 +253,7 @@ class Engine(Protocol):
         self, month: str, sheets: Sequence[RowChecked], known: Known, book: ProductBook
     ) -> tuple[MonthValidated, Known]: ...
 
-    def kept_history(self, history: History) -> History: ...
+    def kept_month(self, month: MonthValidated) -> MonthValidated: ...
 
     def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory: ...
 
@@ -301,9 +301,9 @@ class PandasEngine:
         """The cross-row part of validation of one month, in this process (``validate_month``)."""
         return validate_month(month, sheets, known, book)
 
-    def kept_history(self, history: History) -> History:
-        """The history as validated: this engine reads it in this process."""
-        return history
+    def kept_month(self, month: MonthValidated) -> MonthValidated:
+        """The month as validated: this engine reads the history in this process."""
+        return month
 
     view_line_columns: tuple[str, ...] | None = None
     """The run's view as at M with every column of its lines: this engine adjudicates that view."""

@@ -5,8 +5,8 @@ and the claims stage's ``adjudicated_lines`` and ``line_payables`` run unchanged
 history that hold whole policies, on a dask.distributed cluster.
 
 Every cap of the waterfall lives inside one policy, so a run's history, once validated in the run's
-process (its lines sent to the workers then, in runs of consecutive lines, and only their ids kept
-there: ``DaskEngine.kept_history``), is split there into parts that keep every version of a claim
+process (its lines sent to the workers month by month as validated, in runs of consecutive lines,
+and only their ids kept there: ``DaskEngine.kept_month``), is split there into parts that keep every version of a claim
 or line with every policy it was ever under (``pipeline.engine.components.history_parts``), each
 part's policies and claims scattered to the workers and its lines taken there from the runs that
 hold them, once, and kept there (``HistoryOnWorkers``); every view a run needs (the triangle's earlier months,
@@ -68,7 +68,7 @@ from pipeline.products.load import ProductBook
 from pipeline.reports.annotated import LINE_COMPUTED, LINE_CONTEXT, annotated_columns, lines_annotated_sheet
 from pipeline.reports.labels import Labels, input_columns
 from pipeline.stages.claims import LineSums, Movements, claim_payables, line_sums_together, month_movements
-from pipeline.stages.validate import Known, known_after, sheets_by_name, validate_month
+from pipeline.stages.validate import PROVENANCE_LABELS, Known, known_after, sheets_by_name, validate_month
 from pipeline.stages.versions import EXCEL_ROW, MONTH, FileOrder, History, InForce, Versions, versions_of
 from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, column_names_read, line_payables
 from pipeline.tables import MonthValidated, RowChecked
@@ -82,13 +82,16 @@ PARTS_PER_WORKER = 2
 LINES_PER_PART = 250_000
 """At most this many lines per part on average (a part's pandas frames stay well under a worker's
 memory limit: the engine peaks at about 0.6 KiB per line, README § Beyond one machine)."""
-HISTORY_ROW = "_history_row"
-"""Each line's row in the history as validated, in the run's process once the Dask engine keeps the
-lines on the workers (``DaskEngine.kept_history``): where the workers find its whole row again."""
-LINE_COLUMNS_HERE = ("line_id", "claim_id", MONTH, EXCEL_ROW)
-"""What the run reads of the history's lines once the Dask engine keeps them on the workers: each
+LINE_KEY = "_line_key"
+"""Where each line of the history is on the workers once the Dask engine keeps the lines there
+(``DaskEngine.kept_month``): the number of the run of lines that holds it (high 32 bits) and its row
+in that run (low 32 bits), in the run's process, by which the workers find its whole row again."""
+LINE_COLUMNS_HERE = ("line_id", "claim_id", MONTH, EXCEL_ROW, *PROVENANCE_LABELS)
+"""What the run keeps of the history's lines once the Dask engine keeps them on the workers: each
 line's id, claim, month and row (its versions' file order, ``versions_of``; the parts,
-``history_parts``; the months of the book; the ids of the run's views, ``view_line_columns``)."""
+``history_parts``; the months of the book; the ids of the run's views, ``view_line_columns``) and
+where it came from (the run makes those categoricals of the whole history, ``_stacked``: each
+part's lines take them from here)."""
 VALIDATE_IN_PARTS_VARIABLE = "PIPELINE_VALIDATE_IN_PARTS"
 """``1``: the Dask engine validates each month across rows in parts on the workers
 (``DaskEngine.validated_month``); unset or ``0``: in the run's process, as the pandas engine does.
@@ -141,20 +144,27 @@ def _rows_placed(frame: pd.DataFrame, placed: dict[str, np.ndarray], rows: np.nd
 
 
 def _rows_of(chunk: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """The ``rows`` (positions) of one chunk of the history's lines, on the worker that holds it."""
+    """The ``rows`` (positions) of one run of the history's lines, on the worker that holds it."""
     return chunk.iloc[rows]
 
 
-def _part_versions(tables: History, pieces: list[pd.DataFrame]) -> Versions:
+def _part_versions(tables: History, pieces: list[pd.DataFrame], order: np.ndarray, meta: pd.DataFrame) -> Versions:
     """One part of the history on a worker, made ready for as-at views by each row's place in the
-    whole file order (``versions_of`` by ``POSITION``): its policies and claims as sent, its lines the
-    whole rows taken from the chunks (``pieces``, in the history's order) with the place and the
-    index the run gave them. Raises if the rows are not the lines the run sent."""
+    whole file order (``versions_of`` by ``POSITION``): its policies and claims as sent; its lines the
+    whole rows taken from the runs that hold them (``pieces``: the part's lines in the order of
+    their ``LINE_KEY``, ``order`` their places among the part's lines), with the columns and dtypes
+    of the whole history's lines (``meta``: months without a column leave it empty, as when the
+    months are put together) and the columns, place and index the run gave them. Raises if the rows
+    are not the lines the run sent."""
     lines = tables.lines
-    whole = pd.concat(pieces) if len(pieces) > 1 else pieces[0]
+    taken = pd.concat(pieces, ignore_index=True) if pieces else meta
+    whole = taken.take(np.argsort(order, kind="stable")).reindex(columns=meta.columns)
+    differ = {column: meta[column].dtype for column in meta.columns if whole[column].dtype != meta[column].dtype}
+    whole = whole.astype(differ) if differ else whole
     if not np.array_equal(whole["line_id"].to_numpy(dtype=object), lines["line_id"].to_numpy(dtype=object)):
         raise ValueError(f"a part's lines taken on the workers are not the {len(lines):,} lines sent")
-    whole = whole.set_axis(lines.index).assign(**{POSITION: lines[POSITION].to_numpy()})
+    given = {column: lines[column] for column in lines.columns if column in whole.columns}
+    whole = whole.set_axis(lines.index).assign(**given, **{POSITION: lines[POSITION]})
     return versions_of(replace(tables, lines=whole), row=POSITION)
 
 
@@ -268,7 +278,8 @@ class DaskEngine:
         self.client = client
         self.scheduler = scheduler
         self.in_parts = validates_in_parts() if in_parts is None else in_parts
-        self.chunks: list[Future] = []  # the history's lines on the workers (``kept_history``)
+        self.chunks: list[Future] = []  # the history's lines on the workers (``kept_month``)
+        self.line_columns: list[tuple[str, int, pd.DataFrame]] = []  # each month's lines' count, columns, dtypes
 
     def checked_months(
         self, found: BordereauFiles, months: Sequence[str], read: FileReader, book: ProductBook
@@ -348,24 +359,40 @@ class DaskEngine:
     previous_view_line_columns = view_line_columns
     """The run's view as at M−1 needs no column of its lines: the workers make and value their own."""
 
-    def kept_history(self, history: History) -> History:
-        """The history with its lines kept on the workers from here on: runs of ``LINES_PER_PART``
-        consecutive lines scattered one at a time (``chunks``, balanced over the workers), and in
-        the run's process only the columns it reads of them (``LINE_COLUMNS_HERE``) with each line's
-        row in the history (``HISTORY_ROW``), by which ``valued_history`` finds the whole rows there.
-        The policies and claims stay here (the run prices, totals and reports them)."""
-        lines = history.lines
-        self.chunks = [
+    def kept_month(self, month: MonthValidated) -> MonthValidated:
+        """A validated month as the run keeps it (once stored in the parse cache and marked with its
+        cover-holder): its lines kept on the workers from here on, in runs of ``LINES_PER_PART``
+        consecutive lines scattered one at a time (balanced over the workers), and in the run's
+        process only the columns it reads of them (``LINE_COLUMNS_HERE``) with where each is on the
+        workers (``LINE_KEY``), by which ``valued_history`` finds the whole rows there. The policies
+        and claims stay in the run's process (it prices, totals and reports them)."""
+        return replace(month, lines=self._lines_kept(month.month, month.lines))
+
+    def _lines_kept(self, month: str, lines: pd.DataFrame) -> pd.DataFrame:
+        """``lines`` kept on the workers (``kept_month``): what the run keeps of them here."""
+        first = len(self.chunks)
+        self.chunks.extend(
             self.client.scatter(lines.iloc[start : start + LINES_PER_PART], hash=False)
-            for start in range(0, max(len(lines), 1), LINES_PER_PART)  # one chunk, if empty: the columns
-        ]
+            for start in range(0, len(lines), LINES_PER_PART)
+        )
+        self.line_columns.append((month, len(lines), lines.iloc[:0]))
+        rows = np.arange(len(lines), dtype=np.int64)
+        keys = ((first + rows // LINES_PER_PART) << 32) | (rows % LINES_PER_PART)
         here = lines[[column for column in lines.columns if column in LINE_COLUMNS_HERE]]
-        return replace(history, lines=here.assign(**{HISTORY_ROW: np.arange(len(lines), dtype=np.int64)}))
+        return here.assign(**{LINE_KEY: keys})
+
+    def _history_meta(self) -> pd.DataFrame:
+        """The columns and dtypes of the history's lines as the run puts the months together
+        (``pipeline.stages.validate.combined``: in month order, months without lines left out), from
+        the months kept (``kept_month``); those of the first month kept if none has lines."""
+        kept = sorted(self.line_columns, key=operator.itemgetter(0))
+        metas = [meta for _, rows, meta in kept if rows] or [kept[0][2]]
+        return pd.concat(metas) if len(metas) > 1 else metas[0]
 
     def valued_history(self, versions: Versions, earlier: Sequence[str], book: ProductBook) -> ValuedHistory:
         """The history valued on the workers, with no view of it made here: the history
         (``versions``, its policies and claims narrowed to the columns the claims engine reads, its
-        lines kept on the workers by ``kept_history``, here or earlier in the run) split once into
+        lines kept on the workers by ``kept_month`` as each month was validated, or here) split once into
         parts that hold whole groups of policies with every version of their claims and lines
         (``history_parts``), each part's policies and claims scattered to the workers with each
         row's place in the whole file order, its lines' whole rows taken on the workers from where
@@ -376,8 +403,10 @@ class DaskEngine:
         workers value the parts already sent while this process splits and sends the next; only a
         row per claim comes back (``_each_gathered_per_claim``). Every month is submitted at once:
         what is on the cluster is the history, sent once, not a view per month."""
-        if HISTORY_ROW not in versions.history.lines.columns:  # not yet kept: the same rows, so the same orders
-            versions = replace(versions, history=self.kept_history(versions.history))
+        if LINE_KEY not in versions.history.lines.columns:  # a history not kept month by month: kept now
+            history = versions.history
+            kept = replace(history, lines=self._lines_kept("", history.lines))
+            versions = replace(versions, history=kept)  # the same rows: the same orders
         _, claims_read, policies_read = column_names_read(book)
         here = list(versions.history.lines.columns)
         versions = versions.keeping(policies=policies_read, claims=claims_read, lines=here)
@@ -408,27 +437,30 @@ class DaskEngine:
         placed = [_placed(frame, order) for frame, order in zip(frames, orders, strict=True)]
         rows = [rows_by_part(part, parts) for part in history_parts(versions, parts)]
         chunks, self.chunks = self.chunks, []
+        meta = self._history_meta()
+        self.line_columns = []
         for number in range(parts):  # one part copied at a time, let go once sent
             piece = [
                 _rows_placed(frame, columns, at[number])
                 for frame, columns, at in zip(frames, placed, rows, strict=True)
             ]
-            lines = self._whole_rows_of(chunks, piece[2][HISTORY_ROW].to_numpy())
+            order = np.argsort(piece[2][LINE_KEY].to_numpy(), kind="stable")
+            lines = self._whole_rows_of(chunks, piece[2][LINE_KEY].to_numpy()[order])
             scattered = self.client.scatter(History(*piece), hash=False)
             del piece
-            yield self.client.submit(_part_versions, scattered, lines, pure=False)
+            yield self.client.submit(_part_versions, scattered, lines, order, meta, pure=False)
         freed_memory_returned_after(len(history.lines))
 
-    def _whole_rows_of(self, chunks: Sequence[Future], rows: np.ndarray) -> list[Future]:
-        """The whole rows of the history's lines at ``rows`` (in order), taken on the workers from
-        the ``chunks`` that hold them: one task per chunk with rows among them, in the chunks' order
-        (at least the first chunk, for the columns of a part without lines)."""
-        chunk_of = rows // LINES_PER_PART
+    def _whole_rows_of(self, chunks: Sequence[Future], keys: np.ndarray) -> list[Future]:
+        """The whole rows of the history's lines at ``keys`` (``LINE_KEY``s, in order), taken on the
+        workers from the ``chunks`` that hold them: one task per run of lines with rows among them,
+        in the runs' order."""
+        chunk_of, rows = keys >> 32, keys & 0xFFFFFFFF
         bounds = np.searchsorted(chunk_of, np.arange(len(chunks) + 1))
         return [
-            self.client.submit(_rows_of, chunk, rows[start:end] - number * LINES_PER_PART, pure=False)
-            for number, (chunk, (start, end)) in enumerate(zip(chunks, itertools.pairwise(bounds), strict=True))
-            if end > start or number == 0
+            self.client.submit(_rows_of, chunk, rows[start:end], pure=False)
+            for chunk, (start, end) in zip(chunks, itertools.pairwise(bounds), strict=True)
+            if end > start
         ]
 
     def describe(self) -> dict[str, Any]:

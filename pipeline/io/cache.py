@@ -32,7 +32,7 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Container, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -202,13 +202,6 @@ class ParseCache:
                 _remove_stale(self.folder / month)
         found = {month: self.load(month) for month in self.keys}
         return {month: result for month, result in found.items() if result is not None}
-
-    def store_all(self, results: Iterable[MonthValidated], skip: Container[str] = ()) -> None:
-        """Store every month's outcome but those of the months in ``skip`` (read from the cache);
-        after the first month that cannot be stored, stop trying (one warning per run)."""
-        for result in results:
-            if result.month not in skip and not self.store(result):
-                return
 
     def store(self, result: MonthValidated) -> bool:
         """Write the entry of ``result.month`` atomically and remove that month's other entries;

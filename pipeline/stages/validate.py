@@ -449,13 +449,16 @@ def validate_months(
     done: Mapping[str, MonthValidated],
     book: ProductBook,
     validate: MonthValidation = validate_month,
+    kept: Callable[[MonthValidated], MonthValidated] | None = None,
 ) -> list[MonthValidated]:
     """Every month in order: the outcome in ``done`` (from the parse cache) where there is one, else
     the month's row-checked sheets validated against what the earlier months made known
     (``validate``: ``validate_month``, or the engine's). ``sheets`` gives the other months in
     order, each with its sheets (a month it does not give has none), and is taken one month at a
     time: each month is validated as soon as it comes, while the engine still reads the later ones
-    (``pipeline.engine.months_as_read``)."""
+    (``pipeline.engine.months_as_read``). ``kept`` gives what is kept of each outcome once what it
+    makes known is taken (a run: stored in the parse cache, marked with its cover-holder, its lines
+    sent where the engine keeps them); by default the outcome itself."""
     results: list[MonthValidated] = []
     known = nothing_known()
     arriving = iter(sheets)
@@ -468,7 +471,7 @@ def validate_months(
             result, known = validate(month, month_sheets, known, book)
         else:
             known = known_after(known, result)
-        results.append(result)
+        results.append(kept(result) if kept else result)
     return results
 
 

@@ -24,6 +24,7 @@ from pipeline.reports.run_info import RUN_SHEET
 from pipeline.run import RunResult, run_month
 from pipeline.sample import generate_book
 from pipeline.stages.validate import nothing_known, row_checked, validate_month
+from pipeline.tables import MonthValidated
 from tests.helpers import RunKept, run_keeping_history
 from tests.unit.test_validate import CLAIM, LINE, LITE, WIDE
 from tests.workbooks import write_bordereau
@@ -233,3 +234,24 @@ def test_command_line_cache_options(book, tmp_path, capsys):
     assert "cache folder must not be the input folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # usage error: one or the other
         main([*arguments, "--cache", str(elsewhere), "--no-cache"])
+
+
+def test_a_cache_that_cannot_be_written_warns_once_and_changes_nothing(book, tmp_path, caplog, fresh, monkeypatch):
+    """A cache folder that cannot be made (a file stands where it should be): the run stores its
+    months as each is validated, the first store fails with one warning and no other month is tried;
+    the run's results are those of a run without the cache."""
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder", encoding="utf-8")
+    stored: list[str] = []
+    store = parse_cache.ParseCache.store
+
+    def counted(cache: parse_cache.ParseCache, month: MonthValidated) -> bool:
+        stored.append(month.month)
+        return store(cache, month)
+
+    monkeypatch.setattr(parse_cache.ParseCache, "store", counted)
+    result = run_keeping_history(book, LAST, tmp_path / "out", cache_dir=blocked)
+    assert stored == MONTHS[:1]  # the first month failed: no other tried
+    assert caplog.text.count("parse cache: could not save") == 1
+    assert result.cached_months == []
+    assert_same_run(result, fresh)

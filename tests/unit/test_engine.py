@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from pipeline.engine import READ_PROCESSES_VARIABLE, PandasEngine, ValuedHistory, open_engine, read_processes
 from pipeline.engine.partitioned import (
-    HISTORY_ROW,
     LINE_COLUMNS_HERE,
+    LINE_KEY,
     LOCAL,
     PART,
     DaskEngine,
@@ -143,7 +143,7 @@ def test_the_history_valued_on_the_workers_is_the_one_valued_here(
     and the pandas engine's lines as at M (``adjudicated_lines``, every column of the run's view) and
     M−1 (``line_payables``) beside the views the run made, on a history whose claims move policy and
     whose lines move claim, in 2 to 7 parts; every row of a claim or line id is in one part with its
-    policies; the history's lines kept on the workers in runs of 1 to 6 lines (``kept_history``),
+    policies; the history's lines kept on the workers in runs of 1 to 6 lines (``_lines_kept``),
     each part's whole lines taken from there. When the lines as at M are more than a sheet holds,
     only their sums come back and the workers write their annotated sheet: the files the run's own
     writer writes of the pandas engine's lines, in parts of 1 to 9 lines, in either language."""
@@ -431,7 +431,7 @@ def test_the_dask_engine_writes_lines_beyond_a_sheet_on_its_workers(dask_client,
     """A book whose lines as at M are more than a sheet holds: the Dask engine's run writes the
     annotated lines from its workers, in parts, and no annotated lines sheet is made in the run's
     process, which gets the lines' sums and holds of the history's lines only the columns it reads
-    (the lines kept on the workers from the validate stage on, in runs of 10 lines); every file is
+    (the lines kept on the workers month by month as validated, in runs of 10 lines); every file is
     the pandas engine's, byte for byte, in Japanese too."""
     import pipeline.engine.partitioned as partitioned
 
@@ -455,7 +455,7 @@ def test_the_dask_engine_writes_lines_beyond_a_sheet_on_its_workers(dask_client,
     assert dask_run.lines is None  # only the lines' sums came to the run's process
     _assert_sums_alike(dask_run.line_sums, pandas_run.line_sums)
     kept = dask_run.history.lines
-    assert set(kept.columns) == {*LINE_COLUMNS_HERE, HISTORY_ROW}
+    assert set(kept.columns) == {*LINE_COLUMNS_HERE, LINE_KEY}
     assert len(kept) > 2 * 10  # several runs of lines on the workers
 
 
