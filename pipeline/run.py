@@ -2,10 +2,10 @@
 
 read (the month folders, each sheet parsed and checked row by row where it is read; a month's
 workbooks only when the parse cache has no entry for it; each month validated against what earlier
-months made known as soon as it is read, while the engine reads the later months; a cached month as
-cached) -> validate (the months' outcomes stored in the parse cache and put together: the history,
-the rejected rows, the reconciliation; the Dask engine keeps the history's lines on its workers from
-here) -> versions (as at M and as at M−1) -> triangle (the
+months made known as soon as it is read, while the engine reads the later months, then stored in
+the parse cache, marked with its cover-holder and its lines sent where the engine keeps them: the
+Dask engine's workers; a cached month as cached) -> validate (the months put together: the
+history, the rejected rows, the reconciliation) -> versions (as at M and as at M−1) -> triangle (the
 versions and claims as at every earlier month: the payable history of the development triangle;
 then the validated history is let go) -> premium -> claims (as at M and M−1: the month's
 movements) -> annotate (the annotated workbooks built and started: they are written while the run
