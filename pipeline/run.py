@@ -232,6 +232,9 @@ def run_month(
             del validated_by_holder, every_month
             for read in reads:
                 read.outcomes_let_go()
+            # the months' rows freed (with the Dask engine each month's whole lines, once sent to the
+            # workers) handed back before the versions are made
+            freed_memory_returned()
             rows.update(
                 rows_in=int(table["rows_read"].iloc[-1]),
                 rows_out=int(table["rows_processed"].iloc[-1]),

@@ -143,6 +143,12 @@ def _rows_placed(frame: pd.DataFrame, placed: dict[str, np.ndarray], rows: np.nd
     return frame.iloc[rows].assign(**{column: values[rows] for column, values in placed.items()})
 
 
+def _columns_of(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame without rows with ``frame``'s columns and dtypes, sharing none of its memory (a slice
+    without rows, ``frame.iloc[:0]``, would keep every one of its arrays alive)."""
+    return pd.DataFrame({column: pd.array([], dtype=dtype) for column, dtype in frame.dtypes.items()})
+
+
 def _rows_of(chunk: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     """The ``rows`` (positions) of one run of the history's lines, on the worker that holds it."""
     return chunk.iloc[rows]
@@ -375,10 +381,11 @@ class DaskEngine:
             self.client.scatter(lines.iloc[start : start + LINES_PER_PART], hash=False)
             for start in range(0, len(lines), LINES_PER_PART)
         )
-        self.line_columns.append((month, len(lines), lines.iloc[:0]))
+        self.line_columns.append((month, len(lines), _columns_of(lines)))
         rows = np.arange(len(lines), dtype=np.int64)
         keys = ((first + rows // LINES_PER_PART) << 32) | (rows % LINES_PER_PART)
-        here = lines[[column for column in lines.columns if column in LINE_COLUMNS_HERE]]
+        # a copy: a selection of columns may share the month's blocks, and keep all of them alive
+        here = lines[[column for column in lines.columns if column in LINE_COLUMNS_HERE]].copy()
         return here.assign(**{LINE_KEY: keys})
 
     def _history_meta(self) -> pd.DataFrame:
@@ -513,7 +520,7 @@ class HistoryOnWorkers:
             )
         # the columns and dtypes of the largest part's lines (a part without lines may have others)
         largest = int(np.argmax(self.client.gather(self.client.map(len, whole, pure=False))))
-        meta = self.client.submit(_no_rows, whole[largest], pure=False).result()
+        meta = self.client.submit(_columns_of, whole[largest], pure=False).result()
         moved = None
         if _kept_on_workers(len(lines), meta):
             places = self.client.gather(self.client.map(_places, whole, pure=False))
@@ -542,11 +549,6 @@ def _sums_in_place_order(parts: list[LineSums]) -> LineSums:
     together = line_sums_together(parts)
     per_claim = together.per_claim.sort_values(POSITION, kind="stable").drop(columns=POSITION)
     return replace(together, per_claim=per_claim)
-
-
-def _no_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame``'s columns and dtypes without its rows (a part's, for the run to look at)."""
-    return frame.iloc[:0]
 
 
 def _kept_on_workers(rows: int, meta: pd.DataFrame) -> bool:
