@@ -236,7 +236,9 @@ def test_command_line_cache_options(book, tmp_path, capsys):
         main([*arguments, "--cache", str(elsewhere), "--no-cache"])
 
 
-def test_a_cache_that_cannot_be_written_warns_once_and_changes_nothing(book, tmp_path, caplog, fresh, monkeypatch):
+def test_a_cache_that_cannot_be_written_warns_once_and_changes_nothing(
+    book: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, fresh: RunKept, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A cache folder that cannot be made (a file stands where it should be): the run stores its
     months as each is validated, the first store fails with one warning and no other month is tried;
     the run's results are those of a run without the cache."""
