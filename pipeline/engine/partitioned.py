@@ -157,8 +157,8 @@ def _rows_of(chunk: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
 def _part_versions(tables: History, pieces: list[pd.DataFrame], order: np.ndarray, meta: pd.DataFrame) -> Versions:
     """One part of the history on a worker, made ready for as-at views by each row's place in the
     whole file order (``versions_of`` by ``POSITION``): its policies and claims as sent; its lines the
-    whole rows taken from the runs that hold them (``pieces``: the part's lines in the order of
-    their ``LINE_KEY``, ``order`` their places among the part's lines), with the columns and dtypes
+    whole rows taken from the runs that hold them (``pieces``, one run's rows after another;
+    ``order`` their places among the part's lines: ``_whole_rows_of``), with the columns and dtypes
     of the whole history's lines (``meta``: months without a column leave it empty, as when the
     months are put together) and the columns, place and index the run gave them. Raises if the rows
     are not the lines the run sent."""
@@ -451,24 +451,24 @@ class DaskEngine:
                 _rows_placed(frame, columns, at[number])
                 for frame, columns, at in zip(frames, placed, rows, strict=True)
             ]
-            order = np.argsort(piece[2][LINE_KEY].to_numpy(), kind="stable")
-            lines = self._whole_rows_of(chunks, piece[2][LINE_KEY].to_numpy()[order])
+            lines, order = self._whole_rows_of(chunks, piece[2][LINE_KEY].to_numpy())
             scattered = self.client.scatter(History(*piece), hash=False)
             del piece
             yield self.client.submit(_part_versions, scattered, lines, order, meta, pure=False)
         freed_memory_returned_after(len(history.lines))
 
-    def _whole_rows_of(self, chunks: Sequence[Future], keys: np.ndarray) -> list[Future]:
-        """The whole rows of the history's lines at ``keys`` (``LINE_KEY``s, in order), taken on the
-        workers from the ``chunks`` that hold them: one task per run of lines with rows among them,
-        in the runs' order."""
-        chunk_of, rows = keys >> 32, keys & 0xFFFFFFFF
-        bounds = np.searchsorted(chunk_of, np.arange(len(chunks) + 1))
-        return [
-            self.client.submit(_rows_of, chunk, rows[start:end], pure=False)
-            for chunk, (start, end) in zip(chunks, itertools.pairwise(bounds), strict=True)
-            if end > start
+    def _whole_rows_of(self, chunks: Sequence[Future], keys: np.ndarray) -> tuple[list[Future], np.ndarray]:
+        """The whole rows of the history's lines at ``keys`` (``LINE_KEY``s), taken on the workers from
+        the ``chunks`` that hold them: one task per run of lines with rows among them, in the runs'
+        order (``rows_by_part`` of each key's run), and the places among ``keys`` of the rows they
+        give, one after another."""
+        taken = rows_by_part(keys >> 32, len(chunks))
+        pieces = [
+            self.client.submit(_rows_of, chunk, keys[at] & 0xFFFFFFFF, pure=False)
+            for chunk, at in zip(chunks, taken, strict=True)
+            if len(at)
         ]
+        return pieces, np.concatenate(taken) if taken else np.empty(0, dtype=np.int64)
 
     def describe(self) -> dict[str, Any]:
         described = {
