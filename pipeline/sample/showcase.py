@@ -157,7 +157,8 @@ def designed_claims(
     (``evidence`` is left to make_claims)."""
     restated = policies[policies["restated"] == 1]
     cancelled = set(restated.loc[restated["cancel_date"] != MISSING, "policy_id"])
-    free = ~np.isin(pol["policy_id"], list(cancelled))
+    # a hashed lookup: numpy's isin compares each id with every cancelled id (quadratic in the book)
+    free = ~pd.Series(pol["policy_id"]).isin(cancelled).to_numpy()
     columns = (
         "p", "known", "notice", "claim_made", "jurisdiction", "exclusion", "event", "liability", "showcase",
         "cat_event",
