@@ -24,11 +24,13 @@ import argparse
 import hashlib
 import json
 import logging
+import multiprocessing
 import resource
 import shutil
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +134,6 @@ def sample_book(folder: Path, policies: int) -> dict[str, Any]:
     """A clean Parquet book of ``policies`` policies from the sample generator in ``folder``,
     unless it is there for the same generator."""
     from pipeline.bench.book import generator_version
-    from pipeline.sample import generate_book as generate_sample
 
     marker = folder.parent / f"{folder.name}.marker.json"  # beside the book: the run reads only its months
     wanted = {"version": SCALE_VERSION, "policies": policies, "generator": generator_version()}
@@ -140,9 +141,21 @@ def sample_book(folder: Path, policies: int) -> dict[str, Any]:
         return {"reused": True, **found}
     shutil.rmtree(folder, ignore_errors=True)
     started = time.perf_counter()
-    counts = generate_sample(folder, policies=policies, messy=False, file_format="parquet")
+    # in a process of its own: the generator holds the whole book (about 3 GB per million policies),
+    # which this process would keep beside the runs it then measures
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
+        lines, peak_mib = child.submit(_generated_sample, folder, policies).result()
     seconds = round(time.perf_counter() - started, 1)
-    return {"reused": False, **recorded(marker, wanted, lines=counts["lines"], seconds=seconds)}
+    return {"reused": False, **recorded(marker, wanted, lines=lines, seconds=seconds, peak_mib=peak_mib)}
+
+
+def _generated_sample(folder: Path, policies: int) -> tuple[int, int]:
+    """The sample book generated (``sample_book``, in a child process): its lines and the process's
+    peak memory (MiB)."""
+    from pipeline.sample import generate_book as generate_sample
+
+    counts = generate_sample(folder, policies=policies, messy=False, file_format="parquet")
+    return int(counts["lines"]), round(_peak_rss_mib())
 
 
 def _output_digests(folder: Path) -> dict[str, str]:
@@ -221,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.workdir / f"sample-{policies}"
         generated = sample_book(folder, policies)
         print(
-            f"{policies:,} policies: book {'reused' if generated['reused'] else 'generated'} ({generated['seconds']} s)"
+            f"{policies:,} policies: book {'reused' if generated['reused'] else 'generated'} ({generated['seconds']} s"
+            + (f", peak {generated['peak_mib']:,} MiB)" if "peak_mib" in generated else ")")
         )
         measured = {"policies": policies, "lines": generated["lines"], **whole_runs(folder, args.workdir)}
         for run in measured["runs"]:

@@ -193,6 +193,8 @@ def test_bench_scale_whole_runs_on_a_small_parquet_book(tmp_path: Path) -> None:
         "lines.parquet",
         "policies.parquet",
     ]
+    generated = json.loads((tmp_path / "sample-60.marker.json").read_text())
+    assert generated["lines"] == measured["lines"] and generated["peak_mib"] > 50  # generated in a child process
     assert sample_book(tmp_path / "sample-60", 60)["reused"] is True
     assert not list((tmp_path / "sample-60").glob("*.json"))  # the book holds only its months
 
