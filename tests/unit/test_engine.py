@@ -80,6 +80,16 @@ def test_a_policys_part_is_the_same_in_every_frame_and_in_range() -> None:
     assert parts.nunique() > 1
     assert policy_part(ids.astype(object), 7).equals(parts)
     assert part_count(0, 2) == 4 and part_count(10_000_000, 2) == 40
+    # hashed a few ids at a time (a market book's ids are not all made Python strings at once): the
+    # same parts, on the same index
+    expected = pd.util.hash_array(ids.astype(object).to_numpy()) % np.uint64(7)
+    on_index = ids.set_axis(pd.RangeIndex(5, 5 + len(ids)))
+    for at_once in (1, 3, len(ids)):
+        with mock.patch("pipeline.engine.IDS_HASHED_AT_ONCE", at_once):
+            hashed = policy_part(on_index, 7)
+        assert hashed.to_numpy().tolist() == expected.astype(np.int64).tolist()
+        assert hashed.index.equals(on_index.index)
+    assert policy_part(ids.iloc[:0], 7).empty
 
 
 @settings(max_examples=8, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
