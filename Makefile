@@ -47,8 +47,9 @@ bench: $(STAMP) ## Benchmark a 100,000-policy book against the Excel I/O floor
 
 SCALE_LINES ?= 2000000
 WHOLE_RUNS ?=
-bench-scale: $(STAMP) ## The claims engine on a LocalCluster over a Parquet market book: make bench-scale [SCALE_LINES="2000000 5000000"] [WHOLE_RUNS="340000 680000"]
-	$(BIN)/python -m pipeline.bench.scale --lines $(SCALE_LINES) --whole-runs $(WHOLE_RUNS)
+WHOLE_RUN_ENGINES ?= pandas dask
+bench-scale: $(STAMP) ## The claims engine on a LocalCluster over a Parquet market book: make bench-scale [SCALE_LINES="2000000 5000000"] [WHOLE_RUNS="340000 680000"] [WHOLE_RUN_ENGINES=pandas]
+	$(BIN)/python -m pipeline.bench.scale --lines $(SCALE_LINES) --whole-runs $(WHOLE_RUNS) --engines $(WHOLE_RUN_ENGINES)
 
 sample: $(STAMP) ## Regenerate sample_data/ with the deterministic generator
 	$(BIN)/python -m pipeline sample --output sample_data --coverholders

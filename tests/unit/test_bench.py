@@ -197,6 +197,10 @@ def test_bench_scale_whole_runs_on_a_small_parquet_book(tmp_path: Path) -> None:
     assert generated["lines"] == measured["lines"] and generated["peak_mib"] > 50  # generated in a child process
     assert sample_book(tmp_path / "sample-60", 60)["reused"] is True
     assert not list((tmp_path / "sample-60").glob("*.json"))  # the book holds only its months
+    # one engine alone (a book too large for the other on this machine), on the book made above
+    assert scale_main(["--lines", "--whole-runs", "60", "--engines", "pandas", "--workdir", str(tmp_path)]) == 0
+    (alone,) = json.loads((tmp_path / "results.json").read_text())
+    assert [run["engine"] for run in alone["runs"]] == ["pandas"] and alone["runs"][0]["ok"]
 
 
 def test_bench_scale_reports_a_whole_run_that_failed_by_its_error_line(tmp_path: Path) -> None:
