@@ -575,7 +575,7 @@ class MonthOutputs:
         self.output_dir, self.month = Path(output_dir), month
         self.output_dir.mkdir(parents=True, exist_ok=True)
         clean_stale_folders(self.output_dir)
-        self.staging = self.output_dir / f".tmp-{month}-{os.getpid()}"
+        self.staging = staging_folder(self.output_dir, month)
         self.final = self.output_dir / month
         self.retired = self.output_dir / f".old-{month}-{os.getpid()}"
         shutil.rmtree(self.staging, ignore_errors=True)
@@ -653,15 +653,26 @@ class MonthOutputs:
             raise
 
 
+def staging_folder(output_dir: Path, month: str) -> Path:
+    """Where this process stages the outputs of ``month`` before the swap (:class:`MonthOutputs`)."""
+    return Path(output_dir) / f".tmp-{month}-{os.getpid()}"
+
+
 @contextlib.contextmanager
 def month_outputs(output_dir: Path, month: str) -> Iterator[MonthOutputs]:
     """The outputs of ``month`` in ``output_dir`` for the length of the block (:class:`MonthOutputs`);
-    whatever was not swapped into place is removed when the block ends."""
-    outputs = MonthOutputs(output_dir, month)
+    whatever was not swapped into place is removed when the block ends. A signal (SIGTERM, Ctrl-C)
+    raised as the staging folder is made, before there is a ``MonthOutputs`` to close, removes the
+    folder too: Python raises it at the end of the call that made the folder."""
+    outputs = None
     try:
+        outputs = MonthOutputs(output_dir, month)
         yield outputs
     finally:
-        outputs.close()
+        if outputs is not None:
+            outputs.close()
+        else:
+            shutil.rmtree(staging_folder(output_dir, month), ignore_errors=True)
 
 
 def write_outputs(output_dir: Path, month: str, files: Mapping[str, FileWriter], manifest: dict[str, Any]) -> Path:

@@ -176,6 +176,26 @@ def _dead_pid() -> int:
     return process.pid
 
 
+def test_a_signal_raised_as_the_staging_folder_is_made_leaves_no_folder(tmp_path, monkeypatch):
+    """Python raises a signal's exception at the end of the call that was running (here the one that
+    made the staging folder), before ``month_outputs`` has a ``MonthOutputs`` to close: the window
+    ``test_sigterm_cleans_up_and_says_so`` hit now and then, its signal sent as the folder appeared.
+    Made deterministic: the folder made, then the run's ``Terminated`` raised there."""
+    from pipeline.__main__ import Terminated
+
+    made = Path.mkdir
+
+    def made_then_terminated(self: Path, *args: object, **kwargs: object) -> None:
+        made(self, *args, **kwargs)  # type: ignore[arg-type]
+        if self.name.startswith(".tmp-"):
+            raise Terminated
+
+    monkeypatch.setattr(Path, "mkdir", made_then_terminated)
+    with pytest.raises(Terminated), outputs.month_outputs(tmp_path / "out", MONTH):
+        pass
+    assert not list((tmp_path / "out").iterdir())
+
+
 def test_previous_outputs_left_mid_swap_are_put_back(tmp_path):
     """Without an atomic exchange, a run killed between its two renames leaves the previous outputs
     under .old-<month>-<pid>: the next run restores them before anything else."""
