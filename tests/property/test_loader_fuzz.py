@@ -101,7 +101,7 @@ raw_cells = st.one_of(
 # --- 1. the parse functions ----------------------------------------------------------------------
 
 
-@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 40)) * 10, deadline=None)
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 40)) * 10)
 @given(st.lists(raw_cells, max_size=30), st.sampled_from(sorted(PARSERS)))
 @example(cells=[UnsavedFormula("\n")], kind="bool")  # a reason is one line, whatever the formula
 @example(cells=["P1\x1f", "\x1cP1", "\x85"], kind="id")  # str.strip() would hide these
@@ -118,7 +118,7 @@ def test_parsers_never_raise_and_account_for_every_cell(cells, kind):
     assert len(raw_text(raw)) == len(cells)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.lists(st.one_of(texts, numbers), max_size=20))
 def test_yen_values_are_whole_non_negative_and_below_the_cap(cells):
     values, errors = PARSERS["yen"](pd.Series(cells, dtype=object))
@@ -179,7 +179,6 @@ IDS = {"policy_id": ["P1", "P2", "1001"], "claim_id": ["C1", "C2"], "line_id": [
 
 @settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", 30)),
-    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(

@@ -98,7 +98,7 @@ def test_remaining_limits_of_a_policy_without_claims() -> None:
     assert remaining["remaining_expense_limit"].tolist()[0] == 10_000_000
 
 
-@settings(max_examples=40, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(book=books(max_portfolios=8), parts=st.integers(1, 5))
 def test_the_sums_of_parts_of_whole_policies_are_the_whole_lines_sums(book: Book, parts: int) -> None:
     """``line_sums_together`` of the ``line_sums`` of parts that each hold whole policies (the Dask

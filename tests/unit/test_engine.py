@@ -92,7 +92,7 @@ def test_a_policys_part_is_the_same_in_every_frame_and_in_range() -> None:
     assert policy_part(ids.iloc[:0], 7).empty
 
 
-@settings(max_examples=8, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(book=books(max_portfolios=10))
 def test_what_the_triangle_reads_of_a_month_is_what_the_lines_say(book: Book) -> None:
     """``line_payables`` (what the run reads of the lines as at M−1 and the triangle of every earlier
@@ -135,7 +135,7 @@ def restated_history(book: Book) -> History:
     )
 
 
-@settings(max_examples=8, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     book=books(max_portfolios=10),
     parts=st.integers(2, 7),
@@ -347,7 +347,7 @@ def test_dask_engine_hands_the_heap_back_once_a_large_history_is_scattered(dask_
     assert trims == ["trimmed"]
 
 
-@settings(max_examples=10, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(book=books(max_portfolios=10))
 def test_the_stages_read_only_the_columns_they_declare(book: Book) -> None:
     """What the Dask engine relies on to send only ``columns_read`` to the workers and put the

@@ -145,7 +145,7 @@ def test_glibc_and_numpy_are_restored_when_the_step_fails(advising_huge_pages: N
 
 
 @needs_glibc
-@settings(max_examples=10, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(book=books(max_portfolios=10))
 def test_the_engine_gives_the_same_lines_with_freed_memory_kept(book: Book) -> None:
     """Both stages act on a book of any size (here every book counts as large): the same frames,

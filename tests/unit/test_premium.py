@@ -513,7 +513,7 @@ def exact_annual_premium(row: dict[str, Any]) -> int:
     return math.floor(raised * Fraction(tariff["payment_method_factors"][row["payment_method"]]))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.lists(cyber_security_options(), min_size=1, max_size=15))
 def test_annual_premium_is_the_exact_tariff_formula(rows: list[dict[str, Any]]) -> None:
     result = priced(*rows)

@@ -158,7 +158,7 @@ def test_claim_movements_this_month() -> None:
     assert row["xol_recovery_this_month"] == 60_000_000 - 6_000_000
 
 
-@settings(deadline=None, max_examples=30)
+@settings(max_examples=30)
 @given(st.lists(st.integers(min_value=0, max_value=2_000_000_000), min_size=1, max_size=20))
 def test_recoveries_plus_net_equal_payable(totals: list[int]) -> None:
     out = _plain_claims(totals, [0] * len(totals))

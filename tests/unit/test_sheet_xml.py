@@ -37,7 +37,7 @@ cells = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(cells)
 def test_block_extent_matches_the_references_read_one_by_one(given_cells: list) -> None:
     parts = ["<sheetData>"]
@@ -62,7 +62,7 @@ fragments = st.lists(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500)
 @given(fragments)
 def test_special_markers_are_found_as_a_search_for_each_marker_finds_them(pieces: list[bytes]) -> None:
     """The vectorised check of error values and formulas agrees with searching the block for each

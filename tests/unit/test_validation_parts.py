@@ -151,7 +151,7 @@ def messy_months(draw: st.DrawFn) -> dict[str, list[RowChecked]]:
     return months
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, suppress_health_check=[HealthCheck.too_slow])
 @given(months=messy_months())
 def test_generated_months_in_parts_are_validated_as_whole(months: dict[str, list[RowChecked]]) -> None:
     check_every_month_in_parts(months, (3,))
