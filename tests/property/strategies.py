@@ -4,7 +4,8 @@ A portfolio is a few policies of both products (random plans, riders, options, c
 mid-term joiners), claims on them (random events, series, dates, evidence, exclusions) and lines
 (random items of the product's catalogue and never-paid items, amounts from 0 to 10^12, random
 months). A book is several portfolios side by side with their ids prefixed: policies never share a
-cap, so one engine call checks every portfolio of the book at once.
+cap, so one engine call checks every portfolio of the book at once. And the property tests'
+settings (``reproducible``: the same examples on every run).
 """
 
 from __future__ import annotations
@@ -14,10 +15,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from pipeline.products.load import load_products
 from tests import factories
+
+
+def reproducible(examples: int) -> settings:
+    """The property tests' settings: ``examples`` examples, the same ones every run (no database,
+    derandomized), large books allowed."""
+    return settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
 
 PRODUCTS = load_products()
 MONTHS = ["2026-05", "2026-06", "2026-07", "2026-08"]

@@ -16,13 +16,14 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.products.load import DEFAULT_PRODUCTS_DIR, load_programme
 from pipeline.products.programme import Layer, Programme, TreatyYear
 from pipeline.stages.reinsurance import CLAIM_MONEY, reinsurance
 from tests import factories
+from tests.property.strategies import reproducible
 from tests.reinsurance_reference import reference
 
 PLAIN = load_programme(DEFAULT_PRODUCTS_DIR / "treaty_plain.toml")
@@ -30,15 +31,6 @@ BOUNDARY, END = pd.Timestamp("2026-04-01"), pd.Timestamp("2027-04-01")
 STARTS = ["2025-06-01", "2026-01-15", "2026-04-01", "2026-09-01", "2027-03-31", "2027-05-01"]
 MONTHS = ["2026-04", "2026-05", "2026-06"]
 M = 1_000_000
-
-
-def reproducible(examples: int) -> settings:
-    return settings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
 
 
 percentages = st.sampled_from([Decimal("1.00"), Decimal("0.50"), Decimal("1.25"), Decimal("0.333")])

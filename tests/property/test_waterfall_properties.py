@@ -8,24 +8,14 @@ no example database, so CI sees the same examples on every run.
 from __future__ import annotations
 
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.arrow_text import labels_as_text
 from pipeline.stages.coverage import combined_caps
 from pipeline.stages.waterfall import STEP_COLUMNS, adjudicated_lines
-from tests.property.strategies import MONTHS, PRODUCTS, Book, books
+from tests.property.strategies import MONTHS, PRODUCTS, Book, books, reproducible
 from tests.reference import reference_lines
-
-
-def reproducible(examples: int) -> settings:
-    return settings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-
 
 COLUMNS = ["line_id", "reason", *STEP_COLUMNS, "adjustments"]
 LABEL_COLUMNS = ["product", "plan", "part", "reason", "adjustments"]
