@@ -14,7 +14,9 @@ else has to know.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -110,6 +112,46 @@ def unpacked_column(packed: PackedColumn) -> np.ndarray | pd.api.extensions.Exte
     return values
 
 
+def unpacked_at(packed: PackedColumn, positions: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """The cells at ``positions`` of the column ``packed_column`` packed, cell for cell, the others
+    left packed."""
+    if not isinstance(packed.values, pa.Array):
+        return packed.values.take(positions)
+    if packed.blank is None:
+        return _as_objects(packed.values.take(positions))
+    blank = np.unpackbits(packed.blank, count=packed.length).astype(bool)
+    filled = ~blank[positions]
+    among_filled = np.cumsum(~blank) - 1  # a filled cell's position among the packed values
+    values = np.full(len(positions), BLANK, dtype=object)
+    values[filled] = _as_objects(packed.values.take(among_filled[positions[filled]]))
+    return values
+
+
+def concatenated(columns: Sequence[PackedColumn]) -> PackedColumn:
+    """Packed columns one under the other: still packed where they are all Arrow of one type (the
+    parts of a folder sheet, conformed to one schema); otherwise their cells unpacked, put
+    together as ``pd.concat`` puts columns together, and packed again."""
+    arrays = [column.values for column in columns if isinstance(column.values, pa.Array)]
+    length = sum(column.length for column in columns)
+    if len(arrays) == len(columns) and len({array.type for array in arrays}) == 1:
+        if all(column.blank is None for column in columns):
+            return PackedColumn(pa.concat_arrays(arrays), None, length)
+        blank = [
+            np.zeros(column.length, dtype=bool)
+            if column.blank is None
+            else np.unpackbits(column.blank, count=column.length).astype(bool)
+            for column in columns
+        ]
+        return PackedColumn(pa.concat_arrays(arrays), np.packbits(np.concatenate(blank)), length)
+    cells = [pd.Series(unpacked_column(column), dtype=_dtype(column), copy=False) for column in columns]
+    return packed_column(pd.concat(cells, ignore_index=True))
+
+
+def _dtype(column: PackedColumn) -> Any:
+    """The dtype of the column ``column`` was packed from."""
+    return object if isinstance(column.values, pa.Array) else column.values.dtype
+
+
 def packed_frame(frame: pd.DataFrame) -> PackedFrame:
     """A sheet's frame packed column by column (columns and index as they are)."""
     columns = tuple(packed_column(frame.iloc[:, position]) for position in range(frame.shape[1]))
@@ -118,15 +160,50 @@ def packed_frame(frame: pd.DataFrame) -> PackedFrame:
 
 def unpacked_frame(packed: PackedFrame) -> pd.DataFrame:
     """The frame ``packed_frame`` packed: the same columns, index, dtypes and cells."""
+    return _frame_of(packed, [unpacked_column(column) for column in packed.values], packed.index)
+
+
+def unpacked_rows(packed: PackedFrame, positions: np.ndarray) -> pd.DataFrame:
+    """The rows at ``positions`` of the frame ``packed_frame`` packed, as ``frame.iloc[positions]``
+    gives them, with only those rows unpacked."""
+    positions = np.asarray(positions, dtype=np.intp)
+    return _frame_of(packed, [unpacked_at(column, positions) for column in packed.values], packed.index[positions])
+
+
+def concatenated_frames(frames: Sequence[PackedFrame]) -> PackedFrame:
+    """Packed frames of the same columns one under the other, as ``pd.concat(frames,
+    ignore_index=True)`` of the frames they were packed from would give them, packed."""
+    columns = tuple(
+        concatenated([frame.values[position] for frame in frames]) for position in range(len(frames[0].columns))
+    )
+    return PackedFrame(frames[0].columns, pd.RangeIndex(sum(len(frame.index) for frame in frames)), columns)
+
+
+def unpacked_series(packed: PackedFrame, name: str) -> pd.Series:
+    """One column of the frame ``packed_frame`` packed, the others left packed."""
+    column = packed.values[list(packed.columns).index(name)]
+    return pd.Series(unpacked_column(column), index=packed.index, dtype=_dtype(column), name=name, copy=False)
+
+
+def without_columns(packed: PackedFrame, names: Sequence[str]) -> PackedFrame:
+    """The packed frame without the columns ``names``."""
+    kept = [position for position, name in enumerate(packed.columns) if name not in names]
+    return PackedFrame(packed.columns[kept], packed.index, tuple(packed.values[position] for position in kept))
+
+
+def _frame_of(
+    packed: PackedFrame, cells: list[np.ndarray | pd.api.extensions.ExtensionArray], index: pd.Index
+) -> pd.DataFrame:
+    """The unpacked ``cells`` of each column of ``packed`` as a frame with its columns and dtypes."""
     columns = {  # object columns stay object (pandas would make a column of text ``str``)
         position: pd.Series(
-            unpacked_column(column),
-            index=packed.index,
-            dtype=object if isinstance(column.values, pa.Array) else column.values.dtype,
+            values,
+            index=index,
+            dtype=_dtype(column),
             copy=False,
         )
-        for position, column in enumerate(packed.values)
+        for position, (column, values) in enumerate(zip(packed.values, cells, strict=True))
     }
-    frame = pd.DataFrame(columns, index=packed.index, copy=False)
+    frame = pd.DataFrame(columns, index=index, copy=False)
     frame.columns = packed.columns
     return frame

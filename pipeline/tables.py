@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from pipeline.cell_columns import PackedFrame, packed_frame, unpacked_frame
+from pipeline.cell_columns import PackedFrame, packed_frame, unpacked_frame, unpacked_rows, unpacked_series
 from schemas.claims import ClaimTotals
 from schemas.lines import LineAdjudicated
 from schemas.policies import PolicyAccounted
@@ -33,13 +35,17 @@ STAGE_COLUMNS = frozenset(
 
 @dataclass(frozen=True)
 class RawSheet:
-    """One sheet of one month as read: ``frame`` holds the canonical columns (in ``columns.toml``
-    order), then the unknown ``extra_columns``, then ``excel_row``; cells are raw python values."""
+    """One sheet of one month as read: ``cells`` holds the canonical columns (in ``columns.toml``
+    order), then the unknown ``extra_columns``, then ``excel_row``; cells are raw python values.
+    A sheet sent from another process (a forked reader, a Dask worker) keeps its cells packed as
+    Arrow columns (``pipeline.cell_columns``) until they are asked for: ``frame`` unpacks them all
+    (once), ``rows_at`` only the rows it is given, so that the run's process, which needs the cells
+    of the rows it rejects only, never holds a month's cells as Python objects."""
 
     month: str
     file: str  # relative to the input folder, e.g. "2026-04/claims.xlsx"
     sheet: str
-    frame: pd.DataFrame = field(repr=False)
+    cells: pd.DataFrame | PackedFrame = field(repr=False)
     extra_columns: tuple[str, ...] = ()
     # the worksheet's name as the cover-holder named it, where it differs (a layout's sheet)
     sheet_as_named: str = ""
@@ -51,19 +57,49 @@ class RawSheet:
     # a mapped column's cells as typed, before the layout's value map (rejected.xlsx shows them)
     typed: Mapping[str, pd.Series] = field(default_factory=dict, repr=False)
 
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """Every cell of the sheet, a frame (cells that came packed unpacked here, once)."""
+        return self.cells if isinstance(self.cells, pd.DataFrame) else unpacked_frame(self.cells)
+
+    @property
+    def index(self) -> pd.Index:
+        """The sheet's row labels (the labels of its failures)."""
+        return self.cells.index
+
+    @property
+    def columns(self) -> pd.Index:
+        return self.cells.columns
+
+    def rows_at(self, positions: np.ndarray) -> pd.DataFrame:
+        """The rows at ``positions``, as ``frame.iloc[positions]`` gives them; of cells still packed
+        only those rows are unpacked."""
+        if isinstance(self.cells, pd.DataFrame) or "frame" in self.__dict__:
+            return self.frame.iloc[positions]
+        return unpacked_rows(self.cells, positions)
+
+    def column(self, name: str) -> pd.Series:
+        """One column's cells, as ``frame[name]`` gives them; of cells still packed only that column
+        is unpacked."""
+        if isinstance(self.cells, pd.DataFrame) or "frame" in self.__dict__:
+            return self.frame[name]
+        return unpacked_series(self.cells, name)
+
     @property
     def rows_read(self) -> int:
-        return len(self.frame)
+        return len(self.cells.index)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled with its cells packed as Arrow columns (``pipeline.cell_columns``): a forked
-        reader or a Dask worker sends each sheet it read back several times faster."""
-        others = {item.name: getattr(self, item.name) for item in fields(self) if item.name != "frame"}
-        return (_raw_sheet_unpacked, (packed_frame(self.frame), others))
+        reader or a Dask worker sends each sheet it read back several times faster, and the process
+        that receives it keeps them packed (``frame``, ``rows_at``)."""
+        others = {item.name: getattr(self, item.name) for item in fields(self) if item.name != "cells"}
+        packed = self.cells if isinstance(self.cells, PackedFrame) else packed_frame(self.cells)
+        return (_raw_sheet_packed, (packed, others))
 
 
-def _raw_sheet_unpacked(frame: PackedFrame, others: dict[str, Any]) -> RawSheet:
-    return RawSheet(frame=unpacked_frame(frame), **others)
+def _raw_sheet_packed(cells: PackedFrame, others: dict[str, Any]) -> RawSheet:
+    return RawSheet(cells=cells, **others)
 
 
 @dataclass(frozen=True)

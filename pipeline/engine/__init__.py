@@ -181,10 +181,10 @@ def combined_checked(parts: Sequence[RowChecked]) -> RowChecked:
     numbers where another holds text). Every check of ``row_checked`` reads one row, so none runs
     again; the cross-row part of validation then sees the whole sheet."""
     raw = combined_parts([part.raw for part in parts])
-    offsets = np.cumsum([0, *(len(part.raw.frame) for part in parts[:-1])])
+    offsets = np.cumsum([0, *(part.raw.rows_read for part in parts[:-1])])
     frame = pd.concat([part.frame for part in parts], ignore_index=True)
     frame = frame.drop(columns=list(parts[0].raw.extra_columns)).assign(
-        **{column: carried(raw.frame[column]) for column in raw.extra_columns}
+        **{column: carried(raw.column(column)) for column in raw.extra_columns}
     )
 
     def renumbered(failures: list[pd.DataFrame]) -> pd.DataFrame:

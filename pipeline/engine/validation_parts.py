@@ -159,14 +159,14 @@ def sheet_rows(sheet: RowChecked, rows: np.ndarray) -> RowChecked:
     """The rows at ``rows`` (positions, in order) of a row-checked sheet, with their failures (on the
     Dask engine's workers, where the sheet is: only a part's rows go to its task)."""
     raw = sheet.raw
-    labels = raw.frame.index[rows]
+    labels = raw.index[rows]
 
     def failures(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[frame["index"].isin(labels)]
 
     return RowChecked(
         raw=dataclasses.replace(
-            raw, frame=raw.frame.iloc[rows], typed={column: cells.iloc[rows] for column, cells in raw.typed.items()}
+            raw, cells=raw.rows_at(rows), typed={column: cells.iloc[rows] for column, cells in raw.typed.items()}
         ),
         frame=sheet.frame.iloc[rows],
         parse_failures=failures(sheet.parse_failures),
@@ -213,9 +213,7 @@ def sheet_ids(sheets: Sequence[RowChecked]) -> list[RowChecked]:
     (``ID_COLUMNS``) and row labels (its ``raw`` without a column), without its cells or failures."""
     return [
         RowChecked(
-            raw=dataclasses.replace(
-                sheet.raw, frame=pd.DataFrame(index=sheet.raw.frame.index), extra_columns=(), typed={}
-            ),
+            raw=dataclasses.replace(sheet.raw, cells=pd.DataFrame(index=sheet.raw.index), extra_columns=(), typed={}),
             frame=sheet.frame[ID_COLUMNS[sheet.raw.sheet]],
             parse_failures=sheet.parse_failures.iloc[:0],
             row_failures=sheet.row_failures.iloc[:0],
@@ -237,7 +235,7 @@ def _in_sheet_order(frames: Sequence[pd.DataFrame], sheet: RowChecked | None) ->
     if not given or sheet is None:
         return frames[0]
     rows = pd.concat(given) if len(given) > 1 else given[0]
-    return rows.iloc[np.argsort(sheet.raw.frame.index.get_indexer(rows.index), kind="stable")]
+    return rows.iloc[np.argsort(sheet.raw.index.get_indexer(rows.index), kind="stable")]
 
 
 def month_from_parts(month: str, sheets: Sequence[RowChecked], outcomes: Sequence[MonthValidated]) -> MonthValidated:

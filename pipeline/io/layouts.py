@@ -388,7 +388,7 @@ def contract_sheet(raw: RawSheet, layout: SheetLayout, written: Mapping[str, str
     updates |= {column: pd.Series(value, index=frame.index, dtype=object) for column, value in layout.constants.items()}
     return replace(
         raw,
-        frame=frame.assign(**updates),
+        cells=frame.assign(**updates),
         extra_columns=tuple(name for name in raw.extra_columns if name not in dropped),
         headers=tuple({**dict(raw.headers), **written}.items()),
         date_formats=formats.date_formats,

@@ -47,6 +47,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from python_calamine import CalamineWorkbook
 
+from pipeline.cell_columns import PackedFrame, concatenated_frames, without_columns
 from pipeline.errors import FatalInputError
 from pipeline.io.find import BordereauFiles, InputFile, SourceFile, find_bordereaux, input_file
 from pipeline.io.inventory import part_paths
@@ -133,8 +134,12 @@ def _with_special_cells(rows: list[list[object]], special: dict[tuple[int, int],
     return rows
 
 
+UNNAMED_COLUMN = "(column "
+"""How the name of a column without a header starts: ``(column F)``."""
+
+
 def _unnamed(position: int) -> str:
-    return f"(column {column_letters(position)})"
+    return f"{UNNAMED_COLUMN}{column_letters(position)})"
 
 
 def _merged_header_hint(merged: Sequence[tuple[tuple[int, int], tuple[int, int]]]) -> str:
@@ -235,7 +240,7 @@ def read_sheet(
 
 def _unused_columns(frame: pd.DataFrame) -> list[str]:
     """The columns without a header whose every cell is empty (left out of a sheet)."""
-    return [name for name in frame.columns if name.startswith("(column ") and frame[name].map(is_empty_cell).all()]
+    return [name for name in frame.columns if name.startswith(UNNAMED_COLUMN) and frame[name].map(is_empty_cell).all()]
 
 
 def _raw_sheet(
@@ -252,7 +257,7 @@ def _raw_sheet(
         if name not in frame.columns:
             frame[name] = ""
     frame = frame[[*canonical, *extra]].assign(**{EXCEL_ROW: pd.Series(excel_rows, dtype="int64")})
-    return RawSheet(month=month, file=relative, sheet=sheet, frame=frame, extra_columns=extra)
+    return RawSheet(month=month, file=relative, sheet=sheet, cells=frame, extra_columns=extra)
 
 
 def worksheet_rows(
@@ -380,15 +385,29 @@ def _conformed(table: pa.Table, schema: pa.Schema) -> pa.Table:
 def combined_parts(parts: Sequence[RawSheet]) -> RawSheet:
     """The parts of one folder sheet (:func:`read_parquet_part`, in order) as the one sheet
     :func:`read_parquet_sheet` reads from the whole folder: rows one under the other (index
-    0..n-1), the unnamed columns left out where every part's cells are empty."""
-    frame = pd.concat([part.frame for part in parts], ignore_index=True)
-    unused = _unused_columns(frame)
+    0..n-1), the unnamed columns left out where every part's cells are empty. Parts sent from the
+    processes that read them stay packed (``pipeline.cell_columns``): put together packed."""
     first = parts[0]
+    cells = [part.cells for part in parts]
+    packed = [part for part in cells if isinstance(part, PackedFrame)]
+    together: pd.DataFrame | PackedFrame
+    if len(packed) == len(cells) and all(part.columns.equals(packed[0].columns) for part in packed):
+        together = concatenated_frames(packed)
+    else:
+        together = pd.concat([part.frame for part in parts], ignore_index=True)
+    whole = replace(first, cells=together)
+    unused = [
+        name
+        for name in whole.columns
+        if name.startswith(UNNAMED_COLUMN) and whole.column(name).map(is_empty_cell).all()
+    ]
     return RawSheet(
         month=first.month,
         file=first.file,
         sheet=first.sheet,
-        frame=frame.drop(columns=unused),
+        cells=together.drop(columns=unused)
+        if isinstance(together, pd.DataFrame)
+        else without_columns(together, unused),
         extra_columns=tuple(name for name in first.extra_columns if name not in unused),
     )
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from functools import cache
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -117,13 +118,21 @@ def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
     grouped = unique.groupby(["index", "column"], sort=False)["reason"]
     joined = grouped.ngroups < len(unique)  # a cell failing several rules: one row, reasons joined
     cells = grouped.agg("; ".join).reset_index() if joined else unique.reset_index(drop=True)
-    positions = raw.frame.index.get_indexer(pd.Index(cells["index"]))
+    positions = raw.index.get_indexer(pd.Index(cells["index"]))
+    failing = np.unique(positions)  # the sheet's failing rows, the only ones whose cells are unpacked
+    failing_rows = raw.rows_at(failing)
+    among_failing = np.searchsorted(failing, positions)
     written = dict(raw.headers)
     values = [""] * len(cells)
     for column, rows in cells.groupby("column", sort=False).indices.items():
-        if column in raw.frame.columns:
-            typed = raw.typed.get(str(column), raw.frame[column])  # as typed, before a layout's value map
-            for row, cell in zip(rows, typed.to_numpy()[positions[rows]], strict=True):
+        if column in raw.columns:
+            typed = raw.typed.get(str(column))  # as typed, before a layout's value map
+            shown = (
+                typed.to_numpy()[positions[rows]]
+                if typed is not None
+                else failing_rows[column].to_numpy()[among_failing[rows]]
+            )
+            for row, cell in zip(rows, shown, strict=True):
                 values[row] = shown_value(shown_cell(cell))
     rejected = pd.DataFrame(
         {
@@ -131,14 +140,14 @@ def rejected_rows(raw: RawSheet, failures: pd.DataFrame) -> pd.DataFrame:
             "file": raw.file,
             "sheet": raw.sheet,
             "sheet_as_named": raw.sheet_as_named,
-            "row": raw.frame[EXCEL_ROW].to_numpy(dtype="int64")[positions],
+            "row": failing_rows[EXCEL_ROW].to_numpy(dtype="int64")[among_failing],
             "column": cells["column"].astype(str).to_numpy(),
             "column_as_written": cells["column"].astype(str).map(lambda c: written.get(c, "")).to_numpy(),
             "value": pd.Series(values, dtype="str").to_numpy(),
             "reason": cells["reason"].to_numpy(),
         }
     )
-    column_order = {name: order for order, name in enumerate(raw.frame.columns)}
+    column_order = {name: order for order, name in enumerate(raw.columns)}
     return (
         rejected.assign(_order=rejected["column"].map(column_order).fillna(len(column_order)))
         .sort_values(["row", "_order"], kind="stable")

@@ -345,7 +345,7 @@ def validated_lines(
 
 
 def _ids_of(raw: RawSheet, failures: pd.DataFrame, id_column: str) -> set[str]:
-    ids = PARSERS["id"](raw.frame.loc[_failed_rows(failures), id_column]).values
+    ids = PARSERS["id"](raw.rows_at(raw.index.get_indexer(_failed_rows(failures)))[id_column]).values
     return set(ids.dropna())
 
 

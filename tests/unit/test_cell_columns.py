@@ -13,8 +13,19 @@ import pandas as pd
 import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
+from pandas.testing import assert_frame_equal
 
-from pipeline.cell_columns import packed_column
+from pipeline.cell_columns import (
+    concatenated,
+    concatenated_frames,
+    packed_column,
+    packed_frame,
+    unpacked_column,
+    unpacked_frame,
+    unpacked_series,
+    without_columns,
+)
+from pipeline.stages.rejections import rejected_rows
 from pipeline.tables import EXCEL_ROW, RawSheet
 
 ANY_CELL = st.one_of(
@@ -60,22 +71,121 @@ def _same_cell(before: object, after: object) -> bool:
     return before == after
 
 
-@given(columns=st.lists(sheet_columns(), min_size=1, max_size=5), start=st.integers(0, 5))
-def test_a_sheet_comes_back_cell_for_cell(columns: list[list[object]], start: int) -> None:
+def _sheet_frame(columns: list[list[object]], start: int) -> pd.DataFrame:
     rows = min(len(column) for column in columns)
     index = pd.RangeIndex(start, start + rows)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {f"c{number}": pd.Series(column[:rows], index=index, dtype=object) for number, column in enumerate(columns)}
     ).assign(**{EXCEL_ROW: pd.Series(np.arange(rows, dtype=np.int64) + 2, index=index)})
-    sheet = RawSheet(month="2026-04", file="2026-04/claims.xlsx", sheet="lines", frame=frame, headers=(("c0", "項目"),))
+
+
+def _raw_sheet(frame: pd.DataFrame) -> RawSheet:
+    return RawSheet(month="2026-04", file="2026-04/claims.xlsx", sheet="lines", cells=frame, headers=(("c0", "項目"),))
+
+
+def _same_frame(before: pd.DataFrame, after: pd.DataFrame) -> None:
+    assert list(after.columns) == list(before.columns)
+    assert after.index.equals(before.index)
+    assert after.dtypes.equals(before.dtypes)
+    for column in before.columns:
+        cells = zip(before[column].to_numpy(), after[column].to_numpy(), strict=True)
+        assert all(_same_cell(b, a) for b, a in cells), column
+
+
+@given(columns=st.lists(sheet_columns(), min_size=1, max_size=5), start=st.integers(0, 5))
+def test_a_sheet_comes_back_cell_for_cell(columns: list[list[object]], start: int) -> None:
+    frame = _sheet_frame(columns, start)
+    sheet = _raw_sheet(frame)
     back = pickle.loads(pickle.dumps(sheet))
     assert back.headers == sheet.headers and back.file == sheet.file
-    assert list(back.frame.columns) == list(frame.columns)
-    assert back.frame.index.equals(frame.index)
-    assert back.frame.dtypes.equals(frame.dtypes)
-    for column in frame.columns:
-        before, after = frame[column].to_numpy(), back.frame[column].to_numpy()
-        assert all(_same_cell(b, a) for b, a in zip(before, after, strict=True)), column
+    assert back.rows_read == len(frame) and back.index.equals(frame.index)
+    _same_frame(frame, back.frame)
+    _same_frame(frame, pickle.loads(pickle.dumps(back)).frame)  # sent on again, unpacked or not
+
+
+@given(columns=st.lists(sheet_columns(), min_size=1, max_size=5), start=st.integers(0, 5), data=st.data())
+def test_the_rows_asked_for_come_back_alone(columns: list[list[object]], start: int, data: st.DataObject) -> None:
+    """A sheet received from another process gives the rows asked for (any, in any order, again)
+    cell for cell, as ``frame.iloc`` would, without unpacking the whole sheet."""
+    frame = _sheet_frame(columns, start)
+    back = pickle.loads(pickle.dumps(_raw_sheet(frame)))
+    asked = data.draw(st.lists(st.integers(0, len(frame) - 1), max_size=8) if len(frame) else st.just([]))
+    positions = np.array(asked, dtype=np.intp)
+    _same_frame(frame.iloc[positions], back.rows_at(positions))
+    assert "frame" not in vars(back)  # the sheet's cells still packed
+    _same_frame(frame.iloc[positions], _raw_sheet(frame).rows_at(positions))  # a sheet read here alike
+
+
+@st.composite
+def folder_parts(draw: st.DrawFn) -> list[pd.DataFrame]:
+    """The parts of one folder sheet: the same columns, each column's cells of one kind in every
+    part or not (a column packs in one part and not in another), excel_row numbered on."""
+    width = draw(st.integers(1, 4))
+    kinds = [draw(st.sampled_from(ONE_TYPE)) for _ in range(width)]
+    parts, first_row = [], 2
+    for _ in range(draw(st.integers(1, 4))):
+        rows = draw(st.integers(0, 6))
+        cells = {}
+        for number, kind in enumerate(kinds):
+            cell = draw(st.sampled_from([kind, st.one_of(kind, st.just("")), st.just(""), ANY_CELL]))
+            cells[f"c{number}"] = pd.Series(draw(st.lists(cell, min_size=rows, max_size=rows)), dtype=object)
+        rows_here = np.arange(first_row, first_row + rows, dtype=np.int64)
+        parts.append(pd.DataFrame(cells).assign(**{EXCEL_ROW: rows_here}))
+        first_row += rows
+    return parts
+
+
+@given(parts=folder_parts())
+def test_parts_sent_packed_are_put_together_as_the_frames_would_be(parts: list[pd.DataFrame]) -> None:
+    """The parts of a folder sheet, each sent packed by the worker that read it, are put together
+    packed: the same cells, dtypes and index as ``pd.concat`` of the parts as read, each column
+    alone too."""
+    whole = pd.concat(parts, ignore_index=True)
+    together = concatenated_frames([packed_frame(part) for part in parts])
+    _same_frame(whole, unpacked_frame(together))
+    for column in whole.columns:
+        _same_frame(whole[[column]], unpacked_series(together, column).to_frame())
+    _same_frame(whole.drop(columns=["c0"]), unpacked_frame(without_columns(together, ["c0"])))
+
+
+def test_parts_of_one_kind_stay_packed() -> None:
+    """Parts whose column holds numbers in each stay one Arrow array with their empty cells' bits
+    (the saving), whatever part has no empty cell."""
+    parts = [pd.Series([1.5, "", 3.0], dtype=object), pd.Series([4.0, 5.0], dtype=object)]
+    together = concatenated([packed_column(part) for part in parts])
+    assert isinstance(together.values, pa.Array) and together.values.to_pylist() == [1.5, 3.0, 4.0, 5.0]
+    assert unpacked_column(together).tolist() == [1.5, "", 3.0, 4.0, 5.0]
+
+
+def test_rejected_rows_unpack_only_the_failing_rows() -> None:
+    """The run's process builds a month's rejected rows from sheets its readers sent: the same rows
+    as from the sheet as read, with the cells of the failing rows only unpacked."""
+    frame = pd.DataFrame(
+        {
+            "line_id": ["L1", "L2", "L3", "L4"],
+            "amount": [1_000.0, "", "abc", 2_500.0],
+            "spent_date": [dt.date(2026, 4, 1), dt.date(2026, 4, 2), "", dt.date(2026, 4, 4)],
+            EXCEL_ROW: np.array([2, 3, 4, 5], dtype=np.int64),
+        },
+        index=pd.RangeIndex(4),
+    ).astype({"line_id": object, "amount": object, "spent_date": object})
+    failures = pd.DataFrame(
+        {
+            "index": [2, 1, 2, 3],
+            "column": ["amount", "amount", "spent_date", "line_id"],
+            "reason": ["not a number", "required", "required", "L4 twice in the file"],
+        }
+    )
+    here = rejected_rows(_raw_sheet(frame), failures)
+    sent = pickle.loads(pickle.dumps(_raw_sheet(frame)))
+    assert_frame_equal(rejected_rows(sent, failures), here)
+    assert "frame" not in vars(sent)
+    assert here[["row", "column", "value"]].values.tolist() == [
+        [3, "amount", ""],
+        [4, "amount", "abc"],
+        [4, "spent_date", ""],
+        [5, "line_id", "L4"],
+    ]
 
 
 def test_the_usual_columns_travel_as_arrow() -> None:

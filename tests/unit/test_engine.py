@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.cell_columns import PackedFrame
 from pipeline.engine import READ_PROCESSES_VARIABLE, PandasEngine, ValuedHistory, open_engine, read_processes
 from pipeline.engine.partitioned import (
     LINE_COLUMNS_HERE,
@@ -808,13 +809,17 @@ def test_a_folder_sheet_is_row_checked_part_by_part_as_it_is_whole(tmp_path, mon
         monkeypatch.setenv(READ_PROCESSES_VARIABLE, processes)
         by_parts = dict(PandasEngine().checked_months(found, found.months, read_file, PRODUCTS))
         lines, expected = by_parts["2026-04"][2], whole["2026-04"][2]
+        got_outcome = combined(validate_months(found.months, by_parts.items(), {}, PRODUCTS))
+        # parts sent by the forked readers are put together packed, and validation unpacks only
+        # the rows it rejects (pipeline.cell_columns)
+        assert isinstance(lines.raw.cells, PackedFrame) == (processes == "2")
+        assert processes == "1" or "frame" not in vars(lines.raw)
         pd.testing.assert_frame_equal(lines.raw.frame, expected.raw.frame)
         assert lines.raw.extra_columns == expected.raw.extra_columns == ("memo", "(column H)")
         pd.testing.assert_frame_equal(lines.frame, expected.frame)
         for failures in ("parse_failures", "row_failures"):
             got, want = (getattr(sheet, failures).sort_values(["index", "column"]) for sheet in (lines, expected))
             pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), obj=failures)
-        got_outcome = combined(validate_months(found.months, by_parts.items(), {}, PRODUCTS))
         want_outcome = combined(validate_months(found.months, whole.items(), {}, PRODUCTS))
         pd.testing.assert_frame_equal(got_outcome.history.lines, want_outcome.history.lines)
         pd.testing.assert_frame_equal(got_outcome.rejected, want_outcome.rejected)

@@ -66,7 +66,7 @@ def raw_sheet(month: str, sheet: str, rows: list[dict[str, Any]]) -> RawSheet:
     frame = pd.DataFrame([[row.get(column, "") for column in columns] for row in rows], columns=columns, dtype=object)
     frame[EXCEL_ROW] = pd.Series(range(2, len(rows) + 2), dtype="int64")
     file = f"{month}/{'policies' if sheet == 'policies' else 'claims'}.xlsx"
-    return RawSheet(month=month, file=file, sheet=sheet, frame=frame)
+    return RawSheet(month=month, file=file, sheet=sheet, cells=frame)
 
 
 @st.composite
