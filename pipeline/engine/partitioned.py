@@ -69,7 +69,16 @@ from pipeline.reports.annotated import LINE_COMPUTED, LINE_CONTEXT, annotated_co
 from pipeline.reports.labels import Labels, input_columns
 from pipeline.stages.claims import LineSums, Movements, claim_payables, line_sums_together, month_movements
 from pipeline.stages.validate import PROVENANCE_LABELS, Known, known_after, sheets_by_name, validate_month
-from pipeline.stages.versions import EXCEL_ROW, MONTH, FileOrder, History, InForce, Versions, versions_of
+from pipeline.stages.versions import (
+    EXCEL_ROW,
+    LINES_ELSEWHERE,
+    MONTH,
+    FileOrder,
+    History,
+    InForce,
+    Versions,
+    versions_of,
+)
 from pipeline.stages.waterfall import LINE_COLUMNS_READ, adjudicated_lines, column_names_read, line_payables
 from pipeline.tables import MonthValidated, RowChecked
 
@@ -89,7 +98,7 @@ in that run (low 32 bits), in the run's process, by which the workers find its w
 LINE_COLUMNS_HERE = ("line_id", "claim_id", MONTH, EXCEL_ROW, *PROVENANCE_LABELS)
 """What the run keeps of the history's lines once the Dask engine keeps them on the workers: each
 line's id, claim, month and row (its versions' file order, ``versions_of``; the parts,
-``history_parts``; the months of the book; the ids of the run's views, ``view_line_columns``) and
+``history_parts``; the months of the book) and
 where it came from (the run makes those categoricals of the whole history, ``_stacked``: each
 part's lines take them from here)."""
 VALIDATE_IN_PARTS_VARIABLE = "PIPELINE_VALIDATE_IN_PARTS"
@@ -359,10 +368,10 @@ class DaskEngine:
             return sheet.on_workers
         return self.client.scatter(sheet, hash=False)
 
-    view_line_columns = ("line_id",)
-    """The run's view as at M needs of its lines only their rows (and index): the workers make them
+    view_line_columns = LINES_ELSEWHERE
+    """The run's view as at M needs of its lines only their number and index: the workers make them
     whole."""
-    previous_view_line_columns = view_line_columns
+    previous_view_line_columns = LINES_ELSEWHERE
     """The run's view as at M−1 needs no column of its lines: the workers make and value their own."""
 
     def kept_month(self, month: MonthValidated) -> MonthValidated:

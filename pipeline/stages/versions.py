@@ -117,6 +117,11 @@ def latest_versions(history: pd.DataFrame, id_column: str, month: str) -> pd.Dat
     return history.take(order.positions[order.latest(month)])
 
 
+LINES_ELSEWHERE: tuple[str, ...] = ()
+"""``Versions.as_at``'s ``line_columns`` for a view that keeps none of its lines' columns, their
+number and index only (the Dask engine's run: its workers make the lines whole)."""
+
+
 def _only(frame: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
     """``frame`` with only those of ``names`` it has, in its own column order (the columns share
     its data: nothing is copied)."""
@@ -141,14 +146,18 @@ class Versions:
         ``line_columns`` keeps only those of the lines' columns (the history's order; those it lacks
         are left out) beside ``first_month``: a view that only the claims engine reads (as at M−1,
         and the triangle's earlier months) is copied with the columns the engine reads, not the
-        thirty-odd of every line."""
+        thirty-odd of every line; ``LINES_ELSEWHERE`` none of them, ``first_month`` neither (a view
+        whose lines the claims engine makes where it keeps them: their number and index only)."""
         history = self.history
         policies = history.policies.take(self.policies.positions[self.policies.latest(month)])
         claims = history.claims.take(self.claims.positions[self.claims.latest(month)])
         kept = self.lines.latest(month)
-        first_month = history.lines[MONTH].array.take(self.lines.positions[self.lines.first_version[kept]])
-        every_line = history.lines if line_columns is None else _only(history.lines, line_columns)
-        lines = every_line.take(self.lines.positions[kept]).assign(first_month=first_month)
+        if line_columns is not None and not line_columns:
+            lines = pd.DataFrame(index=pd.RangeIndex(len(kept)))
+        else:
+            first_month = history.lines[MONTH].array.take(self.lines.positions[self.lines.first_version[kept]])
+            every_line = history.lines if line_columns is None else _only(history.lines, line_columns)
+            lines = every_line.take(self.lines.positions[kept]).assign(first_month=first_month)
         return InForce(
             month=month,
             policies=policies.reset_index(drop=True),

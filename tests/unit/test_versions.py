@@ -61,7 +61,7 @@ def test_a_view_with_the_columns_the_engine_reads_has_the_same_rows_and_payables
     keeps only the lines' columns asked for, in the history's order, beside ``first_month``: the
     same rows and values as the whole view, and the same ``line_payables``; so do the views of
     versions ``keeping`` only the columns the engine reads (the run's, after its claims stage)."""
-    from pipeline.stages.versions import versions_of
+    from pipeline.stages.versions import LINES_ELSEWHERE, versions_of
     from pipeline.stages.waterfall import LINE_COLUMNS_READ, column_names_read, line_payables
 
     history = History(
@@ -86,6 +86,13 @@ def test_a_view_with_the_columns_the_engine_reads_has_the_same_rows_and_payables
             line_payables(whole.lines, whole.claims, whole.policies, book),
         )
     assert list(versions.each_as_at(["2026-05"], LINE_COLUMNS_READ)["2026-05"].lines.columns) == kept
+    # the Dask engine's run's views: the lines' number and index alone (its workers make them whole)
+    for month in ("2026-04", "2026-05"):
+        whole, rows_only = versions.as_at(month), versions.as_at(month, LINES_ELSEWHERE)
+        assert rows_only.lines.columns.empty and rows_only.lines.index.equals(whole.lines.index)
+        assert len(whole.lines) == (1 if month == "2026-04" else 2)  # L00001 restated in 2026-05
+        pd.testing.assert_frame_equal(rows_only.policies, whole.policies)
+        pd.testing.assert_frame_equal(rows_only.claims, whole.claims)
     # the run's versions once the views as at M and M−1 are made: only the columns the engine reads
     lines_read, claims_read, policies_read = column_names_read(load_products())
     narrowed = versions.keeping(policies=policies_read, claims=claims_read, lines=lines_read)
