@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from distributed import Client, Future
+from pandas.api.extensions import ExtensionArray
 
 from pipeline.engine import (
     PART,
@@ -139,15 +140,18 @@ def adjudicated_part(
     return result if PART in result.columns else result.assign(**{PART: lines[PART]})
 
 
-def _placed(frame: pd.DataFrame, order: FileOrder) -> dict[str, np.ndarray]:
+Placed = dict[str, np.ndarray | ExtensionArray]
+
+
+def _placed(frame: pd.DataFrame, order: FileOrder) -> Placed:
     """What a part of a table of the history needs beside its columns to be put in file order on
     its own: each row's place in the whole table's file order (``POSITION``) and, when narrowed
-    away, its month (``MONTH``)."""
-    placed = {POSITION: order.places()}
-    return placed if MONTH in frame.columns else placed | {MONTH: order.row_months().to_numpy()}
+    away, its month (``MONTH``, as text in one Arrow array: not a Python string per row)."""
+    placed: Placed = {POSITION: order.places()}
+    return placed if MONTH in frame.columns else placed | {MONTH: order.row_months().array}
 
 
-def _rows_placed(frame: pd.DataFrame, placed: dict[str, np.ndarray], rows: np.ndarray) -> pd.DataFrame:
+def _rows_placed(frame: pd.DataFrame, placed: Placed, rows: np.ndarray) -> pd.DataFrame:
     """The ``rows`` (positions) of a table of the history with what ``_placed`` gives them."""
     return frame.iloc[rows].assign(**{column: values[rows] for column, values in placed.items()})
 
