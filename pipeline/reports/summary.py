@@ -120,8 +120,8 @@ def _policy_dims(
         {
             "policy_id": policies["policy_id"],
             "product": policies["product"],
-            "plan": policies_plan(policies, book),
-            "industry": policies["industry"].astype("object").where(policies["industry"].notna(), MISSING),
+            "plan": coverage_plan(policies, book),
+            "industry": policies["industry"].astype("str").where(policies["industry"].notna(), MISSING),
             "revenue_band": bands["revenue_band"],
             "band_order": bands["band_order"],
             **({"coverholder": policies["coverholder"]} if "coverholder" in policies.columns else {}),
@@ -286,7 +286,7 @@ def dimension_rows(
     )
     for column in table.columns.drop(["policy_id", "band_order"]):
         if column in claim_rows.columns:
-            claim_rows[column] = claim_rows[column].astype("object").where(claim_rows[column].notna(), MISSING)
+            claim_rows[column] = claim_rows[column].astype("str").where(claim_rows[column].notna(), MISSING)
     return DimensionRows(frame.merge(table, on="policy_id", how="left"), claim_rows)
 
 
