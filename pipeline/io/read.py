@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import tomllib
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -238,9 +238,10 @@ def read_sheet(
     return replace(_raw_sheet(frame, excel_rows, month, relative, sheet), headers=written)
 
 
-def _unused_columns(frame: pd.DataFrame) -> list[str]:
-    """The columns without a header whose every cell is empty (left out of a sheet)."""
-    return [name for name in frame.columns if name.startswith(UNNAMED_COLUMN) and frame[name].map(is_empty_cell).all()]
+def _unused_columns(names: Iterable[str], column: Callable[[str], pd.Series]) -> list[str]:
+    """Of the columns ``names`` (``column`` gives each one's cells), those without a header whose
+    every cell is empty (left out of a sheet)."""
+    return [name for name in names if name.startswith(UNNAMED_COLUMN) and column(name).map(is_empty_cell).all()]
 
 
 def _raw_sheet(
@@ -250,7 +251,7 @@ def _raw_sheet(
     (``whole``; a part of a sheet keeps them: whether they are empty is known of the whole sheet,
     :func:`combined_parts`), canonical columns first (a missing one all empty), then the unknown
     ones, then ``excel_row``."""
-    frame = frame.drop(columns=_unused_columns(frame) if whole else [])
+    frame = frame.drop(columns=_unused_columns(frame.columns, frame.__getitem__) if whole else [])
     canonical = [spec.name for spec in column_specs()[sheet]]
     extra = tuple(name for name in frame.columns if name not in canonical)
     for name in canonical:
@@ -396,11 +397,7 @@ def combined_parts(parts: Sequence[RawSheet]) -> RawSheet:
     else:
         together = pd.concat([part.frame for part in parts], ignore_index=True)
     whole = replace(first, cells=together)
-    unused = [
-        name
-        for name in whole.columns
-        if name.startswith(UNNAMED_COLUMN) and whole.column(name).map(is_empty_cell).all()
-    ]
+    unused = _unused_columns(whole.columns, whole.column)
     return RawSheet(
         month=first.month,
         file=first.file,
