@@ -63,6 +63,11 @@ class RawSheet:
         return self.cells if isinstance(self.cells, pd.DataFrame) else unpacked_frame(self.cells)
 
     @property
+    def _unpacked(self) -> bool:
+        """Whether every cell is a frame already (read in this process, or ``frame`` asked for)."""
+        return isinstance(self.cells, pd.DataFrame) or "frame" in self.__dict__
+
+    @property
     def index(self) -> pd.Index:
         """The sheet's row labels (the labels of its failures)."""
         return self.cells.index
@@ -74,15 +79,17 @@ class RawSheet:
     def rows_at(self, positions: np.ndarray) -> pd.DataFrame:
         """The rows at ``positions``, as ``frame.iloc[positions]`` gives them; of cells still packed
         only those rows are unpacked."""
-        if isinstance(self.cells, pd.DataFrame) or "frame" in self.__dict__:
+        if self._unpacked:
             return self.frame.iloc[positions]
+        assert isinstance(self.cells, PackedFrame)
         return unpacked_rows(self.cells, positions)
 
     def column(self, name: str) -> pd.Series:
         """One column's cells, as ``frame[name]`` gives them; of cells still packed only that column
         is unpacked."""
-        if isinstance(self.cells, pd.DataFrame) or "frame" in self.__dict__:
+        if self._unpacked:
             return self.frame[name]
+        assert isinstance(self.cells, PackedFrame)
         return unpacked_series(self.cells, name)
 
     @property
