@@ -5,9 +5,11 @@ workbooks only when the parse cache has no entry for it; each month validated ag
 months made known as soon as it is read, while the engine reads the later months, then stored in
 the parse cache, marked with its cover-holder and its lines sent where the engine keeps them: the
 Dask engine's workers; a cached month as cached) -> validate (the months put together: the
-history, the rejected rows, the reconciliation) -> versions (as at M and as at M−1) -> triangle (the
-versions and claims as at every earlier month: the payable history of the development triangle;
-then the validated history is let go) -> premium -> claims (as at M and M−1: the month's
+history, the rejected rows, the reconciliation) -> versions (the history in file order, handed to
+the engine, which keeps what it reads of it: the Dask engine sends it to its workers; then the views
+as at M and as at M−1 and the validated history let go) -> triangle (the versions and claims as at
+every earlier month: the payable history of the development triangle; then what the pandas engine
+kept of the history is let go) -> premium -> claims (as at M and M−1: the month's
 movements) -> annotate (the annotated workbooks built and started: they are written while the run
 goes on; the Dask engine's workers write the annotated lines beyond a sheet's rows) ->
 reinsurance -> reports -> write (the summary and rejected workbooks, then every file done, the
@@ -120,7 +122,11 @@ class RunResult:
 
 
 class Stages:
-    """Times each stage, logs one line per stage and drives a progress bar on a terminal."""
+    """Times each stage, logs one line per stage and drives a progress bar on a terminal. At the end
+    of every stage glibc's freed pages are handed back (``freed_memory_returned``): what the stage let
+    go (the months as validated, the history, the views, the engine's columns, the tables of the
+    reinsurance and the reports) is not kept resident beside the next stage's tables, nor shared
+    with the writers forked later (README § Beyond one machine, What is not distributed yet)."""
 
     def __init__(self, total: int) -> None:
         self.timings: dict[str, float] = {}
@@ -134,6 +140,7 @@ class Stages:
         self.bar.set_description(name)
         start = time.perf_counter()
         yield rows
+        freed_memory_returned()
         seconds = time.perf_counter() - start
         self.timings[name] = round(seconds, 3)
         self.bar.update(1)
@@ -232,9 +239,6 @@ def run_month(
             del validated_by_holder, every_month
             for read in reads:
                 read.outcomes_let_go()
-            # the months' rows freed (with the Dask engine each month's whole lines, once sent to the
-            # workers) handed back before the versions are made
-            freed_memory_returned()
             rows.update(
                 rows_in=int(table["rows_read"].iloc[-1]),
                 rows_out=int(table["rows_processed"].iloc[-1]),
@@ -245,36 +249,39 @@ def run_month(
         with stages.stage("versions") as rows:
             valuations = bordereau_months(validated.history, month)
             versions = versions_of(validated.history)  # the history in file order, once for every month
+            previous_valued = previous_month(month) in valuations  # M−1 a month of the book (not before its first)
+            latest = [month, *([previous_month(month)] if previous_valued else [])]
+            # each claim's first month, for reinsurance: the last read of the history's whole rows here
+            # (from here the engine reads the history, and keeps of it only the columns it reads)
+            first_months = claim_first_months(validated.history.claims, month)
+            rejected, counts = validated.rejected, validated.counts
+            del validated
+            # the history handed to the engine first, with the claims as at every month before M−1 for
+            # the triangle (the pandas engine values them here one at a time when the triangle asks;
+            # the Dask engine sends the history to its workers now, where they are valued while the
+            # run goes on), and what it needs of it for the lines as at M and M−1 (the Dask engine:
+            # its parts on the workers; the pandas engine nothing: it has the views). Then the views
+            # as at M and M−1: with the Dask engine they are not held while the history is split
+            earlier = [v for v in valuations if v not in latest]
+            valued = claims_engine.valued_history(versions, earlier, book)
             # the lines' columns the engine needs of the run's own view (the pandas engine: every
             # column, it adjudicates the view; the Dask engine: their ids, its workers make them whole)
             current = versions.as_at(month, line_columns=claims_engine.view_line_columns)
             # as at M−1 only the claims engine reads the lines: the view keeps the columns it reads
             # (the pandas engine: those of the stage; the Dask engine: none, its workers make their own)
             previous = versions.as_at(previous_month(month), line_columns=claims_engine.previous_view_line_columns)
-            previous_valued = previous.month in valuations  # M−1 a month of the book (not before its first)
-            latest = [month, *([previous.month] if previous_valued else [])]
-            # each claim's first month, for reinsurance: the last read of the history's whole rows here
-            # (from here the engine reads the history, and keeps of it only the columns it reads)
-            first_months = claim_first_months(validated.history.claims, month)
-            rejected, counts = validated.rejected, validated.counts
-            del validated
+            del versions
             rows.update(rows_out=len(current.policies) + len(current.claims) + len(current.lines))
 
         with stages.stage("triangle") as rows:
             # the claims as at every month before M−1, each month's view made when the engine gets to
-            # it (the pandas engine here, one at a time; the Dask engine on the workers, from the
-            # history sent there once) and its lines summed per claim as they come. Done before the
-            # month's own claims, so that the history is let go (and glibc's freed pages returned)
-            # before the lines as at M are adjudicated: neither they nor the annotated workbooks'
-            # writers, forked later, are held beside it
-            earlier = [v for v in valuations if v not in latest]
-            # the engine keeps what it needs of the history for the lines as at M and M−1 too (the
-            # Dask engine: its parts on the workers; the pandas engine nothing: it has the views)
-            valued = claims_engine.valued_history(versions, earlier, book)
-            del versions
+            # it (the pandas engine here, one at a time, of the history narrowed to the columns it
+            # reads; the Dask engine on the workers) and its lines summed per claim as they come. Done
+            # before the month's own claims, so that the history is let go (and glibc's freed pages
+            # returned at the stage's end) before the lines as at M are adjudicated: neither they nor
+            # the annotated workbooks' writers, forked later, are held beside it
             earlier_payables = dict(valued.earlier)
             rows.update(rows_out=sum(map(len, earlier_payables.values())), months=len(earlier_payables))
-            freed_memory_returned()
 
         with stages.stage("premium") as rows:
             priced = priced_policies(current.policies, book, month_end(month))
@@ -302,9 +309,9 @@ def run_month(
             policies_previous, claims_previous = previous.policies, previous.claims
             claims_with_first_months = with_first_months(claims, first_months)
             rows.update(rows_in=len(current.lines), rows_out=sums.lines, months=len(latest))
+            # the engine's and the views' tables let go (and glibc's freed pages handed back at the
+            # stage's end) before the writers are forked
             del moved, before, previous, current, payables, earlier_payables, valued
-            # glibc's freed pages (the engine's, the views') returned before the writers are forked
-            freed_memory_returned()
 
         info = run_info(input_dir, month, found_months, book, lang, table)
         labels = labels_for(book, lang)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.arrow_text import positions
 from pipeline.calendar import month_end, previous_month
 from pipeline.money import ratio_parts
 from pipeline.products.load import ProductBook
@@ -248,9 +249,18 @@ def reconciliation_by_sheet(reconciliation: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("scope", key=lambda s: s.map(order).fillna(9), kind="stable").reset_index(drop=True)
 
 
-def _claims_with_policy(claims: pd.DataFrame, dims: pd.DataFrame) -> pd.DataFrame:
-    keep = [c for c in dims.columns if c not in claims.columns or c == "policy_id"]
-    return claims.merge(dims[keep], on="policy_id", how="left")
+def _with_policy_dims(rows: pd.DataFrame, dims: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with the columns of ``dims`` (one row per ``policy_id``) that it lacks, each row given
+    its policy's (empty where its policy is not among them): what a left merge on ``policy_id``
+    gives, looked up by position instead of joined, so that a book's policies and claims are not
+    copied to be given a few columns."""
+    where = positions(rows["policy_id"], dims["policy_id"])
+    taken = {
+        column: dims[column].array.take(where, allow_fill=True) for column in dims.columns if column not in rows.columns
+    }
+    # each column's dtype as taken (as the merge keeps it: text held as objects is not inferred anew)
+    added = {column: pd.Series(array, index=rows.index, dtype=array.dtype) for column, array in taken.items()}
+    return rows.assign(**added).reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -281,13 +291,11 @@ def dimension_rows(
     )
     # of the claims, only what the breakdowns group and sum (not a copy of every column of every claim)
     read = ["claim_id", "policy_id", *BREAKDOWN_CLAIM_MEASURES]
-    claim_rows = _claims_with_policy(
-        claims[[*read, *(c for c in table.columns if c in claims and c not in read)]], table
-    )
+    claim_rows = _with_policy_dims(claims[[*read, *(c for c in table.columns if c in claims and c not in read)]], table)
     for column in table.columns.drop(["policy_id", "band_order"]):
         if column in claim_rows.columns:
             claim_rows[column] = claim_rows[column].astype("str").where(claim_rows[column].notna(), MISSING)
-    return DimensionRows(frame.merge(table, on="policy_id", how="left"), claim_rows)
+    return DimensionRows(_with_policy_dims(frame, table), claim_rows)
 
 
 def by_policy_dims(rows: DimensionRows, dims: list[str]) -> pd.DataFrame:
@@ -346,13 +354,22 @@ def largest_claims(
 ) -> pd.DataFrame:
     """The ``count`` claims with the largest payable total (ties by claim id), with their policy,
     dates, payable by part and reinsurance recoveries. Claims with nothing payable are left out."""
-    top = (
-        claims[claims["payable_total"] > 0]
+    # ranked on the two columns that rank them, then only the claims kept taken whole (a book's claims
+    # are not copied and sorted with every column to keep a handful), and only their policies' and
+    # recoveries' rows looked at
+    paying = np.flatnonzero((claims["payable_total"] > 0).to_numpy())
+    ranked = (
+        claims[["payable_total", "claim_id"]]
+        .take(paying)
+        .assign(position=paying)
         .sort_values(["payable_total", "claim_id"], ascending=[False, True], kind="stable")
         .head(count)
     )
-    policy = policies.drop_duplicates("policy_id", keep="last")[["policy_id", "product", "insured_name"]]
-    recoveries = reinsurance_claims[["claim_id", "qs_recovery", "xol_recovery", "net"]]
+    top = claims.take(ranked["position"].to_numpy())
+    policy = policies[positions(policies["policy_id"], top["policy_id"]) >= 0]  # not isin: see looked_up
+    policy = policy.drop_duplicates("policy_id", keep="last")[["policy_id", "product", "insured_name"]]
+    recoveries = reinsurance_claims[positions(reinsurance_claims["claim_id"], top["claim_id"]) >= 0]
+    recoveries = recoveries[["claim_id", "qs_recovery", "xol_recovery", "net"]]
     columns = ["claim_id", "policy_id", "event_type", "known_date", "notice_date", *CLAIM_MEASURES]
     out = (
         top[[c for c in columns if c in top.columns]]

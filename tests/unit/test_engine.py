@@ -12,6 +12,7 @@ import tempfile
 import time
 import weakref
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -949,6 +950,38 @@ def test_a_run_lets_the_validated_history_go_before_the_annotated_workbooks_star
     result = run_month(tmp_path / "in", "2026-05", tmp_path / "out")
     assert len(held) == (9 if cached else 3) and result.cached_months == (["2026-04", "2026-05"] if cached else [])
     assert len(result.rejected) > 0
+
+
+@pytest.mark.parametrize("engine", ["pandas", "dask"])
+def test_a_run_makes_its_views_once_the_history_is_handed_to_the_engine(engine: str, tmp_path, monkeypatch, request):
+    """The Dask engine splits the history and sends it to its workers when it is handed the history
+    (``valued_history``): the run's views as at M and M−1 (at 5M lines more than 1 GB of policies and
+    claims) are made after that, not held beside it (it failed while the run made them first). The
+    pandas engine is handed the history as lazily and its triangle still runs after the views."""
+    _book_with_rejections(tmp_path / "in")
+    events: list[str] = []
+    engine_class = DaskEngine if engine == "dask" else PandasEngine
+    valued_history, as_at = engine_class.valued_history, Versions.as_at
+
+    def handed(self, versions, earlier, book):
+        events.append("history handed")
+        valued = valued_history(self, versions, earlier, book)
+
+        def taken():
+            events.append("triangle")
+            yield from valued.earlier
+
+        return replace(valued, earlier=taken())
+
+    def view(self, month, line_columns=None):
+        events.append(f"view as at {month}")
+        return as_at(self, month, line_columns)
+
+    monkeypatch.setattr(engine_class, "valued_history", handed)
+    monkeypatch.setattr(Versions, "as_at", view)
+    runs = DaskEngine(request.getfixturevalue("dask_client")) if engine == "dask" else engine
+    run_month(tmp_path / "in", "2026-05", tmp_path / "out", use_cache=False, engine=runs)
+    assert events[:4] == ["history handed", "view as at 2026-05", "view as at 2026-04", "triangle"]
 
 
 def test_the_dask_engine_keeps_at_most_ahead_read_tasks_submitted_and_not_taken() -> None:

@@ -157,3 +157,20 @@ def test_the_engine_gives_the_same_lines_with_freed_memory_kept(book: Book) -> N
         for stage, expected in plain.items():
             pd.testing.assert_frame_equal(stage(*frames, PRODUCTS), expected)
     assert mapped_while_held() == 1
+
+
+def test_every_stage_of_a_run_hands_glibcs_freed_pages_back_at_its_end(monkeypatch) -> None:
+    """What a stage let go (the history, the views, the engine's columns) is handed back to the
+    kernel once the stage is done, before the next stage's tables are made (a claims stage at 5M
+    lines started 0.9 GB higher without it): once per stage, after the stage's own work."""
+    import pipeline.run as run
+
+    events: list[str] = []
+    monkeypatch.setattr(run, "freed_memory_returned", lambda: events.append("handed back"))
+    stages = run.Stages(2)
+    with stages.stage("versions"):
+        events.append("versions")
+    with stages.stage("triangle"):
+        events.append("triangle")
+    stages.close()
+    assert events == ["versions", "handed back", "triangle", "handed back"]

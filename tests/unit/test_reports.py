@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.io.workbook import Sheet
 from pipeline.products.load import DEFAULT_PRODUCTS_DIR, load_products, load_programme
@@ -311,6 +313,53 @@ def test_largest_claims_ordered_with_recoveries() -> None:
     assert top["rank"].tolist() == [1, 2, 3]
     assert top.loc[0, "xol_recovery"] == 70_000_000
     assert "insured_name" in top.columns
+
+
+@settings(max_examples=60, derandomize=True, database=None)
+@given(
+    payables=st.lists(st.integers(-2, 3), min_size=0, max_size=25),
+    policy_of=st.lists(st.integers(0, 6), min_size=25, max_size=25),
+    policy_rows=st.lists(st.integers(0, 5), min_size=1, max_size=12),
+    count=st.integers(1, 6),
+)
+def test_largest_claims_as_the_plain_sort_and_merges(
+    payables: list[int], policy_of: list[int], policy_rows: list[int], count: int
+) -> None:
+    """``largest_claims`` ranks on the two columns that rank and looks up only the kept claims'
+    policies and recoveries: the same table as sorting every paying claim and merging every policy
+    (the last row of a policy listed twice) and every recovery, with ties on the payable by claim id,
+    claims of a policy not listed and nothing payable left out."""
+    claims = pd.DataFrame(
+        {
+            "claim_id": pd.Series([f"C{(7 * n) % 31:02d}" for n in range(len(payables))], dtype="str"),
+            "policy_id": pd.Series([f"P{policy_of[n]}" for n in range(len(payables))], dtype="str"),
+            "event_type": "leak",
+            "payable_total": pd.Series(payables, dtype="int64") * 1_000,
+        }
+    )
+    policies = pd.DataFrame(
+        {
+            "policy_id": pd.Series([f"P{p}" for p in policy_rows], dtype="str"),
+            "product": "cyber_security",
+            "insured_name": [f"insured {n}" for n in range(len(policy_rows))],
+        }
+    )
+    recovered = claims[["claim_id"]].iloc[::2].assign(qs_recovery=1, xol_recovery=2, net=3)
+    top = (
+        claims[claims["payable_total"] > 0]
+        .sort_values(["payable_total", "claim_id"], ascending=[False, True], kind="stable")
+        .head(count)
+    )
+    expected = top.merge(
+        policies.drop_duplicates("policy_id", keep="last")[["policy_id", "product", "insured_name"]],
+        on="policy_id",
+        how="left",
+    ).merge(recovered, on="claim_id", how="left")
+    expected.insert(0, "rank", range(1, len(expected) + 1))
+    order = ["rank", "claim_id", "policy_id", "product", "insured_name", "event_type", "payable_total"]
+    expected = expected[[*order, "qs_recovery", "xol_recovery", "net"]].astype({"rank": "int64"})
+    got = summary.largest_claims(claims, recovered, policies, count=count)
+    pd.testing.assert_frame_equal(got, expected.reset_index(drop=True))
 
 
 def test_limits_low_under_twenty_percent_exactly() -> None:
