@@ -21,16 +21,15 @@ from hypothesis import strategies as st
 from pipeline.products.load import load_products
 from tests import factories
 
+LARGE_BOOKS_ALLOWED = (HealthCheck.too_slow, HealthCheck.data_too_large)
+"""The health checks the property tests of whole books suppress: slow examples and large data."""
 
-def reproducible(examples: int) -> settings:
+
+def reproducible(examples: int, suppressed: tuple[HealthCheck, ...] = LARGE_BOOKS_ALLOWED) -> settings:
     """The property tests' settings: ``examples`` examples, the same ones every run (no database,
-    derandomized), large books allowed."""
-    return settings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    derandomized), with the ``suppressed`` health checks (by default large books allowed; a test
+    that draws small data suppresses fewer, so hypothesis still warns when its data grow)."""
+    return settings(max_examples=examples, derandomize=True, database=None, suppress_health_check=list(suppressed))
 
 
 PRODUCTS = load_products()

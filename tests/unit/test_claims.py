@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from pipeline.engine import policy_part
@@ -22,7 +22,7 @@ from pipeline.stages.waterfall import adjudicated_lines
 from schemas.claims import ClaimTotals
 from schemas.lines import LineAdjudicated
 from tests import factories
-from tests.property.strategies import Book, books
+from tests.property.strategies import Book, books, reproducible
 
 PRODUCTS = load_products()
 POLICIES = factories.policies({"liability_limit": 20_000_000, "expense_limit": 10_000_000}, {"product": "leak_lite"})
@@ -98,7 +98,7 @@ def test_remaining_limits_of_a_policy_without_claims() -> None:
     assert remaining["remaining_expense_limit"].tolist()[0] == 10_000_000
 
 
-@settings(max_examples=40, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+@reproducible(40, suppressed=(HealthCheck.too_slow,))
 @given(book=books(max_portfolios=8), parts=st.integers(1, 5))
 def test_the_sums_of_parts_of_whole_policies_are_the_whole_lines_sums(book: Book, parts: int) -> None:
     """``line_sums_together`` of the ``line_sums`` of parts that each hold whole policies (the Dask

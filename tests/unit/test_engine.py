@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from pipeline.cell_columns import PackedFrame
@@ -64,7 +64,7 @@ from tests.commands import ROOT
 from tests.golden.make_cases import CASES, GOLDEN
 from tests.golden.test_golden import NAMES, _previous, _rows_as_at, case_month, compare
 from tests.helpers import lines_of, run_keeping_history
-from tests.property.strategies import PRODUCTS, Book, books
+from tests.property.strategies import PRODUCTS, Book, books, reproducible
 from tests.unit.test_validate import CLAIM, LINE, LITE, WIDE
 from tests.workbooks import write_bordereau
 
@@ -94,7 +94,7 @@ def test_a_policys_part_is_the_same_in_every_frame_and_in_range() -> None:
     assert policy_part(ids.iloc[:0], 7).empty
 
 
-@settings(max_examples=8, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+@reproducible(8, suppressed=(HealthCheck.too_slow,))
 @given(book=books(max_portfolios=10))
 def test_what_the_triangle_reads_of_a_month_is_what_the_lines_say(book: Book) -> None:
     """``line_payables`` (what the run reads of the lines as at M−1 and the triangle of every earlier
@@ -137,7 +137,7 @@ def restated_history(book: Book) -> History:
     )
 
 
-@settings(max_examples=8, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+@reproducible(8, suppressed=(HealthCheck.too_slow,))
 @given(
     book=books(max_portfolios=10),
     parts=st.integers(2, 7),
@@ -349,7 +349,7 @@ def test_dask_engine_hands_the_heap_back_once_a_large_history_is_scattered(dask_
     assert trims == ["trimmed"]
 
 
-@settings(max_examples=10, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+@reproducible(10, suppressed=(HealthCheck.too_slow,))
 @given(book=books(max_portfolios=10))
 def test_the_stages_read_only_the_columns_they_declare(book: Book) -> None:
     """What the Dask engine relies on to send only ``columns_read`` to the workers and put the

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 
 from pipeline import memory
 from pipeline.memory import POOL_VARIABLE
 from pipeline.stages.waterfall import adjudicated_lines, line_payables
-from tests.property.strategies import PRODUCTS, Book, books
+from tests.property.strategies import PRODUCTS, Book, books, reproducible
 
 SHOW_POOL = "import pipeline, pyarrow; print(pyarrow.default_memory_pool().backend_name)"
 
@@ -145,7 +145,7 @@ def test_glibc_and_numpy_are_restored_when_the_step_fails(advising_huge_pages: N
 
 
 @needs_glibc
-@settings(max_examples=10, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+@reproducible(10, suppressed=(HealthCheck.too_slow,))
 @given(book=books(max_portfolios=10))
 def test_the_engine_gives_the_same_lines_with_freed_memory_kept(book: Book) -> None:
     """Both stages act on a book of any size (here every book counts as large): the same frames,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.io.workbook import Sheet
@@ -24,6 +24,7 @@ from pipeline.stages.claims import line_sums
 from pipeline.stages.reinsurance import reinsurance
 from tests import factories
 from tests.helpers import payable_history_from_lines
+from tests.property.strategies import reproducible
 
 MONTH = "2026-06"
 BOOK = load_products()
@@ -315,7 +316,7 @@ def test_largest_claims_ordered_with_recoveries() -> None:
     assert "insured_name" in top.columns
 
 
-@settings(max_examples=60, derandomize=True, database=None)
+@reproducible(60, suppressed=())
 @given(
     payables=st.lists(st.integers(-2, 3), min_size=0, max_size=25),
     policy_of=st.lists(st.integers(0, 6), min_size=25, max_size=25),
