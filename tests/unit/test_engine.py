@@ -957,7 +957,8 @@ def test_a_run_makes_its_views_once_the_history_is_handed_to_the_engine(engine: 
     """The Dask engine splits the history and sends it to its workers when it is handed the history
     (``valued_history``): the run's views as at M and M−1 (at 5M lines more than 1 GB of policies and
     claims) are made after that, not held beside it (it failed while the run made them first). The
-    pandas engine is handed the history as lazily and its triangle still runs after the views."""
+    pandas engine is handed it first too and does nothing with it yet: its triangle runs after the
+    views, as before."""
     _book_with_rejections(tmp_path / "in")
     events: list[str] = []
     engine_class = DaskEngine if engine == "dask" else PandasEngine
