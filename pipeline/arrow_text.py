@@ -73,6 +73,14 @@ def positions(
     return arrow_codes(pc.index_in(text, value_set=table, skip_nulls=True))
 
 
+def among(values: pd.Series | pd.Index, *sets: pd.Series) -> np.ndarray:
+    """Whether each of ``values`` is one of the values of ``sets`` (an empty value never is): ``isin``
+    looked up with pyarrow's ``index_in`` (``positions``; pandas' ``isin`` hashes Python objects, see
+    ``looked_up``). One set is looked in as it is, several put together first."""
+    universe = sets[0] if len(sets) == 1 else pd.concat([pd.Series(values[:0]), *sets], ignore_index=True)
+    return positions(values, universe) >= 0
+
+
 def _positions_by_the_values(values: pa.Array | pa.ChunkedArray, universe: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """``positions`` with the hash table built on the values' distinct ids (few) instead of the
     universe (many): each row of the universe is looked up among them, and each distinct value gets

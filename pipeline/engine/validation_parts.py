@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.arrow_text import positions
+from pipeline.arrow_text import among, positions
 from pipeline.engine import rows_by_part
 from pipeline.engine.components import component_parts, joined, linked, numbered, policy_text, taken
 from pipeline.products.load import ProductBook
@@ -80,11 +80,6 @@ def _frame(sheets: dict[str, RowChecked], name: str) -> pd.DataFrame:
     return sheet.frame[ID_COLUMNS[name]]
 
 
-def _among(values: pd.Series, *sets: pd.Series) -> np.ndarray:
-    """Whether each of ``values`` is one of the values of ``sets`` (empty ones never are)."""
-    return positions(values, pd.concat([values.iloc[:0], *sets], ignore_index=True)) >= 0
-
-
 def known_looked_at(sheets: Sequence[RowChecked], known: Known) -> Known:
     """The rows of ``known`` that the cross-row rules can look at when they validate ``sheets`` (a
     month's): the claims on file that the month restates, that its lines name, that share a series
@@ -96,15 +91,15 @@ def known_looked_at(sheets: Sequence[RowChecked], known: Known) -> Known:
     by_name = sheets_by_name(sheets)
     policies, claims, lines = (_frame(by_name, name) for name in SHEET_ORDER)
     on_file = known.claims
-    restated_lines = _among(known.lines[LINE_ID], lines[LINE_ID])
+    restated_lines = among(known.lines[LINE_ID], lines[LINE_ID])
     claim_rows = (
-        _among(on_file[CLAIM_ID], claims[CLAIM_ID], lines[CLAIM_ID], known.lines[CLAIM_ID][restated_lines])
-        | _among(on_file["series_id"], claims["series_id"])
-        | _among(on_file[POLICY_ID], policies[POLICY_ID])
+        among(on_file[CLAIM_ID], claims[CLAIM_ID], lines[CLAIM_ID], known.lines[CLAIM_ID][restated_lines])
+        | among(on_file["series_id"], claims["series_id"])
+        | among(on_file[POLICY_ID], policies[POLICY_ID])
     )
     looked_at = on_file[claim_rows]
-    line_rows = _among(known.lines[CLAIM_ID], looked_at[CLAIM_ID]) | restated_lines
-    policy_rows = _among(known.policies[POLICY_ID], policies[POLICY_ID], claims[POLICY_ID], looked_at[POLICY_ID])
+    line_rows = among(known.lines[CLAIM_ID], looked_at[CLAIM_ID]) | restated_lines
+    policy_rows = among(known.policies[POLICY_ID], policies[POLICY_ID], claims[POLICY_ID], looked_at[POLICY_ID])
     return dataclasses.replace(
         known,
         policies=known.policies[policy_rows].reset_index(drop=True),

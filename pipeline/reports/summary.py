@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.arrow_text import positions
+from pipeline.arrow_text import among, positions
 from pipeline.calendar import month_end, previous_month
 from pipeline.money import ratio_parts
 from pipeline.products.load import ProductBook
@@ -366,9 +366,9 @@ def largest_claims(
         .head(count)
     )
     top = claims.take(ranked["position"].to_numpy())
-    policy = policies[positions(policies["policy_id"], top["policy_id"]) >= 0]  # not isin: see looked_up
+    policy = policies[among(policies["policy_id"], top["policy_id"])]
     policy = policy.drop_duplicates("policy_id", keep="last")[["policy_id", "product", "insured_name"]]
-    recoveries = reinsurance_claims[positions(reinsurance_claims["claim_id"], top["claim_id"]) >= 0]
+    recoveries = reinsurance_claims[among(reinsurance_claims["claim_id"], top["claim_id"])]
     recoveries = recoveries[["claim_id", "qs_recovery", "xol_recovery", "net"]]
     columns = ["claim_id", "policy_id", "event_type", "known_date", "notice_date", *CLAIM_MEASURES]
     out = (

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.arrow_text import looked_up, positions
+from pipeline.arrow_text import among, looked_up, positions
 from pipeline.products.load import ProductBook
 from pipeline.stages import coverage
 from pipeline.stages.codes import mapped_once_each
@@ -112,7 +112,7 @@ def claim_totals_of(
     if totals_before is not None:
         earlier = totals_before
         if claims_before is not None:
-            earlier = earlier[positions(earlier.index, claims_before["claim_id"]) >= 0]  # not isin: see looked_up
+            earlier = earlier[among(earlier.index, claims_before["claim_id"])]
         before = _on(ids, earlier, ["payable_total"])["payable_total"]
     return claims_now.assign(**totals, payable_this_month=(totals["payable_total"] - before).astype("int64"))
 
