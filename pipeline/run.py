@@ -249,8 +249,9 @@ def run_month(
         with stages.stage("versions") as rows:
             valuations = bordereau_months(validated.history, month)
             versions = versions_of(validated.history)  # the history in file order, once for every month
-            previous_valued = previous_month(month) in valuations  # M−1 a month of the book (not before its first)
-            latest = [month, *([previous_month(month)] if previous_valued else [])]
+            month_before = previous_month(month)  # M−1
+            previous_valued = month_before in valuations  # M−1 a month of the book (not before its first)
+            latest = [month, *([month_before] if previous_valued else [])]
             # each claim's first month, for reinsurance: the last read of the history's whole rows here
             # (from here the engine reads the history, and keeps of it only the columns it reads)
             first_months = claim_first_months(validated.history.claims, month)
@@ -269,7 +270,7 @@ def run_month(
             current = versions.as_at(month, line_columns=claims_engine.view_line_columns)
             # as at M−1 only the claims engine reads the lines: the view keeps the columns it reads
             # (the pandas engine: those of the stage; the Dask engine: none, its workers make their own)
-            previous = versions.as_at(previous_month(month), line_columns=claims_engine.previous_view_line_columns)
+            previous = versions.as_at(month_before, line_columns=claims_engine.previous_view_line_columns)
             del versions
             rows.update(rows_out=len(current.policies) + len(current.claims) + len(current.lines))
 
@@ -285,7 +286,7 @@ def run_month(
 
         with stages.stage("premium") as rows:
             priced = priced_policies(current.policies, book, month_end(month))
-            priced_before = priced_policies(previous.policies, book, month_end(previous_month(month)))
+            priced_before = priced_policies(previous.policies, book, month_end(month_before))
             accounted = accounted_policies(priced, priced_before)
             rows.update(rows_in=len(current.policies), rows_out=len(accounted))
 
