@@ -497,12 +497,13 @@ def test_a_run_adjudicates_every_column_only_as_at_its_month(tmp_path: Path) -> 
     ``line_payables`` as at M−1 (the movements and the totals before) and, for every earlier month,
     the per-claim totals of the triangle (summed where the engine adjudicates), asked first so that
     the history is let go before the month's own lines are adjudicated."""
+    generate_book(tmp_path / "in", policies=60, months=4)  # 2026-04 to 2026-07: two months before M−1
     engine = RecordingEngine()
     with mock.patch("pipeline.engine.lines_adjudicated", engine.lines_adjudicated):
-        run_month(SAMPLE, "2027-03", tmp_path / "out", use_cache=False, engine=engine)
+        run_month(tmp_path / "in", "2026-07", tmp_path / "out", use_cache=False, engine=engine)
     ((kind, earlier, _), *latest) = engine.calls
-    assert kind == "per claim" and earlier and list(earlier) == sorted(earlier) and earlier[-1] < "2027-02"
-    assert sorted(latest) == [("lines", ("2027-02",), "line_payables"), ("lines", ("2027-03",), "adjudicated_lines")]
+    assert kind == "per claim" and list(earlier) == ["2026-04", "2026-05"]
+    assert sorted(latest) == [("lines", ("2026-06",), "line_payables"), ("lines", ("2026-07",), "adjudicated_lines")]
 
 
 def test_dask_engine_row_checks_on_the_workers_what_the_pandas_engine_row_checks_here(dask_client, tmp_path) -> None:
@@ -1127,10 +1128,11 @@ def test_a_run_whose_dask_workers_are_lost_stops_with_one_line(tmp_path: Path) -
             os.kill(pid, signal.SIGKILL)
         return valued
 
+    generate_book(tmp_path / "in", policies=60, months=3)
     with mock.patch.object(DaskEngine, "valued_history", killed_once_sent), pytest.raises(FatalInputError) as raised:
-        run_month(SAMPLE, "2027-03", tmp_path / "out", use_cache=False, engine="dask")
+        run_month(tmp_path / "in", "2026-06", tmp_path / "out", use_cache=False, engine="dask")
     assert str(raised.value).startswith("LocalCluster: a dask worker was lost") and "\n" not in str(raised.value)
-    assert not list((tmp_path / "out").glob("2027-03*")) and not list((tmp_path / "out").glob(".tmp-*"))
+    assert not list((tmp_path / "out").glob("2026-06*")) and not list((tmp_path / "out").glob(".tmp-*"))
 
 
 def test_a_worker_lost_while_it_holds_the_history_stops_the_run_with_one_line() -> None:
