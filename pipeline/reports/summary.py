@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.arrow_text import among, positions
+from pipeline.arrow_text import among, column_taken, positions
 from pipeline.calendar import month_end, previous_month
 from pipeline.money import ratio_parts
 from pipeline.products.load import ProductBook
@@ -254,12 +254,10 @@ def _with_policy_dims(rows: pd.DataFrame, dims: pd.DataFrame) -> pd.DataFrame:
     its policy's (empty where its policy is not among them): what a left merge on ``policy_id``
     gives, looked up by position instead of joined, so that a book's policies and claims are not
     copied to be given a few columns."""
-    where = positions(rows["policy_id"], dims["policy_id"])
-    taken = {
-        column: dims[column].array.take(where, allow_fill=True) for column in dims.columns if column not in rows.columns
+    where = positions(rows["policy_id"], dims["policy_id"])  # once for every column added
+    added = {
+        column: column_taken(dims[column], where, rows.index) for column in dims.columns if column not in rows.columns
     }
-    # each column's dtype as taken (as the merge keeps it: text held as objects is not inferred anew)
-    added = {column: pd.Series(array, index=rows.index, dtype=array.dtype) for column, array in taken.items()}
     return rows.assign(**added).reset_index(drop=True)
 
 
