@@ -13,6 +13,7 @@ from schemas.common import (
     JURISDICTIONS,
     Provenance,
     Rule,
+    Text,
     allowed_where,
     catalogue,
     date_on_or_before,
@@ -48,19 +49,19 @@ class ClaimValid(Provenance):
     (lower case, trimmed, in the order given), empty when none. ``cat_event_id`` (集積事故番号)
     joins claims of one cyber event across policies (REINSURANCE.md), empty when none."""
 
-    claim_id: Series[str] = pa.Field(str_length={"min_value": 1})
-    policy_id: Series[str]
-    event_type: Series[str] = pa.Field(
+    claim_id: Series[Text] = pa.Field(str_length={"min_value": 1})
+    policy_id: Series[Text]
+    event_type: Series[Text] = pa.Field(
         isin=["leak", "it_user", "it_business", "cyber_injury", "cyber_threat", "cyber_other"]
     )
-    series_id: Series[str] = pa.Field(nullable=True)
+    series_id: Series[Text] = pa.Field(nullable=True)
     known_date: Series[pd.Timestamp]
     notice_date: Series[pd.Timestamp]
     claim_made_date: Series[pd.Timestamp] = pa.Field(nullable=True)
-    claim_jurisdiction: Series[str] = pa.Field(nullable=True, isin=["domestic", "overseas"])
-    evidence: Series[str]
-    exclusion_code: Series[str] = pa.Field(nullable=True)
-    cat_event_id: Series[str] = pa.Field(nullable=True)
+    claim_jurisdiction: Series[Text] = pa.Field(nullable=True, isin=["domestic", "overseas"])
+    evidence: Series[Text]
+    exclusion_code: Series[Text] = pa.Field(nullable=True)
+    cat_event_id: Series[Text] = pa.Field(nullable=True)
 
 
 class ClaimTotals(ClaimValid):
@@ -75,17 +76,17 @@ class ClaimTotals(ClaimValid):
 class ClaimParsed(Provenance):
     """A claim row after parsing, before the rules of :func:`claim_rules` and :func:`exclusion_rules`."""
 
-    claim_id: Series[str]
-    policy_id: Series[str]
-    event_type: Series[str]
-    series_id: Series[str] = pa.Field(nullable=True)
+    claim_id: Series[Text]
+    policy_id: Series[Text]
+    event_type: Series[Text]
+    series_id: Series[Text] = pa.Field(nullable=True)
     known_date: Series[pd.Timestamp]
     notice_date: Series[pd.Timestamp]
     claim_made_date: Series[pd.Timestamp] = pa.Field(nullable=True)
-    claim_jurisdiction: Series[str] = pa.Field(nullable=True)
-    evidence: Series[str]
-    exclusion_code: Series[str] = pa.Field(nullable=True)
-    cat_event_id: Series[str] = pa.Field(nullable=True)
+    claim_jurisdiction: Series[Text] = pa.Field(nullable=True)
+    evidence: Series[Text]
+    exclusion_code: Series[Text] = pa.Field(nullable=True)
+    cat_event_id: Series[Text] = pa.Field(nullable=True)
 
 
 def claim_rules(claims: pd.DataFrame, *, month_end: pd.Timestamp, book: ProductBook) -> list[Rule]:

@@ -17,6 +17,7 @@ from schemas.common import (
     VICTIM_TYPES,
     Provenance,
     Rule,
+    Text,
     allowed_where,
     date_on_or_before,
     required_where,
@@ -48,16 +49,16 @@ class LineValid(Provenance):
     """A line row that passed validation, with ``first_month``: the first month in which the line
     appeared validly (its place in the queue, CALCULATION.md § Time)."""
 
-    line_id: Series[str] = pa.Field(str_length={"min_value": 1})
-    claim_id: Series[str]
-    item: Series[str]
+    line_id: Series[Text] = pa.Field(str_length={"min_value": 1})
+    claim_id: Series[Text]
+    item: Series[Text]
     amount: Series[int] = pa.Field(ge=0)
     spent_date: Series[pd.Timestamp]
-    spent_in: Series[str] = pa.Field(isin=["domestic", "overseas"])
+    spent_in: Series[Text] = pa.Field(isin=["domestic", "overseas"])
     insurer_consent: Series[bool]
     victims: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1)
-    victim_type: Series[str] = pa.Field(nullable=True, isin=["individual", "corporate"])
-    first_month: Series[str] = pa.Field(str_matches=MONTH_PATTERN)
+    victim_type: Series[Text] = pa.Field(nullable=True, isin=["individual", "corporate"])
+    first_month: Series[Text] = pa.Field(str_matches=MONTH_PATTERN)
 
 
 class LineAdjudicated(LineValid):
@@ -82,15 +83,15 @@ class LineParsed(Provenance):
     """A line row after parsing and defaults (``spent_in`` domestic, ``insurer_consent`` false;
     victims emptied on lines other than condolence), before :func:`line_rules` and :func:`item_rules`."""
 
-    line_id: Series[str]
-    claim_id: Series[str]
-    item: Series[str]
+    line_id: Series[Text]
+    claim_id: Series[Text]
+    item: Series[Text]
     amount: Series[pd.Int64Dtype] = pa.Field(ge=0)
     spent_date: Series[pd.Timestamp]
-    spent_in: Series[str]
+    spent_in: Series[Text]
     insurer_consent: Series[bool]
     victims: Series[pd.Int64Dtype] = pa.Field(nullable=True)
-    victim_type: Series[str] = pa.Field(nullable=True)
+    victim_type: Series[Text] = pa.Field(nullable=True)
 
 
 def line_rules(lines: pd.DataFrame, *, month_end: pd.Timestamp) -> list[Rule]:

@@ -15,6 +15,7 @@ from pandera.typing import Series
 from schemas.common import (
     Provenance,
     Rule,
+    Text,
     allowed_where,
     catalogue,
     date_in_period,
@@ -69,21 +70,21 @@ class PolicyValid(Provenance):
     (limits, deductibles, ``payment_method``, ``premium_basis``) from the product data; ``plan`` stays
     empty for ``leak_lite``. Riders default to False."""
 
-    policy_id: Series[str] = pa.Field(str_length={"min_value": 1})
-    product: Series[str] = pa.Field(isin=["leak_lite", "cyber_security"])
-    insured_name: Series[str]
-    industry: Series[str] = pa.Field(nullable=True)
+    policy_id: Series[Text] = pa.Field(str_length={"min_value": 1})
+    product: Series[Text] = pa.Field(isin=["leak_lite", "cyber_security"])
+    insured_name: Series[Text]
+    industry: Series[Text] = pa.Field(nullable=True)
     revenue: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
-    premium_basis: Series[str] = pa.Field(isin=["fixed", "adjustable"])
+    premium_basis: Series[Text] = pa.Field(isin=["fixed", "adjustable"])
     actual_revenue: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
-    plan: Series[str] = pa.Field(nullable=True, isin=["basic", "wide"])
+    plan: Series[Text] = pa.Field(nullable=True, isin=["basic", "wide"])
     leak_only: Series[bool]
     it_business: Series[bool]
     liability_limit: Series[int] = pa.Field(ge=0)
     liability_deductible: Series[int] = pa.Field(ge=0)
     expense_limit: Series[int] = pa.Field(ge=0)
     expense_deductible: Series[int] = pa.Field(ge=0)
-    payment_method: Series[str] = pa.Field(isin=["lump_sum", "installment", "large_installment"])
+    payment_method: Series[Text] = pa.Field(isin=["lump_sum", "installment", "large_installment"])
     period_start: Series[pd.Timestamp]
     period_end: Series[pd.Timestamp]
     join_date: Series[pd.Timestamp] = pa.Field(nullable=True)
@@ -94,8 +95,8 @@ class PolicyPriced(PolicyValid):
     """Annual premium and status as at a month (CALCULATION.md § Premium). Premium figures are empty
     for referrals; ``warnings`` is a ``;``-joined list of codes, empty when none."""
 
-    status: Series[str] = pa.Field(isin=["ok", "refer"])
-    warnings: Series[str]
+    status: Series[Text] = pa.Field(isin=["ok", "refer"])
+    warnings: Series[Text]
     annual_premium: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
     cover_months: Series[int] = pa.Field(ge=0, le=12)
     written_premium: Series[pd.Int64Dtype] = pa.Field(nullable=True)
@@ -117,21 +118,21 @@ class PolicyParsed(Provenance):
     """A policy row after parsing (pipeline.parse), before the product rules of
     :func:`policy_rules`: every value typed, empty where the cell was empty."""
 
-    policy_id: Series[str]
-    product: Series[str]
-    insured_name: Series[str]
-    industry: Series[str] = pa.Field(nullable=True)
+    policy_id: Series[Text]
+    product: Series[Text]
+    insured_name: Series[Text]
+    industry: Series[Text] = pa.Field(nullable=True)
     revenue: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
-    premium_basis: Series[str] = pa.Field(nullable=True)
+    premium_basis: Series[Text] = pa.Field(nullable=True)
     actual_revenue: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
-    plan: Series[str] = pa.Field(nullable=True)
+    plan: Series[Text] = pa.Field(nullable=True)
     leak_only: Series[bool]
     it_business: Series[bool]
     liability_limit: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
     liability_deductible: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
     expense_limit: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
     expense_deductible: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=0)
-    payment_method: Series[str] = pa.Field(nullable=True)
+    payment_method: Series[Text] = pa.Field(nullable=True)
     period_start: Series[pd.Timestamp]
     period_end: Series[pd.Timestamp]
     join_date: Series[pd.Timestamp] = pa.Field(nullable=True)

@@ -7,7 +7,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
+import pandera.pandas as pa
 import pytest
+from pandera.engines import pandas_engine
+from pandera.typing import Series
 
 from pipeline.io.read import read_bordereaux
 from pipeline.products import load_products
@@ -15,6 +18,7 @@ from pipeline.stages.rejections import REJECTED_COLUMNS
 from pipeline.stages.validate import reconciliation, row_checked
 from pipeline.stages.versions import as_at
 from schemas.claims import ClaimValid
+from schemas.common import Text
 from schemas.lines import LineValid
 from schemas.policies import PolicyValid
 from tests.helpers import validate_bordereaux
@@ -562,3 +566,40 @@ def test_what_a_validated_month_makes_known_is_what_a_cached_month_makes_known(t
         assert (after.rejected_policies, after.rejected_claims) == (cached.rejected_policies, cached.rejected_claims)
         known = after
     assert "P2" in known.rejected_policies and "C2" in known.rejected_claims
+
+
+def test_a_text_column_is_checked_once_not_row_by_row_and_like_pandera_str_otherwise() -> None:
+    """``schemas.common.Text``: a column of pandas' ``str`` dtype passes its dtype check with one
+    True (pandera's ``str`` answers with a True per row, then builds an empty failure table); a
+    column of another dtype fails, and is coerced, exactly as with ``Series[str]``."""
+    text = pd.Series(["a", "b", "c"])
+    given = pandas_engine.Engine.dtype(text.dtype)
+    ours, pandera_str = pandas_engine.Engine.dtype(Text), pandas_engine.Engine.dtype(str)
+    assert pandera_str.check(given, text) is not True  # pandera's answer: a True per row
+    assert ours.check(given, text) is True
+    assert str(ours) == str(pandera_str)
+
+    class AsText(pa.DataFrameModel):
+        a: Series[Text]
+
+    class AsStr(pa.DataFrameModel):
+        a: Series[str]
+
+    class CoercedAsText(AsText):
+        class Config:
+            coerce = True
+
+    class CoercedAsStr(AsStr):
+        class Config:
+            coerce = True
+
+    def checked(model: type[pa.DataFrameModel]) -> pd.DataFrame:
+        try:
+            return model.validate(pd.DataFrame({"a": [1, 2]}), lazy=True)
+        except pa.errors.SchemaErrors as errors:
+            return errors.failure_cases
+
+    pd.testing.assert_frame_equal(checked(AsText), checked(AsStr))
+    assert checked(AsText)["check"].str.startswith("dtype").all()
+    pd.testing.assert_frame_equal(checked(CoercedAsText), checked(CoercedAsStr))
+    assert checked(CoercedAsText)["a"].tolist() == ["1", "2"]
