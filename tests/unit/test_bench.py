@@ -197,10 +197,25 @@ def test_bench_scale_whole_runs_on_a_small_parquet_book(tmp_path: Path) -> None:
     assert generated["lines"] == measured["lines"] and generated["peak_mib"] > 50  # generated in a child process
     assert sample_book(tmp_path / "sample-60", 60)["reused"] is True
     assert not list((tmp_path / "sample-60").glob("*.json"))  # the book holds only its months
-    # one engine alone (a book too large for the other on this machine), on the book made above
-    assert scale_main(["--lines", "--whole-runs", "60", "--engines", "pandas", "--workdir", str(tmp_path)]) == 0
+
+
+def test_bench_scale_whole_runs_with_one_engine_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--engines pandas`` (a book too large for the other engine on this machine) runs that
+    engine alone; ``whole_runs`` itself runs one engine in the test below, so here it only records."""
+    from pipeline.bench import scale
+
+    asked: list[tuple[str, ...]] = []
+
+    def recorded(folder: Path, workdir: Path, *, engines: tuple[str, ...]) -> dict[str, object]:
+        asked.append(tuple(engines))
+        return {"book": folder.name, "runs": [], "same_files": False}
+
+    monkeypatch.setattr(scale, "sample_book", lambda folder, policies: {"reused": True, "seconds": 0, "lines": 3})
+    monkeypatch.setattr(scale, "whole_runs", recorded)
+    assert scale.main(["--lines", "--whole-runs", "60", "--engines", "pandas", "--workdir", str(tmp_path)]) == 0
+    assert asked == [("pandas",)]
     (alone,) = json.loads((tmp_path / "results.json").read_text())
-    assert [run["engine"] for run in alone["runs"]] == ["pandas"] and alone["runs"][0]["ok"]
+    assert alone["policies"] == 60 and alone["lines"] == 3
 
 
 def test_bench_scale_reports_a_whole_run_that_failed_by_its_error_line(tmp_path: Path) -> None:
