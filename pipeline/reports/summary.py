@@ -330,7 +330,9 @@ def by_event(claims: pd.DataFrame, book: ProductBook) -> pd.DataFrame:
         .reset_index()
     )
     order = {code: i for i, code in enumerate(book.event_types)}
-    out = out.assign(_order=out["event_type"].map(order).fillna(len(order))).sort_values("_order", kind="stable")
+    # by the code's text (the history keeps codes as categoricals, whose ``map`` stays categorical)
+    rank = out["event_type"].astype("str").map(order).fillna(len(order))
+    out = out.assign(_order=rank).sort_values("_order", kind="stable")
     return out.drop(columns="_order").astype({m: "int64" for m in CLAIM_MEASURES}).reset_index(drop=True)
 
 

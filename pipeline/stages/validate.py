@@ -478,26 +478,37 @@ def validate_months(
 PROVENANCE_LABELS = ("coverholder", "source_file", "source_sheet")
 """The history's text columns of a few values on every row (where each row came from), kept as
 categoricals (``text_as_labels``); ``bordereau_month``, compared with months, stays text."""
+CODE_LABELS = {
+    "policies": ("product", "premium_basis", "plan", "payment_method", "industry"),
+    "claims": ("event_type", "claim_jurisdiction", "evidence", "exclusion_code"),
+    "lines": (),
+}
+"""The history's policies' and claims' columns of a few codes (and the industry, free text of a few
+values), kept as categoricals too: the run's process holds every version of every policy and claim,
+and the views as at M and M−1 taken from them, to its end (at 1.7M policies their codes as text were
+170 MB of the history's 709 MB, as categoricals 9 MB). The lines' codes stay text: the Dask engine
+keeps the lines on its workers as each month was validated, and both engines' lines have the same
+dtypes."""
 
 
-def _stacked(frames: list[pd.DataFrame], model: type[pa.DataFrameModel]) -> pd.DataFrame:
+def _stacked(frames: list[pd.DataFrame], model: type[pa.DataFrameModel], table: str) -> pd.DataFrame:
     """The frames one under the other (the months' valid rows in month order: the history), the
-    columns that say where each row came from as categoricals (``PROVENANCE_LABELS``) and each other
-    text column one contiguous array (``contiguous_text``: every view of every month is taken from
-    the history by position)."""
+    columns that say where each row came from and the ``table``'s codes as categoricals
+    (``PROVENANCE_LABELS``, ``CODE_LABELS``) and each other text column one contiguous array
+    (``contiguous_text``: every view of every month is taken from the history by position)."""
     given = [frame for frame in frames if not frame.empty]
     if not given:
         return _empty(model)
     stacked = pd.concat(given, ignore_index=True) if len(given) > 1 else given[0].reset_index(drop=True)
-    return contiguous_text(text_as_labels(stacked, PROVENANCE_LABELS))
+    return contiguous_text(text_as_labels(stacked, (*PROVENANCE_LABELS, *CODE_LABELS[table])))
 
 
 def combined(months: Sequence[MonthValidated]) -> Validated:
     """The history, rejected rows and counts of every month, in month order."""
     history = History(
-        _stacked([month.policies for month in months], PolicyValid),
-        _stacked([month.claims for month in months], ClaimValid),
-        _stacked([month.lines for month in months], LineValid),
+        _stacked([month.policies for month in months], PolicyValid, "policies"),
+        _stacked([month.claims for month in months], ClaimValid, "claims"),
+        _stacked([month.lines for month in months], LineValid, "lines"),
     )
     rejected = [month.rejected for month in months]
     return Validated(

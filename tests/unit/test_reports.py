@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline.arrow_text import labels_as_text, text_as_labels
 from pipeline.io.workbook import Sheet
 from pipeline.products.load import DEFAULT_PRODUCTS_DIR, load_products, load_programme
 from pipeline.reports import summary, triangle
@@ -305,6 +306,11 @@ def test_by_item_in_catalogue_order_and_by_event() -> None:
     events = summary.by_event(sample_claims(), BOOK)
     assert events["event_type"].tolist() == ["leak", "it_user"]
     assert events.set_index("event_type").loc["it_user", "payable_total"] == 250_000_003
+    # the history's event types are categoricals in code-point order (it_user before leak): the
+    # catalogue's order still
+    coded = summary.by_event(text_as_labels(sample_claims(), ["event_type"]), BOOK)
+    assert coded["event_type"].astype("str").tolist() == ["leak", "it_user"]
+    pd.testing.assert_frame_equal(labels_as_text(coded), events)
 
 
 def test_largest_claims_ordered_with_recoveries() -> None:

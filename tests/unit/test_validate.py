@@ -603,3 +603,36 @@ def test_a_text_column_is_checked_once_not_row_by_row_and_like_pandera_str_other
     assert checked(AsText)["check"].str.startswith("dtype").all()
     pd.testing.assert_frame_equal(checked(CoercedAsText), checked(CoercedAsStr))
     assert checked(CoercedAsText)["a"].tolist() == ["1", "2"]
+
+
+def test_the_history_keeps_the_policies_and_claims_codes_as_categoricals_of_their_text(tmp_path):
+    """``combined``: the columns of ``CODE_LABELS`` (and provenance) are categoricals whose values
+    are the months' text, the categories in code-point order; the lines' codes stay text, as the
+    Dask engine's workers keep them (README § Beyond one machine, The history's codes as
+    categoricals)."""
+    from pipeline.stages.validate import CODE_LABELS
+
+    second = {**WIDE, "policy_id": "P2", "plan": "basic", "payment_method": "installment"}
+    result = validated(
+        tmp_path,
+        {
+            "2026-04": dict(policies=[WIDE, LITE], claims=[CLAIM], lines=[LINE]),
+            "2026-05": dict(policies=[second], claims=[{**CLAIM, "claim_id": "C2", "event_type": "it_user"}]),
+        },
+    )
+    history = result.history
+    assert len(history.policies) == 3 and len(history.claims) == 2
+    for table in ("policies", "claims"):
+        frame = getattr(history, table)
+        for column in CODE_LABELS[table]:
+            assert isinstance(frame[column].dtype, pd.CategoricalDtype), (table, column)
+            categories = frame[column].cat.categories.tolist()
+            assert categories == sorted(categories)
+    shown = history.policies[["policy_id", "product", "plan", "payment_method"]].astype("object")
+    assert shown.where(shown.notna(), None).values.tolist() == [
+        ["P1", "cyber_security", "wide", "lump_sum"],
+        ["L1", "leak_lite", None, "lump_sum"],
+        ["P2", "cyber_security", "basic", "installment"],
+    ]
+    assert history.claims["event_type"].astype("object").tolist() == ["leak", "it_user"]
+    assert history.lines["item"].dtype == "str" and CODE_LABELS["lines"] == ()
