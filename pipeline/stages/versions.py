@@ -99,15 +99,19 @@ def file_order(history: pd.DataFrame, id_column: str, row: str = EXCEL_ROW) -> F
     rows = history[row].to_numpy(dtype=np.int64)
     positions = np.lexsort((rows, month_codes))
     month_ends = np.searchsorted(month_codes[positions], np.arange(len(months)), side="right")
-    ids, _ = factorized(pd.Series(history[id_column].array.take(positions)))
+    # each row's id coded where it is and the codes put in file order, the ids' text not copied (an
+    # empty id, coded -1, is one id of its own, 0)
+    codes, _ = factorized(history[id_column])
+    ids = codes[positions] + 1
     count = len(positions)
     by_id = np.argsort(ids, kind="stable")  # each id's rows together, in file order
     same = ids[by_id[1:]] == ids[by_id[:-1]]
     next_version = np.full(count, count, dtype=np.int64)
     next_version[by_id[:-1][same]] = by_id[1:][same]
-    first = np.flatnonzero(~pd.Series(ids).duplicated(keep="first").to_numpy(dtype=bool))
-    # ids are numbered in order of first appearance: the k-th first row is id k's
-    return FileOrder(positions, pd.Index(months), month_ends, next_version, first[ids])
+    firsts = by_id[np.concatenate([[True], ~same])] if count else by_id  # each id's first row in file order
+    first_of = np.zeros(int(ids.max()) + 1 if count else 0, dtype=np.int64)
+    first_of[ids[firsts]] = firsts
+    return FileOrder(positions, pd.Index(months), month_ends, next_version, first_of[ids])
 
 
 def latest_versions(history: pd.DataFrame, id_column: str, month: str) -> pd.DataFrame:

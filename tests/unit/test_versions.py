@@ -10,12 +10,13 @@ from hypothesis import strategies as st
 from pipeline.calendar import month_end, previous_month
 from pipeline.io.read import read_bordereaux
 from pipeline.products import load_products
-from pipeline.stages.versions import History, as_at
+from pipeline.stages.versions import History, as_at, file_order
 from schemas.claims import ClaimValid
 from schemas.lines import LineValid
 from schemas.policies import PolicyValid
 from tests import factories
 from tests.helpers import validate_bordereaux
+from tests.property.strategies import reproducible
 from tests.unit.test_validate import CLAIM, LINE, WIDE
 from tests.workbooks import write_bordereau
 
@@ -290,3 +291,38 @@ def test_each_as_at_makes_a_view_only_when_asked_and_keeps_none(monkeypatch) -> 
     assert made == ["2026-05", "2026-05"]
     with pytest.raises(KeyError):
         each["2026-06"]
+
+
+@reproducible(150, suppressed=())
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d", "e"]),
+            st.sampled_from(["2026-05", "2026-04", "2026-06"]),
+            st.integers(2, 6),
+        ),
+        max_size=30,
+    )
+)
+def test_file_order_is_the_row_by_row_order_of_versions(rows: list[tuple[str, str, int]]) -> None:
+    """``file_order``, against the rows taken one at a time: file order is month, then Excel row,
+    ties in the history's order; each row's next version is the next row of its id in that order,
+    its first version the first."""
+
+    history = pd.DataFrame(
+        {
+            "line_id": pd.Series([row[0] for row in rows], dtype="str"),
+            "bordereau_month": pd.Series([row[1] for row in rows], dtype="str"),
+            "excel_row": pd.Series([row[2] for row in rows], dtype="int64"),
+        }
+    )
+    order = file_order(history, "line_id")
+    expected = sorted(range(len(rows)), key=lambda at: (rows[at][1], rows[at][2], at))
+    assert order.positions.tolist() == expected
+    ids = [rows[at][0] for at in expected]
+    for place, line_id in enumerate(ids):
+        later = [other for other in range(place + 1, len(ids)) if ids[other] == line_id]
+        assert order.next_version[place] == (later[0] if later else len(ids))
+        assert order.first_version[place] == ids.index(line_id)
+    for month in ["2026-03", "2026-04", "2026-05", "2026-06"]:
+        assert order.rows_up_to(month) == sum(row[1] <= month for row in rows)
