@@ -151,7 +151,10 @@ def test_restatements_through_the_bordereaux(tmp_path):
 @settings(max_examples=80)
 def test_the_latest_versions_kept_month_by_month_are_those_found_from_the_whole_history(months) -> None:
     """Validation keeps the latest version of each id from month to month (``in_force_after``):
-    after every month, the same rows in the same order as ``latest_versions`` on the whole history."""
+    after every month, the same rows in the same order as ``latest_versions`` on the whole history;
+    kept with a column as categoricals (as the known lines' item and first month are), the same
+    values, its categories the sorted union of every month's."""
+    from pipeline.arrow_text import labels_as_text
     from pipeline.stages.validate import in_force_after
     from pipeline.stages.versions import latest_versions
 
@@ -167,11 +170,17 @@ def test_the_latest_versions_kept_month_by_month_are_those_found_from_the_whole_
         for month, ids in enumerate(months)
     ]
     history = pd.concat(frames, ignore_index=True)
-    known = frames[0].iloc[0:0][["policy_id", "product"]]
+    known = labelled = frames[0].iloc[0:0][["policy_id", "product"]]
     for month, added in enumerate(frames):
         known = in_force_after(known, added, "policy_id")
+        labelled = in_force_after(labelled, added, "policy_id", labels=["product"])
         whole = latest_versions(history, "policy_id", f"2026-0{month + 1}")[["policy_id", "product"]]
         pd.testing.assert_frame_equal(known.reset_index(drop=True), whole.reset_index(drop=True))
+        pd.testing.assert_frame_equal(labels_as_text(labelled), known)
+        if len(labelled):
+            assert isinstance(labelled["product"].dtype, pd.CategoricalDtype)
+            categories = labelled["product"].cat.categories.tolist()
+            assert categories == sorted(set(categories)) and set(known["product"]) <= set(categories)
 
 
 def _in_force_by_hand(history: pd.DataFrame, id_column: str, month: str) -> pd.DataFrame:
