@@ -29,7 +29,7 @@ MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 @dtypes.immutable(init=True)
 class Text(pandas_engine.STRING):
-    """The schemas' text columns: pandas' ``str`` dtype, as ``Series[Text]`` gives it, with a dtype
+    """The schemas' text columns: pandas' ``str`` dtype, as ``Series[str]`` gives it, with a dtype
     check that answers a column of exactly that dtype with one True. pandera's own check answers it
     with a True per row, and pandera then builds (and throws away) an empty table of failure cases
     for every text column of every validation: about a tenth of the cross-row validation's time
