@@ -329,10 +329,8 @@ def by_event(claims: pd.DataFrame, book: ProductBook) -> pd.DataFrame:
         .agg(claims=("claim_id", "size"), **{m: (m, "sum") for m in CLAIM_MEASURES})
         .reset_index()
     )
-    order = {code: i for i, code in enumerate(book.event_types)}
-    # by the code's text (the history keeps codes as categoricals, whose ``map`` stays categorical)
-    rank = out["event_type"].astype("str").map(order).fillna(len(order))
-    out = out.assign(_order=rank).sort_values("_order", kind="stable")
+    rank = positions(out["event_type"], book.event_types)  # text or the history's categoricals alike
+    out = out.assign(_order=np.where(rank < 0, len(book.event_types), rank)).sort_values("_order", kind="stable")
     return out.drop(columns="_order").astype({m: "int64" for m in CLAIM_MEASURES}).reset_index(drop=True)
 
 
