@@ -41,7 +41,7 @@ from pipeline.arrow_text import (
     arrow_strings,
     column_taken,
     contiguous_text,
-    labels_as_text,
+    label_text,
     positions,
     take_text,
     text_as_labels,
@@ -369,7 +369,7 @@ def validated_lines(
 
     def with_first_month(rows: pd.DataFrame) -> pd.DataFrame:
         at = positions(rows[LINE_ID], on_file.lines[LINE_ID])
-        first = labels_as_text(column_taken(first_months, at, rows.index).to_frame())["first_month"]
+        first = label_text(column_taken(first_months, at, rows.index))  # known as a categorical
         return rows.assign(first_month=first.fillna(month).astype("str"))
 
     return _valid_rows(frame, failures, LineValid, with_first_month)
