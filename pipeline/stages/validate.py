@@ -285,26 +285,22 @@ def in_force_after(
     if in_force.empty:
         return new.reset_index(drop=True)
     restated = pc.is_in(arrow_strings(in_force[id_column]), value_set=arrow_strings(new[id_column]))
-    kept = in_force[~restated.to_numpy(zero_copy_only=False)]
-    kept, new = _same_categories(kept, new, labels)
-    return pd.concat([kept, new], ignore_index=True)
+    kept = text_as_labels(in_force[~restated.to_numpy(zero_copy_only=False)], labels)  # no-op once categorical
+    return pd.concat(_on_shared_categories(kept, new, labels), ignore_index=True)
 
 
-def _same_categories(
-    first: pd.DataFrame, second: pd.DataFrame, labels: Sequence[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Both frames with the categoricals among ``labels`` on the union of their categories (sorted,
-    as ``text_as_labels`` orders them), so that they concatenate as categoricals (a column still
-    text on one side, as before a first month, is made a categorical too)."""
-    recoded: list[dict[str, pd.Series]] = [{}, {}]
-    for column in labels:
-        sides = [text_as_labels(frame[[column]], [column])[column] for frame in (first, second)]
-        if not all(isinstance(side.dtype, pd.CategoricalDtype) for side in sides):
-            continue
-        categories = sides[0].cat.categories.union(sides[1].cat.categories)
-        for number, side in enumerate(sides):
-            recoded[number][column] = side.cat.set_categories(categories)
-    return first.assign(**recoded[0]), second.assign(**recoded[1])
+def _on_shared_categories(first: pd.DataFrame, second: pd.DataFrame, labels: Sequence[str]) -> list[pd.DataFrame]:
+    """Both frames with their categoricals among ``labels`` on the union of their categories
+    (sorted, as ``text_as_labels`` orders them), so that they concatenate as categoricals."""
+    shared = {
+        column: first[column].cat.categories.union(second[column].cat.categories)
+        for column in labels
+        if isinstance(first[column].dtype, pd.CategoricalDtype)
+        and isinstance(second[column].dtype, pd.CategoricalDtype)
+    }
+    return [
+        frame.assign(**{c: frame[c].cat.set_categories(on) for c, on in shared.items()}) for frame in (first, second)
+    ]
 
 
 def on_file_of(known: Known) -> OnFile:
