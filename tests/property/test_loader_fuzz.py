@@ -32,9 +32,21 @@ from schemas.lines import LINE_KINDS
 from schemas.policies import POLICY_KINDS
 from tests.helpers import validate_bordereaux
 from tests.hostile.corpus import write_xlsxwriter
+from tests.property.strategies import reproducible
 
 BOOK = load_products()
 MONTH = "2026-04"
+CAMPAIGN = os.environ.get("FUZZ_EXAMPLES")
+"""``FUZZ_EXAMPLES=200``: a longer campaign of new random examples (hypothesis' own randomness and
+example database); without it the suite's examples, the same on every run (``reproducible``)."""
+
+
+def fuzzing(examples: int, scale: int = 1, suppressed: tuple[HealthCheck, ...] = ()) -> settings:
+    """The suite's ``examples`` reproducible examples, or ``scale`` × ``FUZZ_EXAMPLES`` random ones."""
+    if CAMPAIGN:
+        return settings(max_examples=int(CAMPAIGN) * scale, suppress_health_check=list(suppressed))
+    return reproducible(examples, suppressed=suppressed)
+
 
 # --- cells ------------------------------------------------------------------------------------
 
@@ -101,7 +113,7 @@ raw_cells = st.one_of(
 # --- 1. the parse functions ----------------------------------------------------------------------
 
 
-@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 40)) * 10)
+@fuzzing(400, scale=10)
 @given(st.lists(raw_cells, max_size=30), st.sampled_from(sorted(PARSERS)))
 @example(cells=[UnsavedFormula("\n")], kind="bool")  # a reason is one line, whatever the formula
 @example(cells=["P1\x1f", "\x1cP1", "\x85"], kind="id")  # str.strip() would hide these
@@ -118,7 +130,7 @@ def test_parsers_never_raise_and_account_for_every_cell(cells, kind):
     assert len(raw_text(raw)) == len(cells)
 
 
-@settings(max_examples=200)
+@reproducible(200, suppressed=())
 @given(st.lists(st.one_of(texts, numbers), max_size=20))
 def test_yen_values_are_whole_non_negative_and_below_the_cap(cells):
     values, errors = PARSERS["yen"](pd.Series(cells, dtype=object))
@@ -177,10 +189,7 @@ def _sheet(kinds: dict[str, str], ids: dict[str, list[str]]) -> st.SearchStrateg
 IDS = {"policy_id": ["P1", "P2", "1001"], "claim_id": ["C1", "C2"], "line_id": ["X1", "X2", "X3"]}
 
 
-@settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", 30)),
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@fuzzing(30, suppressed=(HealthCheck.too_slow, HealthCheck.data_too_large))
 @given(
     writer=st.sampled_from(["openpyxl", "xlsxwriter"]),
     policies=_sheet(POLICY_KINDS, IDS),

@@ -15,13 +15,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from pipeline.products.load import DEFAULT_PRODUCTS_DIR, ProductBook, load_products
 from pipeline.stages.premium import accounted_policies, annual_premium_on, priced_policies
 from schemas.policies import PolicyAccounted, PolicyPriced
 from tests import factories
+from tests.property.strategies import reproducible
 
 BOOK = load_products()
 PREMIUM_FIGURES = ["annual_premium", "written_premium", "adjustment_premium", "earned_to_date", "upr"]
@@ -513,7 +514,7 @@ def exact_annual_premium(row: dict[str, Any]) -> int:
     return math.floor(raised * Fraction(tariff["payment_method_factors"][row["payment_method"]]))
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@reproducible(60, suppressed=(HealthCheck.too_slow,))
 @given(rows=st.lists(cyber_security_options(), min_size=1, max_size=15))
 def test_annual_premium_is_the_exact_tariff_formula(rows: list[dict[str, Any]]) -> None:
     result = priced(*rows)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.products.load import DEFAULT_PRODUCTS_DIR, load_products, load_programme
@@ -26,6 +26,7 @@ from pipeline.stages.reinsurance import (
     reinsurance_policies,
 )
 from tests import factories
+from tests.property.strategies import reproducible
 
 PLAIN = load_programme(DEFAULT_PRODUCTS_DIR / "treaty_plain.toml")
 PROGRAMME = load_products().programme
@@ -158,7 +159,7 @@ def test_claim_movements_this_month() -> None:
     assert row["xol_recovery_this_month"] == 60_000_000 - 6_000_000
 
 
-@settings(max_examples=30)
+@reproducible(30, suppressed=())
 @given(st.lists(st.integers(min_value=0, max_value=2_000_000_000), min_size=1, max_size=20))
 def test_recoveries_plus_net_equal_payable(totals: list[int]) -> None:
     out = _plain_claims(totals, [0] * len(totals))

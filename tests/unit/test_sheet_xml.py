@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.io.sheet_xml import SPECIAL_MARKERS, _block_extent, column_letters, has_special_marker
+from tests.property.strategies import reproducible
 
 REFERENCE = re.compile(rb"""[ \n\t\r]r=["']([A-Z]{0,3})([0-9]{0,8})""")
 
@@ -37,7 +38,7 @@ cells = st.lists(
 )
 
 
-@settings(max_examples=200)
+@reproducible(200, suppressed=())
 @given(cells)
 def test_block_extent_matches_the_references_read_one_by_one(given_cells: list) -> None:
     parts = ["<sheetData>"]
@@ -62,7 +63,7 @@ fragments = st.lists(
 )
 
 
-@settings(max_examples=500)
+@reproducible(500, suppressed=())
 @given(fragments)
 def test_special_markers_are_found_as_a_search_for_each_marker_finds_them(pieces: list[bytes]) -> None:
     """The vectorised check of error values and formulas agrees with searching the block for each

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from pipeline.engine.validation_parts import month_from_parts, month_parts, part_outcome, row_parts
@@ -17,6 +17,7 @@ from pipeline.io.read import column_specs, read_bordereaux
 from pipeline.products import load_products
 from pipeline.stages.validate import Known, nothing_known, row_checked, validate_month
 from pipeline.tables import EXCEL_ROW, MonthValidated, RawSheet, RowChecked
+from tests.property.strategies import reproducible
 from tests.unit.test_validate import CLAIM, LINE, LITE, WIDE
 
 BOOK = load_products()
@@ -151,7 +152,7 @@ def messy_months(draw: st.DrawFn) -> dict[str, list[RowChecked]]:
     return months
 
 
-@settings(max_examples=10, suppress_health_check=[HealthCheck.too_slow])
+@reproducible(10, suppressed=(HealthCheck.too_slow,))
 @given(months=messy_months())
 def test_generated_months_in_parts_are_validated_as_whole(months: dict[str, list[RowChecked]]) -> None:
     check_every_month_in_parts(months, (3,))

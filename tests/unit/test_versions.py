@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.calendar import month_end, previous_month
@@ -148,7 +148,7 @@ def test_restatements_through_the_bordereaux(tmp_path):
         st.lists(st.sampled_from(["P1", "P2", "P3", "P4", "P5", "P6"]), unique=True, max_size=5), min_size=1, max_size=5
     )
 )
-@settings(max_examples=80)
+@reproducible(80, suppressed=())
 def test_the_latest_versions_kept_month_by_month_are_those_found_from_the_whole_history(months) -> None:
     """Validation keeps the latest version of each id from month to month (``in_force_after``):
     after every month, the same rows in the same order as ``latest_versions`` on the whole history;
@@ -200,7 +200,7 @@ def _in_force_by_hand(history: pd.DataFrame, id_column: str, month: str) -> pd.D
         max_size=25,
     )
 )
-@settings(max_examples=80)
+@reproducible(80, suppressed=())
 def test_every_month_as_at_is_the_rows_in_force_by_hand(rows: list[tuple[str, int, int]]) -> None:
     """The history put in file order once (``versions_of``) gives, as at every month (before the
     first, between and after them), the latest row of each id and its first month: what sorting
@@ -243,7 +243,7 @@ def test_every_month_as_at_is_the_rows_in_force_by_hand(rows: list[tuple[str, in
     ),
     kept=st.sets(st.sampled_from(["L1", "L2", "L3", "L4", "L5"])),
 )
-@settings(max_examples=80)
+@reproducible(80, suppressed=())
 def test_a_part_of_the_history_put_in_file_order_by_its_places_gives_the_whole_views_rows(
     rows: list[tuple[str, int, int]], kept: set[str]
 ) -> None:
