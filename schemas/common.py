@@ -7,6 +7,8 @@ these helpers and the product data, and ``pipeline.stages.validate`` runs them t
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,30 @@ if TYPE_CHECKING:
     from pipeline.products import ProductBook
 
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+PANDERA_DASK_TYPING = "pandera.typing.dask"
+
+
+def without_pandera_dask_typing() -> bool:
+    """Keep pandera from importing ``dask.dataframe`` when it builds these schemas: pandera's
+    backends for dask are imported only when a dask frame is validated, but its typing module
+    ``pandera.typing.dask`` imports ``dask.dataframe`` (with ``dask.array``, ``sparse`` and numba:
+    1.1 of the 2.3 s that ``python -m pipeline`` took to start) the first time any schema is built,
+    to learn whether dask is installed. These schemas validate pandas frames only (the Dask engine
+    runs the pandas stages on each part), so that module is registered as pandera has it where dask
+    is not installed (``DASK_INSTALLED = False``, pandera's own fallback), unless it or dask's
+    dataframe is already imported. ``tests/unit/test_validate.py`` fails once pandera no longer
+    imports dask there (this can go then) or the module no longer reads ``DASK_INSTALLED``. True
+    when it was registered here."""
+    if PANDERA_DASK_TYPING in sys.modules or "dask.dataframe" in sys.modules:
+        return False
+    module = types.ModuleType(PANDERA_DASK_TYPING, "pandera's dask typing as without dask (schemas.common)")
+    module.DASK_INSTALLED = False  # type: ignore[attr-defined]
+    sys.modules[PANDERA_DASK_TYPING] = module
+    return True
+
+
+without_pandera_dask_typing()
 
 
 @dtypes.immutable(init=True)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,6 +23,7 @@ from schemas.claims import ClaimValid
 from schemas.common import Text
 from schemas.lines import LineValid
 from schemas.policies import PolicyValid
+from tests.commands import ROOT
 from tests.helpers import validate_bordereaux
 from tests.workbooks import write_bordereau
 
@@ -603,6 +606,42 @@ def test_a_text_column_is_checked_once_not_row_by_row_and_like_pandera_str_other
     assert checked(AsText)["check"].str.startswith("dtype").all()
     pd.testing.assert_frame_equal(checked(CoercedAsText), checked(CoercedAsStr))
     assert checked(CoercedAsText)["a"].tolist() == ["1", "2"]
+
+
+def _python(code: str) -> str:
+    """What ``code`` prints, run by this interpreter in a fresh process from the project folder."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_building_the_schemas_does_not_import_dask_while_pandera_alone_would() -> None:
+    """``schemas.common.without_pandera_dask_typing``: a run's process that imports the pipeline
+    and builds and uses every schema has not imported ``dask.dataframe`` (1.1 s of the command's
+    start); pandera alone, building a model, imports it through ``pandera.typing.dask``, whose
+    ``DASK_INSTALLED`` the stand-in gives. When pandera stops importing dask there, the second
+    assertion fails and the stand-in can go."""
+    ours = _python(
+        "import sys, pandas as pd, pipeline.run\n"
+        "from schemas.policies import PolicyValid, PolicyPriced\n"
+        "from schemas.claims import ClaimValid\n"
+        "from schemas.lines import LineValid\n"
+        "from tests import factories\n"
+        "for model in (PolicyValid, PolicyPriced, ClaimValid, LineValid): model.to_schema()\n"
+        "factories.policies({}); factories.claims({}); factories.lines({})\n"
+        "print('dask.dataframe' in sys.modules, sys.modules['pandera.typing.dask'].DASK_INSTALLED)"
+    )
+    assert ours == "False False"
+    alone = _python(
+        "import sys, pandera.pandas as pa\n"
+        "from pandera.typing import Series\n"
+        "class Model(pa.DataFrameModel):\n"
+        "    a: Series[int]\n"
+        "Model.to_schema()\n"
+        "print('dask.dataframe' in sys.modules, sys.modules['pandera.typing.dask'].DASK_INSTALLED)"
+    )
+    assert alone == "True True"
 
 
 def test_the_history_keeps_the_policies_and_claims_codes_as_categoricals_of_their_text(tmp_path):
