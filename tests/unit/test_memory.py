@@ -67,18 +67,22 @@ needs_glibc = pytest.mark.skipif(memory.GLIBC is None, reason="glibc's allocator
 LARGE = 64 * 1024 * 1024  # far above glibc's mmap threshold (at most 32 MiB)
 
 
-def mapped_blocks() -> int:
-    """How many blocks glibc has in mappings of their own (``mallinfo2().hblks``)."""
+def glibc_info() -> MallocInfo:
+    """glibc's ``mallinfo2()``: its blocks and free memory, every arena summed."""
     assert memory.GLIBC is not None
     memory.GLIBC.mallinfo2.restype = MallocInfo
-    return int(memory.GLIBC.mallinfo2().hblks)
+    return memory.GLIBC.mallinfo2()
 
 
 def mapped_while_held() -> int:
-    """How many more blocks glibc maps while a large array is held (1: its own mapping; 0: the heap)."""
-    before = mapped_blocks()
-    block = np.ones(LARGE, dtype=np.uint8)
-    held = mapped_blocks() - before
+    """How many more blocks glibc maps while a large array is held (1: its own mapping; 0: the
+    heap). The array is larger than all the memory glibc holds free (``fordblks``, the heap's top
+    included): a free block left in the heap by an earlier test in this process (a run of a million
+    rows frees large blocks in the middle of it) would hold a smaller one whatever the settings, and
+    the test would depend on what ran before it. ``np.empty``: its pages are never touched."""
+    before = glibc_info()
+    block = np.empty(LARGE + int(before.fordblks), dtype=np.uint8)
+    held = int(glibc_info().hblks) - int(before.hblks)
     del block
     return held
 
