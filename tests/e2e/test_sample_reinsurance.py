@@ -17,13 +17,11 @@ from pipeline.run import RunResult, run_month
 from tests.unit.test_validate import CLAIM, LINE, WIDE
 from tests.workbooks import write_bordereau
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "sample_data" / "tokyo-agency"  # one cover-holder: ids as sent
-
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    return run_month(SAMPLE, "2027-03", tmp_path_factory.mktemp("out"), use_cache=False)
+def result(sample_last_month: RunResult) -> RunResult:
+    """The sample as at 2027-03 (``tests/conftest.py``: one run per test process)."""
+    return sample_last_month
 
 
 def test_aad_absorbs_and_reinstatements_are_paid(result: RunResult) -> None:

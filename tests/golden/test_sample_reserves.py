@@ -17,16 +17,14 @@ reported and this book's months are mostly developed within three months (factor
 from __future__ import annotations
 
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.run import RunResult, run_month
+from pipeline.run import RunResult
 from tests.helpers import sheets_made_here
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "tokyo-agency"  # one cover-holder: ids as sent
 MONTH = "2027-03"
 APRIORI = 0.65
 
@@ -52,8 +50,9 @@ PINNED_COLUMNS = ["month", "paid_to_date", "earned_premium", "ultimate_chainladd
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    return run_month(SAMPLE, MONTH, tmp_path_factory.mktemp("reserves") / "out", use_cache=False)
+def result(sample_last_month: RunResult) -> RunResult:
+    """The sample as at 2027-03 (``tests/conftest.py``: one run per test process)."""
+    return sample_last_month
 
 
 def _sheet(result: RunResult, name: str) -> pd.DataFrame:
