@@ -11,9 +11,9 @@ when the book is large (``read_processes``), else in this process. The rest of v
 twice in a file, references to the policies and claims in force, restatements, series, the
 ``*Valid`` model) needs what earlier sheets and months made known, so it runs month by month, each
 month as soon as its tasks are done (``checked_months``, ``months_as_read``), while the tasks of the
-later months run (``validated_month``): in the run's process, or with the Dask engine and
-``PIPELINE_VALIDATE_IN_PARTS=1`` in parts of whole policies on the workers
-(``pipeline.engine.validation_parts``). Claims:
+later months run (``validated_month``): in the run's process, or with the Dask engine on a cluster
+given by its address (or ``PIPELINE_VALIDATE_IN_PARTS=1``) in parts of whole policies on the
+workers (``pipeline.engine.validation_parts``). Claims:
 ``pipeline.stages.waterfall.adjudicated_lines``: every cap of the waterfall lives inside one
 policy (line, claim, series and policy limits), so the Dask engine splits the lines by policy and
 runs it unchanged on each part: parts of the run's history sent to the workers once, each month's

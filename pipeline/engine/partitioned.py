@@ -1,6 +1,7 @@
 """The Dask engine: the input files read and row-checked one per task, a folder sheet one task per
-Parquet part (``checked_task``), each month validated across rows (in the run's process, or with
-``PIPELINE_VALIDATE_IN_PARTS=1`` in parts that hold whole policies: ``pipeline.engine.validation_parts``),
+Parquet part (``checked_task``), each month validated across rows (in the run's process, or in
+parts that hold whole policies: ``pipeline.engine.validation_parts``, on a cluster given by its
+address or with ``PIPELINE_VALIDATE_IN_PARTS=1``),
 and the claims stage's ``adjudicated_lines`` and ``line_payables`` run unchanged on parts of the
 history that hold whole policies, on a dask.distributed cluster.
 
@@ -105,20 +106,25 @@ line's id, claim, month and row (its versions' file order, ``versions_of``; the 
 where it came from (the run makes those categoricals of the whole history, ``_stacked``: each
 part's lines take them from here)."""
 VALIDATE_IN_PARTS_VARIABLE = "PIPELINE_VALIDATE_IN_PARTS"
-"""``1``: the Dask engine validates each month across rows in parts on the workers
-(``DaskEngine.validated_month``); unset or ``0``: in the run's process, as the pandas engine does.
-Off by default: the run's process splits each month and what is known before it, sends the parts
-and puts their outcomes together, which on this machine costs more than validating the month
-itself (README § Beyond one machine: a 1M-line book's cross-row validation 6.7 s whole, 15.4 s in
-parts on two workers); it pays once a month's sheets stay on the workers."""
+"""Where the Dask engine validates each month across rows (``DaskEngine.validated_month``): ``1``
+in parts on the workers, ``0`` in the run's process, as the pandas engine does; unset, in parts on
+a cluster given by its address (``--scheduler``) and in the run's process on the LocalCluster a run
+starts on its own machine. In parts the run's process splits each month and what is known before
+it, sends the parts and puts their outcomes together while the month's sheets stay where they were
+read: on the two workers of this 2-core machine that costs more than validating the month itself
+(README § Beyond one machine: a 1M-line book's cross-row validation 6.7 s whole, 15.1 s in parts),
+and it is what lets a cluster of more cores than the run's machine validate in parallel without
+every month's cells coming to the machine that drives it (at 10M lines the run's read stage 8.75
+against 6.78 GB)."""
 
 
-def validates_in_parts() -> bool:
-    """Whether ``PIPELINE_VALIDATE_IN_PARTS`` asks the Dask engine to validate across rows in parts."""
+def validates_in_parts(on_a_given_cluster: bool = False) -> bool:
+    """Whether the Dask engine validates across rows in parts: as ``PIPELINE_VALIDATE_IN_PARTS``
+    says, and when it is unset, on a cluster given by its address (``on_a_given_cluster``)."""
     value = os.environ.get(VALIDATE_IN_PARTS_VARIABLE, "").strip()
     if value not in ("", "0", "1"):
         raise FatalInputError(VALIDATE_IN_PARTS_VARIABLE, f"expected 0 or 1, got {value!r}")
-    return value == "1"
+    return value == "1" if value else on_a_given_cluster
 
 
 DASK_CONFIG = {"dataframe.convert-string": False, "dataframe.shuffle.method": "tasks"}
@@ -281,7 +287,7 @@ def with_parts(
 
 @dataclass(frozen=True)
 class SheetOnWorkers(RowChecked):
-    """A row-checked sheet left on the workers where it was read (``PIPELINE_VALIDATE_IN_PARTS=1``):
+    """A row-checked sheet left on the workers where it was read (validation in parts, ``in_parts``):
     here only its id columns and row labels (``sheet_ids``), the sheet itself ``on_workers``."""
 
     on_workers: Future | None = None
@@ -298,7 +304,7 @@ class DaskEngine:
     def __init__(self, client: Client, scheduler: str = LOCAL, in_parts: bool | None = None) -> None:
         self.client = client
         self.scheduler = scheduler
-        self.in_parts = validates_in_parts() if in_parts is None else in_parts
+        self.in_parts = validates_in_parts(on_a_given_cluster=scheduler != LOCAL) if in_parts is None else in_parts
         self.chunks: list[Future] = []  # the history's lines on the workers (``kept_month``)
         self.line_columns: list[tuple[str, int, pd.DataFrame]] = []  # each month's lines' count, columns, dtypes
 
@@ -343,7 +349,7 @@ class DaskEngine:
         self, month: str, sheets: Sequence[RowChecked], known: Known, book: ProductBook
     ) -> tuple[MonthValidated, Known]:
         """The cross-row part of validation of one month: in the run's process (``validate_month``),
-        or with ``in_parts`` (``PIPELINE_VALIDATE_IN_PARTS=1``) in parts on the workers, as
+        or with ``in_parts`` (``VALIDATE_IN_PARTS_VARIABLE``) in parts on the workers, as
         ``validate_month`` gives it of the whole month (``pipeline.engine.validation_parts``): the
         month's rows and what is known before it that its rules look at put into parts here by
         policy from the sheets' ids, the policies its ids join kept together (``part_rows``: a part

@@ -555,6 +555,8 @@ def test_a_run_uses_an_existing_cluster_by_its_address(dask_client, tmp_path: Pa
     manifest = json.loads((result.output_folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["engine"]["scheduler"] == address
     assert manifest["engine"]["workers"] == 2
+    # on a cluster given by its address each month is validated in parts there
+    assert manifest["engine"]["cross_row_validation"] == "in parts on the workers"
 
 
 def test_an_unknown_engine_is_refused() -> None:
@@ -587,6 +589,7 @@ def test_a_market_book_read_lazily_from_parquet_parts_gives_the_pandas_engines_l
 
 
 def test_the_command_line_runs_on_a_cluster_given_by_address(dask_client, tmp_path) -> None:
+    from pipeline.engine.partitioned import VALIDATE_IN_PARTS_VARIABLE
     from tests.commands import cli
 
     name = NAMES[0]
@@ -597,6 +600,11 @@ def test_the_command_line_runs_on_a_cluster_given_by_address(dask_client, tmp_pa
     assert "Traceback" not in done.stderr and "distributed" not in done.stderr
     manifest = json.loads((tmp_path / "out" / case_month(name) / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["engine"]["name"] == "dask" and manifest["engine"]["scheduler"] == address
+    assert manifest["engine"]["cross_row_validation"] == "in parts on the workers"
+    whole = cli(*args, "--engine", "dask", "--scheduler", address, environment={VALIDATE_IN_PARTS_VARIABLE: "0"})
+    assert whole.returncode == 0, whole.stderr
+    manifest = json.loads((tmp_path / "out" / case_month(name) / "manifest.json").read_text(encoding="utf-8"))
+    assert "cross_row_validation" not in manifest["engine"]  # asked to validate in the run's process
     refused = cli(*args, "--scheduler", address)
     assert refused.returncode == 2 and "--scheduler needs --engine dask" in refused.stderr
 
@@ -1054,14 +1062,18 @@ def test_the_dask_engine_validates_each_month_across_rows_in_parts_on_the_worker
     assert mapping.maps == []  # validated in this process
 
 
-def test_the_dask_engine_validates_in_parts_only_when_asked(monkeypatch) -> None:
+def test_the_dask_engine_validates_in_parts_on_a_given_cluster_or_when_asked(monkeypatch) -> None:
+    """``PIPELINE_VALIDATE_IN_PARTS`` decides when set; unset, in parts on a cluster given by its
+    address and in the run's process on the LocalCluster a run starts itself."""
     from pipeline.engine.partitioned import VALIDATE_IN_PARTS_VARIABLE, validates_in_parts
     from pipeline.errors import FatalInputError
 
-    for value, expected in (("", False), ("0", False), ("1", True), (" 1 ", True)):
-        monkeypatch.setenv(VALIDATE_IN_PARTS_VARIABLE, value)
-        assert validates_in_parts() is expected
-    monkeypatch.delenv(VALIDATE_IN_PARTS_VARIABLE)
+    for on_a_given_cluster in (False, True):
+        for value, expected in (("", on_a_given_cluster), ("0", False), ("1", True), (" 1 ", True), (" 0", False)):
+            monkeypatch.setenv(VALIDATE_IN_PARTS_VARIABLE, value)
+            assert validates_in_parts(on_a_given_cluster) is expected
+        monkeypatch.delenv(VALIDATE_IN_PARTS_VARIABLE)
+        assert validates_in_parts(on_a_given_cluster) is on_a_given_cluster
     assert validates_in_parts() is False
     monkeypatch.setenv(VALIDATE_IN_PARTS_VARIABLE, "yes")
     with pytest.raises(FatalInputError, match="expected 0 or 1"):
