@@ -40,8 +40,9 @@ def without_pandera_dask_typing() -> bool:
     runs the pandas stages on each part), so that module is registered as pandera has it where dask
     is not installed (``DASK_INSTALLED = False``, pandera's own fallback), unless it or dask's
     dataframe is already imported. ``tests/unit/test_validate.py`` fails once pandera no longer
-    imports dask there (this can go then) or the module no longer reads ``DASK_INSTALLED``. True
-    when it was registered here."""
+    imports dask there (this can go then) or its module stops defining ``DASK_INSTALLED``; were
+    pandera to read anything else of it, building any schema would fail at once. True when it was
+    registered here."""
     if PANDERA_DASK_TYPING in sys.modules or "dask.dataframe" in sys.modules:
         return False
     module = types.ModuleType(PANDERA_DASK_TYPING, "pandera's dask typing as without dask (schemas.common)")
