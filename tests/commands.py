@@ -1,4 +1,5 @@
-"""Run the command line as a user does: ``python -m pipeline ...`` in a subprocess."""
+"""Run the command line as a user does: ``python -m pipeline ...`` in a subprocess; and a few lines
+of Python in a fresh interpreter (what a process that has imported nothing yet does)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,12 @@ def cli(
         env=env,
         timeout=timeout,
     )
+
+
+def python_prints(code: str, env: dict[str, str] | None = None, timeout: float = 120) -> str:
+    """What ``code`` prints, run by this interpreter in a fresh process from the project folder
+    (``env``: its whole environment, by default this process's)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout, check=True
+    )
+    return done.stdout.strip()

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,6 +16,7 @@ from hypothesis import HealthCheck, given
 from pipeline import memory
 from pipeline.memory import POOL_VARIABLE
 from pipeline.stages.waterfall import adjudicated_lines, line_payables
+from tests.commands import python_prints
 from tests.property.strategies import PRODUCTS, Book, books, reproducible
 
 SHOW_POOL = "import pipeline, pyarrow; print(pyarrow.default_memory_pool().backend_name)"
@@ -28,10 +27,7 @@ def pool_after_import(variable: str | None) -> str:
     environment = {key: value for key, value in os.environ.items() if key != POOL_VARIABLE}
     if variable is not None:
         environment[POOL_VARIABLE] = variable
-    done = subprocess.run(
-        [sys.executable, "-c", SHOW_POOL], capture_output=True, text=True, env=environment, check=True
-    )
-    return done.stdout.strip()
+    return python_prints(SHOW_POOL, env=environment)
 
 
 def test_importing_pipeline_puts_arrow_on_the_system_allocator() -> None:

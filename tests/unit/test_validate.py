@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,7 +21,7 @@ from schemas.claims import ClaimValid
 from schemas.common import Text
 from schemas.lines import LineValid
 from schemas.policies import PolicyValid
-from tests.commands import ROOT
+from tests.commands import python_prints
 from tests.helpers import validate_bordereaux
 from tests.workbooks import write_bordereau
 
@@ -608,21 +606,13 @@ def test_a_text_column_is_checked_once_not_row_by_row_and_like_pandera_str_other
     assert checked(CoercedAsText)["a"].tolist() == ["1", "2"]
 
 
-def _python(code: str) -> str:
-    """What ``code`` prints, run by this interpreter in a fresh process from the project folder."""
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120, check=True
-    )
-    return done.stdout.strip()
-
-
 def test_building_the_schemas_does_not_import_dask_while_pandera_alone_would() -> None:
     """``schemas.common.without_pandera_dask_typing``: a run's process that imports the pipeline
     and builds and uses every schema has not imported ``dask.dataframe`` (1.1 s of the command's
     start); pandera alone, building a model, imports it through ``pandera.typing.dask``, whose
     ``DASK_INSTALLED`` the stand-in gives. When pandera stops importing dask there, the second
     assertion fails and the stand-in can go."""
-    ours = _python(
+    ours = python_prints(
         "import sys, pandas as pd, pipeline.run\n"
         "from schemas.policies import PolicyValid, PolicyPriced\n"
         "from schemas.claims import ClaimValid\n"
@@ -633,7 +623,7 @@ def test_building_the_schemas_does_not_import_dask_while_pandera_alone_would() -
         "print('dask.dataframe' in sys.modules, sys.modules['pandera.typing.dask'].DASK_INSTALLED)"
     )
     assert ours == "False False"
-    alone = _python(
+    alone = python_prints(
         "import sys, pandera.pandas as pa\n"
         "from pandera.typing import Series\n"
         "class Model(pa.DataFrameModel):\n"
