@@ -11,6 +11,7 @@ MONTH ?=  # empty: the command line picks the latest real YYYY-MM month folder (
 LANG_OUT ?= en
 ENGINE ?= pandas
 SCHEDULER ?=
+WORKER_MEMORY ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint format typecheck bench bench-scale sample clean
@@ -26,8 +27,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with its dev tools
 
-run: $(STAMP) ## Run a month: make run [INPUT=sample_data] [MONTH=latest] [OUTPUT=output] [LANG_OUT=en|ja] [ENGINE=pandas|dask] [SCHEDULER=tcp://host:8786]
-	$(BIN)/python -m pipeline run --input $(INPUT) $(if $(MONTH),--month $(MONTH)) --output $(OUTPUT) --lang $(LANG_OUT) --engine $(ENGINE) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+run: $(STAMP) ## Run a month: make run [INPUT=sample_data] [MONTH=latest] [OUTPUT=output] [LANG_OUT=en|ja] [ENGINE=pandas|dask] [SCHEDULER=tcp://host:8786] [WORKER_MEMORY=6GiB]
+	$(BIN)/python -m pipeline run --input $(INPUT) $(if $(MONTH),--month $(MONTH)) --output $(OUTPUT) --lang $(LANG_OUT) --engine $(ENGINE) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(WORKER_MEMORY),--worker-memory $(WORKER_MEMORY))
 
 TEST_WORKERS ?= auto
 test: $(STAMP) ## Run the whole test suite over the cores: make test [TEST_WORKERS=auto|0|4]

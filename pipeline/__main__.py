@@ -148,6 +148,14 @@ def _parser() -> argparse.ArgumentParser:
         help="with --engine dask: the scheduler of an existing cluster, e.g. tcp://host:8786 "
         "(default: a LocalCluster sized to this machine)",
     )
+    run.add_argument(
+        "--worker-memory",
+        metavar="SIZE",
+        default=None,
+        help="with --engine dask and no --scheduler: each worker's memory limit on the run's LocalCluster, e.g. "
+        "6GiB; past 60%% of it a worker spills what it holds to disk (default: an equal share of 80%% of this "
+        "machine's memory)",
+    )
     caching = run.add_mutually_exclusive_group()
     caching.add_argument(
         "--cache",
@@ -181,6 +189,7 @@ def _run(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         engine=args.engine,
         scheduler=args.scheduler,
+        worker_memory=args.worker_memory,
     )
     print(f"Reconciliation as at {result.month} (rows read = rows processed + rows rejected)")
     print(result.reconciliation.to_string(index=False))
@@ -197,6 +206,20 @@ def _main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.scheduler and args.engine != "dask":
         parser.error("--scheduler needs --engine dask")
+    if args.worker_memory is not None:
+        if args.engine != "dask":
+            parser.error("--worker-memory needs --engine dask")
+        if args.scheduler:
+            parser.error(
+                "--worker-memory sizes the workers of the run's own LocalCluster: "
+                "a cluster given by --scheduler has its workers' own limits"
+            )
+        from pipeline.engine.cluster import worker_memory_bytes
+
+        try:
+            args.worker_memory = worker_memory_bytes(args.worker_memory)
+        except ValueError as error:
+            parser.error(f"--worker-memory: {error}")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     return _run(args)
 

@@ -162,18 +162,20 @@ def run_month(
     use_cache: bool = True,
     engine: str | Engine = "pandas",
     scheduler: str | None = None,
+    worker_memory: int | str | None = None,
 ) -> RunResult:
     """Run the bordereaux of every month up to ``month`` and write ``<output_dir>/<month>/``. The
     parse cache lives in ``cache_dir`` (default ``<output_dir>/.cache``); ``use_cache=False`` reads
     and validates every month and writes no cache. ``engine`` adjudicates the claims: ``pandas`` in
     this process, ``dask`` on the dask.distributed cluster at ``scheduler`` (default: a LocalCluster
-    of this machine), or a given ``pipeline.engine.Engine``."""
+    of this machine, each worker limited to ``worker_memory`` when given), or a given
+    ``pipeline.engine.Engine``."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     check_output_folder(input_dir, output_dir)
     stages = Stages(len(STAGES))
     resources = ExitStack()
     try:
-        claims_engine = resources.enter_context(open_engine(engine, scheduler))
+        claims_engine = resources.enter_context(open_engine(engine, scheduler, worker_memory))
         with stages.stage("products"):
             book = load_products(products_dir or DEFAULT_PRODUCTS_DIR)
 

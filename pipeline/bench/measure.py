@@ -60,6 +60,7 @@ class Child:
     stderr: str
     killed: str | None = None  # "timeout" or "memory" when the bench stopped it
     cpu_seconds: float = 0.0  # user + system CPU of the child and the processes it waited for
+    largest_descendant_mb: float = 0.0  # the largest Pss of one process it started (a dask worker, a forked writer)
 
     @property
     def ok(self) -> bool:
@@ -115,11 +116,14 @@ def pss_mb(pid: int) -> float | None:
 def tree_pss_mb(pid: int) -> float | None:
     """The ``Pss`` of ``pid`` and its descendants together, in MiB, when it has any (None otherwise:
     then its own ``VmHWM`` says more)."""
-    children = descendants(pid)
-    if not children:
-        return None
-    sizes = [pss_mb(p) for p in (pid, *children)]
-    return sum(size for size in sizes if size is not None)
+    sizes = tree_pss_by_process(pid)
+    return sum(sizes.values()) if len(sizes) > 1 else None
+
+
+def tree_pss_by_process(pid: int) -> dict[int, float]:
+    """The ``Pss`` in MiB of ``pid`` and of each of its descendants that could be read, by pid."""
+    sizes = {p: pss_mb(p) for p in (pid, *descendants(pid))}
+    return {p: size for p, size in sizes.items() if size is not None}
 
 
 TREE_POLL_SECONDS = 0.1  # smaps_rollup walks the page tables: polled less often than VmHWM ...
@@ -144,7 +148,7 @@ def run_child(
         deadline = started + timeout
         killed: str | None = None
         peak: float | None = None
-        next_tree_poll, tree_peak = 0.0, 0.0
+        next_tree_poll, tree_peak, largest_descendant = 0.0, 0.0, 0.0
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
@@ -152,7 +156,10 @@ def run_child(
             peak = rss_mb(process.pid, "VmHWM") or peak
             if time.perf_counter() >= next_tree_poll:
                 polling = time.perf_counter()
-                tree_peak = max(tree_peak, tree_pss_mb(process.pid) or 0.0)
+                sizes = tree_pss_by_process(process.pid)
+                if len(sizes) > 1:
+                    tree_peak = max(tree_peak, sum(sizes.values()))
+                    largest_descendant = max(largest_descendant, *(v for p, v in sizes.items() if p != process.pid))
                 took = time.perf_counter() - polling
                 next_tree_poll = polling + max(TREE_POLL_SECONDS, TREE_POLL_SHARE * took)
             if time.perf_counter() > deadline:
@@ -180,6 +187,7 @@ def run_child(
         stderr=_tail(err_path),
         killed=killed,
         cpu_seconds=round(usage.ru_utime + usage.ru_stime, 3),
+        largest_descendant_mb=round(largest_descendant, 1),
     )
 
 

@@ -168,19 +168,25 @@ def _output_digests(folder: Path) -> dict[str, str]:
 
 
 def whole_runs(
-    book_folder: Path, workdir: Path, *, engines: Sequence[str] = ENGINES, max_rss_mb: float | None = None
+    book_folder: Path,
+    workdir: Path,
+    *,
+    engines: Sequence[str] = ENGINES,
+    memory_limit: str | None = None,
+    max_rss_mb: float | None = None,
 ) -> dict[str, Any]:
     """``python -m pipeline run`` on ``book_folder`` as at its last month with each engine, in a
-    child process measured by ``pipeline.bench.measure.run_child``."""
+    child process measured by ``pipeline.bench.measure.run_child``; the Dask engine's LocalCluster
+    with workers of ``memory_limit`` each (``--worker-memory``) when given."""
     runs = []
     digests = []
     for engine in engines:
         output = workdir / f"run-{book_folder.name}-{engine}"
         shutil.rmtree(output, ignore_errors=True)
         command = [sys.executable, "-m", "pipeline", "run", "--input", str(book_folder), "--output", str(output)]
-        child = run_child(
-            [*command, "--no-cache", "--engine", engine], workdir / "logs", output.name, max_rss_mb=max_rss_mb
-        )
+        limited = engine == "dask" and memory_limit is not None
+        command += ["--no-cache", "--engine", engine, *(["--worker-memory", str(memory_limit)] if limited else [])]
+        child = run_child(command, workdir / "logs", output.name, max_rss_mb=max_rss_mb)
         runs.append(
             {
                 "engine": engine,
@@ -188,6 +194,9 @@ def whole_runs(
                 "seconds": round(child.seconds, 1),
                 "cpu_seconds": round(child.cpu_seconds, 1),
                 "peak_mib": round(child.peak_mb),
+                # the largest single process the run started: with dask a worker (or, at the end, a forked writer)
+                "largest_process_mib": round(child.largest_descendant_mb),
+                **({"worker_memory_limit": memory_limit} if limited else {}),
                 "error": "" if child.ok else child.killed or next(iter(child.stderr.strip().splitlines()[-1:]), ""),
             }
         )
@@ -209,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         "--lines", type=int, nargs="*", default=[2_000_000], help="engine-only book sizes (default 2,000,000)"
     )
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers, 1 thread each (default 2)")
-    parser.add_argument("--memory-limit", default="6GiB", help="per worker (default 6GiB)")
+    parser.add_argument(
+        "--memory-limit", default="6GiB", help="per worker, and per worker of the Dask whole runs (default 6GiB)"
+    )
     parser.add_argument("--workdir", type=Path, default=Path("bench_results/scale"))
     parser.add_argument(
         "--shuffle",
@@ -248,13 +259,15 @@ def main(argv: list[str] | None = None) -> int:
         measured = {
             "policies": policies,
             "lines": generated["lines"],
-            **whole_runs(folder, args.workdir, engines=args.engines),
+            **whole_runs(folder, args.workdir, engines=args.engines, memory_limit=args.memory_limit),
         }
         for run in measured["runs"]:
             outcome = "ok" if run["ok"] else f"FAILED {run['error']}"
             print(
                 f"  whole run, {run['engine']}: {outcome} in {run['seconds']} s, CPU {run['cpu_seconds']} s, "
-                f"peak {run['peak_mib']:,} MiB (all its processes)",
+                f"peak {run['peak_mib']:,} MiB (all its processes; the largest process it started "
+                f"{run['largest_process_mib']:,} MiB"
+                + (f", workers limited to {run['worker_memory_limit']})" if "worker_memory_limit" in run else ")"),
                 flush=True,
             )
         if len(args.engines) > 1:

@@ -334,10 +334,13 @@ class PandasEngine:
 
 
 @contextmanager
-def open_engine(name: str | Engine = "pandas", scheduler: str | None = None) -> Iterator[Engine]:
+def open_engine(
+    name: str | Engine = "pandas", scheduler: str | None = None, worker_memory: int | str | None = None
+) -> Iterator[Engine]:
     """The engine called ``name`` for the length of a run: ``pandas``, or ``dask`` on the cluster at
     ``scheduler`` (an address such as ``tcp://host:8786``) or, without one, on a LocalCluster sized
-    to this machine that is closed afterwards. An ``Engine`` object is used as it is."""
+    to this machine (each worker limited to ``worker_memory`` when given) that is closed afterwards.
+    An ``Engine`` object is used as it is."""
     if not isinstance(name, str):
         yield name
         return
@@ -349,5 +352,5 @@ def open_engine(name: str | Engine = "pandas", scheduler: str | None = None) -> 
     from pipeline.engine.cluster import dask_client
     from pipeline.engine.partitioned import LOCAL, DaskEngine
 
-    with dask_client(scheduler) as client:
+    with dask_client(scheduler, worker_memory) as client:
         yield DaskEngine(client, scheduler or LOCAL)

@@ -1,7 +1,7 @@
 """The dask.distributed client of a run: an existing cluster named by its scheduler's address, or
 a LocalCluster sized to this machine (one single-threaded worker process per core, each with an
-equal share of the memory as its limit: the pandas stages hold the GIL, so processes, not threads,
-give parallelism).
+equal share of the memory as its limit, or the limit the run is given: the pandas stages hold the
+GIL, so processes, not threads, give parallelism).
 """
 
 from __future__ import annotations
@@ -21,11 +21,15 @@ from pipeline.errors import FatalInputError
 MEMORY_SHARE = 0.8
 """Share of this machine's memory given to a LocalCluster's workers (the rest: the run itself)."""
 CONNECT_TIMEOUT = "20s"
+MIN_WORKER_MEMORY = 256 * 2**20
+"""The smallest worker memory limit a run accepts (``worker_memory_bytes``)."""
 
 
 def local_cluster(workers: int | None = None, memory_limit: int | str | None = None) -> LocalCluster:
     """A LocalCluster of ``workers`` worker processes (default: one per core), one thread each, each
-    limited to ``memory_limit`` (default: an equal share of 80% of this machine's memory)."""
+    limited to ``memory_limit`` (bytes, or a size such as ``"6GiB"``; default: an equal share of 80%
+    of this machine's memory). A worker spills what it holds to disk past 60% of its limit, pauses
+    at 80% and is restarted by its nanny at 95% (dask.distributed's own thresholds)."""
     workers = workers or os.cpu_count() or 1
     limit = memory_limit or int(psutil.virtual_memory().total * MEMORY_SHARE / workers)
     return LocalCluster(
@@ -38,11 +42,28 @@ def local_cluster(workers: int | None = None, memory_limit: int | str | None = N
     )
 
 
+def worker_memory_bytes(size: str) -> int:
+    """A worker memory limit as given on the command line (``6GiB``, ``6 GB``, ``6000000000``), in
+    bytes; ``ValueError`` with what is wrong when it is not a size of at least 256 MiB (a worker
+    process alone holds about 150 MiB)."""
+    from dask.utils import parse_bytes
+
+    try:
+        limit = parse_bytes(size)
+    except (ValueError, TypeError):
+        raise ValueError(f"{size!r} is not a size: write it as 6GiB, 6GB or a number of bytes") from None
+    if limit < MIN_WORKER_MEMORY:
+        raise ValueError(f"{size!r} is less than a worker needs to start (at least 256MiB)")
+    return int(limit)
+
+
 @contextmanager
-def dask_client(scheduler: str | None = None) -> Iterator[Client]:
-    """A client of the cluster at ``scheduler``, or of a LocalCluster started (and closed) here.
-    dask.distributed's own log lines are kept to warnings: the run's stage lines stay readable. A
-    worker lost while the run used the cluster stops the run with one line (``workers_lost``)."""
+def dask_client(scheduler: str | None = None, worker_memory: int | str | None = None) -> Iterator[Client]:
+    """A client of the cluster at ``scheduler``, or of a LocalCluster started (and closed) here, its
+    workers limited to ``worker_memory`` each when given (``local_cluster``; a cluster given by its
+    address has its own workers and their limits). dask.distributed's own log lines are kept to
+    warnings: the run's stage lines stay readable. A worker lost while the run used the cluster
+    stops the run with one line (``workers_lost``)."""
     logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler:
         try:
@@ -52,7 +73,7 @@ def dask_client(scheduler: str | None = None) -> Iterator[Client]:
         with client, workers_lost(scheduler):
             yield client
         return
-    with local_cluster() as cluster, Client(cluster) as client, workers_lost("LocalCluster"):
+    with local_cluster(memory_limit=worker_memory) as cluster, Client(cluster) as client, workers_lost("LocalCluster"):
         yield client
 
 
@@ -76,3 +97,11 @@ def workers_lost(cluster: str) -> Iterator[None]:
 def workers_of(client: Client) -> int:
     """How many workers the cluster has now."""
     return len(client.scheduler_info(n_workers=-1).get("workers", {}))
+
+
+def worker_memory_limit(client: Client) -> int | None:
+    """The smallest memory limit of the cluster's workers now (bytes), None when a worker has none."""
+    limits = [
+        int(worker.get("memory_limit") or 0) for worker in client.scheduler_info(n_workers=-1)["workers"].values()
+    ]
+    return min(limits) if limits and min(limits) > 0 else None

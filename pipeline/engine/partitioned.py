@@ -52,7 +52,7 @@ from pipeline.engine import (
     read_tasks,
     rows_by_part,
 )
-from pipeline.engine.cluster import workers_of
+from pipeline.engine.cluster import worker_memory_limit, workers_of
 from pipeline.engine.components import history_parts
 from pipeline.engine.validation_parts import MonthPart, month_from_parts, part_outcome, part_rows, sheet_ids, sheet_rows
 from pipeline.errors import FatalInputError
@@ -497,6 +497,7 @@ class DaskEngine:
             "name": "dask",
             "version": dask.__version__,
             "workers": workers_of(self.client),
+            "worker_memory_limit": worker_memory_limit(self.client),
             "scheduler": self.scheduler,
         }
         return described | ({"cross_row_validation": "in parts on the workers"} if self.in_parts else {})

@@ -101,6 +101,27 @@ def test_help_and_usage_errors():
     assert cli("run", "--input", "x").returncode == 2
 
 
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        (["--worker-memory", "6GiB"], "--worker-memory needs --engine dask"),
+        (
+            ["--engine", "dask", "--scheduler", "tcp://127.0.0.1:1", "--worker-memory", "6GiB"],
+            "its workers' own limits",
+        ),
+        (["--engine", "dask", "--worker-memory", "lots"], "--worker-memory: 'lots' is not a size"),
+        (["--engine", "dask", "--worker-memory", "64MiB"], "less than a worker needs to start (at least 256MiB)"),
+    ],
+)
+def test_a_worker_memory_limit_the_run_cannot_use_is_a_usage_error(tmp_path, given, says):
+    """``--worker-memory`` sizes the workers of the run's own LocalCluster: refused before anything
+    starts without the Dask engine, with a cluster given by address, or as something not a size."""
+    done = cli("run", "--input", tmp_path / "in", "--output", tmp_path / "out", *given)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr.splitlines()[-1], done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
+
+
 def broken_input(tmp_path: Path, kind: str) -> tuple[Path, str]:
     """An input folder with one fatal problem, and the text the error line must contain."""
     folder = tmp_path / "in"

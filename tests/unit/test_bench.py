@@ -187,6 +187,10 @@ def test_bench_scale_whole_runs_on_a_small_parquet_book(tmp_path: Path) -> None:
     for run in measured["runs"]:
         assert run["ok"], run["error"]
         assert run["seconds"] > 0 and run["cpu_seconds"] > 0 and run["peak_mib"] > 50
+    pandas_run, dask_run = measured["runs"]
+    # the Dask run's workers limited as the engine-only runs' (--memory-limit), each measured on its own
+    assert dask_run["worker_memory_limit"] == "6GiB" and "worker_memory_limit" not in pandas_run
+    assert 50 < dask_run["largest_process_mib"] < dask_run["peak_mib"]
     assert measured["same_files"] is True
     assert sorted(p.name for p in (tmp_path / "sample-60" / "2026-04").iterdir()) == [
         "claims.parquet",
@@ -204,18 +208,37 @@ def test_bench_scale_whole_runs_with_one_engine_alone(tmp_path: Path, monkeypatc
     engine alone; ``whole_runs`` itself runs one engine in the test below, so here it only records."""
     from pipeline.bench import scale
 
-    asked: list[tuple[str, ...]] = []
+    asked: list[tuple[tuple[str, ...], str]] = []
 
-    def recorded(folder: Path, workdir: Path, *, engines: tuple[str, ...]) -> dict[str, object]:
-        asked.append(tuple(engines))
+    def recorded(folder: Path, workdir: Path, *, engines: tuple[str, ...], memory_limit: str) -> dict[str, object]:
+        asked.append((tuple(engines), memory_limit))
         return {"book": folder.name, "runs": [], "same_files": False}
 
     monkeypatch.setattr(scale, "sample_book", lambda folder, policies: {"reused": True, "seconds": 0, "lines": 3})
     monkeypatch.setattr(scale, "whole_runs", recorded)
     assert scale.main(["--lines", "--whole-runs", "60", "--engines", "pandas", "--workdir", str(tmp_path)]) == 0
-    assert asked == [("pandas",)]
+    assert asked == [(("pandas",), "6GiB")]  # the engine-only runs' worker limit, for the Dask whole runs too
     (alone,) = json.loads((tmp_path / "results.json").read_text())
     assert alone["policies"] == 60 and alone["lines"] == 3
+
+
+def test_bench_scale_limits_the_workers_of_the_dask_whole_run_alone(tmp_path: Path, monkeypatch) -> None:
+    from pipeline.bench import scale
+    from pipeline.bench.measure import Child
+
+    commands: list[list[str]] = []
+
+    def ran(command: list[str], *args: object, **kwargs: object) -> Child:
+        commands.append(command)
+        return Child(command, 0, 1.0, 100.0, "", "", largest_descendant_mb=60.0)
+
+    monkeypatch.setattr(scale, "run_child", ran)
+    monkeypatch.setattr(scale, "_output_digests", lambda output: {"same": "bytes"})
+    measured = scale.whole_runs(tmp_path / "book", tmp_path, engines=("pandas", "dask"), memory_limit="3GiB")
+    assert commands[0][-2:] == ["--engine", "pandas"]
+    assert commands[1][-4:] == ["--engine", "dask", "--worker-memory", "3GiB"]
+    assert [run.get("worker_memory_limit") for run in measured["runs"]] == [None, "3GiB"]
+    assert [run["largest_process_mib"] for run in measured["runs"]] == [60, 60]
 
 
 def test_bench_scale_reports_a_whole_run_that_failed_by_its_error_line(tmp_path: Path) -> None:

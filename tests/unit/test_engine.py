@@ -432,6 +432,7 @@ def test_dask_engine_writes_the_same_workbooks_as_pandas_on_the_sample(dask_clie
         "name": "dask",
         "version": manifests[1]["engine"]["version"],
         "workers": 2,
+        "worker_memory_limit": 2 * 2**30,  # the shared cluster's (tests/conftest.py)
         "scheduler": LOCAL,
         "cross_row_validation": "in parts on the workers",
     }
@@ -557,6 +558,35 @@ def test_a_run_uses_an_existing_cluster_by_its_address(dask_client, tmp_path: Pa
     assert manifest["engine"]["workers"] == 2
     # on a cluster given by its address each month is validated in parts there
     assert manifest["engine"]["cross_row_validation"] == "in parts on the workers"
+
+
+def test_a_run_limits_the_memory_of_its_own_clusters_workers(tmp_path: Path) -> None:
+    """``worker_memory`` (``--worker-memory``): the LocalCluster the run starts has workers of that
+    limit, which the manifest records; the figures are the same."""
+    name = NAMES[0]
+    result = run_month(
+        GOLDEN / name / "input", case_month(name), tmp_path / "out", engine="dask", worker_memory="1.5GiB"
+    )
+    compare(lines_of(result), name)
+    manifest = json.loads((result.output_folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["engine"]["scheduler"] == LOCAL
+    assert manifest["engine"]["worker_memory_limit"] == 3 * 2**29
+    assert "cross_row_validation" not in manifest["engine"]  # a run's own cluster: validated in its process
+
+
+@pytest.mark.parametrize(("size", "limit"), [("6GiB", 6 * 2**30), ("6 GB", 6 * 10**9), ("300000000", 300_000_000)])
+def test_a_worker_memory_limit_is_read_as_dask_reads_sizes(size: str, limit: int) -> None:
+    from pipeline.engine.cluster import worker_memory_bytes
+
+    assert worker_memory_bytes(size) == limit
+
+
+@pytest.mark.parametrize("size", ["lots", "", "-1GiB", "255MiB"])
+def test_a_worker_memory_limit_that_is_no_size_or_too_small_is_refused(size: str) -> None:
+    from pipeline.engine.cluster import worker_memory_bytes
+
+    with pytest.raises(ValueError, match=r"not a size|less than a worker needs"):
+        worker_memory_bytes(size)
 
 
 def test_an_unknown_engine_is_refused() -> None:
