@@ -54,8 +54,16 @@ def test_make_run_on_a_folder_without_month_folders_says_which(tmp_path):
 def test_make_help_mentions_every_run_variable():
     done = _make("help")
     run = next(line for line in done.stdout.splitlines() if "make run" in line)
-    for variable in ("INPUT=", "MONTH=", "OUTPUT=", "LANG_OUT="):
+    for variable in ("INPUT=", "MONTH=", "OUTPUT=", "LANG_OUT=", "ENGINE=", "SCHEDULER=", "WORKER_MEMORY="):
         assert variable in run, run
+
+
+def test_make_run_passes_the_workers_memory_limit_on(tmp_path):
+    """``make run WORKER_MEMORY=...`` reaches the command as ``--worker-memory`` (refused here
+    before anything starts: it needs ``ENGINE=dask``)."""
+    done = _make("run", f"INPUT={tmp_path / 'in'}", f"OUTPUT={tmp_path / 'out'}", "WORKER_MEMORY=6GiB")
+    assert done.returncode != 0
+    assert "--worker-memory needs --engine dask" in done.stderr, done.stderr
 
 
 def test_an_output_folder_that_cannot_be_written_is_found_before_the_run(tmp_path, monkeypatch, capsys):
