@@ -65,6 +65,10 @@ def dask_client(scheduler: str | None = None, worker_memory: int | str | None = 
     warnings: the run's stage lines stay readable. A worker lost while the run used the cluster
     stops the run with one line (``workers_lost``)."""
     logging.getLogger("distributed").setLevel(logging.WARNING)
+    if scheduler and worker_memory is not None:
+        raise ValueError(
+            "a worker memory limit sizes a LocalCluster started by the run, not the cluster at " + scheduler
+        )
     if scheduler:
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)

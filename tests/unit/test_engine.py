@@ -589,6 +589,16 @@ def test_a_worker_memory_limit_that_is_no_size_or_too_small_is_refused(size: str
         worker_memory_bytes(size)
 
 
+def test_a_worker_memory_limit_for_a_cluster_given_by_address_is_refused() -> None:
+    """From Python as on the command line: the limit sizes the run's own LocalCluster only (refused
+    before any connection is tried)."""
+    with (
+        pytest.raises(ValueError, match="not the cluster at tcp://"),
+        open_engine("dask", "tcp://192.0.2.1:8786", "1GiB"),
+    ):
+        pass
+
+
 def test_an_unknown_engine_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown engine"), open_engine("spark"):
         pass
