@@ -209,15 +209,10 @@ def _main(argv: list[str]) -> int:
     if args.worker_memory is not None:
         if args.engine != "dask":
             parser.error("--worker-memory needs --engine dask")
-        if args.scheduler:
-            parser.error(
-                "--worker-memory sizes the workers of the run's own LocalCluster: "
-                "a cluster given by --scheduler has its workers' own limits"
-            )
         from pipeline.engine.cluster import worker_memory_bytes
 
         try:
-            args.worker_memory = worker_memory_bytes(args.worker_memory)
+            args.worker_memory = worker_memory_bytes(args.worker_memory, args.scheduler)
         except ValueError as error:
             parser.error(f"--worker-memory: {error}")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)

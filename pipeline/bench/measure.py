@@ -113,13 +113,6 @@ def pss_mb(pid: int) -> float | None:
     return None
 
 
-def tree_pss_mb(pid: int) -> float | None:
-    """The ``Pss`` of ``pid`` and its descendants together, in MiB, when it has any (None otherwise:
-    then its own ``VmHWM`` says more)."""
-    sizes = tree_pss_by_process(pid)
-    return sum(sizes.values()) if len(sizes) > 1 else None
-
-
 def tree_pss_by_process(pid: int) -> dict[int, float]:
     """The ``Pss`` in MiB of ``pid`` and of each of its descendants that could be read, by pid."""
     sizes = {p: pss_mb(p) for p in (pid, *descendants(pid))}

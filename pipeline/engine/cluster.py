@@ -42,12 +42,18 @@ def local_cluster(workers: int | None = None, memory_limit: int | str | None = N
     )
 
 
-def worker_memory_bytes(size: str) -> int:
-    """A worker memory limit as given on the command line (``6GiB``, ``6 GB``, ``6000000000``), in
-    bytes; ``ValueError`` with what is wrong when it is not a size of at least 256 MiB (a worker
-    process alone holds about 150 MiB)."""
+def worker_memory_bytes(size: int | str, scheduler: str | None = None) -> int:
+    """A worker memory limit as a run is given it (``6GiB``, ``6 GB``, ``6000000000``), in bytes;
+    ``ValueError`` with what is wrong when it is not a size of at least 256 MiB (a worker process
+    alone holds about 150 MiB) or when the run is to use the cluster at ``scheduler``, whose workers
+    have their own limits (the limit sizes the LocalCluster a run starts)."""
     from dask.utils import parse_bytes
 
+    if scheduler:
+        raise ValueError(
+            f"sizes the workers of the LocalCluster a run starts, not the cluster at {scheduler}: "
+            "a cluster given by its address has its workers' own limits"
+        )
     try:
         limit = parse_bytes(size)
     except (ValueError, TypeError):
@@ -65,10 +71,7 @@ def dask_client(scheduler: str | None = None, worker_memory: int | str | None = 
     warnings: the run's stage lines stay readable. A worker lost while the run used the cluster
     stops the run with one line (``workers_lost``)."""
     logging.getLogger("distributed").setLevel(logging.WARNING)
-    if scheduler and worker_memory is not None:
-        raise ValueError(
-            "a worker memory limit sizes a LocalCluster started by the run, not the cluster at " + scheduler
-        )
+    limit = None if worker_memory is None else worker_memory_bytes(worker_memory, scheduler)
     if scheduler:
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
@@ -77,7 +80,7 @@ def dask_client(scheduler: str | None = None, worker_memory: int | str | None = 
         with client, workers_lost(scheduler):
             yield client
         return
-    with local_cluster(memory_limit=worker_memory) as cluster, Client(cluster) as client, workers_lost("LocalCluster"):
+    with local_cluster(memory_limit=limit) as cluster, Client(cluster) as client, workers_lost("LocalCluster"):
         yield client
 
 
