@@ -330,7 +330,7 @@ def worker(folder: Path, step: str) -> dict[str, Any]:
     return the timings and peak memory as JSON-ready figures. The step's CPU time is split into
     user time (the engine's own work) and system time (mostly the kernel handing the process the
     memory it grows into: on a virtual machine whose host takes back freed memory, several
-    seconds per GiB the first time it is touched; README § Speed)."""
+    seconds per GiB the first time it is touched; MEASUREMENTS.md § Speed)."""
     started = time.perf_counter()
     frames = read_frames(folder)
     read_seconds = time.perf_counter() - started

@@ -67,8 +67,8 @@ PART = "_policy_part"
 
 IDS_HASHED_AT_ONCE = 1 << 18
 """``policy_part`` hashes the ids this many at a time: the hash takes them as Python strings, and a
-market book's millions of ids made strings at once were the Dask engine's run's peak (README § Beyond
-one machine: half a GB at 1.7M policies)."""
+market book's millions of ids made strings at once were the Dask engine's run's peak (pipeline/bench/
+MEASUREMENTS.md § Beyond one machine: half a GB at 1.7M policies)."""
 
 
 def policy_part(policy_id: pd.Series, parts: int) -> pd.Series:

@@ -94,7 +94,8 @@ PARTS_PER_WORKER = 2
 """Parts per worker and valuation: enough to balance the load, few enough to keep tasks large."""
 LINES_PER_PART = 250_000
 """At most this many lines per part on average (a part's pandas frames stay well under a worker's
-memory limit: the engine peaks at about 0.6 KiB per line, README § Beyond one machine)."""
+memory limit: the engine peaks at about 0.6 KiB per line, pipeline/bench/MEASUREMENTS.md § Beyond one
+machine)."""
 LINE_KEY = "_line_key"
 """Where each line of the history is on the workers once the Dask engine keeps the lines there
 (``DaskEngine.kept_month``): the number of the run of lines that holds it (high 32 bits) and its row
@@ -663,8 +664,9 @@ def checked_pickled(task: ReadTask, read: FileReader, book: ProductBook) -> byte
     unpickle on its own main thread (``_unpickled``). Sent as objects, they were unpickled by the
     client's communication thread, and glibc gives that thread an arena of its own, whose memory
     the run's main thread does not reuse once it has let the sheets go: the 5M-line book's read
-    stage peaked at 4.19 GB in the run's process that way, 3.61 GB this way (README § Beyond one
-    machine). The one block of bytes is a mapping of its own, handed back when let go."""
+    stage peaked at 4.19 GB in the run's process that way, 3.61 GB this way
+    (pipeline/bench/MEASUREMENTS.md § Beyond one machine). The one block of bytes is a mapping of
+    its own, handed back when let go."""
     return pickle.dumps(checked_task(task, read, book), protocol=pickle.HIGHEST_PROTOCOL)
 
 

@@ -252,7 +252,7 @@ def test_by_product_totals_reconcile_with_kpi() -> None:
 
 def test_the_breakdowns_dimensions_stay_text_columns_not_python_strings() -> None:
     """Each policy's and claim's product, plan, industry (and cover-holder) stay Arrow text, not a
-    Python string per row (0.7 GB at 5M lines, README § Beyond one machine); an empty industry and
+    Python string per row (0.7 GB at 5M lines, pipeline/bench/MEASUREMENTS.md); an empty industry and
     a claim without its policy show ``MISSING``."""
     policies = sample_policies()
     policies["industry"] = policies["industry"].astype("str").mask(policies.index == 0)

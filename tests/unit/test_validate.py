@@ -637,8 +637,8 @@ def test_building_the_schemas_does_not_import_dask_while_pandera_alone_would() -
 def test_the_history_keeps_the_policies_and_claims_codes_as_categoricals_of_their_text(tmp_path):
     """``combined``: the columns of ``CODE_LABELS`` (and provenance) are categoricals whose values
     are the months' text, the categories in code-point order; the lines' codes stay text, as the
-    Dask engine's workers keep them (README § Beyond one machine, The history's codes as
-    categoricals)."""
+    Dask engine's workers keep them (pipeline/bench/MEASUREMENTS.md § Beyond one machine, The
+    history's codes as categoricals)."""
     from pipeline.stages.validate import CODE_LABELS
 
     second = {**WIDE, "policy_id": "P2", "plan": "basic", "payment_method": "installment"}
