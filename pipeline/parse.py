@@ -29,7 +29,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -683,17 +683,38 @@ def carried(raw: pd.Series) -> pd.Series:
     """An unknown column as carried through, never rejected: a column whose every given cell is a
     finite number stays numeric (``Int64`` when every number is whole, else ``float64``; empty cells
     missing), any other column is the text each cell shows (:func:`raw_text`)."""
-    cells = raw.tolist()
-    given = [cell for cell in cells if not is_empty_cell(cell)]
+    return pd.Series(_carried_values(raw.tolist()), index=raw.index)
+
+
+def carried_columns(raw: pd.DataFrame) -> pd.DataFrame:
+    """Every column of ``raw`` as :func:`carried` carries it, one frame (same index and column
+    order): the cells taken out of the frame once, each column's values made as an array, the
+    frame put together once (a sheet may have 16,000 unknown columns)."""
+    cells = raw.to_numpy(dtype=object).T.tolist()
+    values = dict(zip(raw.columns, map(_carried_values, cells), strict=True))
+    return pd.DataFrame(values, index=raw.index, columns=raw.columns, copy=False)
+
+
+_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' "str": Arrow-backed, NaN for missing
+
+
+def _carried_values(cells: list[Any]) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """The values of :func:`carried` for one column's ``cells``: an ``Int64`` or ``float64`` array,
+    or the text each cell shows as a ``str`` array (made from Arrow directly, as pandas makes it)."""
+    empty = [is_empty_cell(cell) for cell in cells]
+    given = [cell for cell, missing in zip(cells, empty, strict=True) if not missing]
     numeric = bool(given) and all(
         isinstance(cell, int | float) and not isinstance(cell, bool) and math.isfinite(cell) for cell in given
     )
     if not numeric:
-        return raw_text(raw)
-    numbers = [None if is_empty_cell(cell) else cell for cell in cells]
+        texts = pa.array([cell_text(cell) for cell in cells], type=pa.large_string())
+        return _TEXT.__from_arrow__(texts)  # type: ignore[attr-defined]  # the dtypes' Arrow protocol, not in the stubs
+    numbers = [None if missing else cell for cell, missing in zip(cells, empty, strict=True)]
     if all(float(cell).is_integer() and abs(cell) < 2**53 for cell in given):
-        return pd.Series([None if n is None else int(n) for n in numbers], index=raw.index, dtype="Int64")
-    return pd.Series(numbers, index=raw.index, dtype="float64")
+        # 1 under a missing value, as pandas fills it (its _internal_fill_value)
+        whole = np.array([1 if number is None else int(number) for number in numbers], dtype=np.int64)
+        return pd.arrays.IntegerArray(whole, np.array(empty, dtype=bool))
+    return np.array([np.nan if number is None else number for number in numbers], dtype=np.float64)
 
 
 PARSERS: dict[str, Callable[[pd.Series], Parsed]] = {

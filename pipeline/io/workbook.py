@@ -386,17 +386,21 @@ def sheet_plans(sheets: Sequence[Sheet]) -> list[SheetPlan]:
     for sheet in sheets:
         frame = sheet.frame
         columns = [c for c in frame.columns if c != sheet.row_kind]
-        kinds = [column_kind(str(c), frame[c], sheet.kinds) for c in columns]
+        # each column taken out of the frame once (a sheet may have 16,384 columns), and its first
+        # cells, where widths are measured, cut only when there are more
+        cells = [frame[c] for c in columns]
+        samples = cells if len(frame) <= WIDTH_SAMPLE else [column.iloc[:WIDTH_SAMPLE] for column in cells]
+        kinds = [column_kind(str(c), column, sheet.kinds) for c, column in zip(columns, cells, strict=True)]
         headers = _unique_headers([str((sheet.headers or {}).get(str(c), c)) for c in columns])
         widths, wrapped, lines = [], [], 1
         tall: list[tuple[list[Any], float]] = []
-        for name, kind, header in zip(columns, kinds, headers, strict=True):
-            sample = _values(frame[name].iloc[:WIDTH_SAMPLE], kind)
+        for name, kind, header, column, first in zip(columns, kinds, headers, cells, samples, strict=True):
+            sample = _values(first, kind)
             width = sheet.widths.get(str(name)) or _width(header, sample, kind)
             widths.append(width)
             wrapped.append(kind == "text" and _content_width(sample, kind) + 2 > width)
             if wrapped[-1]:
-                tall.append((_values(frame[name], kind), width))
+                tall.append((_values(column, kind), width))
             lines = max(lines, math.ceil((display_width(header) + 3) / width))
         plans.append(
             SheetPlan(

@@ -72,7 +72,8 @@ def _arrow_column(series: pd.Series, kind: str) -> pa.Array:
         return pa.array(typed.to_numpy(dtype="float64", na_value=float("nan")), type=pa.float64(), from_pandas=True)
     if kind in NUMERIC_KINDS:
         if pd.api.types.is_integer_dtype(typed.dtype):
-            return pa.Array.from_pandas(typed.astype("Int64"))
+            whole = typed if typed.dtype == "Int64" else typed.astype("Int64")  # astype copies, even to its own dtype
+            return pa.Array.from_pandas(whole)
         return pa.array(
             pd.to_numeric(typed, errors="coerce").astype("float64").to_numpy(na_value=float("nan")),
             type=pa.float64(),

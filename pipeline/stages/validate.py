@@ -47,7 +47,7 @@ from pipeline.arrow_text import (
     text_as_labels,
 )
 from pipeline.calendar import month_end
-from pipeline.parse import PARSERS, Parsed, carried, parse_date
+from pipeline.parse import PARSERS, Parsed, carried_columns, parse_date
 from pipeline.products import ProductBook
 from pipeline.stages.rejections import failure_frame, failures_of, rejected_rows, rejected_rows_empty, rule_failures
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History
@@ -134,9 +134,10 @@ def parsed_sheet(raw: RawSheet, kinds: dict[str, str]) -> tuple[pd.DataFrame, pd
         "source_sheet": pd.Series(raw.sheet, index=index, dtype="str"),
         EXCEL_ROW: raw.frame[EXCEL_ROW].astype("int64"),
     }
-    extra = {column: carried(raw.frame[column]) for column in raw.extra_columns}
-    frame = pd.DataFrame({**provenance, **columns, **extra}, index=index)
-    return frame, failures_of(failures)
+    parsed = pd.DataFrame({**provenance, **columns}, index=index)
+    if raw.extra_columns:
+        parsed = pd.concat([parsed, carried_columns(raw.frame[list(raw.extra_columns)])], axis=1)
+    return parsed, failures_of(failures)
 
 
 def _parser(kind: str, raw: RawSheet) -> Callable[[pd.Series], Parsed]:
@@ -162,6 +163,13 @@ def _failed_rows(failures: pd.DataFrame) -> pd.Index:
     return pd.Index(failures["index"].unique())
 
 
+def _without_failed_rows(frame: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without the rows that have a failure; ``frame`` itself when none has (dropping no
+    row still takes every column anew, and a sheet may have 16,000 carried columns)."""
+    failed = _failed_rows(failures)
+    return frame.drop(index=failed) if len(failed) else frame
+
+
 def _valid_rows(
     frame: pd.DataFrame,
     failures: pd.DataFrame,
@@ -170,7 +178,7 @@ def _valid_rows(
 ) -> SheetResult:
     """Complete the rows with no failure and check them against the table's Valid model (a row
     that fails it, which the rules should have caught, is rejected like any other)."""
-    candidates = complete(frame.drop(index=_failed_rows(failures)))
+    candidates = complete(_without_failed_rows(frame, failures))
     try:
         return SheetResult(valid=valid_model.validate(candidates, lazy=True), failures=failures)
     except pa.errors.SchemaErrors as errors:
@@ -330,7 +338,7 @@ def validated_claims(
         *claim_restatement_rules(frame, on_file.lines, policy_products, book),
     ]
     failures = _all_failures(sheet, rules)
-    passing = frame.drop(index=_failed_rows(failures))
+    passing = _without_failed_rows(frame, failures)
     series = rule_failures(passing, None, [series_rule(passing, on_file.claims)])
     return _valid_rows(frame, failures_of([failures, series]), ClaimValid, lambda rows: rows)
 

@@ -17,6 +17,8 @@ from pipeline.parse import (
     INTEGER_REASON,
     TEXT_REASON,
     YEN_REASON,
+    carried,
+    carried_columns,
     half_width,
     parse_bool,
     parse_code,
@@ -28,6 +30,7 @@ from pipeline.parse import (
     parse_yen,
     raw_text,
 )
+from tests.property.strategies import reproducible
 
 
 def one(parser, cell):
@@ -434,3 +437,31 @@ def test_a_column_parses_each_cell_as_the_cell_parser_does(parser: str, cells: l
     expected = [parse._outcome(cell, cell_parser) for cell in cells]
     assert list(zip(values, errors, strict=True)) == expected
     assert [type(value) for value in values] == [type(value) for value, _ in expected]
+
+
+NUMBERS = st.one_of(st.integers(-(2**60), 2**60), st.floats(allow_nan=True, allow_infinity=True))
+CELLS = st.one_of(st.just(""), NUMBERS, st.booleans(), st.dates(), st.text(max_size=6))
+
+
+@st.composite
+def unknown_columns(draw: st.DrawFn) -> pd.DataFrame:
+    """Unknown columns as read (cells as typed, "" where empty), some of numbers and empty cells only."""
+    rows = draw(st.integers(0, 7))
+    columns = {}
+    for number in range(draw(st.integers(1, 6))):
+        cells = st.one_of(st.just(""), NUMBERS) if draw(st.booleans()) else CELLS
+        columns[f"x{number}"] = pd.Series(draw(st.lists(cells, min_size=rows, max_size=rows)), dtype=object)
+    return pd.DataFrame(columns).set_axis(pd.RangeIndex(2, rows + 2))
+
+
+@reproducible(80, suppressed=())
+@given(raw=unknown_columns())
+def test_unknown_columns_carried_together_are_each_carried_alone(raw: pd.DataFrame) -> None:
+    """``carried_columns`` (a sheet's unknown columns in one frame, as validation carries them) gives
+    each column exactly as ``carried`` gives it alone (as a folder sheet's parts are carried again):
+    the same values, dtype (``Int64``, ``float64`` or text) and missing cells."""
+    together = carried_columns(raw)
+    assert list(together.columns) == list(raw.columns)
+    assert together.index.equals(raw.index)
+    for column in raw.columns:
+        pd.testing.assert_series_equal(together[column], carried(raw[column]), check_names=False)
