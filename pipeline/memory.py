@@ -6,7 +6,8 @@ decoded, ids looked up), that pool hands freed memory back to the kernel and ask
 on this machine the kernel zeroing fresh pages was a third of the engine's time. Arrow's *system*
 pool (the C library's ``malloc``, which numpy and pandas use too) measured the engine at 10M lines
 10.6–12.3 s against 14.6–16.2 s (three runs alternated, pipeline/bench/MEASUREMENTS.md § Speed),
-with the same peak; whole runs are unchanged. Arrow's own ``ARROW_DEFAULT_MEMORY_POOL``, when set, still decides.
+with the same peak; whole runs are unchanged. Arrow's own ``ARROW_DEFAULT_MEMORY_POOL``, when set,
+still decides.
 
 The same cost comes back with the C library's own allocator: glibc hands every allocation above its
 ``mmap`` threshold (a column of 10M int64 is 80 MB) straight back to the kernel when it is freed,

@@ -674,15 +674,20 @@ def parse_text(raw: pd.Series) -> Parsed:
     return Parsed(_strings(values, raw.index), _errors(errors, raw.index))
 
 
-def raw_text(raw: pd.Series) -> pd.Series:
-    """Unknown columns are carried through as the text each cell shows, never rejected."""
-    return pd.Series([cell_text(cell) for cell in raw.tolist()], index=raw.index, dtype="str")
+_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' "str": Arrow-backed, NaN for missing
+
+
+def _shown_text(cells: list[Any]) -> pd.api.extensions.ExtensionArray:
+    """The text each of ``cells`` shows (:func:`cell_text`), as a ``str`` array made from Arrow
+    directly, as pandas makes it."""
+    texts = pa.array([cell_text(cell) for cell in cells], type=pa.large_string())
+    return _TEXT.__from_arrow__(texts)  # type: ignore[attr-defined]  # the dtypes' Arrow protocol, not in the stubs
 
 
 def carried(raw: pd.Series) -> pd.Series:
     """An unknown column as carried through, never rejected: a column whose every given cell is a
     finite number stays numeric (``Int64`` when every number is whole, else ``float64``; empty cells
-    missing), any other column is the text each cell shows (:func:`raw_text`)."""
+    missing), any other column is the text each cell shows (:func:`cell_text`)."""
     return pd.Series(_carried_values(raw.tolist()), index=raw.index)
 
 
@@ -695,20 +700,16 @@ def carried_columns(raw: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(values, index=raw.index, columns=raw.columns, copy=False)
 
 
-_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' "str": Arrow-backed, NaN for missing
-
-
 def _carried_values(cells: list[Any]) -> np.ndarray | pd.api.extensions.ExtensionArray:
     """The values of :func:`carried` for one column's ``cells``: an ``Int64`` or ``float64`` array,
-    or the text each cell shows as a ``str`` array (made from Arrow directly, as pandas makes it)."""
+    or the text each cell shows (``_shown_text``)."""
     empty = [is_empty_cell(cell) for cell in cells]
     given = [cell for cell, missing in zip(cells, empty, strict=True) if not missing]
     numeric = bool(given) and all(
         isinstance(cell, int | float) and not isinstance(cell, bool) and math.isfinite(cell) for cell in given
     )
     if not numeric:
-        texts = pa.array([cell_text(cell) for cell in cells], type=pa.large_string())
-        return _TEXT.__from_arrow__(texts)  # type: ignore[attr-defined]  # the dtypes' Arrow protocol, not in the stubs
+        return _shown_text(cells)
     numbers = [None if missing else cell for cell, missing in zip(cells, empty, strict=True)]
     if all(float(cell).is_integer() and abs(cell) < 2**53 for cell in given):
         # 1 under a missing value, as pandas fills it (its _internal_fill_value)

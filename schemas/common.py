@@ -60,7 +60,8 @@ class Text(pandas_engine.STRING):
     check that answers a column of exactly that dtype with one True. pandera's own check answers it
     with a True per row, and pandera then builds (and throws away) an empty table of failure cases
     for every text column of every validation: about a tenth of the cross-row validation's time
-    (pipeline/bench/MEASUREMENTS.md § Tests). Any other dtype is checked, and coerced, as pandera checks ``str``."""
+    (pipeline/bench/MEASUREMENTS.md § Tests). Any other dtype is checked, and coerced, as pandera
+    checks ``str``."""
 
     def check(self, pandera_dtype: dtypes.DataType, data_container: Any = None) -> Any:
         try:

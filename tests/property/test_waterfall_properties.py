@@ -3,8 +3,8 @@
 Each example is a book of several independent portfolios (tests/property/strategies.py): about
 3,500 portfolios in all across the tests below, about 80 to 110 seconds of test time on this
 2-core machine (2026-12-06, night: the books taken without running every check of their schemas,
-``Book.frames``; pipeline/bench/MEASUREMENTS.md § Tests). Runs are reproducible: ``derandomize=True`` and no example
-database, so CI sees the same examples on every run.
+``Book.frames``; pipeline/bench/MEASUREMENTS.md § Tests). Runs are reproducible:
+``derandomize=True`` and no example database, so CI sees the same examples on every run.
 """
 
 from __future__ import annotations
