@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psutil
 from distributed import Client, LocalCluster
@@ -101,14 +102,17 @@ def workers_lost(cluster: str) -> Iterator[None]:
         ) from None
 
 
+def workers_now(client: Client) -> dict[str, dict[str, Any]]:
+    """The cluster's workers now, as its scheduler describes each (one request to the scheduler)."""
+    return client.scheduler_info(n_workers=-1).get("workers", {})
+
+
 def workers_of(client: Client) -> int:
     """How many workers the cluster has now."""
-    return len(client.scheduler_info(n_workers=-1).get("workers", {}))
+    return len(workers_now(client))
 
 
-def worker_memory_limit(client: Client) -> int | None:
-    """The smallest memory limit of the cluster's workers now (bytes), None when a worker has none."""
-    limits = [
-        int(worker.get("memory_limit") or 0) for worker in client.scheduler_info(n_workers=-1)["workers"].values()
-    ]
+def smallest_memory_limit(workers: dict[str, dict[str, Any]]) -> int | None:
+    """The smallest memory limit of ``workers`` (``workers_now``), in bytes; None when one has none."""
+    limits = [int(worker.get("memory_limit") or 0) for worker in workers.values()]
     return min(limits) if limits and min(limits) > 0 else None

@@ -52,7 +52,7 @@ from pipeline.engine import (
     read_tasks,
     rows_by_part,
 )
-from pipeline.engine.cluster import worker_memory_limit, workers_of
+from pipeline.engine.cluster import smallest_memory_limit, workers_now, workers_of
 from pipeline.engine.components import history_parts
 from pipeline.engine.validation_parts import MonthPart, month_from_parts, part_outcome, part_rows, sheet_ids, sheet_rows
 from pipeline.errors import FatalInputError
@@ -494,11 +494,12 @@ class DaskEngine:
         return pieces, np.concatenate(taken) if taken else np.empty(0, dtype=np.int64)
 
     def describe(self) -> dict[str, Any]:
+        workers = workers_now(self.client)
         described = {
             "name": "dask",
             "version": dask.__version__,
-            "workers": workers_of(self.client),
-            "worker_memory_limit": worker_memory_limit(self.client),
+            "workers": len(workers),
+            "worker_memory_limit": smallest_memory_limit(workers),
             "scheduler": self.scheduler,
         }
         return described | ({"cross_row_validation": "in parts on the workers"} if self.in_parts else {})
