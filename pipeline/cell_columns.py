@@ -64,6 +64,40 @@ def _as_objects(array: pa.Array) -> np.ndarray:
     return np.asarray(array.to_numpy(zero_copy_only=False)).astype(object)
 
 
+_EARLIEST_DAY, _LATEST_DAY = -719_162, 2_932_896
+"""0001-01-01 and 9999-12-31 as days since 1970-01-01: the dates numpy gives back as ``datetime.date``."""
+
+
+def python_values(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The cells of an Arrow column as the Python values ``to_pylist`` gives (``None`` where null),
+    in an object array: text, whole numbers, floats, booleans and dates converted by numpy (pyarrow's
+    ``to_pylist`` makes a scalar per cell: a date column of 180,000 cells took 0.3 s, against 0.01 s
+    this way), any other type by ``to_pylist``."""
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return np.asarray(array.to_numpy(zero_copy_only=False), dtype=object)
+    numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+    if not (numeric or pa.types.is_date32(kind)):
+        return _objects_of(array.to_pylist())
+    nulls = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    filled = array.fill_null(pa.scalar(0, pa.int32()).cast(kind)) if nulls.any() else array
+    values = np.asarray(filled.to_numpy(zero_copy_only=False))
+    if pa.types.is_date32(kind):
+        days = values.astype("datetime64[D]").astype(np.int64)
+        if len(days) and (days.min() < _EARLIEST_DAY or days.max() > _LATEST_DAY):
+            return _objects_of(array.to_pylist())  # a day numpy would give as a number
+        values = values.astype("datetime64[D]")
+    objects = values.astype(object)
+    objects[nulls] = None
+    return objects
+
+
+def _objects_of(items: list[Any]) -> np.ndarray:
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
+
+
 def _arrow(values: np.ndarray) -> pa.Array | None:
     """``values`` (Python objects) as one Arrow array that gives them back exactly, or None."""
     kind = infer_dtype(values, skipna=False)

@@ -285,22 +285,23 @@ def _not_finite(cell: object) -> str | None:
 # far shorter than a cell can be), so :func:`parse_id` takes it as it is, a whole column at a time.
 PLAIN_ID = "^[0-9A-Za-z][0-9A-Za-z_./:-]{0,199}$"
 
-PlainCells = Callable[[np.ndarray], tuple[np.ndarray, list[object]] | None]
+PlainCells = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray] | None]
 """Given a column's cells, where a parser's answer needs no cell-by-cell work (a boolean mask) and
-its values there, in order; None when there is no such cell. Every other cell is parsed one by one."""
+its values there, in order (an object array); None when there is no such cell. Every other cell is
+parsed one by one."""
 
 
-def plain_ids(cells: np.ndarray) -> tuple[np.ndarray, list[object]] | None:
+def plain_ids(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Text cells matching :data:`PLAIN_ID` (RE2, in pyarrow), which are their own ids; only for a
     column of text and empty cells."""
     if pd.api.types.infer_dtype(cells, skipna=True) != "string":
         return None
     matches = pc.match_substring_regex(pa.array(cells, type=pa.string(), from_pandas=True), PLAIN_ID)
     mask = np.asarray(pc.fill_null(matches, False).to_numpy(zero_copy_only=False), dtype=bool)
-    return mask, cells[mask].tolist()
+    return mask, cells[mask]
 
 
-def plain_whole_numbers(cells: np.ndarray) -> tuple[np.ndarray, list[object]] | None:
+def plain_whole_numbers(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Number cells (int or float, never a boolean) holding a whole number from 0 to below
     :data:`MAX_YEN`, which are that number; text, negative, fractional or huge cells are not plain."""
     numeric = np.fromiter((type(cell) is float or type(cell) is int for cell in cells), dtype=bool, count=len(cells))
@@ -311,26 +312,48 @@ def plain_whole_numbers(cells: np.ndarray) -> tuple[np.ndarray, list[object]] | 
         whole = np.isfinite(numbers) & (numbers >= 0) & (numbers < MAX_YEN) & (np.floor(numbers) == numbers)
     mask = numeric.copy()
     mask[numeric] = whole
-    return mask, numbers[whole].astype(np.int64).tolist()
+    return mask, numbers[whole].astype(np.int64).astype(object)
 
 
-def _parse_column(
-    raw: pd.Series, parse_cell: Callable[[object], Outcome], plain: PlainCells | None = None
-) -> tuple[list[object], list[str | None]]:
-    """Apply ``parse_cell`` to every cell, parsing each distinct (type, cell) once, never raising.
-    ``plain`` finds the cells whose answer is known without ``parse_cell`` (no problem, the value it
-    gives): those are taken a whole column at a time and only the others parsed one by one."""
-    found = plain(raw.to_numpy(dtype=object)) if plain is not None and len(raw) else None
-    if found is not None and found[0].any():
-        mask, taken = found
-        all_values, all_errors = np.full(len(raw), None, dtype=object), np.full(len(raw), None, dtype=object)
-        all_values[mask] = _objects(taken)
-        rest = np.flatnonzero(~mask)
-        if len(rest):
-            rest_values, rest_errors = _parse_column(raw.iloc[rest], parse_cell)
-            all_values[rest], all_errors[rest] = _objects(rest_values), _objects(rest_errors)
-        return all_values.tolist(), all_errors.tolist()
-    cells = raw.to_numpy(dtype=object)
+def _parsed_cells(
+    cells: np.ndarray, parse_cell: Callable[[object], Outcome], plain: PlainCells | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``parse_cell`` applied to every cell (an object array), never raising: each cell's value and
+    reason (object arrays). ``plain`` finds the cells whose answer is known without ``parse_cell``
+    (no problem, the value it gives): those are taken a whole column at a time; the empty
+    (``None``) cells are parsed once for all of them, and the others by :func:`_parsed_distinct`,
+    each distinct (type, cell) once."""
+    found = plain(cells) if plain is not None and len(cells) else None
+    taken = found is not None and found[0].any()
+    empty = _none_cells(cells)
+    if not taken and not empty.any():
+        return _parsed_distinct(cells, parse_cell)
+    values, errors = np.full(len(cells), None, dtype=object), np.full(len(cells), None, dtype=object)
+    rest = ~empty
+    if found is not None and taken:
+        mask, plain_values = found
+        values[mask] = plain_values
+        rest &= ~mask
+    if empty.any():
+        values[empty], errors[empty] = (_repeated(outcome, int(empty.sum())) for outcome in _outcome(None, parse_cell))
+    at = np.flatnonzero(rest)
+    if len(at):
+        values[at], errors[at] = _parsed_distinct(cells[at], parse_cell)
+    return values, errors
+
+
+def _none_cells(cells: np.ndarray) -> np.ndarray:
+    """Which cells are ``None`` (not NaN, NaT or ``pd.NA``, which parse otherwise): pandas' missing
+    values found at C speed, then each of those looked at."""
+    empty = pd.isna(cells)
+    if empty.any():
+        empty[empty] = [cell is None for cell in cells[empty].tolist()]
+    return empty
+
+
+def _parsed_distinct(cells: np.ndarray, parse_cell: Callable[[object], Outcome]) -> tuple[np.ndarray, np.ndarray]:
+    """Every cell parsed, each distinct (type, cell) once: a column of one Python type and no
+    missing value by its distinct values, any other cell by cell with a cache."""
     codes, distinct = (
         pd.factorize(cells)
         if len(cells) and pd.api.types.infer_dtype(cells, skipna=False) in _ONE_TYPE
@@ -342,7 +365,7 @@ def _parse_column(
         outcomes = [_outcome(cell, parse_cell) for cell in distinct.tolist()]
         distinct_values = _objects([outcome[0] for outcome in outcomes])
         distinct_errors = _objects([outcome[1] for outcome in outcomes])
-        return distinct_values.take(codes).tolist(), distinct_errors.take(codes).tolist()
+        return distinct_values.take(codes), distinct_errors.take(codes)
     cache: dict[tuple[type, object], Outcome] = {}
     values: list[object] = []
     errors: list[str | None] = []
@@ -358,12 +381,19 @@ def _parse_column(
                 cache[key] = outcome
         values.append(outcome[0])
         errors.append(outcome[1])
-    return values, errors
+    return _objects(values), _objects(errors)
 
 
 # Columns whose cells all have one of these types (pandas' inference, no missing value) are parsed
 # distinct value by distinct value: equal cells of one type are the same cell.
 _ONE_TYPE = frozenset({"string", "date", "datetime", "boolean"})
+
+
+def _repeated(item: object, count: int) -> np.ndarray:
+    """``item`` ``count`` times in an object array (the very object, never broadcast)."""
+    array = np.empty(count, dtype=object)
+    array.fill(item)
+    return array
 
 
 def _objects(items: list[object] | list[str | None]) -> np.ndarray:
@@ -385,8 +415,20 @@ def _outcome(cell: object, parse_cell: Callable[[object], Outcome]) -> Outcome:
         return None, f"could not read the cell ({type(error).__name__})"
 
 
-def _errors(errors: list[str | None], index: pd.Index) -> pd.Series:
+def _errors(errors: np.ndarray, index: pd.Index) -> pd.Series:
     return pd.Series(errors, index=index, dtype=object)
+
+
+def _cells(raw: pd.Series) -> np.ndarray:
+    return raw.to_numpy(dtype=object)
+
+
+def _whole_numbers(values: np.ndarray, index: pd.Index) -> pd.Series:
+    """Parsed whole numbers (``int`` or ``None``) as a nullable ``Int64`` column, made from numpy."""
+    missing = _none_cells(values)
+    data = np.zeros(len(values), dtype=np.int64)
+    data[~missing] = values[~missing].astype(np.int64)
+    return pd.Series(pd.arrays.IntegerArray(data, missing), index=index)
 
 
 # --- yen and whole numbers -------------------------------------------------------------------
@@ -452,14 +494,16 @@ def parse_yen(raw: pd.Series, thousands_separator: str = ",") -> Parsed:
     """Whole yen >= 0 as nullable ``Int64``: ``1234567``, ``1,234,567`` (strict 3-digit groups),
     ``¥1,234,567``, ``1,234,567円``, full-width digits; a numeric cell with no fractional part. A
     cover-holder's ``thousands_separator`` (e.g. ``.``) is accepted as well as ``,``."""
-    values, errors = _parse_column(raw, _with_separator(_yen_cell, thousands_separator), plain_whole_numbers)
-    return Parsed(pd.Series(values, index=raw.index, dtype="Int64"), _errors(errors, raw.index))
+    values, errors = _parsed_cells(_cells(raw), _with_separator(_yen_cell, thousands_separator), plain_whole_numbers)
+    return Parsed(_whole_numbers(values, raw.index), _errors(errors, raw.index))
 
 
 def parse_integer(raw: pd.Series, thousands_separator: str = ",") -> Parsed:
     """A whole number >= 0 (e.g. ``victims``) as nullable ``Int64``; same digits as yen, no ¥/円."""
-    values, errors = _parse_column(raw, _with_separator(_integer_cell, thousands_separator), plain_whole_numbers)
-    return Parsed(pd.Series(values, index=raw.index, dtype="Int64"), _errors(errors, raw.index))
+    values, errors = _parsed_cells(
+        _cells(raw), _with_separator(_integer_cell, thousands_separator), plain_whole_numbers
+    )
+    return Parsed(_whole_numbers(values, raw.index), _errors(errors, raw.index))
 
 
 # --- dates -----------------------------------------------------------------------------------
@@ -557,7 +601,7 @@ def parse_date(raw: pd.Series, formats: tuple[str, ...] = ()) -> Parsed:
     ``2026-04-01``, ``2026/4/1``, ``2026年4月1日``, ``令和8年4月1日`` / ``R8.4.1`` and 平成 / ``H``
     (an era date outside its era is bad). Bare numbers and ``2026.4.1`` are bad input. ``formats``:
     a cover-holder's extra spellings (strptime), accepted on top of these."""
-    values, errors = _parse_column(raw, _with_date_formats(tuple(formats)))
+    values, errors = _parsed_cells(_cells(raw), _with_date_formats(tuple(formats)))
     dates = pd.to_datetime(pd.Series(values, index=raw.index, dtype=object)).astype("datetime64[ns]")
     return Parsed(dates, _errors(errors, raw.index))
 
@@ -590,8 +634,8 @@ def _bool_cell(cell: object) -> Outcome:
 def parse_bool(raw: pd.Series) -> Parsed:
     """Booleans: TRUE/FALSE, 1/0, yes/no, Y/N, 有/無, あり/なし, ○/×, はい/いいえ; empty = false.
     Values are ``bool``; a bad cell reads as False and carries a reason."""
-    values, errors = _parse_column(raw, _bool_cell)
-    flags = pd.Series([bool(value) for value in values], index=raw.index, dtype=bool)
+    values, errors = _parsed_cells(_cells(raw), _bool_cell)
+    flags = pd.Series(values.astype(bool), index=raw.index, dtype=bool)  # bool() of each value
     return Parsed(flags, _errors(errors, raw.index))
 
 
@@ -643,34 +687,34 @@ def _text_cell(cell: object) -> Outcome:
     return text, None
 
 
-def _strings(values: list[object], index: pd.Index) -> pd.Series:
+def _strings(values: np.ndarray, index: pd.Index) -> pd.Series:
     return pd.Series(values, index=index, dtype="str")
 
 
 def parse_code(raw: pd.Series) -> Parsed:
     """Codes (``product``, ``plan``, ``item``, …): width-normalised, trimmed, lower case; missing when empty.
     Whether a code is allowed is a validation rule, not parsing."""
-    values, errors = _parse_column(raw, _code_cell)
+    values, errors = _parsed_cells(_cells(raw), _code_cell)
     return Parsed(_strings(values, raw.index), _errors(errors, raw.index))
 
 
 def parse_code_list(raw: pd.Series) -> Parsed:
     """Codes separated by ``;`` (``evidence``): each code as :func:`parse_code`, joined by ``;``
     in the order given; ``''`` when none."""
-    values, errors = _parse_column(raw, _code_list_cell)
+    values, errors = _parsed_cells(_cells(raw), _code_list_cell)
     return Parsed(_strings(values, raw.index), _errors(errors, raw.index))
 
 
 def parse_id(raw: pd.Series) -> Parsed:
     """Ids are text: width-normalised, trimmed, case kept; a numeric cell ``1001`` is the id ``"1001"``;
     a boolean cell, an invisible character or a digit other than 0-9 is bad."""
-    values, errors = _parse_column(raw, _id_cell, plain=plain_ids)
+    values, errors = _parsed_cells(_cells(raw), _id_cell, plain=plain_ids)
     return Parsed(_strings(values, raw.index), _errors(errors, raw.index))
 
 
 def parse_text(raw: pd.Series) -> Parsed:
     """Free text (``insured_name``, ``industry``): trimmed, otherwise as typed; missing when empty."""
-    values, errors = _parse_column(raw, _text_cell)
+    values, errors = _parsed_cells(_cells(raw), _text_cell)
     return Parsed(_strings(values, raw.index), _errors(errors, raw.index))
 
 

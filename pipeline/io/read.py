@@ -47,7 +47,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from python_calamine import CalamineWorkbook
 
-from pipeline.cell_columns import PackedFrame, concatenated_frames, without_columns
+from pipeline.cell_columns import PackedFrame, concatenated_frames, python_values, without_columns
 from pipeline.errors import FatalInputError
 from pipeline.io.find import BordereauFiles, InputFile, SourceFile, find_bordereaux, input_file
 from pipeline.io.inventory import part_paths
@@ -305,12 +305,15 @@ def _read_file(path: Path, month: str, relative: str, sheet_names: tuple[str, ..
 
 def _parquet_empty(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Per row, whether the Parquet cell is empty as :func:`~pipeline.parse.is_empty_cell` says
-    (null, NaN, whitespace-only text); each distinct text is checked once."""
+    (null, NaN, whitespace-only text); each distinct text with no ASCII letter or digit (an id or
+    a name has one) is checked once."""
     empty = column.is_null()
     if pa.types.is_floating(column.type):
         empty = pc.or_(empty, pc.fill_null(pc.is_nan(column), False))
     elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        blanks = [text for text in pc.unique(column).to_pylist() if text is not None and is_empty_cell(text)]
+        distinct = pc.unique(column)
+        maybe = distinct.filter(pc.invert(pc.match_substring_regex(distinct, "[0-9A-Za-z]")))
+        blanks = [text for text in maybe.to_pylist() if is_empty_cell(text)]
         if blanks:
             empty = pc.or_(empty, pc.is_in(column, value_set=pa.array(blanks, column.type)))
     return empty
@@ -423,7 +426,7 @@ def _parquet_raw_sheet(
         keep = pc.or_(keep, pc.invert(_parquet_empty(column)))
     rows = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
     frame = pd.DataFrame(
-        {names[i]: pd.Series(column.take(rows).to_pylist(), dtype=object) for i, column in enumerate(columns)}
+        {names[i]: pd.Series(python_values(column.take(rows)), dtype=object) for i, column in enumerate(columns)}
     )
     return _raw_sheet(frame, (rows + first_row).tolist(), month, relative, sheet, whole=whole)
 

@@ -153,6 +153,24 @@ def test_typed_parquet_cells_and_japanese_headers(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("blank", ["", " ", "\t", "\u3000", "\u00a0", "\u0085", " \u2003 "])
+def test_a_parquet_row_of_whitespace_only_text_is_an_empty_row(tmp_path, blank):
+    """Text of whitespace only (ASCII, the ideographic space, no-break and em spaces, NEL) is an
+    empty cell, as in a workbook: a row of nothing else is skipped; text with any other character,
+    even one that is no letter or digit, is a cell given."""
+    from pipeline.io.read import read_parquet_sheet
+
+    path = tmp_path / "policies.parquet"
+    ids = ["P1", blank, "・", blank, "P5"]
+    names = ["甲", blank, blank, None, "x y"]
+    given = ["leak_lite", blank, blank, None, "leak_lite"]
+    columns = {"policy_id": ids, "insured_name": names, "product": given, "period_start": given, "period_end": given}
+    pq.write_table(pa.table(columns), path)
+    raw = read_parquet_sheet(path, "2026-04", "2026-04/policies.parquet", "policies")
+    assert raw.frame["excel_row"].tolist() == [2, 4, 6]
+    assert raw.frame["policy_id"].tolist() == ["P1", "・", "P5"]
+
+
 def test_a_sheet_given_twice_or_a_damaged_parquet_file_stops_the_run(tmp_path):
     write_bordereau(tmp_path, "2026-04", policies=[WIDE], claims=[CLAIM], lines=[LINE])
     write_parquet_bordereau(tmp_path, "2026-04", lines=[LINE])

@@ -205,3 +205,48 @@ def test_the_usual_columns_travel_as_arrow() -> None:
     assert not packed(day, moment)
     assert not packed(1.5, "abc", "")
     assert not packed(None, "x")
+
+
+_INT64 = st.integers(-(2**63), 2**63 - 1)
+_ARROW_COLUMNS = st.one_of(
+    st.lists(st.one_of(st.none(), _INT64), max_size=20).map(lambda v: pa.array(v, pa.int64())),
+    st.lists(st.one_of(st.none(), st.integers(0, 2**64 - 1)), max_size=20).map(lambda v: pa.array(v, pa.uint64())),
+    st.lists(st.one_of(st.none(), st.floats(allow_nan=True)), max_size=20).map(lambda v: pa.array(v, pa.float64())),
+    st.lists(st.one_of(st.none(), st.booleans()), max_size=20).map(lambda v: pa.array(v, pa.bool_())),
+    st.lists(st.one_of(st.none(), st.dates()), max_size=20).map(lambda v: pa.array(v, pa.date32())),
+    st.lists(st.one_of(st.none(), st.text(max_size=5)), max_size=20).map(lambda v: pa.array(v, pa.string())),
+    st.lists(st.one_of(st.none(), st.text(max_size=5)), max_size=20).map(lambda v: pa.array(v, pa.large_string())),
+    st.lists(st.one_of(st.none(), st.datetimes()), max_size=20).map(lambda v: pa.array(v, pa.timestamp("us"))),
+)
+
+
+@given(_ARROW_COLUMNS, st.integers(1, 3))
+def test_an_arrow_column_gives_the_python_values_to_pylist_gives(array: pa.Array, chunks: int) -> None:
+    """``python_values`` (numpy's conversions) gives what pyarrow's ``to_pylist`` gives, cell for
+    cell: the same Python type and value, None where null, a chunked column too."""
+    from pipeline.cell_columns import python_values
+
+    size = len(array) // chunks + 1
+    chunked = pa.chunked_array([array.slice(start, size) for start in range(0, len(array), size)], array.type)
+    for column in (array, chunked):
+        expected = column.to_pylist()
+        values = python_values(column)
+        assert values.dtype == object and len(values) == len(expected)
+        for value, wanted in zip(values.tolist(), expected, strict=True):
+            assert type(value) is type(wanted)
+            assert value == wanted or (isinstance(wanted, float) and math.isnan(wanted) and math.isnan(value))
+
+
+def test_days_numpy_cannot_give_as_dates_come_as_to_pylist_gives_them() -> None:
+    from pipeline.cell_columns import python_values
+
+    beyond = pa.array([-800_000, None], pa.int32()).cast(pa.date32())  # before year 1
+    try:
+        expected: object = beyond.to_pylist()
+    except OverflowError as error:
+        expected = type(error)
+    try:
+        given: object = python_values(beyond).tolist()
+    except OverflowError as error:
+        given = type(error)
+    assert given == expected

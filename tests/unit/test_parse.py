@@ -32,6 +32,14 @@ from pipeline.parse import (
 from tests.property.strategies import reproducible
 
 
+def _parse_column(column: pd.Series, parse_cell, plain=None) -> tuple[list[object], list[object]]:
+    """Every cell's value and reason as the column parsers find them, as lists (the Python objects)."""
+    from pipeline.parse import _parsed_cells
+
+    values, errors = _parsed_cells(column.to_numpy(dtype=object), parse_cell, plain)
+    return values.tolist(), errors.tolist()
+
+
 def one(parser, cell):
     values, errors = parser(pd.Series([cell], dtype=object))
     return values.iloc[0], errors.iloc[0]
@@ -337,7 +345,7 @@ _TRICKY_IDS: list[object] = [
 
 
 def test_plain_ids_taken_a_column_at_once_read_as_one_by_one() -> None:
-    from pipeline.parse import _id_cell, _parse_column, plain_ids
+    from pipeline.parse import _id_cell, plain_ids
 
     column = pd.Series(_TRICKY_IDS * 3, dtype=object)
     assert _parse_column(column, _id_cell, plain=plain_ids) == _parse_column(column, _id_cell)
@@ -356,7 +364,7 @@ def test_plain_ids_taken_a_column_at_once_read_as_one_by_one() -> None:
     )
 )
 def test_plain_ids_equal_the_cell_parser_on_any_text(cells: list[str | None]) -> None:
-    from pipeline.parse import _id_cell, _parse_column, plain_ids
+    from pipeline.parse import _id_cell, plain_ids
 
     column = pd.Series(cells, dtype=object)
     assert _parse_column(column, _id_cell, plain=plain_ids) == _parse_column(column, _id_cell)
@@ -394,9 +402,9 @@ def test_plain_whole_numbers_taken_a_column_at_once_read_as_one_by_one(parser: s
 
     cell_parser = getattr(parse, parser)
     column = pd.Series(_TRICKY_NUMBERS * 2, dtype=object)
-    fast = parse._parse_column(column, cell_parser, plain=parse.plain_whole_numbers)
-    assert fast == parse._parse_column(column, cell_parser)
-    assert [type(value) for value in fast[0]] == [type(value) for value in parse._parse_column(column, cell_parser)[0]]
+    fast = _parse_column(column, cell_parser, plain=parse.plain_whole_numbers)
+    assert fast == _parse_column(column, cell_parser)
+    assert [type(value) for value in fast[0]] == [type(value) for value in _parse_column(column, cell_parser)[0]]
 
 
 @given(
@@ -406,7 +414,7 @@ def test_plain_whole_numbers_taken_a_column_at_once_read_as_one_by_one(parser: s
     )
 )
 def test_plain_whole_numbers_equal_the_cell_parser_on_any_cells(cells: list[object]) -> None:
-    from pipeline.parse import _parse_column, _yen_cell, plain_whole_numbers
+    from pipeline.parse import _yen_cell, plain_whole_numbers
 
     column = pd.Series(cells, dtype=object)
     assert _parse_column(column, _yen_cell, plain=plain_whole_numbers) == _parse_column(column, _yen_cell)
@@ -432,7 +440,7 @@ def test_a_column_parses_each_cell_as_the_cell_parser_does(parser: str, cells: l
 
     cell_parser = getattr(parse, parser)
     column = pd.Series(cells, dtype=object)
-    values, errors = parse._parse_column(column, cell_parser)
+    values, errors = _parse_column(column, cell_parser)
     expected = [parse._outcome(cell, cell_parser) for cell in cells]
     assert list(zip(values, errors, strict=True)) == expected
     assert [type(value) for value in values] == [type(value) for value, _ in expected]
