@@ -772,3 +772,73 @@ PARSERS: dict[str, Callable[[pd.Series], Parsed]] = {
     "id": parse_id,
     "text": parse_text,
 }
+
+
+# --- whole columns of a Parquet sheet, straight from Arrow --------------------------------------
+
+PLAIN_CODE = "^[0-9A-Za-z][0-9A-Za-z_.-]*$"
+"""A code as the product data writes them (ASCII letters, digits, ``_ . -``; an Excel error value
+starts with ``#``), at most :data:`PLAIN_LENGTH` characters: :func:`parse_code` gives it in lower case."""
+PLAIN_CODE_LIST = "^[0-9A-Za-z][0-9A-Za-z_.-]*(;[0-9A-Za-z][0-9A-Za-z_.-]*)*$"
+"""Plain codes separated by ``;`` with nothing around them: :func:`parse_code_list` gives them in
+lower case, as they are."""
+PLAIN_LENGTH = 200
+
+_CELL_PARSERS: dict[str, Callable[[object], Outcome]] = {
+    "yen": _yen_cell,
+    "integer": _integer_cell,
+    "date": _date_cell,
+    "bool": _bool_cell,
+    "code": _code_cell,
+    "code_list": _code_list_cell,
+    "id": _id_cell,
+}
+"""The cell parser of each kind :func:`parsed_arrow` may take a whole column of."""
+
+
+def parsed_arrow(kind: str, column: pa.ChunkedArray, index: pd.Index) -> Parsed | None:
+    """A Parquet column (its cells as Arrow holds them, ``index`` the sheet's row labels) parsed as
+    ``kind`` without a Python object per cell, when every cell is null or plain for ``kind``:
+    text ids matching :data:`PLAIN_ID` and codes matching :data:`PLAIN_CODE`, whole numbers from 0
+    to below :data:`MAX_YEN` in an integer column, dates in the accepted range in a date column,
+    booleans in a boolean column. The values, dtypes and reasons (none) are those the kind's parser
+    gives the same cells as Python values; None when a cell is not plain (the caller parses the
+    Python values, which says what is wrong where)."""
+    parse_cell = _CELL_PARSERS.get(kind)
+    if parse_cell is None or len(column) != len(index):
+        return None
+    empty_value, empty_problem = _outcome(None, parse_cell)
+    if empty_problem is not None:
+        return None
+    values = _plain_arrow_values(kind, column, empty_value)
+    if values is None:
+        return None
+    return Parsed(values.set_axis(index), pd.Series(np.full(len(index), None, dtype=object), index=index))
+
+
+def _plain_arrow_values(kind: str, column: pa.ChunkedArray, empty_value: object) -> pd.Series | None:
+    text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    if kind in ("id", "code", "code_list") and text:
+        pattern = {"id": PLAIN_ID, "code": PLAIN_CODE, "code_list": PLAIN_CODE_LIST}[kind]
+        plain = pc.and_(pc.match_substring_regex(column, pattern), pc.less_equal(pc.utf8_length(column), PLAIN_LENGTH))
+        if not pc.all(pc.or_kleene(plain, column.is_null()), min_count=0).as_py():
+            return None
+        values = column if kind == "id" else pc.utf8_lower(column)
+        if empty_value is not None:
+            values = values.fill_null(empty_value)
+        return pd.Series(_TEXT.__from_arrow__(values.cast(pa.large_string()).combine_chunks()))  # type: ignore[attr-defined]
+    if kind in ("yen", "integer") and pa.types.is_integer(column.type):
+        data = np.asarray(column.fill_null(0).to_numpy(zero_copy_only=False))
+        if len(data) and (data.min() < 0 or data.max() >= MAX_YEN):
+            return None
+        missing = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        return pd.Series(pd.arrays.IntegerArray(data.astype(np.int64), missing))
+    if kind == "date" and pa.types.is_date32(column.type):
+        days = np.asarray(column.to_numpy(zero_copy_only=False)).astype("datetime64[D]")
+        given = days[~np.isnat(days)]
+        if len(given) and (given.min() < np.datetime64(EARLIEST_DATE) or given.max() > np.datetime64(LATEST_DATE)):
+            return None
+        return pd.Series(days.astype("datetime64[ns]"))
+    if kind == "bool" and pa.types.is_boolean(column.type):
+        return pd.Series(np.asarray(column.fill_null(bool(empty_value)).to_numpy(zero_copy_only=False), dtype=bool))
+    return None

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipeline.cell_columns import PackedFrame, packed_frame, unpacked_frame, unpacked_rows, unpacked_series
 from schemas.claims import ClaimTotals
@@ -56,6 +57,10 @@ class RawSheet:
     thousands_separator: str = ","
     # a mapped column's cells as typed, before the layout's value map (rejected.xlsx shows them)
     typed: Mapping[str, pd.Series] = field(default_factory=dict, repr=False)
+    # a Parquet sheet's columns as Arrow holds them, the rows of ``cells`` in their order, for
+    # parsing without a Python object per cell (pipeline.parse.parsed_arrow); never pickled (a sheet
+    # is parsed where it is read), and a sheet made from another with other cells must not keep them
+    arrow: Mapping[str, pa.ChunkedArray] = field(default_factory=dict, repr=False)
 
     @cached_property
     def frame(self) -> pd.DataFrame:
@@ -100,7 +105,7 @@ class RawSheet:
         """Pickled with its cells packed as Arrow columns (``pipeline.cell_columns``): a forked
         reader or a Dask worker sends each sheet it read back several times faster, and the process
         that receives it keeps them packed (``frame``, ``rows_at``)."""
-        others = {item.name: getattr(self, item.name) for item in fields(self) if item.name != "cells"}
+        others = {item.name: getattr(self, item.name) for item in fields(self) if item.name not in ("cells", "arrow")}
         packed = self.cells if isinstance(self.cells, PackedFrame) else packed_frame(self.cells)
         return (_raw_sheet_packed, (packed, others))
 

@@ -425,10 +425,10 @@ def _parquet_raw_sheet(
     for column in columns:
         keep = pc.or_(keep, pc.invert(_parquet_empty(column)))
     rows = np.flatnonzero(keep.to_numpy(zero_copy_only=False))
-    frame = pd.DataFrame(
-        {names[i]: pd.Series(python_values(column.take(rows)), dtype=object) for i, column in enumerate(columns)}
-    )
-    return _raw_sheet(frame, (rows + first_row).tolist(), month, relative, sheet, whole=whole)
+    kept = {names[i]: column.take(rows) for i, column in enumerate(columns)}
+    frame = pd.DataFrame({name: pd.Series(python_values(column), dtype=object) for name, column in kept.items()})
+    raw = _raw_sheet(frame, (rows + first_row).tolist(), month, relative, sheet, whole=whole)
+    return replace(raw, arrow={name: column for name, column in kept.items() if name in raw.columns})
 
 
 def _parquet_parts(folder: Path) -> pa.Table:

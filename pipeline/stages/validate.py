@@ -47,7 +47,7 @@ from pipeline.arrow_text import (
     text_as_labels,
 )
 from pipeline.calendar import month_end
-from pipeline.parse import PARSERS, Parsed, carried_columns, parse_date
+from pipeline.parse import PARSERS, Parsed, carried_columns, parse_date, parsed_arrow
 from pipeline.products import ProductBook
 from pipeline.stages.rejections import failure_frame, failures_of, rejected_rows, rejected_rows_empty, rule_failures
 from pipeline.stages.versions import CLAIM_ID, LINE_ID, POLICY_ID, History
@@ -123,7 +123,9 @@ def parsed_sheet(raw: RawSheet, kinds: dict[str, str]) -> tuple[pd.DataFrame, pd
     columns: dict[str, pd.Series] = {}
     failures = []
     for column, kind in kinds.items():
-        values, errors = _parser(kind, raw)(raw.frame[column])
+        arrow = raw.arrow.get(column)
+        plain = parsed_arrow(kind, arrow, raw.index) if arrow is not None else None
+        values, errors = plain if plain is not None else _parser(kind, raw)(raw.frame[column])
         columns[column] = values
         bad = errors[errors.notna()]
         failures.append(pd.DataFrame({"index": bad.index, "column": column, "reason": bad.to_numpy()}))

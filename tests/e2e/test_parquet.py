@@ -363,3 +363,31 @@ def test_a_sheet_written_elsewhere_is_noted_recorded_and_waited_for_like_one_wri
     assert isinstance(pending, StartedElsewhere) and not pending.pending  # stopped: cancelled, let go
     never.gate.set()
     assert not (tmp_path / "failed" / "2026-05").exists()
+
+
+def test_a_parquet_sheet_keeps_its_arrow_columns_where_it_is_read_and_sends_none(tmp_path):
+    """The kept rows' Arrow columns (what parsing takes whole columns from) are the sheet's cells in
+    their order; pickled (a forked reader's or a Dask worker's sheet) the sheet leaves them behind."""
+    import pickle
+
+    from pipeline.cell_columns import python_values
+    from pipeline.io.read import read_parquet_sheet
+
+    path = tmp_path / "lines.parquet"
+    table = pa.table(
+        {
+            "line_id": ["L1", None, "L3"],
+            "claim_id": ["C1", None, "C1"],
+            "item": ["forensics", None, "forensics"],
+            "amount": pa.array([5, None, 7], pa.int64()),
+            "spent_date": pa.array([dt.date(2026, 4, 1), None, None]),
+        }
+    )
+    pq.write_table(table, path)
+    raw = read_parquet_sheet(path, "2026-04", "2026-04/lines.parquet", "lines")
+    assert raw.frame["excel_row"].tolist() == [2, 4]
+    assert set(raw.arrow) == {"line_id", "claim_id", "item", "amount", "spent_date"}
+    for name, column in raw.arrow.items():
+        assert python_values(column).tolist() == raw.frame[name].tolist()
+    sent = pickle.loads(pickle.dumps(raw))
+    assert sent.arrow == {} and sent.frame.equals(raw.frame)

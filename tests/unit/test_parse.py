@@ -6,6 +6,7 @@ import datetime as dt
 import math
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -472,3 +473,66 @@ def test_unknown_columns_carried_together_are_each_carried_alone(raw: pd.DataFra
     assert together.index.equals(raw.index)
     for column in raw.columns:
         pd.testing.assert_series_equal(together[column], carried(raw[column]), check_names=False)
+
+
+def _arrow_cells(kind: str) -> st.SearchStrategy[tuple[list[object], object]]:
+    """Cells of a Parquet column of ``kind``'s usual Arrow type: mostly plain, now and then not."""
+    plain_text = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,8}", fullmatch=True)
+    odd_text = st.sampled_from(["", " x", "A B", "#N/A", "Ａ1", "x\x07", "a;;b", "a; b", "a" * 201, "1/2", "p:q"])
+    if kind in ("id", "code", "code_list"):
+        listed = st.lists(plain_text, min_size=1, max_size=3).map(";".join)
+        cells = st.one_of(st.none(), plain_text, listed, odd_text)
+        return st.tuples(st.lists(cells, max_size=12), st.sampled_from([pa.string(), pa.large_string()]))
+    if kind in ("yen", "integer"):
+        odd = st.sampled_from([-1, -5, 10**15, 10**16])
+        numbers = st.one_of(st.none(), st.integers(0, 10**15 - 1), odd)
+        return st.tuples(st.lists(numbers, max_size=12), st.sampled_from([pa.int64(), pa.int32(), pa.uint64()]))
+    if kind == "date":
+        odd = st.sampled_from([dt.date(1900, 2, 28), dt.date(1989, 1, 7), dt.date(2200, 1, 1), dt.date(1, 1, 1)])
+        days = st.one_of(st.none(), st.dates(dt.date(1989, 1, 8), dt.date(2199, 12, 31)), odd)
+        return st.tuples(st.lists(days, max_size=12), st.just(pa.date32()))
+    return st.tuples(st.lists(st.one_of(st.none(), st.booleans()), max_size=12), st.just(pa.bool_()))
+
+
+@pytest.mark.parametrize("kind", ["id", "code", "code_list", "yen", "integer", "date", "bool"])
+@given(data=st.data())
+def test_a_parquet_column_parsed_from_arrow_is_what_its_python_cells_give(kind: str, data: st.DataObject) -> None:
+    """``parsed_arrow`` gives the kind's parser's values, dtype and reasons for the same cells as
+    Python values, or None (a cell not plain: the caller parses the Python values); a column of
+    plain cells and nulls is always taken from Arrow."""
+    from pipeline.cell_columns import python_values
+    from pipeline.parse import PARSERS, parsed_arrow
+
+    cells, arrow_type = data.draw(_arrow_cells(kind))
+    try:
+        array = pa.array(cells, type=arrow_type)
+    except (pa.ArrowInvalid, OverflowError):  # a number the type cannot hold: not a Parquet column
+        return
+    column = pa.chunked_array([array], arrow_type)
+    index = pd.RangeIndex(len(cells))
+    expected = PARSERS[kind](pd.Series(python_values(column), dtype=object))
+    fast = parsed_arrow(kind, column, index)
+    if fast is None:
+        assert expected.errors.notna().any() or not _all_plain(kind, cells)
+        return
+    pd.testing.assert_series_equal(fast.values, expected.values, check_exact=True)
+    pd.testing.assert_series_equal(fast.errors, expected.errors)
+    if isinstance(expected.values.dtype, pd.StringDtype):
+        assert fast.values.array._pa_array.type == expected.values.array._pa_array.type
+
+
+def _all_plain(kind: str, cells: list[object]) -> bool:
+    """Whether every cell is null or plain for ``kind`` (``parsed_arrow`` must then take the column)."""
+    import re
+
+    from pipeline.parse import MAX_YEN, PLAIN_CODE, PLAIN_CODE_LIST, PLAIN_ID, PLAIN_LENGTH
+
+    given = [cell for cell in cells if cell is not None]
+    if kind in ("id", "code", "code_list"):
+        pattern = {"id": PLAIN_ID, "code": PLAIN_CODE, "code_list": PLAIN_CODE_LIST}[kind]
+        return all(isinstance(c, str) and len(c) <= PLAIN_LENGTH and re.match(pattern, c) for c in given)
+    if kind in ("yen", "integer"):
+        return all(0 <= c < MAX_YEN for c in given)  # type: ignore[operator]
+    if kind == "date":
+        return all(dt.date(1989, 1, 8) <= c <= dt.date(2199, 12, 31) for c in given)  # type: ignore[operator]
+    return True
