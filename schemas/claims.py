@@ -135,11 +135,10 @@ def claim_rules(claims: pd.DataFrame, *, month_end: pd.Timestamp, book: ProductB
     return rules
 
 
-def exclusion_rules(claims: pd.DataFrame, policy_products: pd.Series, book: ProductBook) -> list[Rule]:
+def exclusion_rules(claims: pd.DataFrame, product: pd.Series, book: ProductBook) -> list[Rule]:
     """A claim's ``exclusion_code`` (when given) is an exclusion of its policy's product, one rule per
-    product. ``policy_products``: product per policy id in force as at the claim's month (whether
-    the policy is known at all is checked by the caller)."""
-    product = mapped(claims["policy_id"], policy_products)
+    product. ``product``: per claim, the product of its policy in force as at the claim's month
+    (empty when none: whether the policy is known at all is checked by the caller)."""
     return [
         Rule(
             "exclusion_code",
@@ -154,12 +153,13 @@ def exclusion_rules(claims: pd.DataFrame, policy_products: pd.Series, book: Prod
 
 
 def claim_restatement_rules(
-    claims: pd.DataFrame, lines_on_file: pd.DataFrame, policy_products: pd.Series, book: ProductBook
+    claims: pd.DataFrame, lines_on_file: pd.DataFrame, product: pd.Series, book: ProductBook
 ) -> list[Rule]:
     """A claim restatement may not move the claim to a policy whose product lacks its lines' items on
-    file, nor drop ``claim_made_date`` while liability lines are on file."""
+    file, nor drop ``claim_made_date`` while liability lines are on file. ``product``: per claim, its
+    policy's product in force (empty when none), as :func:`exclusion_rules` takes it."""
     candidates = claims[["claim_id", "policy_id", "claim_made_date"]].reset_index(names="row")
-    candidates["product"] = mapped(candidates["policy_id"], policy_products)
+    candidates["product"] = product.to_numpy()
     lines_of_claims = lines_on_file.loc[member_of(lines_on_file["claim_id"], claims["claim_id"])]
     with_lines = candidates.merge(lines_of_claims[["claim_id", "item"]], on="claim_id")
     known_product = with_lines["product"].notna()

@@ -164,11 +164,12 @@ def member_of(values: pd.Series, allowed: Iterable[object]) -> pd.Series:
 
 
 def known_id_rules(
-    frame: pd.DataFrame, column: str, in_force: pd.Index, rejected_ids: set[str], what: str, month: str
+    frame: pd.DataFrame, column: str, in_force: pd.Series, rejected_ids: set[str], what: str, month: str
 ) -> list[Rule]:
-    """``column`` must name a ``what`` in force as at ``month``; a reference to a rejected one says so."""
+    """``column`` must name a ``what`` in force as at ``month`` (``in_force``: per row, whether it
+    does, as the caller looked it up); a reference to a rejected one says so."""
     ids = frame[column]
-    unknown = ids.notna() & ~member_of(ids, in_force)
+    unknown = ids.notna() & ~in_force.to_numpy(dtype=bool)
     was_rejected = member_of(ids, rejected_ids)
     return [
         Rule(

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from pipeline.arrow_text import positions, take_text
 from schemas.common import (
     JURISDICTIONS,
     MONTH_PATTERN,
@@ -133,11 +131,11 @@ def line_rules(lines: pd.DataFrame, *, month_end: pd.Timestamp) -> list[Rule]:
 
 def item_rules(lines: pd.DataFrame, claim_terms: pd.DataFrame, book: ProductBook) -> list[Rule]:
     """A line's ``item`` is in its claim's policy's product catalogue (one rule per product), and a
-    liability item needs a claim with a ``claim_made_date``. ``claim_terms``: per claim id in force
-    as at the line's month, its policy's ``product`` and whether it has a ``claim_made_date``
-    (``has_claim_made_date``); whether the claim is known at all is checked by the caller."""
-    where = positions(lines["claim_id"], claim_terms.index)
-    product = take_text(claim_terms["product"], where, lines.index)
+    liability item needs a claim with a ``claim_made_date``. ``claim_terms``: per line (``lines``'
+    index), its claim's policy's ``product`` in force as at the line's month and whether the claim
+    has a ``claim_made_date`` (``has_claim_made_date``; True for an unknown claim: whether the claim
+    is known at all is checked by the caller)."""
+    product = claim_terms["product"]
     items = book.items()
     never_paid = book.never_paid_items
     rules: list[Rule] = []
@@ -155,9 +153,7 @@ def item_rules(lines: pd.DataFrame, claim_terms: pd.DataFrame, book: ProductBook
         pd.MultiIndex.from_arrays([product, lines["item"]]).isin(pd.MultiIndex.from_frame(liability_items)),
         index=lines.index,
     )
-    has_date = pd.Series(
-        np.append(claim_terms["has_claim_made_date"].to_numpy(dtype=bool), True)[where], index=lines.index
-    )  # an unknown claim (position -1: the appended True) is the caller's rule
+    has_date = claim_terms["has_claim_made_date"]
     rules.append(
         Rule(
             "item",

@@ -30,9 +30,10 @@ in ``pipeline.stages.rejections``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, partial
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow.compute as pc
@@ -42,6 +43,7 @@ from pipeline.arrow_text import (
     column_taken,
     contiguous_text,
     label_text,
+    mapped,
     positions,
     take_text,
     text_as_labels,
@@ -112,6 +114,9 @@ class SheetResult:
 
     valid: pd.DataFrame
     failures: pd.DataFrame  # FAILURE_COLUMNS, index = row label in the raw frame
+    # lines: each valid row's position among the lines on file (-1 for a new line), looked up once
+    # for its first month and for what is known after the month (in_force_after's restated rows)
+    on_file_at: np.ndarray | None = None
 
 
 # --- parsing (pandera's failures and the rejected rows: pipeline.stages.rejections) ---------------
@@ -281,21 +286,32 @@ the item and first month as text were about half of its 349 MB)."""
 
 
 def in_force_after(
-    in_force: pd.DataFrame, added: pd.DataFrame, id_column: str, labels: Sequence[str] = ()
+    in_force: pd.DataFrame,
+    added: pd.DataFrame,
+    id_column: str,
+    labels: Sequence[str] = (),
+    added_at: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The latest version of each id once a month's valid rows ``added`` join the rows ``in_force``
     before it (the latest version of each id so far), in ``in_force``'s columns: an id ``added``
     restates leaves its place for its new row. The rows stay in the order of their latest version
     (month, then Excel row), as ``pipeline.stages.versions.latest_versions`` gives them from the
     whole history: one pass per month instead of the whole history again every month. The columns
-    ``labels`` are categoricals (``text_as_labels``), their categories the union of both sides'."""
+    ``labels`` are categoricals (``text_as_labels``), their categories the union of both sides'.
+    ``added_at``: each added row's position in ``in_force`` (-1 for a new id), where the caller has
+    looked it up already (every id of ``in_force`` is its latest version's: once)."""
     if added.empty:
         return in_force
     new = text_as_labels(added[list(in_force.columns)], labels)
     if in_force.empty:
         return new.reset_index(drop=True)
-    restated = pc.is_in(arrow_strings(in_force[id_column]), value_set=arrow_strings(new[id_column]))
-    kept = text_as_labels(in_force[~restated.to_numpy(zero_copy_only=False)], labels)  # no-op once categorical
+    if added_at is not None:
+        restated = np.zeros(len(in_force), dtype=bool)
+        restated[added_at[added_at >= 0]] = True
+    else:
+        found = pc.is_in(arrow_strings(in_force[id_column]), value_set=arrow_strings(new[id_column]))
+        restated = np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+    kept = text_as_labels(in_force[~restated], labels)  # no-op once categorical
     return pd.concat(_on_shared_categories(kept, new, labels), ignore_index=True)
 
 
@@ -332,12 +348,13 @@ def validated_claims(
 ) -> SheetResult:
     """The claims sheet of one month, row-checked, against the ``policies`` in force as at that month."""
     frame, month = sheet.frame, sheet.raw.month
-    policy_products = policies.set_index(POLICY_ID)["product"]
+    # each claim's policy looked up once among those in force: its product (empty when none)
+    product = mapped(frame[POLICY_ID], policies.set_index(POLICY_ID)["product"])
     rules = [
-        *exclusion_rules(frame, policy_products, book),
+        *exclusion_rules(frame, product, book),
         duplicate_id_rule(frame, CLAIM_ID),
-        *known_id_rules(frame, POLICY_ID, policy_products.index, rejected_policies, "policy", month),
-        *claim_restatement_rules(frame, on_file.lines, policy_products, book),
+        *known_id_rules(frame, POLICY_ID, product.notna(), rejected_policies, "policy", month),
+        *claim_restatement_rules(frame, on_file.lines, product, book),
     ]
     failures = _all_failures(sheet, rules)
     passing = _without_failed_rows(frame, failures)
@@ -356,29 +373,43 @@ def validated_lines(
     """The lines sheet of one month, row-checked, against the ``claims`` (and their ``policies``) in
     force then."""
     frame, month = sheet.frame, sheet.raw.month
-    claim_terms = pd.DataFrame(
-        {
-            "product": take_text(
-                policies["product"], positions(claims[POLICY_ID], policies[POLICY_ID]), claims.index
-            ).to_numpy(),
-            "has_claim_made_date": claims["claim_made_date"].notna().to_numpy(),
-        },
-        index=pd.Index(claims[CLAIM_ID]),
-    )
+    claim_terms = line_claim_terms(frame, claims, policies)
     rules = [
         *item_rules(frame, claim_terms, book),
         duplicate_id_rule(frame, LINE_ID),
-        *known_id_rules(frame, CLAIM_ID, claim_terms.index, rejected_claims, "claim", month),
+        *known_id_rules(frame, CLAIM_ID, claim_terms["claim_known"], rejected_claims, "claim", month),
     ]
     failures = _all_failures(sheet, rules)
     first_months = on_file.lines["first_month"]  # every version carries its line's first month
+    on_file_at: dict[str, pd.Series] = {}
 
     def with_first_month(rows: pd.DataFrame) -> pd.DataFrame:
         at = positions(rows[LINE_ID], on_file.lines[LINE_ID])
+        on_file_at["rows"] = pd.Series(at, index=rows.index)
         first = label_text(column_taken(first_months, at, rows.index))  # known as a categorical
         return rows.assign(first_month=first.fillna(month).astype("str"))
 
-    return _valid_rows(frame, failures, LineValid, with_first_month)
+    result = _valid_rows(frame, failures, LineValid, with_first_month)
+    at = on_file_at["rows"].loc[result.valid.index].to_numpy() if "rows" in on_file_at else None
+    return replace(result, on_file_at=at)
+
+
+def line_claim_terms(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame) -> pd.DataFrame:
+    """Per line (``lines``' index), what the rules need of its claim among the ``claims`` in force,
+    each line's claim looked up once: ``claim_known``, its policy's ``product`` (among the
+    ``policies`` in force; empty when the claim is unknown) and ``has_claim_made_date`` (True when
+    the claim is unknown: that is the rule of ``claim_known``)."""
+    where = positions(lines[CLAIM_ID], claims[CLAIM_ID])
+    policy = take_text(claims[POLICY_ID], where, lines.index)
+    has_date = np.append(claims["claim_made_date"].notna().to_numpy(dtype=bool), True)[where]
+    return pd.DataFrame(
+        {
+            "claim_known": where >= 0,
+            "product": take_text(policies["product"], positions(policy, policies[POLICY_ID]), lines.index),
+            "has_claim_made_date": has_date,
+        },
+        index=lines.index,
+    )
 
 
 # --- every month -----------------------------------------------------------------------------
@@ -399,15 +430,20 @@ def nothing_known() -> Known:
 
 
 def known_after(
-    known: Known, month: MonthValidated, policies: pd.DataFrame | None = None, claims: pd.DataFrame | None = None
+    known: Known,
+    month: MonthValidated,
+    policies: pd.DataFrame | None = None,
+    claims: pd.DataFrame | None = None,
+    lines_at: np.ndarray | None = None,
 ) -> Known:
     """What is known at the end of ``month``, given what was ``known`` before it: the latest
     versions updated with its valid rows (:func:`in_force_after`; ``policies`` and ``claims`` where
-    the caller has them already) and its rejected ids added."""
+    the caller has them already, and the month's lines' positions among those known, ``lines_at``,
+    where it has looked them up) and its rejected ids added."""
     return Known(
         policies if policies is not None else in_force_after(known.policies, month.policies, POLICY_ID),
         claims if claims is not None else in_force_after(known.claims, month.claims, CLAIM_ID),
-        in_force_after(known.lines, month.lines, LINE_ID, KNOWN_LINE_LABELS),
+        in_force_after(known.lines, month.lines, LINE_ID, KNOWN_LINE_LABELS, lines_at),
         known.rejected_policies | month.rejected_policies,
         known.rejected_claims | month.rejected_claims,
     )
@@ -432,6 +468,7 @@ def validate_month(
     counts: list[dict[str, object]] = []
     failed_ids: dict[str, set[str]] = {"policies": set(), "claims": set()}
     added = {"policies": _empty(PolicyValid), "claims": _empty(ClaimValid), "lines": _empty(LineValid)}
+    lines_at: list[np.ndarray | None] = [None]
 
     def record(raw: RawSheet, result: SheetResult, id_column: str) -> pd.DataFrame:
         rejected.append(rejected_rows(raw, result.failures))
@@ -448,6 +485,8 @@ def validate_month(
         if raw.sheet in failed_ids:
             failed_ids[raw.sheet] |= _ids_of(raw, result.failures, id_column)
         added[raw.sheet] = result.valid
+        if raw.sheet == "lines":
+            lines_at[0] = result.on_file_at
         return result.valid
 
     on_file = on_file_of(known)
@@ -476,7 +515,7 @@ def validate_month(
         rejected_policies=frozenset(failed_ids["policies"]),
         rejected_claims=frozenset(failed_ids["claims"]),
     )
-    return outcome, known_after(known, outcome, policies_known, claims_known)
+    return outcome, known_after(known, outcome, policies_known, claims_known, lines_at[0])
 
 
 MonthValidation = Callable[[str, Sequence[RowChecked], Known, ProductBook], tuple[MonthValidated, Known]]
