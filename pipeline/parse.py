@@ -799,7 +799,8 @@ _CELL_PARSERS: dict[str, Callable[[object], Outcome]] = {
 def parsed_arrow(kind: str, column: pa.ChunkedArray, index: pd.Index) -> Parsed | None:
     """A Parquet column (its cells as Arrow holds them, ``index`` the sheet's row labels) parsed as
     ``kind`` without a Python object per cell, when every cell is null or plain for ``kind``:
-    text ids matching :data:`PLAIN_ID` and codes matching :data:`PLAIN_CODE`, whole numbers from 0
+    text ids matching :data:`PLAIN_ID`, codes matching :data:`PLAIN_CODE` and lists of them
+    :data:`PLAIN_CODE_LIST` (at most :data:`PLAIN_LENGTH` characters), whole numbers from 0
     to below :data:`MAX_YEN` in an integer column, dates in the accepted range in a date column,
     booleans in a boolean column. The values, dtypes and reasons (none) are those the kind's parser
     gives the same cells as Python values; None when a cell is not plain (the caller parses the

@@ -394,6 +394,7 @@ def contract_sheet(raw: RawSheet, layout: SheetLayout, written: Mapping[str, str
         date_formats=formats.date_formats,
         thousands_separator=formats.thousands_separator,
         typed=typed,
+        arrow={},  # the cells are mapped: the sheet as read no longer parses from its own columns
     )
 
 
