@@ -58,8 +58,9 @@ class RawSheet:
     # a mapped column's cells as typed, before the layout's value map (rejected.xlsx shows them)
     typed: Mapping[str, pd.Series] = field(default_factory=dict, repr=False)
     # a Parquet sheet's columns as Arrow holds them, the rows of ``cells`` in their order, for
-    # parsing without a Python object per cell (pipeline.parse.parsed_arrow); never pickled (a sheet
-    # is parsed where it is read), and a sheet made from another with other cells must not keep them
+    # parsing without a Python object per cell (pipeline.parse.parsed_arrow) and for sending its cells
+    # (pickled, they are its packed cells: pipeline.cell_columns.packed_frame); a sheet made from
+    # another with other cells must not keep them
     arrow: Mapping[str, pa.ChunkedArray] = field(default_factory=dict, repr=False)
 
     @cached_property
@@ -106,7 +107,7 @@ class RawSheet:
         reader or a Dask worker sends each sheet it read back several times faster, and the process
         that receives it keeps them packed (``frame``, ``rows_at``)."""
         others = {item.name: getattr(self, item.name) for item in fields(self) if item.name not in ("cells", "arrow")}
-        packed = self.cells if isinstance(self.cells, PackedFrame) else packed_frame(self.cells)
+        packed = self.cells if isinstance(self.cells, PackedFrame) else packed_frame(self.cells, self.arrow)
         return (_raw_sheet_packed, (packed, others))
 
 

@@ -250,3 +250,31 @@ def test_days_numpy_cannot_give_as_dates_come_as_to_pylist_gives_them() -> None:
     except OverflowError as error:
         given = type(error)
     assert given == expected
+
+
+@given(st.lists(_ARROW_COLUMNS, min_size=1, max_size=4), st.integers(0, 3), st.data())
+def test_a_parquet_sheets_own_columns_travel_as_they_are_and_come_back_cell_for_cell(
+    arrays: list[pa.Array], start: int, data: st.DataObject
+) -> None:
+    """A sheet whose cells were made from Arrow columns (``python_values``: a Parquet sheet's, None
+    where null) packs those columns as they are (``packed_frame``'s ``arrow``) and gives back the
+    same Python values, whole, by rows and by column."""
+    from pipeline.cell_columns import python_values, unpacked_rows
+
+    rows = min(len(array) for array in arrays)
+    columns = {
+        f"c{number}": pa.chunked_array([array.slice(0, rows)], array.type) for number, array in enumerate(arrays)
+    }
+    index = pd.RangeIndex(start, start + rows)
+    frame = pd.DataFrame(
+        {name: pd.Series(python_values(column), index=index, dtype=object) for name, column in columns.items()}
+    )
+    packed = packed_frame(frame, columns)
+    sent = pickle.loads(pickle.dumps(packed))
+    _same_frame(frame, unpacked_frame(sent))
+    positions = np.asarray(
+        data.draw(st.lists(st.integers(0, max(rows - 1, 0)), max_size=6)) if rows else [], dtype=np.intp
+    )
+    _same_frame(frame.iloc[positions], unpacked_rows(sent, positions))
+    for name in columns:
+        _same_frame(frame[[name]], unpacked_series(sent, name).to_frame())
