@@ -60,12 +60,11 @@ class PackedFrame:
 
 def _as_objects(array: pa.Array) -> np.ndarray:
     """An Arrow array back as the Python values it was made of (``None`` where null: a Parquet
-    sheet's own columns, ``packed_frame``'s ``arrow``)."""
-    if array.null_count:
-        return python_values(array)
-    if pa.types.is_date32(array.type):
-        return np.asarray(array.to_numpy(zero_copy_only=False)).astype("datetime64[D]").astype(object)
-    return np.asarray(array.to_numpy(zero_copy_only=False)).astype(object)
+    sheet's own columns, ``packed_frame``'s ``arrow``): ``python_values``, and numpy's conversion
+    for the microsecond date-times ``ARROW_TYPES`` packs (``datetime.datetime``, no null among them)."""
+    if pa.types.is_timestamp(array.type) and not array.null_count:
+        return np.asarray(array.to_numpy(zero_copy_only=False)).astype(object)
+    return python_values(array)
 
 
 _EARLIEST_DAY, _LATEST_DAY = -719_162, 2_932_896
@@ -82,21 +81,23 @@ def python_values(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
         return np.asarray(array.to_numpy(zero_copy_only=False), dtype=object)
     numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
     if not (numeric or pa.types.is_date32(kind)):
-        return _objects_of(array.to_pylist())
+        return object_array(array.to_pylist())
     nulls = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     filled = array.fill_null(pa.scalar(0, pa.int32()).cast(kind)) if nulls.any() else array
     values = np.asarray(filled.to_numpy(zero_copy_only=False))
     if pa.types.is_date32(kind):
         days = values.astype("datetime64[D]").astype(np.int64)
         if len(days) and (days.min() < _EARLIEST_DAY or days.max() > _LATEST_DAY):
-            return _objects_of(array.to_pylist())  # a day numpy would give as a number
+            return object_array(array.to_pylist())  # a day numpy would give as a number
         values = values.astype("datetime64[D]")
     objects = values.astype(object)
     objects[nulls] = None
     return objects
 
 
-def _objects_of(items: list[Any]) -> np.ndarray:
+def object_array(items: list[Any]) -> np.ndarray:
+    """``items`` as a numpy object array, each item the Python object it is (never converted, a
+    list never taken for a row)."""
     array = np.empty(len(items), dtype=object)
     array[:] = items
     return array

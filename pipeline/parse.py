@@ -36,6 +36,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.cell_columns import object_array
+
 Outcome = tuple[object, str | None]
 
 YEN_REASON = "expected yen like 1,234,567 (no 万, no fractions, no negatives)"
@@ -324,13 +326,14 @@ def _parsed_cells(
     (``None``) cells are parsed once for all of them, and the others by :func:`_parsed_distinct`,
     each distinct (type, cell) once."""
     found = plain(cells) if plain is not None and len(cells) else None
-    taken = found is not None and found[0].any()
+    if found is not None and not found[0].any():
+        found = None
     empty = _none_cells(cells)
-    if not taken and not empty.any():
+    if found is None and not empty.any():
         return _parsed_distinct(cells, parse_cell)
     values, errors = np.full(len(cells), None, dtype=object), np.full(len(cells), None, dtype=object)
     rest = ~empty
-    if found is not None and taken:
+    if found is not None:
         mask, plain_values = found
         values[mask] = plain_values
         rest &= ~mask
@@ -363,8 +366,8 @@ def _parsed_distinct(cells: np.ndarray, parse_cell: Callable[[object], Outcome])
         # one Python type and no missing value (NaT counts as one: code -1): parse each distinct
         # cell once, then take by code
         outcomes = [_outcome(cell, parse_cell) for cell in distinct.tolist()]
-        distinct_values = _objects([outcome[0] for outcome in outcomes])
-        distinct_errors = _objects([outcome[1] for outcome in outcomes])
+        distinct_values = object_array([outcome[0] for outcome in outcomes])
+        distinct_errors = object_array([outcome[1] for outcome in outcomes])
         return distinct_values.take(codes), distinct_errors.take(codes)
     cache: dict[tuple[type, object], Outcome] = {}
     values: list[object] = []
@@ -381,7 +384,7 @@ def _parsed_distinct(cells: np.ndarray, parse_cell: Callable[[object], Outcome])
                 cache[key] = outcome
         values.append(outcome[0])
         errors.append(outcome[1])
-    return _objects(values), _objects(errors)
+    return object_array(values), object_array(errors)
 
 
 # Columns whose cells all have one of these types (pandas' inference, no missing value) are parsed
@@ -393,13 +396,6 @@ def _repeated(item: object, count: int) -> np.ndarray:
     """``item`` ``count`` times in an object array (the very object, never broadcast)."""
     array = np.empty(count, dtype=object)
     array.fill(item)
-    return array
-
-
-def _objects(items: list[object] | list[str | None]) -> np.ndarray:
-    """``items`` as a numpy object array, each item the Python object it is (never converted)."""
-    array = np.empty(len(items), dtype=object)
-    array[:] = items
     return array
 
 
@@ -828,6 +824,10 @@ def _plain_arrow_values(kind: str, column: pa.ChunkedArray, empty_value: object)
         if empty_value is not None:
             values = values.fill_null(empty_value)
         return pd.Series(_TEXT.__from_arrow__(values.cast(pa.large_string()).combine_chunks()))  # type: ignore[attr-defined]
+    if kind == "bool" and pa.types.is_boolean(column.type):
+        return pd.Series(np.asarray(column.fill_null(bool(empty_value)).to_numpy(zero_copy_only=False), dtype=bool))
+    if empty_value is not None:  # a null is a missing number or date only where an empty cell is one
+        return None
     if kind in ("yen", "integer") and pa.types.is_integer(column.type):
         data = np.asarray(column.fill_null(0).to_numpy(zero_copy_only=False))
         if len(data) and (data.min() < 0 or data.max() >= MAX_YEN):
@@ -840,6 +840,4 @@ def _plain_arrow_values(kind: str, column: pa.ChunkedArray, empty_value: object)
         if len(given) and (given.min() < np.datetime64(EARLIEST_DATE) or given.max() > np.datetime64(LATEST_DATE)):
             return None
         return pd.Series(days.astype("datetime64[ns]"))
-    if kind == "bool" and pa.types.is_boolean(column.type):
-        return pd.Series(np.asarray(column.fill_null(bool(empty_value)).to_numpy(zero_copy_only=False), dtype=bool))
     return None

@@ -381,17 +381,15 @@ def validated_lines(
     ]
     failures = _all_failures(sheet, rules)
     first_months = on_file.lines["first_month"]  # every version carries its line's first month
-    on_file_at: dict[str, pd.Series] = {}
+    on_file_at = pd.Series(positions(frame[LINE_ID], on_file.lines[LINE_ID]), index=frame.index)
 
     def with_first_month(rows: pd.DataFrame) -> pd.DataFrame:
-        at = positions(rows[LINE_ID], on_file.lines[LINE_ID])
-        on_file_at["rows"] = pd.Series(at, index=rows.index)
+        at = on_file_at.loc[rows.index].to_numpy()
         first = label_text(column_taken(first_months, at, rows.index))  # known as a categorical
         return rows.assign(first_month=first.fillna(month).astype("str"))
 
     result = _valid_rows(frame, failures, LineValid, with_first_month)
-    at = on_file_at["rows"].loc[result.valid.index].to_numpy() if "rows" in on_file_at else None
-    return replace(result, on_file_at=at)
+    return replace(result, on_file_at=on_file_at.loc[result.valid.index].to_numpy())
 
 
 def line_claim_terms(lines: pd.DataFrame, claims: pd.DataFrame, policies: pd.DataFrame) -> pd.DataFrame:
@@ -468,7 +466,6 @@ def validate_month(
     counts: list[dict[str, object]] = []
     failed_ids: dict[str, set[str]] = {"policies": set(), "claims": set()}
     added = {"policies": _empty(PolicyValid), "claims": _empty(ClaimValid), "lines": _empty(LineValid)}
-    lines_at: list[np.ndarray | None] = [None]
 
     def record(raw: RawSheet, result: SheetResult, id_column: str) -> pd.DataFrame:
         rejected.append(rejected_rows(raw, result.failures))
@@ -485,8 +482,6 @@ def validate_month(
         if raw.sheet in failed_ids:
             failed_ids[raw.sheet] |= _ids_of(raw, result.failures, id_column)
         added[raw.sheet] = result.valid
-        if raw.sheet == "lines":
-            lines_at[0] = result.on_file_at
         return result.valid
 
     on_file = on_file_of(known)
@@ -502,9 +497,12 @@ def validate_month(
     claims_known = in_force_after(known.claims, added["claims"], CLAIM_ID)
     claims = claims_known[IN_FORCE_COLUMNS["claims"]]
     sheet = by_name.get("lines")
+    lines_at = None  # the month's valid lines' positions among those on file
     if sheet is not None:
         rejected_claims = set(known.rejected_claims | failed_ids["claims"])
-        record(sheet.raw, validated_lines(sheet, on_file, claims, policies, rejected_claims, book), LINE_ID)
+        lines = validated_lines(sheet, on_file, claims, policies, rejected_claims, book)
+        record(sheet.raw, lines, LINE_ID)
+        lines_at = lines.on_file_at
     outcome = MonthValidated(
         month=month,
         policies=added["policies"],
@@ -515,7 +513,7 @@ def validate_month(
         rejected_policies=frozenset(failed_ids["policies"]),
         rejected_claims=frozenset(failed_ids["claims"]),
     )
-    return outcome, known_after(known, outcome, policies_known, claims_known, lines_at[0])
+    return outcome, known_after(known, outcome, policies_known, claims_known, lines_at)
 
 
 MonthValidation = Callable[[str, Sequence[RowChecked], Known, ProductBook], tuple[MonthValidated, Known]]
