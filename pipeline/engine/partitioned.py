@@ -106,6 +106,11 @@ line's id, claim, month and row (its versions' file order, ``versions_of``; the 
 ``history_parts``; the months of the book) and
 where it came from (the run makes those categoricals of the whole history, ``_stacked``: each
 part's lines take them from here)."""
+LINE_COLUMNS_THERE_TOO = ("line_id",)
+"""Of ``LINE_COLUMNS_HERE``, what the workers keep of the history's lines too (``kept_month``): each
+line's id, by which a part checks that the rows it takes there are the lines the run sent it
+(``_part_versions``). The rest of those columns a part takes from the run (where the text columns
+are categoricals), so the workers neither receive nor hold them."""
 VALIDATE_IN_PARTS_VARIABLE = "PIPELINE_VALIDATE_IN_PARTS"
 """Where the Dask engine validates each month across rows (``DaskEngine.validated_month``): ``1``
 in parts on the workers, ``0`` in the run's process, as the pandas engine does; unset, in parts on
@@ -186,14 +191,18 @@ def _part_versions(tables: History, pieces: list[pd.DataFrame], order: np.ndarra
     are not the lines the run sent."""
     lines = tables.lines
     taken = pd.concat(pieces, ignore_index=True) if pieces else meta
-    whole = taken.take(np.argsort(order, kind="stable")).reindex(columns=meta.columns)
-    differ = {column: meta[column].dtype for column in meta.columns if whole[column].dtype != meta[column].dtype}
-    whole = whole.astype(differ) if differ else whole
+    whole = taken.take(np.argsort(order, kind="stable"))
     if not np.array_equal(whole["line_id"].to_numpy(dtype=object), lines["line_id"].to_numpy(dtype=object)):
         raise ValueError(f"a part's lines taken on the workers are not the {len(lines):,} lines sent")
-    given = {column: lines[column] for column in lines.columns if column in whole.columns}
-    whole = whole.set_axis(lines.index).assign(**given, **{POSITION: lines[POSITION]})
-    return versions_of(replace(tables, lines=whole), row=POSITION)
+    given = {column: lines[column] for column in lines.columns if column in meta.columns}
+    whole = whole.set_axis(lines.index).assign(**given).reindex(columns=meta.columns)
+    differ = {
+        column: meta[column].dtype
+        for column in meta.columns
+        if column not in given and whole[column].dtype != meta[column].dtype
+    }
+    whole = whole.astype(differ) if differ else whole
+    return versions_of(replace(tables, lines=whole.assign(**{POSITION: lines[POSITION]})), row=POSITION)
 
 
 def _view_as_at(versions: Versions, valuation: str) -> InForce:
@@ -393,17 +402,21 @@ class DaskEngine:
         cover-holder): its lines kept on the workers from here on, in runs of ``LINES_PER_PART``
         consecutive lines scattered one at a time (balanced over the workers), and in the run's
         process only the columns it reads of them (``LINE_COLUMNS_HERE``) with where each is on the
-        workers (``LINE_KEY``), by which ``valued_history`` finds the whole rows there. The policies
+        workers (``LINE_KEY``), by which ``valued_history`` finds the rest of their rows there (the
+        workers hold every other column and each line's id: ``LINE_COLUMNS_THERE_TOO``). The policies
         and claims stay in the run's process (it prices, totals and reports them)."""
         return replace(month, lines=self._lines_kept(month.month, month.lines))
 
     def _lines_kept(self, month: str, lines: pd.DataFrame) -> pd.DataFrame:
         """``lines`` kept on the workers (``kept_month``): what the run keeps of them here."""
         first = len(self.chunks)
+        here_only = [column for column in LINE_COLUMNS_HERE if column not in LINE_COLUMNS_THERE_TOO]
+        there = lines.drop(columns=[column for column in lines.columns if column in here_only])
         self.chunks.extend(
-            self.client.scatter(lines.iloc[start : start + LINES_PER_PART], hash=False)
-            for start in range(0, len(lines), LINES_PER_PART)
+            self.client.scatter(there.iloc[start : start + LINES_PER_PART], hash=False)
+            for start in range(0, len(there), LINES_PER_PART)
         )
+        del there
         self.line_columns.append((month, len(lines), _columns_of(lines)))
         rows = np.arange(len(lines), dtype=np.int64)
         keys = ((first + rows // LINES_PER_PART) << 32) | (rows % LINES_PER_PART)

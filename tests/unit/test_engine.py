@@ -277,6 +277,23 @@ def _small_versions() -> Versions:
     )
 
 
+def test_the_workers_hold_of_the_lines_kept_there_only_what_the_run_does_not(dask_client) -> None:
+    """A month's lines kept on the workers (``kept_month``): the run keeps the columns it reads of them
+    (``LINE_COLUMNS_HERE``) with where each line is there; the workers every other column and each
+    line's id (by which a part checks the rows it takes), so that no column the run keeps is sent
+    to them or held twice. The history valued from there is the pandas engine's
+    (``test_the_history_valued_on_the_workers_is_the_one_valued_here``)."""
+    lines = factories.lines({}, {"bordereau_month": "2026-05", "amount": 2_000_000}).assign(coverholder="")
+    engine = DaskEngine(dask_client)
+    here = engine._lines_kept("2026-05", lines)
+    there = pd.concat(dask_client.gather(engine.chunks))
+    assert list(here.columns) == [*(c for c in lines.columns if c in LINE_COLUMNS_HERE), LINE_KEY]
+    assert {"source_file", "claim_id", "bordereau_month", "excel_row", "coverholder"} <= set(here.columns)
+    kept_there = [c for c in lines.columns if c not in LINE_COLUMNS_HERE or c == "line_id"]
+    assert list(there.columns) == kept_there and "amount" in kept_there and "first_month" in kept_there
+    pd.testing.assert_frame_equal(there, lines[kept_there])
+
+
 def test_the_pandas_engine_lets_the_history_go_once_the_triangle_is_taken() -> None:
     """The pandas engine holds the run's history only in ``ValuedHistory.earlier`` (the triangle's
     earlier months, each view made when its turn comes): once they are taken, the history is gone,
