@@ -99,7 +99,7 @@ machine)."""
 LINE_KEY = "_line_key"
 """Where each line of the history is on the workers once the Dask engine keeps the lines there
 (``DaskEngine.kept_month``): the number of the run of lines that holds it (high 32 bits) and its row
-in that run (low 32 bits), in the run's process, by which the workers find its whole row again."""
+in that run (low 32 bits), in the run's process, by which the workers find the rest of its row again."""
 LINE_COLUMNS_HERE = ("line_id", "claim_id", MONTH, EXCEL_ROW, *PROVENANCE_LABELS)
 """What the run keeps of the history's lines once the Dask engine keeps them on the workers: each
 line's id, claim, month and row (its versions' file order, ``versions_of``; the parts,
@@ -184,11 +184,11 @@ def _rows_of(chunk: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
 def _part_versions(tables: History, pieces: list[pd.DataFrame], order: np.ndarray, meta: pd.DataFrame) -> Versions:
     """One part of the history on a worker, made ready for as-at views by each row's place in the
     whole file order (``versions_of`` by ``POSITION``): its policies and claims as sent; its lines the
-    whole rows taken from the runs that hold them (``pieces``, one run's rows after another;
-    ``order`` their places among the part's lines: ``_whole_rows_of``), with the columns and dtypes
-    of the whole history's lines (``meta``: months without a column leave it empty, as when the
-    months are put together) and the columns, place and index the run gave them. Raises if the rows
-    are not the lines the run sent."""
+    columns the workers hold taken from the runs that hold them (``pieces``, one run's rows after
+    another; ``order`` their places among the part's lines: ``_rows_on_workers``) with the columns,
+    place and index the run gave them (``LINE_COLUMNS_HERE``), in the columns and dtypes of the whole
+    history's lines (``meta``: months without a column leave it empty, as when the months are put
+    together). Raises if the rows are not the lines the run sent."""
     lines = tables.lines
     taken = pd.concat(pieces, ignore_index=True) if pieces else meta
     whole = taken.take(np.argsort(order, kind="stable"))
@@ -438,8 +438,8 @@ class DaskEngine:
         lines kept on the workers by ``kept_month`` as each month was validated, or here) split once into
         parts that hold whole groups of policies with every version of their claims and lines
         (``history_parts``), each part's policies and claims scattered to the workers with each
-        row's place in the whole file order, its lines' whole rows taken on the workers from where
-        they are kept, and the part made ready for as-at views there (``_each_part_on_workers``), and
+        row's place in the whole file order, the rest of its lines' rows taken on the workers from
+        where they are kept, and the part made ready for as-at views there (``_each_part_on_workers``), and
         kept there until the ``ValuedHistory`` is let go (``HistoryOnWorkers``): each month's view
         is made, adjudicated (and for the triangle's earlier months summed per claim) part by part
         there. The triangle's months of a part are submitted as soon as the part is sent, so the
@@ -468,8 +468,8 @@ class DaskEngine:
         """The history of ``versions`` in parts (``history_parts``), each row with its month and its
         place in the whole history's file order (``POSITION``: the order of a part's rows, and of
         the claims of the parts' sums put together): each part's policies, claims and the lines'
-        columns here scattered to the workers one part at a time, its lines' whole rows taken from
-        the chunks that hold them (``_rows_of``, a task where each chunk is: only the part's rows
+        columns here scattered to the workers one part at a time, the rest of its lines' rows taken
+        from the chunks that hold them (``_rows_of``, a task where each chunk is: only the part's rows
         move) and put together with them on a worker (``_part_versions``), made ready for as-at views
         there (``versions_of`` by that place): each part's ``Versions`` future as soon as it is
         sent. The chunks are let go once every part has taken its rows."""
@@ -487,15 +487,16 @@ class DaskEngine:
                 _rows_placed(frame, columns, at[number])
                 for frame, columns, at in zip(frames, placed, rows, strict=True)
             ]
-            lines, order = self._whole_rows_of(chunks, piece[2][LINE_KEY].to_numpy())
+            lines, order = self._rows_on_workers(chunks, piece[2][LINE_KEY].to_numpy())
             scattered = self.client.scatter(History(*piece), hash=False)
             del piece
             yield self.client.submit(_part_versions, scattered, lines, order, meta, pure=False)
         freed_memory_returned_after(len(history.lines))
 
-    def _whole_rows_of(self, chunks: Sequence[Future], keys: np.ndarray) -> tuple[list[Future], np.ndarray]:
-        """The whole rows of the history's lines at ``keys`` (``LINE_KEY``s), taken on the workers from
-        the ``chunks`` that hold them: one task per run of lines with rows among them, in the runs'
+    def _rows_on_workers(self, chunks: Sequence[Future], keys: np.ndarray) -> tuple[list[Future], np.ndarray]:
+        """The rows of the history's lines at ``keys`` (``LINE_KEY``s) as the workers hold them (every
+        column the run does not keep, and the id: ``kept_month``), taken there from the ``chunks``
+        that hold them: one task per run of lines with rows among them, in the runs'
         order (``rows_by_part`` of each key's run), and the places among ``keys`` of the rows they
         give, one after another."""
         taken = rows_by_part(keys >> 32, len(chunks))
