@@ -410,8 +410,8 @@ class DaskEngine:
     def _lines_kept(self, month: str, lines: pd.DataFrame) -> pd.DataFrame:
         """``lines`` kept on the workers (``kept_month``): what the run keeps of them here."""
         first = len(self.chunks)
-        here_only = [column for column in LINE_COLUMNS_HERE if column not in LINE_COLUMNS_THERE_TOO]
-        there = lines.drop(columns=[column for column in lines.columns if column in here_only])
+        kept_here = [column for column in lines.columns if column in LINE_COLUMNS_HERE]
+        there = lines.drop(columns=[column for column in kept_here if column not in LINE_COLUMNS_THERE_TOO])
         self.chunks.extend(
             self.client.scatter(there.iloc[start : start + LINES_PER_PART], hash=False)
             for start in range(0, len(there), LINES_PER_PART)
@@ -421,7 +421,7 @@ class DaskEngine:
         rows = np.arange(len(lines), dtype=np.int64)
         keys = ((first + rows // LINES_PER_PART) << 32) | (rows % LINES_PER_PART)
         # a copy: a selection of columns may share the month's blocks, and keep all of them alive
-        here = lines[[column for column in lines.columns if column in LINE_COLUMNS_HERE]].copy()
+        here = lines[kept_here].copy()
         return here.assign(**{LINE_KEY: keys})
 
     def _history_meta(self) -> pd.DataFrame:
