@@ -253,18 +253,25 @@ def movements_part(
     return whole, sums, moved.before.reset_index().assign(**{POSITION: _first_line_places(earlier.lines)})
 
 
-def annotated_lines_written(
-    lines: pd.DataFrame, labels: Labels, path: str, parts: int, partition_info: dict[str, Any] | None = None
-) -> pd.DataFrame:
-    """One Parquet part of the annotated lines as at M, written on a worker: ``lines``, the part's
-    consecutive lines (indexed by their place in the file order, in order), as the sheet ``lines`` of
-    ``claims_annotated.xlsx`` (``lines_annotated_sheet``) in ``labels``' language, to part
-    ``partition_info["number"]`` of ``parts`` at ``path`` (``parquet_part_path``), as the run's own
-    writer writes a sheet beyond Excel's rows. Its row count, for the run to check."""
-    number = 0 if partition_info is None else int(partition_info["number"])
+def runs_shares(lines: pd.DataFrame, starts: np.ndarray) -> list[pd.DataFrame]:
+    """One part's lines as at M (on the worker that holds them) split by the run of the file order
+    each belongs to (``starts``: the place, ``POSITION``, of each run's first line, in order): the
+    part's share of every run, each in the part's order (empty where the part has none). The split
+    is done where the lines are, once per part: each run then takes only its shares."""
+    run = np.searchsorted(starts, lines[POSITION].to_numpy(), side="right") - 1
+    return [lines.take(rows) for rows in rows_by_part(run, len(starts))]
+
+
+def annotated_run_written(shares: list[pd.DataFrame], labels: Labels, path: str, parts: int, number: int) -> int:
+    """Part ``number`` of ``parts`` of the annotated lines as at M, written on a worker: the run's
+    shares of every part of the history (``runs_shares``) put in file order (``_in_file_order``),
+    written as the sheet ``lines`` of ``claims_annotated.xlsx`` (``lines_annotated_sheet``) in
+    ``labels``' language to ``parquet_part_path``, as the run's own writer writes a sheet beyond
+    Excel's rows. Its row count, for the run to check."""
+    lines = _in_file_order(shares)
     sheet = lines_annotated_sheet(lines.reset_index(drop=True), labels)
     pq.write_table(parquet_table(sheet.frame), parquet_part_path(Path(path), parts, number))
-    return pd.DataFrame({"rows": [len(lines)]}, dtype="int64")
+    return len(lines)
 
 
 def adjudicated_parts(
@@ -563,7 +570,7 @@ class HistoryOnWorkers:
         moved = None
         if _kept_on_workers(len(lines), meta):
             places = self.client.gather(self.client.map(_places, whole, pure=False))
-            self.kept = LinesOnWorkers(self.client, whole, meta, np.sort(np.concatenate(places)))
+            self.kept = LinesOnWorkers(self.client, whole, np.sort(np.concatenate(places)))
         else:
             self.kept = None
             moved = _in_file_order(self.client.gather(whole)).set_axis(lines.index)
@@ -600,12 +607,11 @@ def _kept_on_workers(rows: int, meta: pd.DataFrame) -> bool:
 
 class LinesOnWorkers:
     """The whole lines as at M kept on the workers (``movements_part``'s, one future per part of the
-    history, each line with its place in the file order, ``POSITION``), ``meta`` their columns and
-    dtypes, ``places`` every line's place in order; ``sheet`` gives the annotated sheet written from
-    there (``AnnotatedLinesOnWorkers``)."""
+    history, each line with its place in the file order, ``POSITION``), ``places`` every line's place
+    in order; ``sheet`` gives the annotated sheet written from there (``AnnotatedLinesOnWorkers``)."""
 
-    def __init__(self, client: Client, parts: list[Future], meta: pd.DataFrame, places: np.ndarray) -> None:
-        self.client, self.parts, self.meta, self.places = client, parts, meta, places
+    def __init__(self, client: Client, parts: list[Future], places: np.ndarray) -> None:
+        self.client, self.parts, self.places = client, parts, places
 
     def sheet(self, labels: Labels) -> SheetElsewhere:
         return SheetElsewhere("lines", len(self.places), AnnotatedLinesOnWorkers(self, labels))
@@ -613,36 +619,45 @@ class LinesOnWorkers:
 
 class AnnotatedLinesOnWorkers(WrittenElsewhere):
     """The sheet ``lines`` of ``claims_annotated.xlsx`` written to Parquet by the workers that hold
-    the lines: the parts put into runs of ``parquet_part_rows()`` consecutive lines of the file
-    order (a dask dataframe of the parts, its index set to each line's place with the divisions of
-    those runs: dask's shuffle moves the rows between workers), and each run written as the part of
-    that number (``annotated_lines_written``): the files the run's own writer would write."""
+    the lines: each part split where it is into its shares of the runs of ``parquet_part_rows()``
+    consecutive lines of the file order (``runs_shares``), and each run's shares put together and
+    written as the part of that number (``annotated_run_written``), the earlier runs first: the files
+    the run's own writer would write."""
 
     def __init__(self, lines: LinesOnWorkers, labels: Labels) -> None:
         self.lines, self.labels = lines, labels
 
     def start(self, path: Path) -> Future:
-        """Start writing to ``path``; the lines on the workers are let go once written (one start)."""
-        lines = self.lines
+        """Start writing to ``path``; the lines on the workers are let go once written (one start).
+        Each part's shares become futures of their own as soon as the part is split (a higher
+        priority than splitting the next part), so that the split part is let go and no share
+        waits in a list of all of them (which the workers would spill, and read back whole for each
+        share); each run's task then takes only its shares, from wherever they are."""
+        lines, client = self.lines, self.lines.client
         places, part_rows = lines.places, parquet_part_rows()
         parts = parquet_parts(len(places), part_rows)
         if parts > 1:
             path.mkdir()
-        divisions = [*places[::part_rows].tolist(), int(places[-1])]
-        parts_on_workers, lines.parts = lines.parts, []  # held by the computation from here, let go once written
-        with dask.config.set(DASK_CONFIG):
-            frame = dd.from_delayed(parts_on_workers, meta=lines.meta, verify_meta=False)
-            runs = frame.set_index(POSITION, divisions=divisions, sorted=False)
-            written = runs.map_partitions(
-                annotated_lines_written, self.labels, str(path), parts, meta={"rows": "int64"}
-            )
-            return lines.client.submit(_all_written, lines.client.compute(written), len(places), pure=False)
+        starts = places[::part_rows]
+        held, lines.parts = lines.parts, []  # held by the tasks from here, let go once split
+        split = [client.submit(runs_shares, part, starts, pure=False) for part in held]
+        del held
+        shares = [
+            [client.submit(operator.getitem, runs, number, priority=1, pure=False) for runs in split]
+            for number in range(parts)
+        ]
+        del split
+        written = [
+            client.submit(annotated_run_written, shares[number], self.labels, str(path), parts, number, pure=False)
+            for number in range(parts)
+        ]
+        return client.submit(_all_written, written, len(places), pure=False)
 
 
-def _all_written(written: pd.DataFrame, rows: int) -> None:
-    """Check that the parts written (``annotated_lines_written``'s row counts) hold every line."""
-    if int(written["rows"].sum()) != rows:
-        raise ValueError(f"the workers wrote {int(written['rows'].sum())} annotated lines of {rows}")
+def _all_written(written: list[int], rows: int) -> None:
+    """Check that the parts written (``annotated_run_written``'s row counts) hold every line."""
+    if sum(written) != rows:
+        raise ValueError(f"the workers wrote {sum(written)} annotated lines of {rows}")
 
 
 def _each_gathered_per_claim(client: Client, submitted: dict[str, list[Future]]) -> Iterator[tuple[str, pd.DataFrame]]:

@@ -226,6 +226,40 @@ def _files(path: Path) -> dict[str, bytes]:
     return {part.name: part.read_bytes() for part in sorted(path.iterdir())}
 
 
+@reproducible(60, suppressed=())
+@given(
+    places=st.lists(st.integers(0, 10_000), min_size=1, max_size=60, unique=True),
+    parts=st.integers(1, 5),
+    run_rows=st.integers(1, 12),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_each_run_of_the_annotated_lines_takes_its_share_of_every_part(
+    places: list[int], parts: int, run_rows: int, seed: int
+) -> None:
+    """The lines as at M kept on the workers are written run by run (``AnnotatedLinesOnWorkers``):
+    each part is split where it is into its shares of the runs of ``run_rows`` lines of the file
+    order (``runs_shares``, by each line's place), each share in the part's own order, and a run's
+    shares of every part put in file order are that run's lines, every line in exactly one run."""
+    from pipeline.engine.partitioned import POSITION, _in_file_order, runs_shares
+
+    rng = np.random.default_rng(seed)
+    lines = pd.DataFrame({POSITION: places, "line_id": [f"L{place}" for place in places]})
+    part = rng.integers(0, parts, len(lines))
+    pieces = [lines[part == number].reset_index(drop=True) for number in range(parts)]  # each in its own order
+    starts = np.sort(lines[POSITION].to_numpy())[::run_rows]
+    shares = [runs_shares(piece, starts) for piece in pieces]
+    in_order = lines.sort_values(POSITION, ignore_index=True)
+    for number, start in enumerate(starts):
+        end = starts[number + 1] if number + 1 < len(starts) else np.inf
+        for piece, runs in zip(pieces, shares, strict=True):
+            assert len(runs) == len(starts)
+            inside = piece[(piece[POSITION] >= start) & (piece[POSITION] < end)]
+            pd.testing.assert_frame_equal(runs[number], inside)  # the part's rows of the run, in its order
+        run = _in_file_order([runs[number] for runs in shares]).reset_index(drop=True)
+        expected = in_order.iloc[number * run_rows : (number + 1) * run_rows].drop(columns=POSITION)
+        pd.testing.assert_frame_equal(run, expected.reset_index(drop=True))
+
+
 def _assert_valued_alike(
     got: list[tuple[str, pd.DataFrame]],
     expected: list[tuple[str, pd.DataFrame]],
