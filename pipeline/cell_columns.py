@@ -9,8 +9,8 @@ apart from empty cells, travels as one Arrow array of that type and a bitmap of 
 and comes back as the very same Python values (``str``, ``float``, ``int``, ``bool``,
 ``datetime.date``, ``datetime.datetime``); a Parquet sheet's own Arrow columns travel as they are,
 nulls for its empty (``None``) cells; any other column (several types, ``None`` among a
-workbook's cells, times, durations, error values) travels as it is. ``RawSheet`` pickles its frame this way, so nothing
-else has to know.
+workbook's cells, times, durations, error values) travels as it is. ``RawSheet`` pickles its frame
+this way, so nothing else has to know.
 """
 
 from __future__ import annotations
